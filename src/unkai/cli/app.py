@@ -1,0 +1,47 @@
+"""The typer application and the error boundary of the ``unkai`` command.
+
+Each subcommand lives in a module of its own and is registered here; this is the one
+place where an :class:`~unkai.errors.UnkaiError` becomes a message and an exit status.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from unkai.errors import ConfigError, UnkaiError
+
+app = typer.Typer(
+    name="unkai",
+    help="A GCE-style private cloud declared in Python and deployed with Pulumi.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+err_console = Console(stderr=True)
+
+
+def _register() -> None:
+    # Imported here so that `unkai --help` stays cheap and a broken optional module
+    # names itself instead of breaking every command.
+    from unkai.cli import doctor, stack
+
+    app.command("doctor")(doctor.doctor)
+    app.command("bootstrap")(doctor.bootstrap)
+    app.command("smoke")(stack.smoke)
+
+
+def main() -> None:
+    """Run the ``unkai`` command; unkai's own errors exit 2 (bad input) or 1 (failure)."""
+    _register()
+    try:
+        app()
+    except ConfigError as err:
+        err_console.print(f"[bold red]error:[/] {err}", highlight=False)
+        sys.exit(2)
+    except UnkaiError as err:
+        err_console.print(f"[bold red]error:[/] {err}", highlight=False)
+        sys.exit(1)

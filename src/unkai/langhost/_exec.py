@@ -1,0 +1,64 @@
+"""Runs one Pulumi program; started by the language host with the run's config on stdin."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import runpy
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+BAIL_STATUS = 32
+
+
+def entry_file(program_directory: str, entry_point: str) -> Path:
+    """The file to run: ``__main__.py`` of the program folder, or the named file."""
+    target = Path(program_directory) / entry_point
+    return target / "__main__.py" if target.is_dir() else target
+
+
+def run(config: dict[str, Any]) -> int:
+    """Connect to the monitor, run the program, and return the exit status."""
+    from pulumi import log
+    from pulumi.errors import RunError
+    from pulumi.runtime import reset_options, run_in_stack, set_all_config
+
+    main = entry_file(config["program_directory"], config["entry_point"])
+    if not main.is_file():
+        print(f"no Pulumi program at {main}", file=sys.stderr)
+        return 1
+    os.chdir(config["pwd"])
+    sys.path.insert(0, str(main.parent))
+    reset_options(
+        project=config["project"],
+        monitor_address=config["monitor_address"],
+        engine_address=config["engine_address"],
+        stack=config["stack"],
+        parallel=config["parallel"],
+        preview=config["dry_run"],
+        organization=config["organization"],
+    )
+    if config["config"]:
+        set_all_config(config["config"], config["config_secret_keys"] or None)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(
+            run_in_stack(lambda: runpy.run_path(str(main), run_name="__main__"))
+        )
+    except RunError as err:
+        log.error(str(err))
+        return BAIL_STATUS
+    except Exception:  # noqa: BLE001 - every program error goes to the user, once
+        log.error(f"program failed:\n{traceback.format_exc()}")
+        return BAIL_STATUS
+    finally:
+        loop.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run(json.load(sys.stdin)))

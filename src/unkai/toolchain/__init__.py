@@ -1,0 +1,64 @@
+"""The toolchain unkai runs on: the Pulumi engine, Docker, libvirt/QEMU, and their health.
+
+This package touches the machine (builds tools, starts daemons) on behalf of
+``scripts/bootstrap`` and ``unkai doctor``; the layers of the cloud itself never import it.
+"""
+
+from __future__ import annotations
+
+from unkai.toolchain._bootstrap import bootstrap
+from unkai.toolchain._daemons import DAEMONS, DOCKER, LIBVIRTD, Daemon, answers, ensure_running
+from unkai.toolchain._doctor import Check, run_checks
+from unkai.toolchain._gobuild import GoTool, Replace, build, build_argv, wrapper_files
+from unkai.toolchain._kvm import KvmReport, boot_sector, cached_probe, probe
+from unkai.toolchain._paths import (
+    cache_root,
+    project_root,
+    pulumi_version,
+    state_dir,
+    toolchain_dir,
+    venv_bin,
+)
+from unkai.toolchain._pulumi import (
+    Found,
+    engine_env,
+    ensure_langhost,
+    ensure_pulumi,
+    find_langhost,
+    find_pulumi,
+    pulumi_tool,
+)
+
+__all__ = [
+    "DAEMONS",
+    "DOCKER",
+    "LIBVIRTD",
+    "Check",
+    "Daemon",
+    "Found",
+    "GoTool",
+    "KvmReport",
+    "Replace",
+    "answers",
+    "boot_sector",
+    "bootstrap",
+    "build",
+    "build_argv",
+    "cache_root",
+    "cached_probe",
+    "engine_env",
+    "ensure_langhost",
+    "ensure_pulumi",
+    "ensure_running",
+    "find_langhost",
+    "find_pulumi",
+    "probe",
+    "project_root",
+    "pulumi_tool",
+    "pulumi_version",
+    "run_checks",
+    "state_dir",
+    "toolchain_dir",
+    "venv_bin",
+    "wrapper_files",
+]

@@ -1,0 +1,41 @@
+"""The machine half of ``scripts/bootstrap``: engine, daemons, accelerator.
+
+``scripts/bootstrap`` installs Debian packages and the venv, then runs
+``unkai bootstrap``, which calls :func:`bootstrap`. Every step checks before it acts, so
+a second run only looks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from unkai.toolchain._daemons import DOCKER, LIBVIRTD, ensure_running
+from unkai.toolchain._kvm import KvmReport, cached_probe
+from unkai.toolchain._pulumi import ensure_langhost, ensure_pulumi, link_into_venv
+
+
+def bootstrap(*, say: Callable[[str], None] = lambda _: None, probe_kvm: bool = True) -> KvmReport:
+    """Provide the pinned Pulumi engine, start dockerd and libvirtd, probe KVM.
+
+    Args:
+        say: Receives one line of progress per step.
+        probe_kvm: Boot the probe guest again instead of trusting the remembered result.
+
+    Returns:
+        The accelerator VMs will use.
+
+    Raises:
+        CommandFailed: building the engine failed.
+        ToolchainError: a daemon would not start.
+    """
+    pulumi = ensure_pulumi(say=say)
+    say(f"pulumi CLI {pulumi.version}: {pulumi.path} ({pulumi.origin})")
+    link_into_venv(pulumi.path)
+    host = ensure_langhost()
+    say(f"pulumi language host (python): {host.path} ({host.origin})")
+    for daemon in (DOCKER, LIBVIRTD):
+        state = ensure_running(daemon, say=say)
+        say(f"{daemon.name}: {state}")
+    report = cached_probe(refresh=probe_kvm)
+    say(f"accelerator: {report.accelerator} ({report.reason})")
+    return report

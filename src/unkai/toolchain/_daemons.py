@@ -1,0 +1,133 @@
+"""Starting the Docker engine and libvirtd when they are not running.
+
+No init system runs here, so the daemons are started directly, detached into their own
+session, with their output in ``<cache>/logs/<name>.log``; a start is done when the
+daemon's socket answers, not after a fixed sleep.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from unkai.errors import ToolchainError
+from unkai.toolchain._paths import log_dir
+from unkai.toolchain._run import which
+
+
+@dataclass(frozen=True)
+class Daemon:
+    """A daemon unkai may start.
+
+    Attributes:
+        name: Short name, also the log file's.
+        argv: The command that runs it in the foreground.
+        socket: The unix socket that answers once it is ready.
+        probe: Bytes to send on the socket to check it answers (``b""``: connecting is enough).
+        expect: What the answer must contain.
+        needs: Daemons that must run first.
+    """
+
+    name: str
+    argv: tuple[str, ...]
+    socket: Path
+    probe: bytes = b""
+    expect: bytes = b""
+    needs: tuple[str, ...] = ()
+
+
+DOCKER = Daemon(
+    name="dockerd",
+    argv=("dockerd", "--host=unix:///var/run/docker.sock", "--log-level=warn"),
+    socket=Path("/var/run/docker.sock"),
+    probe=b"GET /_ping HTTP/1.0\r\n\r\n",
+    expect=b"OK",
+)
+VIRTLOGD = Daemon(
+    name="virtlogd", argv=("virtlogd",), socket=Path("/var/run/libvirt/virtlogd-sock")
+)
+LIBVIRTD = Daemon(
+    name="libvirtd",
+    argv=("libvirtd",),
+    socket=Path("/var/run/libvirt/libvirt-sock"),
+    needs=("virtlogd",),
+)
+DAEMONS: dict[str, Daemon] = {d.name: d for d in (DOCKER, VIRTLOGD, LIBVIRTD)}
+
+
+def answers(daemon: Daemon, *, timeout: float = 2.0) -> bool:
+    """True when the daemon's socket accepts a connection (and answers its probe)."""
+    if not daemon.socket.exists():
+        return False
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(str(daemon.socket))
+            if not daemon.probe:
+                return True
+            sock.sendall(daemon.probe)
+            reply = b""
+            while chunk := sock.recv(4096):
+                reply += chunk
+            return daemon.expect in reply
+    except OSError:
+        return False
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def ensure_running(
+    daemon: Daemon, *, timeout: float = 60.0, say: Callable[[str], None] = lambda _: None
+) -> str:
+    """Start ``daemon`` (and what it needs) unless its socket already answers.
+
+    Returns:
+        ``"running"`` when it already answered, ``"started"`` when unkai started it.
+
+    Raises:
+        ToolchainError: the binary is missing, or the socket did not answer in time
+            (the error holds the end of the daemon's log).
+    """
+    for need in daemon.needs:
+        ensure_running(DAEMONS[need], timeout=timeout, say=say)
+    if answers(daemon):
+        return "running"
+    binary = which(daemon.argv[0])
+    if binary is None:
+        raise ToolchainError(f"{daemon.argv[0]} is not installed; run scripts/bootstrap")
+    log = log_dir() / f"{daemon.name}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    say(f"starting {daemon.name} (log: {log})")
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [str(binary), *daemon.argv[1:]],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "PATH": os.environ.get("PATH", "") + ":/usr/sbin:/sbin"},
+        )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if answers(daemon):
+            return "started"
+        if proc.poll() is not None:
+            raise ToolchainError(
+                f"{daemon.name} exited with status {proc.returncode} while starting; "
+                f"end of {log}:\n{_tail(log)}"
+            )
+        time.sleep(0.2)
+    raise ToolchainError(
+        f"{daemon.name} did not answer on {daemon.socket} within {timeout:.0f} s; "
+        f"end of {log}:\n{_tail(log)}"
+    )

@@ -1,0 +1,148 @@
+"""The health of every component the ``local`` environment needs.
+
+Each check looks, and changes nothing: it reports ok or missing, the version or the
+reason, and the command that fixes it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+
+from unkai.errors import CommandFailed
+from unkai.toolchain._daemons import DOCKER, LIBVIRTD, answers
+from unkai.toolchain._kvm import cached_probe
+from unkai.toolchain._paths import pulumi_version, venv_bin
+from unkai.toolchain._pulumi import find_langhost, find_pulumi
+from unkai.toolchain._run import run, which
+
+BOOTSTRAP = "scripts/bootstrap"
+
+
+@dataclass(frozen=True)
+class Check:
+    """The state of one component.
+
+    Attributes:
+        component: What was checked.
+        ok: Whether it is usable.
+        detail: Its version, or why it is not usable.
+        fix: The command that makes it ok.
+        required: Whether the ``local`` environment needs it (doctor fails without it).
+    """
+
+    component: str
+    ok: bool
+    detail: str
+    fix: str
+    required: bool = True
+
+
+def _version(argv: list[str], pattern: str = r"(\d+\.\d+(?:\.\d+)?)") -> str | None:
+    if which(argv[0]) is None:
+        return None
+    try:
+        out = run(argv, timeout=30)
+    except CommandFailed:
+        return None
+    match = re.search(pattern, out)
+    return match.group(1) if match else out.strip().splitlines()[0]
+
+
+def _tool(component: str, argv: list[str], fix: str, *, required: bool = True) -> Check:
+    version = _version(argv)
+    if version is None:
+        return Check(component, False, f"{argv[0]} not found", fix, required)
+    return Check(component, True, version, fix, required)
+
+
+def check_pulumi() -> Check:
+    """The pulumi CLI at the version of the pinned SDK."""
+    want = pulumi_version()
+    found = find_pulumi(want)
+    if found is None:
+        return Check("pulumi CLI", False, f"{want} not found", BOOTSTRAP)
+    return Check("pulumi CLI", True, f"{found.version} ({found.origin})", BOOTSTRAP)
+
+
+def check_langhost() -> Check:
+    """The Python language host the engine will run."""
+    found = find_langhost()
+    if found is None:
+        return Check("pulumi language host (python)", False, "not found", BOOTSTRAP)
+    return Check(
+        "pulumi language host (python)", True, f"{found.version} ({found.origin})", BOOTSTRAP
+    )
+
+
+def check_provider() -> Check:
+    """unkai's own resource provider plugin."""
+    plugin = venv_bin() / "pulumi-resource-unkai"
+    if not plugin.is_file():
+        return Check("unkai provider plugin", False, f"{plugin} missing", BOOTSTRAP)
+    return Check("unkai provider plugin", True, metadata.version("unkai"), BOOTSTRAP)
+
+
+def check_docker() -> Check:
+    """The Docker engine answers on its socket."""
+    if which("dockerd") is None:
+        return Check("Docker engine", False, "dockerd not installed", BOOTSTRAP)
+    if not answers(DOCKER):
+        return Check("Docker engine", False, f"no answer on {DOCKER.socket}", "unkai bootstrap")
+    version = _version(["dockerd", "--version"]) or "?"
+    return Check("Docker engine", True, version, "unkai bootstrap")
+
+
+def check_libvirtd() -> Check:
+    """libvirtd answers on its socket."""
+    if which("libvirtd") is None:
+        return Check("libvirtd", False, "libvirtd not installed", BOOTSTRAP)
+    if not answers(LIBVIRTD):
+        return Check("libvirtd", False, f"no answer on {LIBVIRTD.socket}", "unkai bootstrap")
+    return Check("libvirtd", True, _version(["libvirtd", "--version"]) or "?", "unkai bootstrap")
+
+
+def check_accelerator() -> Check:
+    """KVM, or the TCG fallback; both are ok, the detail says which and why."""
+    if which("qemu-system-x86_64") is None:
+        return Check("QEMU accelerator", False, "qemu-system-x86_64 not installed", BOOTSTRAP)
+    report = cached_probe()
+    return Check(
+        "QEMU accelerator",
+        True,
+        f"{report.accelerator}: {report.reason}",
+        "unkai bootstrap (probes again)",
+    )
+
+
+def check_ansible() -> Check:
+    """ansible-core in the venv."""
+    try:
+        version = metadata.version("ansible-core")
+    except metadata.PackageNotFoundError:
+        return Check("ansible-core", False, "not installed in the venv", BOOTSTRAP)
+    return Check("ansible-core", True, version, BOOTSTRAP)
+
+
+CHECKS: tuple[Callable[[], Check], ...] = (
+    check_pulumi,
+    check_langhost,
+    check_provider,
+    check_docker,
+    check_libvirtd,
+    lambda: _tool("QEMU", ["qemu-system-x86_64", "--version"], BOOTSTRAP),
+    lambda: _tool("qemu-img", ["qemu-img", "--version"], BOOTSTRAP),
+    check_accelerator,
+    check_ansible,
+    lambda: _tool("mmdebstrap", ["mmdebstrap", "--version"], BOOTSTRAP),
+    lambda: _tool("debootstrap", ["debootstrap", "--version"], BOOTSTRAP),
+    lambda: _tool("xorriso (seed ISOs)", ["xorriso", "-version"], BOOTSTRAP),
+    lambda: _tool("go (builds pinned tools)", ["go", "version"], "apt-get install golang"),
+)
+
+
+def run_checks() -> list[Check]:
+    """Run every check, in a fixed order."""
+    return [check() for check in CHECKS]

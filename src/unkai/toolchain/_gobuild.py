@@ -1,0 +1,128 @@
+"""Building pinned Go tools from the Go module proxy into the cache.
+
+Modules such as ``github.com/pulumi/pulumi/pkg/v3`` carry ``replace`` lines, so
+``go install module@version`` refuses them. The usual way round, used here, is a small
+wrapper module of ours whose ``go.mod`` requires the tool's module at the pinned
+version and repeats the tool's own non-local ``replace`` lines; ``go build`` then
+builds the tool's main packages from it.
+
+The plan (:func:`wrapper_files`, :func:`build_argv`) is pure and tested; :func:`build`
+executes it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from unkai.toolchain._run import run
+
+
+@dataclass(frozen=True)
+class Replace:
+    """One ``replace old => new version`` line of a ``go.mod``."""
+
+    old: str
+    new: str
+    version: str
+
+
+@dataclass(frozen=True)
+class GoTool:
+    """A tool built from a Go module at a pinned version.
+
+    Attributes:
+        name: Short name, also the cache folder's prefix (``pulumi``).
+        module: The module that holds the main packages.
+        version: The module version, with its ``v`` (``v3.259.0``).
+        binaries: ``(main package import path, binary name)`` pairs to build.
+        requires: Further modules pinned in the wrapper (``module``, ``version``), e.g. the
+            sibling module that the tool's ``go.mod`` replaces with a local path.
+        ldflags: Linker flags, e.g. to stamp the version.
+    """
+
+    name: str
+    module: str
+    version: str
+    binaries: tuple[tuple[str, str], ...]
+    requires: tuple[tuple[str, str], ...] = ()
+    ldflags: str = "-s -w"
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+def non_local_replaces(go_mod_json: Mapping[str, object]) -> tuple[Replace, ...]:
+    """The ``replace`` lines of a module's ``go.mod`` (as ``go mod edit -json``) that a
+    wrapper module can repeat: those that point at another module version, not a path."""
+    out = []
+    for item in go_mod_json.get("Replace") or []:  # type: ignore[union-attr]
+        new = item["New"]
+        if new.get("Version"):
+            out.append(Replace(item["Old"]["Path"], new["Path"], new["Version"]))
+    return tuple(sorted(out, key=lambda r: r.old))
+
+
+def wrapper_files(tool: GoTool, replaces: Sequence[Replace], go_version: str) -> dict[str, str]:
+    """The files of the wrapper module that builds ``tool``: ``go.mod`` and ``tools.go``."""
+    requires = [(tool.module, tool.version), *tool.requires]
+    lines = [f"module unkai.local/toolchain/{tool.name}", "", f"go {go_version}", "", "require ("]
+    lines += [f"\t{mod} {ver}" for mod, ver in requires]
+    lines.append(")")
+    if replaces:
+        lines += ["", "replace ("]
+        lines += [f"\t{r.old} => {r.new} {r.version}" for r in replaces]
+        lines.append(")")
+    imports = "\n".join(f'\t_ "{pkg}"' for pkg, _ in tool.binaries)
+    tools_go = f"//go:build tools\n\npackage tools\n\nimport (\n{imports}\n)\n"
+    return {"go.mod": "\n".join(lines) + "\n", "tools.go": tools_go}
+
+
+def build_argv(tool: GoTool, package: str, out: Path) -> list[str]:
+    """The ``go build`` command that builds one main package of ``tool`` to ``out``."""
+    return ["go", "build", "-trimpath", "-ldflags", tool.ldflags, "-o", str(out), package]
+
+
+def _go_env() -> dict[str, str]:
+    # Keep the tools reproducible and independent of the caller's GOFLAGS.
+    return {"GOFLAGS": "-mod=mod -buildvcs=false", "CGO_ENABLED": "0", "GOTOOLCHAIN": "local"}
+
+
+def build(tool: GoTool, dest: Path, *, say: Callable[[str], None] = lambda _: None) -> None:
+    """Build every binary of ``tool`` into ``dest/bin``, atomically.
+
+    The wrapper module lives in a temporary folder; binaries appear in ``dest`` only
+    when all of them built, so an interrupted build leaves nothing half-made.
+
+    Raises:
+        CommandFailed: a ``go`` command failed (its output is in the error).
+    """
+    env = {**_go_env(), **tool.env}
+    with tempfile.TemporaryDirectory(prefix=f"unkai-{tool.name}-") as tmp:
+        work = Path(tmp)
+        say(f"resolving {tool.module}@{tool.version} from the Go module proxy")
+        info = json.loads(
+            run(["go", "mod", "download", "-json", f"{tool.module}@{tool.version}"], env=env)
+        )
+        mod_json = json.loads(run(["go", "mod", "edit", "-json", info["GoMod"]], env=env))
+        go_version = str(mod_json.get("Go") or "1.22")
+        for name, text in wrapper_files(tool, non_local_replaces(mod_json), go_version).items():
+            (work / name).write_text(text, encoding="utf-8")
+        say("downloading modules (go mod tidy)")
+        run(["go", "mod", "tidy"], cwd=work, env=env)
+        staging = work / "bin"
+        staging.mkdir()
+        for package, binary in tool.binaries:
+            say(f"compiling {binary} (this is the slow part)")
+            run(build_argv(tool, package, staging / binary), cwd=work, env=env)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        partial = dest.with_name(dest.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir()
+        shutil.move(str(staging), partial / "bin")
+        (partial / "wrapper-go.mod").write_text((work / "go.mod").read_text(), encoding="utf-8")
+        shutil.rmtree(dest, ignore_errors=True)
+        os.replace(partial, dest)
