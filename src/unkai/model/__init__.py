@@ -1,0 +1,118 @@
+"""The typed model of an unkai cloud: immutable, validated, JSON-able values.
+
+Every class is a frozen pydantic v2 model that rejects unknown keys. Values cross into
+other layers only as ``model_dump(mode="json")``, and
+``Model.model_validate(value.model_dump(mode="json")) == value`` holds for every model.
+The model does no I/O and never holds a secret value: secrets are :class:`SecretRef`
+references to Pulumi config secrets.
+
+Units: memory in MiB (``memory_mb``), disk in GiB (``disk_gb``/``size_gb``), CPUs as
+whole vCPUs. Every named thing has a DNS-label name (:data:`DnsLabel`).
+
+Validation errors surface as ``pydantic.ValidationError``. Field errors carry the key
+path in ``loc`` (``("instance_groups", "web", "machine_type")``) and a message that says
+what is allowed. Problems between parts of an :class:`Environment` (unknown names,
+mismatched zones, ...) are one :class:`CrossReferenceError` at the root whose
+``problems`` each name their key path; the environment loader turns both into
+:class:`unkai.errors.ConfigError` with the file name.
+"""
+
+from __future__ import annotations
+
+from unkai.model._base import DnsLabel, EnvVarName, Labels, Metadata, UnkaiModel, dns_label
+from unkai.model._compute import (
+    BOOT_DISK_NAME,
+    Disk,
+    Instance,
+    InstanceGroup,
+    InstanceTemplate,
+    UpdatePolicy,
+    expand_group,
+)
+from unkai.model._environment import (
+    COLLECTIONS,
+    CrossReferenceError,
+    Environment,
+    ReferenceProblem,
+)
+from unkai.model._hosts import Host, HostPool, Zone
+from unkai.model._images import DEBIAN_BASE_IMAGE, ContainerImage, VmImage
+from unkai.model._kubernetes import (
+    Cluster,
+    ContainerPort,
+    ControlPlane,
+    HorizontalAutoscaling,
+    NodePool,
+    Probe,
+    Quantity,
+    ResourceList,
+    Resources,
+    Service,
+    ServicePort,
+    Taint,
+    Workload,
+    parse_quantity,
+)
+from unkai.model._machine_types import (
+    CUSTOM_MAX_CPUS,
+    CUSTOM_MAX_MB_PER_CPU,
+    CUSTOM_MEMORY_STEP_MB,
+    CUSTOM_MIN_MB,
+    MACHINE_TYPES,
+    MachineType,
+    MachineTypeName,
+    machine_type,
+)
+from unkai.model._network import Network
+from unkai.model._secrets import SecretEnv, SecretRef
+
+__all__ = [
+    "BOOT_DISK_NAME",
+    "COLLECTIONS",
+    "CUSTOM_MAX_CPUS",
+    "CUSTOM_MAX_MB_PER_CPU",
+    "CUSTOM_MEMORY_STEP_MB",
+    "CUSTOM_MIN_MB",
+    "DEBIAN_BASE_IMAGE",
+    "MACHINE_TYPES",
+    "Cluster",
+    "ContainerImage",
+    "ContainerPort",
+    "ControlPlane",
+    "CrossReferenceError",
+    "Disk",
+    "DnsLabel",
+    "EnvVarName",
+    "Environment",
+    "HorizontalAutoscaling",
+    "Host",
+    "HostPool",
+    "Instance",
+    "InstanceGroup",
+    "InstanceTemplate",
+    "Labels",
+    "MachineType",
+    "MachineTypeName",
+    "Metadata",
+    "Network",
+    "NodePool",
+    "Probe",
+    "Quantity",
+    "ReferenceProblem",
+    "ResourceList",
+    "Resources",
+    "SecretEnv",
+    "SecretRef",
+    "Service",
+    "ServicePort",
+    "Taint",
+    "UnkaiModel",
+    "UpdatePolicy",
+    "VmImage",
+    "Workload",
+    "Zone",
+    "dns_label",
+    "expand_group",
+    "machine_type",
+    "parse_quantity",
+]

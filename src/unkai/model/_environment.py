@@ -1,0 +1,380 @@
+"""The environment: every noun of one deployment, keyed by name and cross-checked."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field, JsonValue, model_validator
+
+from unkai.errors import ConfigError
+from unkai.model._base import DnsLabel, UnkaiModel, sorted_mapping
+from unkai.model._compute import Instance, InstanceGroup, InstanceTemplate, expand_group
+from unkai.model._hosts import Host, HostPool, Zone
+from unkai.model._images import ContainerImage, VmImage
+from unkai.model._kubernetes import Cluster, Workload
+from unkai.model._network import Network
+
+__all__ = ["COLLECTIONS", "CrossReferenceError", "Environment", "ReferenceProblem"]
+
+COLLECTIONS: tuple[str, ...] = (
+    "zones",
+    "host_pools",
+    "hosts",
+    "networks",
+    "vm_images",
+    "container_images",
+    "instances",
+    "instance_templates",
+    "instance_groups",
+    "clusters",
+    "workloads",
+)
+"""The fields of :class:`Environment` that map names to named values, in field order."""
+
+
+@dataclass(frozen=True)
+class ReferenceProblem:
+    """One inconsistency between the parts of an environment.
+
+    Attributes:
+        key_path: Dotted path of the offending key (``instance_groups.web.template``).
+        message: What is wrong, in a phrase (``unknown instance template``).
+        value: The offending value, if any.
+        allowed: What would have been accepted (the defined names, for example).
+    """
+
+    key_path: str
+    message: str
+    value: str | None = None
+    allowed: str | None = None
+
+    def __str__(self) -> str:
+        return str(self.to_config_error())
+
+    def to_config_error(self, file: str | None = None) -> ConfigError:
+        """Return the problem as a :class:`~unkai.errors.ConfigError` about ``file``.
+
+        Args:
+            file: The file the environment came from, if any.
+
+        Returns:
+            The error (not raised).
+        """
+        return ConfigError(
+            self.message,
+            file=file,
+            key_path=self.key_path,
+            value=self.value,
+            allowed=self.allowed,
+        )
+
+
+class CrossReferenceError(ValueError):
+    """The parts of an environment do not fit together.
+
+    Raised inside :class:`Environment` validation, so callers see it wrapped in a
+    ``pydantic.ValidationError`` whose entry has ``ctx["error"]`` set to this exception;
+    :attr:`problems` then lists every problem found, not only the first. The message has
+    one line per problem: ``<key path>: <message> (got '<value>'); allowed: <allowed>``.
+
+    Args:
+        problems: Every problem found, in a deterministic order.
+    """
+
+    def __init__(self, problems: Iterable[ReferenceProblem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("\n".join(str(problem) for problem in self.problems))
+
+
+def _sorted_collection(value: Mapping[str, Any]) -> dict[str, Any]:
+    return sorted_mapping(value)
+
+
+class Environment(UnkaiModel):
+    """One deployment of the cloud (``local``, ``dev``, ``prod``): all its nouns.
+
+    Every collection is a mapping from name to value, sorted by name, so validation errors
+    have key paths such as ``instance_groups.web.machine_type``. A value's ``name`` is
+    taken from its key: input may leave ``name`` out (as the YAML files do); when it is
+    given it must equal the key. For Python callers a collection may also be given as a
+    list or tuple of values, keyed by their names.
+
+    Validation checks every reference between parts (machine types, images, networks,
+    zones, hosts, pools, templates, clusters, container images) and raises
+    :class:`CrossReferenceError` listing all problems at once.
+
+    ``extends:`` is not part of the model: the environment loader resolves it before
+    building this value. Secrets appear only as :class:`SecretRef` references.
+    """
+
+    name: DnsLabel = Field(description="Environment name, such as ``prod``.")
+    description: str = Field(default="", description="What the environment is for.")
+    zones: Annotated[Mapping[str, Zone], AfterValidator(_sorted_collection)] = Field(
+        default_factory=dict, description="Zones by name."
+    )
+    host_pools: Annotated[Mapping[str, HostPool], AfterValidator(_sorted_collection)] = Field(
+        default_factory=dict, description="Host pools by name."
+    )
+    hosts: Annotated[Mapping[str, Host], AfterValidator(_sorted_collection)] = Field(
+        default_factory=dict, description="Hypervisor hosts by name."
+    )
+    networks: Annotated[Mapping[str, Network], AfterValidator(_sorted_collection)] = Field(
+        default_factory=dict, description="Networks by name."
+    )
+    vm_images: Annotated[Mapping[str, VmImage], AfterValidator(_sorted_collection)] = Field(
+        default_factory=dict, description="VM images by family name."
+    )
+    container_images: Annotated[
+        Mapping[str, ContainerImage], AfterValidator(_sorted_collection)
+    ] = Field(default_factory=dict, description="Container images by name.")
+    instances: Annotated[Mapping[str, Instance], AfterValidator(_sorted_collection)] = Field(
+        default_factory=dict, description="Standalone instances by name."
+    )
+    instance_templates: Annotated[
+        Mapping[str, InstanceTemplate], AfterValidator(_sorted_collection)
+    ] = Field(default_factory=dict, description="Instance templates by name.")
+    instance_groups: Annotated[Mapping[str, InstanceGroup], AfterValidator(_sorted_collection)] = (
+        Field(default_factory=dict, description="Instance groups by name.")
+    )
+    clusters: Annotated[Mapping[str, Cluster], AfterValidator(_sorted_collection)] = Field(
+        default_factory=dict, description="Kubernetes clusters by name."
+    )
+    workloads: Annotated[Mapping[str, Workload], AfterValidator(_sorted_collection)] = Field(
+        default_factory=dict, description="Kubernetes workloads by name."
+    )
+    settings: Annotated[Mapping[str, JsonValue], AfterValidator(_sorted_collection)] = Field(
+        default_factory=dict, description="Free per-environment values, such as ``domain``."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _names_from_keys(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        data = dict(data)
+        for field in COLLECTIONS:
+            items = data.get(field)
+            if isinstance(items, Mapping):
+                data[field] = {
+                    key: _named(field, key, item)
+                    for key, item in sorted(items.items(), key=lambda kv: str(kv[0]))
+                }
+            elif isinstance(items, list | tuple):
+                data[field] = _keyed(field, items)
+        return data
+
+    @model_validator(mode="after")
+    def _check_references(self) -> Environment:
+        problems = _References(self).check()
+        if problems:
+            raise CrossReferenceError(problems)
+        return self
+
+    def all_instances(self) -> tuple[Instance, ...]:
+        """Every concrete instance: standalone ones and the members of every group.
+
+        Disks without ``size_gb`` get their backing image's ``disk_gb``, so every returned
+        instance has concrete disk sizes. Pure: computed afresh on each call.
+
+        Returns:
+            The instances, sorted by name.
+        """
+        instances = list(self.instances.values())
+        for group in self.instance_groups.values():
+            instances.extend(expand_group(group, self.instance_templates[group.template]))
+        return tuple(self._resolve_disks(i) for i in sorted(instances, key=lambda i: i.name))
+
+    def _resolve_disks(self, instance: Instance) -> Instance:
+        if all(disk.size_gb is not None for disk in instance.disks):
+            return instance
+        disks = tuple(
+            disk
+            if disk.size_gb is not None or disk.backing_image is None
+            else disk.model_copy(update={"size_gb": self.vm_images[disk.backing_image].disk_gb})
+            for disk in instance.disks
+        )
+        return instance.model_copy(update={"disks": disks})
+
+    def canonical_json(self) -> str:
+        """The environment as canonical JSON: sorted keys, no whitespace, UTF-8 text.
+
+        Returns:
+            The same string for equal environments, whatever order they were built in.
+        """
+        return json.dumps(
+            self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        )
+
+    def fingerprint(self) -> str:
+        """The SHA-256 of :meth:`canonical_json`, as 64 lowercase hex digits."""
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()
+
+
+def _named(field: str, key: object, item: Any) -> Any:
+    """Fill a value's name from its key, or check that the two agree."""
+    if isinstance(item, Mapping):
+        if "name" not in item:
+            return {**item, "name": key}
+        given = item["name"]
+    elif isinstance(item, UnkaiModel):
+        given = getattr(item, "name", key)
+    else:
+        return item  # not a mapping: pydantic reports the type error at this key
+    if given != key:
+        raise ValueError(
+            f"{field}.{key}.name: {given!r} differs from its key {key!r};"
+            " leave name out, it is taken from the key"
+        )
+    return item
+
+
+def _keyed(field: str, items: list[Any] | tuple[Any, ...]) -> Any:
+    """Key a list of named values by their names (the Python convenience form)."""
+    keyed: dict[object, Any] = {}
+    for index, item in enumerate(items):
+        name = item.get("name") if isinstance(item, Mapping) else getattr(item, "name", None)
+        if name is None:
+            raise ValueError(f"{field}.{index}: a value given in a list needs a name")
+        if name in keyed:
+            raise ValueError(f"{field}.{index}: {name!r} is defined twice")
+        keyed[name] = item
+    return {key: keyed[key] for key in sorted(keyed, key=str)}
+
+
+class _References:
+    """Collects the cross-reference problems of one environment."""
+
+    def __init__(self, env: Environment) -> None:
+        self.env = env
+        self.problems: list[ReferenceProblem] = []
+
+    def ref(self, key_path: str, kind: str, name: str | None, defined: Mapping[str, Any]) -> bool:
+        """Record a problem unless ``name`` is unset or defined; return whether it resolved."""
+        if name is None or name in defined:
+            return name is not None
+        self.problems.append(
+            ReferenceProblem(
+                key_path,
+                f"unknown {kind}",
+                value=name,
+                allowed=f"one of {', '.join(defined)}" if defined else f"no {kind} is defined",
+            )
+        )
+        return False
+
+    def check(self) -> list[ReferenceProblem]:
+        env = self.env
+        for key, pool in env.host_pools.items():
+            self.ref(f"host_pools.{key}.zone", "zone", pool.zone, env.zones)
+        for key, host in env.hosts.items():
+            self._host(key, host)
+        for key, template in env.instance_templates.items():
+            self._instance_properties(f"instance_templates.{key}", template)
+        for key, instance in env.instances.items():
+            self._instance(key, instance)
+        for key, group in env.instance_groups.items():
+            self.ref(
+                f"instance_groups.{key}.template",
+                "instance template",
+                group.template,
+                env.instance_templates,
+            )
+            self._member_collisions(key, group)
+        for key, workload in env.workloads.items():
+            self.ref(f"workloads.{key}.cluster", "cluster", workload.cluster, env.clusters)
+            self.ref(
+                f"workloads.{key}.image", "container image", workload.image, env.container_images
+            )
+        return self.problems
+
+    def _host(self, key: str, host: Host) -> None:
+        env = self.env
+        self.ref(f"hosts.{key}.zone", "zone", host.zone, env.zones)
+        if not self.ref(f"hosts.{key}.pool", "host pool", host.pool, env.host_pools):
+            return
+        pool = env.host_pools[host.pool]
+        if host.zone != pool.zone:
+            self.problems.append(
+                ReferenceProblem(
+                    f"hosts.{key}.zone",
+                    f"differs from the zone of host pool {pool.name!r}",
+                    value=host.zone,
+                    allowed=pool.zone,
+                )
+            )
+        if host.memory_mb <= pool.reserved_memory_mb:
+            self.problems.append(
+                ReferenceProblem(
+                    f"hosts.{key}.memory_mb",
+                    f"is not more than the {pool.reserved_memory_mb} MiB host pool"
+                    f" {pool.name!r} reserves for the hypervisor",
+                    value=str(host.memory_mb),
+                    allowed=f"more than {pool.reserved_memory_mb}",
+                )
+            )
+
+    def _instance_properties(self, path: str, spec: Instance | InstanceTemplate) -> None:
+        env = self.env
+        self.ref(f"{path}.image", "VM image", spec.image, env.vm_images)
+        for index, network in enumerate(spec.networks):
+            self.ref(f"{path}.networks.{index}", "network", network, env.networks)
+        self.ref(f"{path}.zone", "zone", spec.zone, env.zones)
+        for index, disk in enumerate(spec.disks):
+            where = f"{path}.disks.{index}"
+            found = self.ref(
+                f"{where}.backing_image", "VM image", disk.backing_image, env.vm_images
+            )
+            if found and disk.backing_image is not None and disk.size_gb is not None:
+                image = env.vm_images[disk.backing_image]
+                if disk.size_gb < image.disk_gb:
+                    self.problems.append(
+                        ReferenceProblem(
+                            f"{where}.size_gb",
+                            f"is smaller than its backing image {image.name!r}",
+                            value=str(disk.size_gb),
+                            allowed=f"at least {image.disk_gb}",
+                        )
+                    )
+
+    def _instance(self, key: str, instance: Instance) -> None:
+        env = self.env
+        path = f"instances.{key}"
+        self._instance_properties(path, instance)
+        if self.ref(f"{path}.host", "host", instance.host, env.hosts):
+            host = env.hosts[str(instance.host)]
+            if instance.zone is not None and instance.zone != host.zone:
+                self.problems.append(
+                    ReferenceProblem(
+                        f"{path}.zone",
+                        f"differs from the zone of its pinned host {host.name!r}",
+                        value=instance.zone,
+                        allowed=host.zone,
+                    )
+                )
+        if instance.group is not None:
+            self.problems.append(
+                ReferenceProblem(
+                    f"{path}.group",
+                    "is set by instance groups only; a standalone instance has none",
+                    value=instance.group,
+                    allowed="no value",
+                )
+            )
+
+    def _member_collisions(self, key: str, group: InstanceGroup) -> None:
+        # Check up to max_size: autoscaling may create those members later.
+        for index in range(group.max_size):
+            member = f"{group.name}-{index}"
+            if member in self.env.instances:
+                self.problems.append(
+                    ReferenceProblem(
+                        f"instance_groups.{key}",
+                        f"member name collides with instances.{member}",
+                        value=member,
+                        allowed="names not used by standalone instances",
+                    )
+                )

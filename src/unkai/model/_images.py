@@ -1,0 +1,162 @@
+"""Images: VM disk images and container images, both built from Debian packages."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import PurePosixPath
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from unkai.model._base import DnsLabel, UnkaiModel, sorted_mapping
+
+__all__ = ["DEBIAN_BASE_IMAGE", "ContainerImage", "VmImage"]
+
+DEBIAN_BASE_IMAGE = "unkai/debian:12"
+"""The container base image unkai builds from Debian packages (``docker import`` of the
+same rootfs that becomes the VM base disk); no registry is involved."""
+
+_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+_DEB_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
+_TEMPLATE_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\.j2$")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Docker reference: [registry[:port]/]path[:tag][@digest], lowercase path components.
+_IMAGE_REF = re.compile(
+    r"^(?:[A-Za-z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:[._-][a-z0-9]+)*"
+    r"(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
+    r"(?:@sha256:[0-9a-f]{64})?$"
+)
+_REGISTRY = re.compile(r"^[A-Za-z0-9.-]+(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$")
+
+
+def _relative_path(value: str, what: str) -> str:
+    path = PurePosixPath(value)
+    if not value or path.is_absolute() or ".." in path.parts or str(path) != value:
+        raise ValueError(
+            f"{what} {value!r} is invalid; allowed: a normalised relative POSIX path"
+            " inside the project, without '..'"
+        )
+    return value
+
+
+class VmImage(UnkaiModel):
+    """A VM disk image, built from Debian packages and optionally an Ansible playbook.
+
+    ``name`` is the image family (instances refer to it); ``version`` tells builds of a
+    family apart. ``kernel``/``initrd`` select direct kernel boot instead of a bootloader.
+    """
+
+    name: DnsLabel = Field(description="Image family, such as ``debian-12-web``.")
+    version: str = Field(description="Version of the family, such as ``2024.06.1``.")
+    base_os: Literal["debian-12"] = Field(default="debian-12", description="Base OS.")
+    packages: tuple[str, ...] = Field(
+        default=(), description="Extra Debian packages installed (sorted, unique)."
+    )
+    playbook: str | None = Field(
+        default=None, description="Project-relative path of an Ansible playbook baked in."
+    )
+    kernel: str | None = Field(
+        default=None, description="Project-relative path of a kernel for direct boot."
+    )
+    initrd: str | None = Field(
+        default=None, description="Project-relative path of an initrd; needs ``kernel``."
+    )
+    kernel_cmdline: str | None = Field(
+        default=None, description="Kernel command line for direct boot; needs ``kernel``."
+    )
+    disk_gb: int = Field(default=10, ge=1, description="Size of the image's disk in GiB.")
+
+    @field_validator("version")
+    @classmethod
+    def _check_version(cls, value: str) -> str:
+        if not _VERSION.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not a version; allowed: 1-63 letters, digits, '.', '_' and"
+                " '-', starting with a letter or digit"
+            )
+        return value
+
+    @field_validator("packages")
+    @classmethod
+    def _check_packages(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for package in value:
+            if not _DEB_PACKAGE.fullmatch(package):
+                raise ValueError(
+                    f"{package!r} is not a Debian package name; allowed: lowercase letters,"
+                    " digits, '+', '-' and '.', at least 2 characters"
+                )
+        return tuple(sorted(set(value)))
+
+    @field_validator("playbook", "kernel", "initrd")
+    @classmethod
+    def _check_path(cls, value: str | None) -> str | None:
+        return None if value is None else _relative_path(value, "path")
+
+    @model_validator(mode="after")
+    def _check_direct_boot(self) -> VmImage:
+        if self.kernel is None and (self.initrd is not None or self.kernel_cmdline is not None):
+            raise ValueError("initrd and kernel_cmdline need kernel (direct kernel boot)")
+        return self
+
+
+class ContainerImage(UnkaiModel):
+    """A container image built from a Jinja-rendered Dockerfile.
+
+    Its tag is the hash of the rendered build context (``tag_policy: content-hash``), so
+    the same inputs always give the same tag and a change always gives a new one.
+    """
+
+    name: DnsLabel = Field(description="Image name (the repository part of the reference).")
+    dockerfile_template: str = Field(
+        description="File name of the Dockerfile template, such as ``app.Dockerfile.j2``."
+    )
+    variables: Mapping[str, str] = Field(
+        default_factory=dict, description="Template variables, sorted by name."
+    )
+    base_image: str = Field(
+        default=DEBIAN_BASE_IMAGE, description="The ``FROM`` image (default: unkai's Debian)."
+    )
+    tag_policy: Literal["content-hash"] = Field(
+        default="content-hash", description="How the tag is chosen; only content hashes."
+    )
+    registry: str | None = Field(
+        default=None, description="Registry to push to (``host[:port][/path]``); none: local."
+    )
+
+    @field_validator("dockerfile_template")
+    @classmethod
+    def _check_template(cls, value: str) -> str:
+        if not _TEMPLATE_FILE.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not a template file name; allowed: a bare file name ending"
+                " in '.j2', such as 'app.Dockerfile.j2'"
+            )
+        return value
+
+    @field_validator("variables")
+    @classmethod
+    def _check_variables(cls, value: Mapping[str, str]) -> dict[str, str]:
+        for key in value:
+            if not _IDENTIFIER.fullmatch(key):
+                raise ValueError(
+                    f"{key!r} is not a template variable name; allowed: letters, digits and"
+                    " '_', not starting with a digit"
+                )
+        return sorted_mapping(value)
+
+    @field_validator("base_image")
+    @classmethod
+    def _check_base_image(cls, value: str) -> str:
+        if not _IMAGE_REF.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not an image reference; allowed: [registry/]name[:tag][@digest]"
+            )
+        return value
+
+    @field_validator("registry")
+    @classmethod
+    def _check_registry(cls, value: str | None) -> str | None:
+        if value is not None and not _REGISTRY.fullmatch(value):
+            raise ValueError(f"{value!r} is not a registry; allowed: host[:port][/path]")
+        return value
