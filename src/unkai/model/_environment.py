@@ -297,7 +297,7 @@ class _References:
         if not self.ref(f"hosts.{key}.pool", "host pool", host.pool, env.host_pools):
             return
         pool = env.host_pools[host.pool]
-        if host.zone != pool.zone:
+        if host.zone in env.zones and host.zone != pool.zone:
             self.problems.append(
                 ReferenceProblem(
                     f"hosts.{key}.zone",
@@ -346,7 +346,7 @@ class _References:
         self._instance_properties(path, instance)
         if self.ref(f"{path}.host", "host", instance.host, env.hosts):
             host = env.hosts[str(instance.host)]
-            if instance.zone is not None and instance.zone != host.zone:
+            if instance.zone in env.zones and instance.zone != host.zone:
                 self.problems.append(
                     ReferenceProblem(
                         f"{path}.zone",

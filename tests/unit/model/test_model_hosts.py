@@ -36,7 +36,9 @@ def test_ipv6_address_is_bracketed_in_the_uri() -> None:
 
 
 def test_explicit_uri_is_kept_and_survives_a_round_trip() -> None:
-    host = Host(**BASE, address="10.0.0.5", ssh_user="ops", libvirt_uri="qemu+tcp://10.0.0.5/system")
+    host = Host(
+        **BASE, address="10.0.0.5", ssh_user="ops", libvirt_uri="qemu+tcp://10.0.0.5/system"
+    )
     assert host.libvirt_uri == "qemu+tcp://10.0.0.5/system"
     assert Host.model_validate(host.model_dump(mode="json")) == host
 

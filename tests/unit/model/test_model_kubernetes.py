@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -40,7 +41,9 @@ def test_requests_must_not_exceed_limits() -> None:
         {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1024Mi"}}
     )
     assert ok.requests.cpu == "500m"
-    with pytest.raises(ValidationError, match="requests.memory 2Gi is more than limits.memory 1Gi"):
+    with pytest.raises(
+        ValidationError, match=re.escape("requests.memory 2Gi is more than limits.memory 1Gi")
+    ):
         Resources.model_validate({"requests": {"memory": "2Gi"}, "limits": {"memory": "1Gi"}})
     with pytest.raises(ValidationError, match="is negative"):
         Resources.model_validate({"requests": {"cpu": "-1"}})
@@ -74,7 +77,10 @@ def test_node_pool_and_cluster() -> None:
 @pytest.mark.parametrize(
     ("fields", "fragment"),
     [
-        ({"kubernetes_version": "v1.31"}, "is not a Kubernetes version; allowed: 1.<minor>.<patch>"),
+        (
+            {"kubernetes_version": "v1.31"},
+            "is not a Kubernetes version; allowed: 1.<minor>.<patch>",
+        ),
         ({"kubernetes_version": "2.0.0"}, "is not a Kubernetes version"),
         (
             {"node_pools": [{"name": "a", "machine_type": "e2-small", "size": 1}] * 2},

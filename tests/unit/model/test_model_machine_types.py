@@ -70,9 +70,7 @@ def test_custom_types_parse(name: str, cpus: int, memory_mb: int) -> None:
         ("", "unknown machine type"),
     ],
 )
-def test_invalid_names_raise_config_error_listing_what_is_allowed(
-    name: str, fragment: str
-) -> None:
+def test_invalid_names_raise_config_error_listing_what_is_allowed(name: str, fragment: str) -> None:
     with pytest.raises(ConfigError) as info:
         machine_type(name)
     err = info.value
