@@ -15,6 +15,21 @@ what is allowed. Problems between parts of an :class:`Environment` (unknown name
 mismatched zones, ...) are one :class:`CrossReferenceError` at the root whose
 ``problems`` each name their key path; the environment loader turns both into
 :class:`unkai.errors.ConfigError` with the file name.
+
+Example:
+    >>> from unkai.model import Environment, machine_type
+    >>> machine_type("custom-4-8192").memory_mb
+    8192
+    >>> env = Environment.model_validate({
+    ...     "name": "lab",
+    ...     "vm_images": {"debian-12": {"version": "1", "disk_gb": 8}},
+    ...     "instance_templates": {"web": {"machine_type": "e2-small", "image": "debian-12"}},
+    ...     "instance_groups": {"web": {"template": "web", "size": 2}},
+    ... })
+    >>> [(i.name, i.disks[0].size_gb) for i in env.all_instances()]
+    [('web-0', 8), ('web-1', 8)]
+    >>> Environment.model_validate(env.model_dump(mode="json")) == env
+    True
 """
 
 from __future__ import annotations

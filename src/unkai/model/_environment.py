@@ -6,7 +6,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, Field, JsonValue, model_validator
 
@@ -19,6 +19,8 @@ from unkai.model._kubernetes import Cluster, Workload
 from unkai.model._network import Network
 
 __all__ = ["COLLECTIONS", "CrossReferenceError", "Environment", "ReferenceProblem"]
+
+_Spec = TypeVar("_Spec", Instance, InstanceTemplate)
 
 COLLECTIONS: tuple[str, ...] = (
     "zones",
@@ -183,21 +185,23 @@ class Environment(UnkaiModel):
         Returns:
             The instances, sorted by name.
         """
-        instances = list(self.instances.values())
+        instances = [self._resolve_disks(instance) for instance in self.instances.values()]
         for group in self.instance_groups.values():
-            instances.extend(expand_group(group, self.instance_templates[group.template]))
-        return tuple(self._resolve_disks(i) for i in sorted(instances, key=lambda i: i.name))
+            # Resolve once per template, not once per member: groups can be large.
+            template = self._resolve_disks(self.instance_templates[group.template])
+            instances.extend(expand_group(group, template))
+        return tuple(sorted(instances, key=lambda instance: instance.name))
 
-    def _resolve_disks(self, instance: Instance) -> Instance:
-        if all(disk.size_gb is not None for disk in instance.disks):
-            return instance
+    def _resolve_disks(self, spec: _Spec) -> _Spec:
+        if all(disk.size_gb is not None for disk in spec.disks):
+            return spec
         disks = tuple(
             disk
             if disk.size_gb is not None or disk.backing_image is None
             else disk.model_copy(update={"size_gb": self.vm_images[disk.backing_image].disk_gb})
-            for disk in instance.disks
+            for disk in spec.disks
         )
-        return instance.model_copy(update={"disks": disks})
+        return spec.model_copy(update={"disks": disks})
 
     def canonical_json(self) -> str:
         """The environment as canonical JSON: sorted keys, no whitespace, UTF-8 text.
