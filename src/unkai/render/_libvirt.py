@@ -1,0 +1,292 @@
+"""libvirt domain and network XML."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Literal
+
+from unkai.errors import RenderError
+from unkai.model import Environment, Instance, Network, VmImage
+from unkai.render._index import definition_hash, position
+from unkai.render._jinja import Templates, default_templates
+from unkai.render.filters import mac_address
+
+__all__ = [
+    "BOOT_FILES_DIR",
+    "DEFAULT_CONSOLE_LOG",
+    "DEFAULT_DISK_PATH",
+    "DEFAULT_SEED_PATH",
+    "STORAGE_POOL",
+    "STORAGE_POOL_PATH",
+    "TCG_CPU_MODEL",
+    "UNKAI_XML_NAMESPACE",
+    "Accelerator",
+    "instance_mac",
+    "render_domain_xml",
+    "render_network_xml",
+    "ssh_port",
+    "volume_name",
+]
+
+Accelerator = Literal["kvm", "tcg"]
+"""How QEMU runs guest code: hardware virtualisation (``kvm``) or emulation (``tcg``)."""
+
+STORAGE_POOL = "unkai"
+"""Name of the libvirt storage pool that holds unkai's volumes on every host."""
+STORAGE_POOL_PATH = "/var/lib/libvirt/images/unkai"
+"""Default directory of the :data:`STORAGE_POOL` pool."""
+DEFAULT_DISK_PATH = f"{STORAGE_POOL_PATH}/{{instance}}-{{disk}}.qcow2"
+"""Default ``disk_path`` pattern; ``{instance}`` and ``{disk}`` are filled in."""
+DEFAULT_SEED_PATH = f"{STORAGE_POOL_PATH}/{{instance}}-seed.iso"
+"""Default ``seed_path`` pattern of the NoCloud seed ISO; ``{instance}`` is filled in."""
+DEFAULT_CONSOLE_LOG = "/var/log/libvirt/qemu/unkai-{instance}-console.log"
+"""Default ``console_log`` pattern of the serial console log; ``{instance}`` is filled in."""
+BOOT_FILES_DIR = "/var/lib/libvirt/boot/unkai"
+"""Where a host keeps the kernel and initrd of direct-boot images, one folder per
+``<image>-<version>``."""
+TCG_CPU_MODEL = "qemu64"
+"""The named CPU model of TCG guests: emulated everywhere, enough for Debian 12."""
+UNKAI_XML_NAMESPACE = "https://unkai.dev/xmlns/libvirt/1.0"
+"""Namespace of unkai's elements inside a domain's ``<metadata>``."""
+
+_DOMAIN_TEMPLATE = "libvirt/domain.xml.j2"
+_NETWORK_TEMPLATE = "libvirt/network.xml.j2"
+_SSH_PORT_BASE = "ssh_port_base"
+
+
+def volume_name(instance: Instance, disk: str) -> str:
+    """The name of an instance's disk volume in the :data:`STORAGE_POOL` pool.
+
+    Args:
+        instance: The instance.
+        disk: The disk's name.
+
+    Returns:
+        ``<instance>-<disk>.qcow2``; the default ``disk_path`` points at it.
+    """
+    return f"{instance.name}-{disk}.qcow2"
+
+
+def instance_mac(instance: Instance, network: str) -> str:
+    """The MAC address of ``instance``'s NIC on ``network``: derived from the two names.
+
+    Args:
+        instance: The instance.
+        network: The network's name.
+
+    Returns:
+        A locally administered MAC (``52:54:xx:xx:xx:xx``), stable across renders.
+    """
+    return mac_address(instance.name, network)
+
+
+def ssh_port(env: Environment, instance: Instance) -> int:
+    """The host port forwarded to the instance's SSH port on a ``user`` network.
+
+    QEMU user networking forwards ``127.0.0.1:<port>`` on the host to port 22 of the
+    guest. The port is ``env.settings["ssh_port_base"]`` plus the index of the instance
+    in ``env.all_instances()`` (sorted by name), so it is stable for a given set of
+    instance names.
+
+    Args:
+        env: The environment.
+        instance: One of its instances.
+
+    Returns:
+        The port.
+
+    Raises:
+        RenderError: ``settings.ssh_port_base`` is missing or not an integer, the port
+            would exceed 65535, or the instance is not part of ``env``.
+    """
+    base = env.settings.get(_SSH_PORT_BASE)
+    if not isinstance(base, int) or isinstance(base, bool) or not 1 <= base <= 65535:
+        raise RenderError(
+            f"environment {env.name!r}: settings.{_SSH_PORT_BASE} must be a port number"
+            f" (1..65535) for instances on user networks, got {base!r}"
+        )
+    port = base + position(env, instance)
+    if port > 65535:
+        raise RenderError(
+            f"instance {instance.name!r}: SSH port {port} (settings.{_SSH_PORT_BASE} {base}"
+            f" + index) exceeds 65535; lower settings.{_SSH_PORT_BASE}"
+        )
+    return port
+
+
+@dataclass(frozen=True)
+class _DiskView:
+    name: str
+    path: str
+    bus: str
+    target: str
+    boot: bool
+
+
+@dataclass(frozen=True)
+class _NicView:
+    network: str
+    mode: str
+    mac: str
+    bridge: str | None
+    netdev: str | None
+    device: str | None
+
+
+def _target(prefix: str, index: int) -> str:
+    letters = ""
+    index += 1
+    while index:
+        index, rem = divmod(index - 1, 26)
+        letters = chr(ord("a") + rem) + letters
+    return prefix + letters
+
+
+def _disks(instance: Instance, disk_path: str) -> tuple[list[_DiskView], str]:
+    """The disks with their device names, and the device name left for the seed cdrom."""
+    virtio = scsi = 0
+    views = []
+    for disk in instance.disks:
+        if disk.bus == "virtio":
+            target = _target("vd", virtio)
+            virtio += 1
+        else:  # sata and scsi disks share the sd* names
+            target = _target("sd", scsi)
+            scsi += 1
+        path = disk_path.replace("{instance}", instance.name).replace("{disk}", disk.name)
+        views.append(_DiskView(disk.name, path, disk.bus, target, disk.boot))
+    return views, _target("sd", scsi)
+
+
+def _nics(env: Environment, instance: Instance) -> list[_NicView]:
+    nics = []
+    forwarded = False
+    for index, name in enumerate(instance.networks):
+        network = env.networks[name]
+        mac = instance_mac(instance, name)
+        netdev = device = None
+        if network.mode == "user":
+            netdev_id = f"unkai-net{index}"
+            options = [f"user,id={netdev_id}"]
+            if network.cidr is not None:
+                options.append(f"net={network.cidr}")
+            if network.dns_domain is not None:
+                options.append(f"domainname={network.dns_domain}")
+            if not forwarded:
+                # One host port per instance: only the first user NIC forwards SSH.
+                options.append(f"hostfwd=tcp:127.0.0.1:{ssh_port(env, instance)}-:22")
+                forwarded = True
+            netdev = ",".join(options)
+            device = f"virtio-net-pci,netdev={netdev_id},mac={mac}"
+        nics.append(_NicView(name, network.mode, mac, network.bridge, netdev, device))
+    return nics
+
+
+def _direct_boot(image: VmImage) -> dict[str, str | None] | None:
+    """Kernel, initrd and command line of a direct-boot image, as paths on the host."""
+    if image.kernel is None:
+        return None
+    folder = f"{BOOT_FILES_DIR}/{image.name}-{image.version}"
+    return {
+        "kernel": f"{folder}/{PurePosixPath(image.kernel).name}",
+        "initrd": None if image.initrd is None else f"{folder}/{PurePosixPath(image.initrd).name}",
+        "cmdline": image.kernel_cmdline,
+    }
+
+
+def render_domain_xml(
+    instance: Instance,
+    *,
+    env: Environment,
+    accelerator: Accelerator,
+    disk_path: str = DEFAULT_DISK_PATH,
+    seed_path: str = DEFAULT_SEED_PATH,
+    console_log: str = DEFAULT_CONSOLE_LOG,
+    templates: Templates | None = None,
+) -> str:
+    """Render the libvirt domain XML of one instance.
+
+    The XML is the same for both accelerators except ``<domain type=...>`` (``kvm`` or
+    ``qemu``) and ``<cpu>`` (``host-passthrough`` for KVM, the named model
+    :data:`TCG_CPU_MODEL` for TCG). Memory and vCPUs come from the machine type; disks
+    are virtio (or the disk's bus) qcow2 files, the NoCloud seed ISO is a SATA cdrom,
+    the serial console is a pty that is also logged to ``console_log``. NICs on
+    ``nat``/``isolated`` networks are ``<interface type='network'>``, on ``bridged``
+    networks ``<interface type='bridge'>``, each with :func:`instance_mac`; NICs on
+    ``user`` networks are QEMU user networking through ``<qemu:commandline>``, the
+    first one forwarding ``127.0.0.1:<ssh_port(env, instance)>`` to the guest's port 22.
+    ``<metadata>`` holds unkai's labels, the environment and the definition hash of the
+    instance, and its secret references (never values).
+
+    Args:
+        instance: The instance, as returned by ``env.all_instances()``.
+        env: The environment it belongs to.
+        accelerator: ``kvm`` or ``tcg``.
+        disk_path: Path pattern of disk volumes; ``{instance}`` and ``{disk}`` are
+            replaced by the names.
+        seed_path: Path pattern of the seed ISO; ``{instance}`` is replaced.
+        console_log: Path pattern of the serial console log; ``{instance}`` is replaced.
+        templates: Where templates come from (default: the built-ins).
+
+    Returns:
+        The domain XML text.
+
+    Raises:
+        RenderError: The template failed, or a ``user`` network needs an SSH port that
+            cannot be computed (see :func:`ssh_port`).
+    """
+    if accelerator not in ("kvm", "tcg"):
+        raise RenderError(f"accelerator {accelerator!r} is invalid; allowed: kvm, tcg")
+    image = env.vm_images[instance.image]
+    disks, seed_target = _disks(instance, disk_path)
+    context = {
+        "instance": instance,
+        "machine": instance.machine,
+        "image": image,
+        "environment": env.name,
+        "domain_type": "kvm" if accelerator == "kvm" else "qemu",
+        "accelerator": accelerator,
+        "cpu_model": TCG_CPU_MODEL,
+        "definition_hash": definition_hash(instance),
+        "disks": disks,
+        "has_scsi": any(disk.bus == "scsi" for disk in disks),
+        "seed_path": seed_path.replace("{instance}", instance.name),
+        "seed_target": seed_target,
+        "console_log": console_log.replace("{instance}", instance.name),
+        "nics": _nics(env, instance),
+        "namespace": UNKAI_XML_NAMESPACE,
+        "direct_boot": _direct_boot(image),
+    }
+    return (templates or default_templates()).render(_DOMAIN_TEMPLATE, context)
+
+
+def render_network_xml(network: Network, *, templates: Templates | None = None) -> str:
+    """Render the libvirt network XML of a ``nat``, ``isolated`` or ``bridged`` network.
+
+    ``nat`` forwards with NAT, ``isolated`` has no forward element, ``bridged`` uses the
+    existing host bridge. With a CIDR, the gateway address and DHCP range of the model
+    are used; with a ``dns_domain``, libvirt's DNS answers for it locally.
+
+    Args:
+        network: The network.
+        templates: Where templates come from (default: the built-ins).
+
+    Returns:
+        The network XML text.
+
+    Raises:
+        RenderError: The network is a ``user`` network (QEMU user networking has no
+            libvirt network), or the template failed.
+    """
+    if network.mode == "user":
+        raise RenderError(
+            f"network {network.name!r} is a user network: QEMU user networking has no"
+            " libvirt network XML (its NICs are in the domain XML)"
+        )
+    net = network.network
+    context = {
+        "network": network,
+        "netmask": None if net is None else str(net.netmask),
+    }
+    return (templates or default_templates()).render(_NETWORK_TEMPLATE, context)
