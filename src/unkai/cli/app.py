@@ -32,6 +32,7 @@ def _register() -> None:
     app.command("doctor")(doctor.doctor)
     app.command("bootstrap")(doctor.bootstrap)
     app.command("smoke")(stack.smoke)
+    app.command("shell-env")(stack.shell_env)
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from unkai import toolchain
 
-console = Console()
+console = Console(soft_wrap=True)
 
 
 def doctor() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from concurrent import futures
@@ -142,4 +143,6 @@ def main(argv: list[str] | None = None) -> None:
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     print(port, flush=True)
+    signal.signal(signal.SIGINT, lambda *_: server.stop(0))
+    signal.signal(signal.SIGTERM, lambda *_: server.stop(0))
     server.wait_for_termination()

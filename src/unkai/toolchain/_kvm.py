@@ -71,25 +71,23 @@ class KvmReport:
 
 
 def _boots(argv: list[str], timeout: float) -> tuple[bool, str]:
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + timeout
     out = b""
-    try:
-        assert proc.stdout is not None
-        os.set_blocking(proc.stdout.fileno(), False)
-        while time.monotonic() < deadline:
-            chunk = proc.stdout.read() or b""
-            out += chunk
-            if MARKER in out:
-                return True, ""
-            if proc.poll() is not None:
-                err = (proc.stderr.read() if proc.stderr else b"").decode(errors="replace")
-                return False, err.strip() or f"qemu exited with status {proc.returncode}"
-            time.sleep(0.05)
-        return False, f"the guest printed nothing within {timeout:.0f} s (KVM hangs)"
-    finally:
-        proc.kill()
-        proc.wait()
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        try:
+            os.set_blocking(proc.stdout.fileno(), False)
+            while time.monotonic() < deadline:
+                out += proc.stdout.read() or b""
+                if MARKER in out:
+                    return True, ""
+                if proc.poll() is not None:
+                    err = proc.stderr.read().decode(errors="replace").strip()
+                    return False, err or f"qemu exited with status {proc.returncode}"
+                time.sleep(0.05)
+            return False, f"the guest printed nothing within {timeout:.0f} s (KVM hangs)"
+        finally:
+            proc.kill()
 
 
 def probe(*, timeout: float = 10.0) -> KvmReport:

@@ -141,5 +141,4 @@ def engine_env() -> dict[str, str]:
         "PATH": os.pathsep.join([*paths, os.environ.get("PATH", "")]),
         "PULUMI_SKIP_UPDATE_CHECK": "true",
         "PULUMI_DIY_BACKEND_NO_LEGACY_WARNING": "true",
-        "PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK": "false",
     }

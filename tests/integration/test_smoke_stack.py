@@ -1,0 +1,121 @@
+"""The smoke stack through the real pulumi engine and unkai's provider plugin."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+from pulumi import automation as auto
+
+from unkai.cli._workspace import select_stack, workspace_env
+
+ROOT = Path(__file__).resolve().parents[2]
+SMOKE = ROOT / "stacks" / "smoke"
+SECRET = "smoke-secret-" + uuid.uuid4().hex
+
+
+@pytest.fixture
+def stack(tmp_path):
+    name = "it-" + uuid.uuid4().hex[:8]
+    st = select_stack(SMOKE, name)
+    st.set_config("message", auto.ConfigValue(SECRET, secret=True))
+    st.set_config("path", auto.ConfigValue(str(tmp_path / "greeting.txt")))
+    yield st
+    st.destroy()
+    st.workspace.remove_stack(name)
+
+
+def test_up_then_no_change_preview_then_destroy(stack, tmp_path):
+    target = tmp_path / "greeting.txt"
+    up = stack.up()
+    assert up.summary.resource_changes == {"create": 2}
+    assert target.read_text() == SECRET
+    assert (target.stat().st_mode & 0o777) == 0o600
+    assert up.outputs["mode"].value == "0600"
+
+    preview = stack.preview(expect_no_changes=True)
+    assert preview.change_summary == {"same": 2}
+    again = stack.up(expect_no_changes=True)
+    assert again.summary.resource_changes == {"same": 2}
+
+    # The state as the backend stores it (with its history and backups), not
+    # export_stack(), which asks for --show-secrets.
+    stored = [p for p in (ROOT / ".unkai" / "state").rglob("*") if p.is_file()]
+    assert any(stack.name in str(p) for p in stored)
+    for path in stored:
+        assert SECRET not in path.read_text(errors="replace"), f"plaintext secret in {path}"
+    deployment = json.dumps(stack.export_stack().deployment)
+    assert "4dabf18193072939515e22adb298388d" in deployment  # the secret signature
+
+    stack.destroy()
+    assert not target.exists()
+
+
+def test_refresh_sees_drift_and_up_repairs_it(stack, tmp_path):
+    target = tmp_path / "greeting.txt"
+    stack.up()
+    target.write_text("changed behind unkai's back")
+    stack.refresh()
+    preview = stack.preview()
+    assert preview.change_summary.get("update") == 1
+    stack.up()
+    assert target.read_text() == SECRET
+
+    target.unlink()
+    stack.refresh()
+    assert stack.preview().change_summary.get("create") == 1
+    stack.up()
+    assert target.read_text() == SECRET
+
+
+def test_changing_the_path_is_a_replace_and_says_why(stack, tmp_path):
+    stack.up()
+    stack.set_config("path", auto.ConfigValue(str(tmp_path / "moved.txt")))
+    lines: list[str] = []
+    preview = stack.preview(diff=True, on_output=lines.append)
+    assert preview.change_summary.get("replace") == 1
+    stack.up()
+    assert (tmp_path / "moved.txt").read_text() == SECRET
+    assert not (tmp_path / "greeting.txt").exists()
+
+
+def test_pulumi_cli_inside_the_stack_folder(tmp_path):
+    """`pulumi up` run by hand in stacks/smoke, through the language host on PATH."""
+    env = {**os.environ, **workspace_env(ROOT), "PULUMI_SKIP_CONFIRMATIONS": "true"}
+    name = "cli-" + uuid.uuid4().hex[:8]
+    path = tmp_path / "by-hand.txt"
+
+    def pulumi(*args: str) -> str:
+        proc = subprocess.run(
+            ["pulumi", *args, "--stack", name, "--non-interactive"],
+            cwd=SMOKE, env=env, capture_output=True, text=True, timeout=300, check=False,
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return proc.stdout + proc.stderr
+
+    subprocess.run(
+        ["pulumi", "stack", "init", name, "--non-interactive"],
+        cwd=SMOKE, env=env, check=True, capture_output=True, timeout=120,
+    )
+    try:
+        pulumi("config", "set", "--secret", "message", SECRET)
+        pulumi("config", "set", "path", str(path))
+        out = pulumi("up", "--yes", "--skip-preview")
+        assert "2 created" in out
+        assert path.read_text() == SECRET
+        assert SECRET not in out
+        assert SECRET not in (SMOKE / f"Pulumi.{name}.yaml").read_text()
+        out = pulumi("preview", "--expect-no-changes")
+        assert "2 unchanged" in out
+        pulumi("destroy", "--yes", "--skip-preview")
+        assert not path.exists()
+    finally:
+        subprocess.run(
+            ["pulumi", "stack", "rm", name, "--yes", "--force", "--non-interactive"],
+            cwd=SMOKE, env=env, capture_output=True, timeout=120, check=False,
+        )
+        (SMOKE / f"Pulumi.{name}.yaml").unlink(missing_ok=True)

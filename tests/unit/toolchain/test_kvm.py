@@ -1,0 +1,20 @@
+from pathlib import Path
+
+from unkai.toolchain import boot_sector
+from unkai.toolchain._kvm import MARKER, probe_argv
+
+
+def test_boot_sector_is_a_bootable_mbr_that_prints_the_marker():
+    sector = boot_sector()
+    assert len(sector) == 512
+    assert sector[-2:] == b"\x55\xaa"
+    # mov dx, 0x3f8 (COM1); mov al, MARKER; out dx, al
+    assert sector[:6] == bytes([0xBA, 0xF8, 0x03, 0xB0, MARKER[0], 0xEE])
+
+
+def test_probe_command_uses_the_accelerator_and_a_raw_disk():
+    argv = probe_argv("qemu-system-x86_64", "kvm", Path("/tmp/p.img"))
+    assert argv[argv.index("-accel") + 1] == "kvm"
+    assert "file=/tmp/p.img,format=raw,if=ide" in argv
+    assert argv[argv.index("-serial") + 1] == "stdio"
+    assert "-no-reboot" in argv
