@@ -1,0 +1,159 @@
+"""The values placement returns: where each instance runs and what each host has left."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import Field, computed_field
+
+from unkai.errors import PlacementError
+from unkai.model import UnkaiModel
+
+__all__ = [
+    "HostAllocation",
+    "Placement",
+    "PlacementFailed",
+    "PlacementProblem",
+    "Reason",
+    "Shortfall",
+    "Usage",
+]
+
+Reason = Literal["cpu", "memory", "disk", "zone", "labels", "anti-affinity"]
+"""Why an instance could not be placed: a resource, or the filter that left no host."""
+
+
+class Usage(UnkaiModel):
+    """One resource of one host (or of a whole fleet): allocated against schedulable.
+
+    ``capacity`` is what placement may hand out: overcommit ratios and the hypervisor's
+    memory reserve are already applied (see :class:`unkai.model.HostPool`).
+    """
+
+    used: int = Field(ge=0, description="Allocated to the instances placed on the host.")
+    capacity: int = Field(ge=0, description="Schedulable capacity of the host.")
+
+    @computed_field(description="``used`` as a percentage of ``capacity`` (0 when empty).")  # type: ignore[prop-decorator]
+    @property
+    def percent(self) -> float:
+        """``used`` as a percentage of ``capacity``, rounded to 0.1; 0 for no capacity."""
+        return round(100.0 * self.used / self.capacity, 1) if self.capacity else 0.0
+
+    @property
+    def free(self) -> int:
+        """What is left to allocate (negative only for a hand-built, overfull value)."""
+        return self.capacity - self.used
+
+
+class HostAllocation(UnkaiModel):
+    """What placement put on one host, and how much of the host that takes."""
+
+    host: str = Field(description="Host name.")
+    zone: str = Field(description="The host's zone.")
+    pool: str = Field(description="The host's pool.")
+    instances: tuple[str, ...] = Field(description="Instances placed on the host, by name.")
+    cpus: Usage = Field(description="vCPUs allocated / schedulable (after CPU overcommit).")
+    memory_mb: Usage = Field(
+        description="MiB allocated / schedulable (after the reserve and memory overcommit)."
+    )
+    disk_gb: Usage = Field(description="GiB of disk allocated / schedulable (never overcommitted).")
+
+
+class Placement(UnkaiModel):
+    """A complete assignment of an environment's instances to its hosts.
+
+    A frozen value, JSON-able with ``model_dump(mode="json")``; equal inputs to
+    :func:`unkai.placement.place` give equal placements.
+    """
+
+    environment: str = Field(description="Name of the environment placed.")
+    assignments: Mapping[str, str] = Field(
+        description="Instance name → host name, sorted by instance name."
+    )
+    hosts: Mapping[str, HostAllocation] = Field(
+        description="Host name → its allocation, for every host (empty ones too), sorted."
+    )
+
+    def host_of(self, instance: str) -> str:
+        """The host ``instance`` is placed on.
+
+        Args:
+            instance: An instance name.
+
+        Returns:
+            The host name.
+
+        Raises:
+            KeyError: ``instance`` is not part of the placement.
+        """
+        return self.assignments[instance]
+
+
+@dataclass(frozen=True)
+class Shortfall:
+    """One resource an instance needs more of than a host has free.
+
+    Attributes:
+        resource: ``cpu``, ``memory`` or ``disk``.
+        needed: What the instance needs (vCPU, MiB or GiB).
+        free: What the host has left.
+        capacity: The host's schedulable capacity.
+        unit: ``vCPU``, ``MiB`` or ``GiB``.
+    """
+
+    resource: Literal["cpu", "memory", "disk"]
+    needed: int
+    free: int
+    capacity: int
+    unit: str
+
+    @property
+    def short(self) -> int:
+        """By how much the host falls short: ``needed - free`` (> 0)."""
+        return self.needed - self.free
+
+
+@dataclass(frozen=True)
+class PlacementProblem:
+    """Why one instance could not be placed.
+
+    Attributes:
+        instance: The instance name.
+        reason: The resource that is short, or the filter that left no host.
+        message: One line for a user: the instance, its shape, the reason and the numbers.
+        host: The host the numbers refer to (the best candidate, or the largest host).
+        shortfalls: Every short resource on ``host``; empty when a filter is the reason.
+    """
+
+    instance: str
+    reason: Reason
+    message: str
+    host: str | None = None
+    shortfalls: tuple[Shortfall, ...] = ()
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class PlacementFailed(PlacementError):
+    """Some instances fit on no host; :attr:`problems` lists every one of them.
+
+    The message has a headline and one line per unplaceable instance, sorted by name.
+
+    Args:
+        environment: The environment being placed.
+        total: How many instances the environment has.
+        problems: One problem per unplaceable instance.
+    """
+
+    def __init__(self, environment: str, total: int, problems: tuple[PlacementProblem, ...]):
+        self.environment = environment
+        self.problems = tuple(sorted(problems, key=lambda problem: problem.instance))
+        lines = [
+            f"{len(self.problems)} of {total} instances of environment {environment!r}"
+            " cannot be placed:",
+            *(f"  {problem.message}" for problem in self.problems),
+        ]
+        super().__init__("\n".join(lines))
