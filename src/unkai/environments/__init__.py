@@ -1,0 +1,68 @@
+"""Environment files: ``environments/<name>.yaml``, ``extends:`` chains, merge, diff.
+
+An environment file is a YAML mapping with the fields of :class:`unkai.model.Environment`
+(``zones``, ``hosts``, ``networks``, ``instance_groups``, ``settings``, ...), each
+collection a mapping from name to value, plus one key of its own:
+
+``extends: <name>``
+    Start from environment ``<name>`` and layer this file on it (chains allowed,
+    cycles refused). Mappings merge key by key, lists are replaced whole, and an
+    explicit ``null`` removes a key (see :func:`deep_merge`).
+
+The name of an environment is its file's stem; files never set ``name``. Every problem
+becomes a :class:`~unkai.errors.ConfigError` (:class:`ConfigProblem`, or
+:class:`ConfigProblems` when several are found at once) naming the file and line that
+supplied the bad value, the key path, the value (never one under a secret-looking key)
+and what is allowed::
+
+    environments/prod.yaml:12: instance_groups.web.size: Input should be greater than or
+    equal to 0 (got -1)
+
+The package reads YAML files and nothing else: no side effects beyond that.
+
+Example:
+    >>> from pathlib import Path
+    >>> from unkai.environments import deep_merge, diff_values
+    >>> deep_merge({"web": {"size": 2, "zone": "a"}}, {"web": {"size": 4, "zone": None}})
+    {'web': {'size': 4}}
+    >>> [str(change) for change in diff_values({"size": 2}, {"size": 4})]
+    ['~ size: 2 → 4']
+"""
+
+from __future__ import annotations
+
+from unkai.environments._diff import Change, diff_environments, diff_values
+from unkai.environments._errors import (
+    ConfigProblem,
+    ConfigProblems,
+    KeyPath,
+    format_key_path,
+    is_secret_path,
+)
+from unkai.environments._loader import (
+    ENVIRONMENTS_DIR,
+    LOADER_KEYS,
+    environment_file,
+    list_environments,
+    load_environment,
+    resolve_document,
+)
+from unkai.environments._merge import deep_merge
+
+__all__ = [
+    "ENVIRONMENTS_DIR",
+    "LOADER_KEYS",
+    "Change",
+    "ConfigProblem",
+    "ConfigProblems",
+    "KeyPath",
+    "deep_merge",
+    "diff_environments",
+    "diff_values",
+    "environment_file",
+    "format_key_path",
+    "is_secret_path",
+    "list_environments",
+    "load_environment",
+    "resolve_document",
+]

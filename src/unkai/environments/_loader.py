@@ -1,0 +1,454 @@
+"""Loading ``environments/<name>.yaml``: ``extends:`` chains, deep merge, validation."""
+
+from __future__ import annotations
+
+import difflib
+import re
+import types
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Union, get_args, get_origin
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+from unkai.environments._errors import (
+    ConfigProblem,
+    KeyPath,
+    format_key_path,
+    is_secret_path,
+    raise_problems,
+)
+from unkai.environments._merge import deep_merge
+from unkai.environments._yaml import ParsedFile, parse_file
+from unkai.model import CrossReferenceError, Environment
+
+__all__ = [
+    "ENVIRONMENTS_DIR",
+    "LOADER_KEYS",
+    "environment_file",
+    "list_environments",
+    "load_environment",
+    "resolve_document",
+]
+
+ENVIRONMENTS_DIR = "environments"
+"""The folder of the project root that holds ``<name>.yaml`` environment files."""
+
+LOADER_KEYS: tuple[str, ...] = ("extends",)
+"""Keys the loader reads and removes before merging: they belong to one file only."""
+
+_NAME = re.compile(r"^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+_NAME_RULE = (
+    "1-63 lowercase letters, digits and '-', starting with a letter and not ending with '-'"
+)
+_VALUE_ERROR = re.compile(r"^(?:Value error|Assertion failed), ")
+_PATH_PREFIX = re.compile(r"^([A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)+): (.*)$", re.DOTALL)
+
+
+def environment_file(name: str, *, root: Path) -> Path:
+    """The path of the file of environment ``name``: ``root/environments/<name>.yaml``.
+
+    Pure: the file need not exist.
+
+    Args:
+        name: The environment name.
+        root: The project root.
+
+    Returns:
+        The path.
+    """
+    return root / ENVIRONMENTS_DIR / f"{name}.yaml"
+
+
+def list_environments(root: Path) -> list[str]:
+    """The names of the environments defined under ``root/environments``.
+
+    Every ``<name>.yaml`` whose stem is a DNS label counts, including files only meant
+    to be extended (``base``); the files are not read.
+
+    Args:
+        root: The project root.
+
+    Returns:
+        The names, sorted; empty when the folder does not exist.
+    """
+    folder = root / ENVIRONMENTS_DIR
+    if not folder.is_dir():
+        return []
+    return sorted(
+        path.stem for path in folder.glob("*.yaml") if path.is_file() and _NAME.fullmatch(path.stem)
+    )
+
+
+@dataclass(frozen=True)
+class _Resolved:
+    """A merged document and the files it came from, base first."""
+
+    document: dict[str, Any]
+    chain: tuple[ParsedFile, ...]
+
+
+def resolve_document(name: str, *, root: Path) -> dict[str, Any]:
+    """The merged document of environment ``name``, before validation.
+
+    Reads ``root/environments/<name>.yaml`` and every file its ``extends:`` chain names,
+    drops the ``extends`` keys, merges the documents base first with
+    :func:`~unkai.environments.deep_merge`, and puts ``name`` (the file's stem) first.
+    ``Environment.model_validate(resolve_document(...))`` is what
+    :func:`load_environment` does, with errors made readable. Reading the files is the
+    only side effect.
+
+    Args:
+        name: The environment name (a DNS label).
+        root: The project root.
+
+    Returns:
+        A new dict; values are as YAML gave them (no defaults filled in).
+
+    Raises:
+        ConfigError: The name is invalid or unknown, a file is not valid YAML or not a
+            mapping with string keys, ``extends`` names an unknown environment or forms
+            a cycle, or a file sets ``name``.
+    """
+    return _resolve(name, root).document
+
+
+def load_environment(name: str, *, root: Path) -> Environment:
+    """Load, merge and validate environment ``name`` of the project at ``root``.
+
+    See :func:`resolve_document` for how the files are found and merged. Every problem
+    becomes a :class:`~unkai.errors.ConfigError` naming the file that supplied the bad
+    value (the last file of the chain that sets it), its line, the key path, the bad
+    value (unless the key looks secret) and what is allowed. Reading the files is the
+    only side effect.
+
+    Args:
+        name: The environment name (a DNS label).
+        root: The project root.
+
+    Returns:
+        The validated environment, named ``name``.
+
+    Raises:
+        ConfigError: Anything is wrong. One problem is a
+            :class:`~unkai.environments.ConfigProblem`; several found together are one
+            :class:`~unkai.environments.ConfigProblems` listing all of them.
+    """
+    resolved = _resolve(name, root)
+    try:
+        return Environment.model_validate(resolved.document)
+    except ValidationError as err:
+        problems = _Explainer(resolved).explain(err)
+        raise_problems(f"environment {name!r} is invalid", problems)
+        raise AssertionError("unreachable: a ValidationError has errors") from err
+
+
+def _resolve(name: str, root: Path) -> _Resolved:
+    chain = _read_chain(name, root)
+    problems: list[ConfigProblem] = []
+    document: dict[str, Any] = {"name": name}
+    for parsed in chain:
+        if "name" in parsed.data:
+            problems.append(
+                ConfigProblem(
+                    "an environment file may not set name: it is the file's name",
+                    file=parsed.display,
+                    key_path="name",
+                    line=parsed.lines.get(("name",)),
+                    allowed="no name key",
+                )
+            )
+        layer = {key: value for key, value in parsed.data.items() if key not in LOADER_KEYS}
+        document = deep_merge(document, layer)
+    raise_problems(f"environment {name!r} is invalid", problems)
+    return _Resolved(document, tuple(chain))
+
+
+def _check_name(name: object, *, file: str | None, line: int | None, referrer: bool) -> str:
+    if isinstance(name, str) and _NAME.fullmatch(name):
+        return name
+    raise ConfigProblem(
+        "extends is not an environment name" if referrer else "not an environment name",
+        file=file,
+        key_path="extends" if referrer else None,
+        line=line,
+        value=name,
+        allowed=_NAME_RULE,
+    )
+
+
+def _read_chain(name: str, root: Path) -> list[ParsedFile]:
+    """The files of ``name`` and its ``extends:`` chain, base first."""
+    current = _check_name(name, file=None, line=None, referrer=False)
+    chain: list[ParsedFile] = []
+    seen: list[str] = []
+    while True:
+        referrer = chain[-1] if chain else None
+        where = referrer.display if referrer else None
+        line = referrer.lines.get(("extends",)) if referrer else None
+        if current in seen:
+            raise ConfigProblem(
+                f"extends forms a cycle: {' → '.join([*seen, current])}",
+                file=where,
+                key_path="extends",
+                line=line,
+                value=current,
+                allowed="a chain that ends in a file without extends",
+            )
+        path = environment_file(current, root=root)
+        if not path.is_file():
+            known = list_environments(root)
+            allowed = (
+                f"one of {', '.join(known)}"
+                if known
+                else f"none is defined: add {ENVIRONMENTS_DIR}/<name>.yaml"
+            )
+            if referrer is None:
+                raise ConfigProblem(f"unknown environment {current!r}", allowed=allowed)
+            raise ConfigProblem(
+                "extends an unknown environment",
+                file=where,
+                key_path="extends",
+                line=line,
+                value=current,
+                allowed=allowed,
+            )
+        parsed = parse_file(path, f"{ENVIRONMENTS_DIR}/{current}.yaml")
+        seen.append(current)
+        chain.append(parsed)
+        parent = parsed.data.get("extends")
+        if parent is None:
+            return chain[::-1]
+        current = _check_name(
+            parent, file=parsed.display, line=parsed.lines.get(("extends",)), referrer=True
+        )
+
+
+def _child(value: Any, part: str | int) -> tuple[bool, Any]:
+    """Whether ``value`` has a key or index ``part``, and the value there."""
+    if isinstance(value, Mapping) and isinstance(part, str) and part in value:
+        return True, value[part]
+    if isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value):
+        return True, value[part]
+    return False, None
+
+
+def _lookup(document: Any, path: KeyPath) -> tuple[bool, Any]:
+    """Whether ``path`` exists in ``document``, and the value there."""
+    value = document
+    for part in path:
+        found, value = _child(value, part)
+        if not found:
+            return False, None
+    return True, value
+
+
+class _Explainer:
+    """Turns pydantic's errors about a merged document into located problems."""
+
+    def __init__(self, resolved: _Resolved) -> None:
+        self.resolved = resolved
+
+    def explain(self, err: ValidationError) -> list[ConfigProblem]:
+        problems: list[ConfigProblem] = []
+        unions: dict[KeyPath, list[str]] = {}
+        for detail in err.errors(include_url=False):
+            error = detail.get("ctx", {}).get("error")
+            if not detail["loc"] and isinstance(error, CrossReferenceError):
+                problems += [
+                    self.problem(
+                        _parse_key_path(problem.key_path),
+                        problem.message,
+                        value=problem.value,
+                        allowed=problem.allowed,
+                    )
+                    for problem in error.problems
+                ]
+                continue
+            path, exact = self.clean(detail["loc"])
+            if not exact:
+                unions.setdefault(path, []).append(_message(detail))
+                continue
+            problems.append(self.from_detail(path, detail))
+        for path, messages in unions.items():
+            forms = list(dict.fromkeys(_form(message) for message in messages))
+            problems.append(
+                self.problem(
+                    path,
+                    "is none of the accepted forms",
+                    value=_lookup(self.resolved.document, path)[1],
+                    allowed=" | ".join(forms),
+                )
+            )
+        unique = {str(problem): problem for problem in problems}
+        return sorted(
+            unique.values(),
+            key=lambda p: (p.file or "", p.line or 0, p.key_path or "", p.message),
+        )
+
+    def clean(self, loc: Sequence[str | int]) -> tuple[KeyPath, bool]:
+        """Keep the parts of ``loc`` that are keys of the document (drop union tags)."""
+        value: Any = self.resolved.document
+        path: list[str | int] = []
+        exact = True
+        for index, part in enumerate(loc):
+            found, child = _child(value, part)
+            if found:
+                value = child
+            elif index == len(loc) - 1 and isinstance(value, Mapping) and isinstance(part, str):
+                value = None  # a missing field or a key pydantic names
+            elif part == "[key]":
+                continue
+            else:
+                exact = False
+                continue
+            path.append(part)
+        return tuple(path), exact
+
+    def from_detail(self, path: KeyPath, detail: ErrorDetails) -> ConfigProblem:
+        kind = detail["type"]
+        if kind == "missing":
+            return self.problem(path, "required key is missing", allowed=_fields_hint(path[:-1]))
+        if kind == "extra_forbidden":
+            known = _field_names(path[:-1])
+            close = difflib.get_close_matches(str(path[-1]), known, n=1)
+            hint = f"unknown key (did you mean {close[0]!r}?)" if close else "unknown key"
+            return self.problem(path, hint, allowed=_fields_hint(path[:-1]))
+        message = _message(detail)
+        root_path = _PATH_PREFIX.match(message) if not path else None
+        if root_path is not None:  # a whole-document check that names its own path
+            path, message = _parse_key_path(root_path[1]), root_path[2]
+        message, _, allowed = message.partition("; allowed: ")
+        value = detail.get("input")
+        echo = not (
+            isinstance(value, Mapping | list)  # the whole sub-document: the path says which
+            or kind.startswith(("model_", "dataclass_"))
+            or (value is not None and repr(value) in message)  # the message shows it
+        )
+        return self.problem(path, message, value=value, allowed=allowed or None, echo=echo)
+
+    def problem(
+        self,
+        path: KeyPath,
+        message: str,
+        *,
+        value: object = None,
+        allowed: str | None = None,
+        echo: bool = True,
+    ) -> ConfigProblem:
+        file, line = self.origin(path)
+        if is_secret_path(path):
+            # Model messages may quote the value themselves: scrub it there too.
+            if isinstance(value, str) and value:
+                message = message.replace(repr(value), "<redacted>").replace(value, "<redacted>")
+                if allowed:
+                    allowed = allowed.replace(value, "<redacted>")
+            echo = False
+        if not echo:
+            value = None
+        return ConfigProblem(
+            message,
+            file=file,
+            key_path=format_key_path(path) or None,
+            value=value,
+            allowed=allowed,
+            line=line,
+        )
+
+    def origin(self, path: KeyPath) -> tuple[str, int | None]:
+        """The file that supplied the value at ``path`` (the last one setting it), and line."""
+        prefix = path
+        while prefix and not _lookup(self.resolved.document, prefix)[0]:
+            prefix = prefix[:-1]
+        chain = self.resolved.chain
+        for parsed in reversed(chain):
+            if prefix and _lookup(parsed.data, prefix)[0]:
+                return parsed.display, _line(parsed, prefix)
+        return chain[-1].display, None
+
+
+def _line(parsed: ParsedFile, path: KeyPath) -> int | None:
+    while path:
+        if path in parsed.lines:
+            return parsed.lines[path]
+        path = path[:-1]
+    return None
+
+
+def _message(detail: ErrorDetails) -> str:
+    return _VALUE_ERROR.sub("", detail["msg"])
+
+
+def _form(message: str) -> str:
+    """What one member of a union accepts, from its error message."""
+    _, found, allowed = message.partition("; allowed: ")
+    if found:
+        return allowed
+    if message.startswith("Input should be "):
+        return message.removeprefix("Input should be ").split(", ")[0]
+    return message
+
+
+def _parse_key_path(text: str) -> KeyPath:
+    return tuple(int(part) if part.isdigit() else part for part in text.split("."))
+
+
+def _unwrap(annotation: Any) -> Any:
+    while True:
+        origin = get_origin(annotation)
+        if origin is Annotated:
+            annotation = get_args(annotation)[0]
+        elif origin is Union or origin is types.UnionType:
+            members = [arg for arg in get_args(annotation) if arg is not type(None)]
+            nested = [arg for arg in members if _is_model(arg) or get_origin(arg) is not None]
+            if not nested:
+                return annotation
+            annotation = nested[0]
+        else:
+            return annotation
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _model_at(path: KeyPath) -> type[BaseModel] | None:
+    """The model class that validates the mapping at ``path`` of an environment."""
+    annotation: Any = Environment
+    for part in path:
+        annotation = _unwrap(annotation)
+        origin = get_origin(annotation)
+        if _is_model(annotation):
+            field = annotation.model_fields.get(part) if isinstance(part, str) else None
+            if field is None:
+                return None
+            annotation = field.annotation
+        elif origin in (Mapping, dict) or (
+            isinstance(origin, type) and issubclass(origin, Mapping)
+        ):
+            annotation = get_args(annotation)[1]
+        elif origin is tuple:
+            annotation = get_args(annotation)[0]
+        else:
+            return None
+    annotation = _unwrap(annotation)
+    return annotation if _is_model(annotation) else None
+
+
+def _field_names(path: KeyPath) -> list[str]:
+    model = _model_at(path)
+    if model is None:
+        return []
+    # `name` comes from the key in collections, and from the file name at the root.
+    hidden = {"name"} if path == () or (len(path) == 2) else set()
+    return [name for name in model.model_fields if name not in hidden]
+
+
+def _fields_hint(path: KeyPath) -> str | None:
+    names = _field_names(path)
+    if not names:
+        return None
+    keys = [*LOADER_KEYS, *names] if path == () else names
+    return f"one of {', '.join(keys)}"
