@@ -34,6 +34,10 @@ def _register() -> None:
     app.command("smoke")(stack.smoke)
     app.command("shell-env")(stack.shell_env)
 
+    from unkai.cli import env
+
+    app.add_typer(env.env_app, name="env")
+
 
 def main() -> None:
     """Run the ``unkai`` command; unkai's own errors exit 2 (bad input) or 1 (failure)."""

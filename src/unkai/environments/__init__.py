@@ -31,7 +31,7 @@ Example:
 
 from __future__ import annotations
 
-from unkai.environments._diff import Change, diff_environments, diff_values
+from unkai.environments._diff import Change, compact, diff_environments, diff_values
 from unkai.environments._errors import (
     ConfigProblem,
     ConfigProblems,
@@ -42,27 +42,35 @@ from unkai.environments._errors import (
 from unkai.environments._loader import (
     ENVIRONMENTS_DIR,
     LOADER_KEYS,
+    NAME_RULE,
     environment_file,
+    is_environment_name,
     list_environments,
     load_environment,
     resolve_document,
 )
 from unkai.environments._merge import deep_merge
+from unkai.environments._replicate import NewEnvironment, plan_new_environment
 
 __all__ = [
     "ENVIRONMENTS_DIR",
     "LOADER_KEYS",
+    "NAME_RULE",
     "Change",
     "ConfigProblem",
     "ConfigProblems",
     "KeyPath",
+    "NewEnvironment",
+    "compact",
     "deep_merge",
     "diff_environments",
     "diff_values",
     "environment_file",
     "format_key_path",
+    "is_environment_name",
     "is_secret_path",
     "list_environments",
     "load_environment",
+    "plan_new_environment",
     "resolve_document",
 ]

@@ -27,7 +27,9 @@ from unkai.model import CrossReferenceError, Environment
 __all__ = [
     "ENVIRONMENTS_DIR",
     "LOADER_KEYS",
+    "NAME_RULE",
     "environment_file",
+    "is_environment_name",
     "list_environments",
     "load_environment",
     "resolve_document",
@@ -40,11 +42,14 @@ LOADER_KEYS: tuple[str, ...] = ("extends",)
 """Keys the loader reads and removes before merging: they belong to one file only."""
 
 _NAME = re.compile(r"^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-_NAME_RULE = (
-    "1-63 lowercase letters, digits and '-', starting with a letter and not ending with '-'"
-)
+NAME_RULE = "1-63 lowercase letters, digits and '-', starting with a letter and not ending with '-'"
 _VALUE_ERROR = re.compile(r"^(?:Value error|Assertion failed), ")
 _PATH_PREFIX = re.compile(r"^([A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)+): (.*)$", re.DOTALL)
+
+
+def is_environment_name(name: object) -> bool:
+    """Whether ``name`` is a valid environment name (a DNS label, see :data:`NAME_RULE`)."""
+    return isinstance(name, str) and _NAME.fullmatch(name) is not None
 
 
 def environment_file(name: str, *, root: Path) -> Path:
@@ -175,7 +180,7 @@ def _check_name(name: object, *, file: str | None, line: int | None, referrer: b
         key_path="extends" if referrer else None,
         line=line,
         value=name,
-        allowed=_NAME_RULE,
+        allowed=NAME_RULE,
     )
 
 
