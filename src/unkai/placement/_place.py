@@ -29,13 +29,13 @@ stays short.
 from __future__ import annotations
 
 import heapq
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 from unkai.model import Environment, Instance, MachineType, machine_type
 from unkai.placement._values import (
+    _MEMBER,
     HostAllocation,
     Placement,
     PlacementFailed,
@@ -56,7 +56,6 @@ _Resource = Literal["cpu", "memory", "disk"]
 _BucketKey = tuple[str | None, str | None, tuple[tuple[str, str], ...]]
 _HeapKey = tuple[_BucketKey, int, int, int, _Weigher, str | None]
 _Entry = tuple[float, int, int]
-_MEMBER = re.compile(r"^(.*)-([0-9]+)$")
 
 
 @dataclass(frozen=True)
@@ -116,6 +115,16 @@ class _Fleet:
             self.cap_c.append(pool.schedulable_cpus(host))
             self.cap_m.append(pool.schedulable_memory_mb(host))
             self.cap_d.append(pool.schedulable_disk_gb(host))
+        # max() keeps the first of equals: the largest host whose name sorts first.
+        resources: tuple[tuple[_Resource, list[int]], ...] = (
+            ("cpu", self.cap_c),
+            ("memory", self.cap_m),
+            ("disk", self.cap_d),
+        )
+        self.largest = {
+            resource: max(range(len(caps)), key=caps.__getitem__, default=0)
+            for resource, caps in resources
+        }
         count = len(hosts)
         self.used_c = [0] * count
         self.used_m = [0] * count
@@ -273,8 +282,7 @@ class _Scheduler:
             ("disk", demand.disk_gb, fleet.cap_d, "GiB"),
         )
         for resource, needed, caps, unit in rows:
-            # max() keeps the first of equals: the largest host whose name sorts first.
-            best = max(range(len(caps)), key=caps.__getitem__)
+            best = fleet.largest[resource]
             if needed > caps[best]:
                 largest = best if largest is None else largest
                 shortfalls.append(Shortfall(resource, needed, caps[best], caps[best], unit))
@@ -288,8 +296,8 @@ class _Scheduler:
             PlacementProblem(
                 instance=demand.name,
                 reason=shortfalls[0].resource,
-                message=f"cannot place {demand.name} ({demand.shape}): larger than any host:"
-                f" {'; '.join(reasons)}",
+                shape=demand.shape,
+                detail=f"larger than any host: {'; '.join(reasons)}",
                 host=fleet.names[largest],
                 shortfalls=tuple(shortfalls),
             )
@@ -395,7 +403,8 @@ class _Scheduler:
             PlacementProblem(
                 instance=demand.name,
                 reason=reason,
-                message=f"cannot place {demand.name} ({demand.shape}): {why}",
+                shape=demand.shape,
+                detail=why,
             )
         )
 
@@ -428,10 +437,7 @@ class _Scheduler:
             for name in ("cpu", "memory", "disk")
             if name not in {s.resource for s in short}
         )
-        message = (
-            f"cannot place {demand.name} ({demand.shape}): {missing} on the best host"
-            f" {fleet.where(best)}"
-        )
+        message = f"{missing} on the best host {fleet.where(best)}"
         if fine:
             message += f"; {fine}"
         if used:
@@ -443,8 +449,9 @@ class _Scheduler:
         self.problems.append(
             PlacementProblem(
                 instance=demand.name,
+                shape=demand.shape,
                 reason=short[0].resource,
-                message=message,
+                detail=message,
                 host=fleet.names[best],
                 shortfalls=short,
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -121,26 +122,84 @@ class PlacementProblem:
 
     Attributes:
         instance: The instance name.
+        shape: The instance's size, such as ``2 vCPU, 8192 MiB, 40 GiB``.
         reason: The resource that is short, or the filter that left no host.
-        message: One line for a user: the instance, its shape, the reason and the numbers.
+        detail: What went wrong, with the numbers: the short resource and by how much on
+            the best candidate host, the largest host, or the filter that left no host.
         host: The host the numbers refer to (the best candidate, or the largest host).
         shortfalls: Every short resource on ``host``; empty when a filter is the reason.
     """
 
     instance: str
+    shape: str
     reason: Reason
-    message: str
+    detail: str
     host: str | None = None
     shortfalls: tuple[Shortfall, ...] = ()
+
+    @property
+    def message(self) -> str:
+        """One line for a user: ``cannot place <instance> (<shape>): <detail>``."""
+        return f"cannot place {self.instance} ({self.shape}): {self.detail}"
 
     def __str__(self) -> str:
         return self.message
 
 
+_MEMBER = re.compile(r"^(.*)-([0-9]+)$")
+
+
+def _compress_names(names: list[str]) -> str:
+    """Write instance names compactly: runs of group members become ``web-[0-41]``.
+
+    Every name is still there: ``web-[0-2], web-5, db-0`` names web-0, web-1, web-2,
+    web-5 and db-0.
+
+    Args:
+        names: Instance names.
+
+    Returns:
+        The names, comma-separated, runs collapsed, in the order first seen.
+    """
+    # Zero-padded indexes (vm-007) keep their width, so every name is written as given.
+    runs: dict[tuple[str, int], list[int]] = {}
+    order: list[tuple[str, int] | str] = []
+    for name in names:
+        match = _MEMBER.fullmatch(name)
+        if match is None:
+            order.append(name)
+            continue
+        digits = match[2]
+        key = (match[1], len(digits) if digits.startswith("0") and len(digits) > 1 else 0)
+        if key not in runs:
+            runs[key] = []
+            order.append(key)
+        runs[key].append(int(digits))
+    parts: list[str] = []
+    for item in order:
+        if isinstance(item, str):
+            parts.append(item)
+            continue
+        stem, width = item
+        indexes = sorted(set(runs[item]))
+        start = previous = indexes[0]
+        for index in [*indexes[1:], None]:
+            if index is not None and index == previous + 1:
+                previous = index
+                continue
+            first, last = f"{start:0{width}d}", f"{previous:0{width}d}"
+            parts.append(f"{stem}-{first}" if start == previous else f"{stem}-[{first}-{last}]")
+            if index is not None:
+                start = previous = index
+    return ", ".join(parts)
+
+
 class PlacementFailed(PlacementError):
     """Some instances fit on no host; :attr:`problems` lists every one of them.
 
-    The message has a headline and one line per unplaceable instance, sorted by name.
+    The message has a headline, then one line per distinct problem naming every instance
+    it applies to (runs of group members written as ``web-[3-9]``), so a thousand
+    members short of the same memory read as one line, not a thousand.
 
     Args:
         environment: The environment being placed.
@@ -151,9 +210,14 @@ class PlacementFailed(PlacementError):
     def __init__(self, environment: str, total: int, problems: tuple[PlacementProblem, ...]):
         self.environment = environment
         self.problems = tuple(sorted(problems, key=lambda problem: problem.instance))
+        same: dict[tuple[str, str], list[str]] = {}
+        for problem in self.problems:
+            same.setdefault((problem.shape, problem.detail), []).append(problem.instance)
         lines = [
             f"{len(self.problems)} of {total} instances of environment {environment!r}"
-            " cannot be placed:",
-            *(f"  {problem.message}" for problem in self.problems),
+            " cannot be placed:"
         ]
+        for (shape, detail), names in same.items():
+            many = f"{len(names)} instances of " if len(names) > 1 else ""
+            lines.append(f"  cannot place {_compress_names(names)} ({many}{shape}): {detail}")
         super().__init__("\n".join(lines))
