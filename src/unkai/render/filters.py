@@ -28,9 +28,7 @@ __all__ = [
 
 _PLAIN = re.compile(r"^[A-Za-z_/][A-Za-z0-9_./-]*$")
 # Words YAML 1.1 parsers (PyYAML, Ansible, Go's yaml.v2) read as booleans or null.
-_AMBIGUOUS = frozenset(
-    "y n yes no on off true false null".split()
-)
+_AMBIGUOUS = frozenset(["y", "n", "yes", "no", "on", "off", "true", "false", "null"])
 _GROUP_INVALID = re.compile(r"[^A-Za-z0-9_]")
 
 
@@ -89,7 +87,7 @@ def mac_address(*parts: str) -> str:
 
 
 def ansible_group(name: str) -> str:
-    """An Ansible group name for ``name``: characters other than letters, digits, ``_`` become ``_``.
+    """An Ansible group name for ``name``: every character but letters, digits, ``_`` → ``_``.
 
     Ansible warns about (and may rewrite) group names that are not Python identifiers,
     so ``zone-a`` becomes ``zone_a``; a leading digit gets a ``_`` prefix.
