@@ -38,6 +38,10 @@ def _register() -> None:
 
     app.add_typer(env.env_app, name="env")
 
+    from unkai.cli import render
+
+    app.command("render")(render.render)
+
 
 def main() -> None:
     """Run the ``unkai`` command; unkai's own errors exit 2 (bad input) or 1 (failure)."""
