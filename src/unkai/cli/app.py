@@ -34,6 +34,10 @@ def _register() -> None:
     app.command("smoke")(stack.smoke)
     app.command("shell-env")(stack.shell_env)
 
+    from unkai.cli import plan
+
+    app.command("plan")(plan.plan)
+
     from unkai.cli import env
 
     app.add_typer(env.env_app, name="env")

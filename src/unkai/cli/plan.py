@@ -1,0 +1,189 @@
+"""``unkai plan <env>``: where instances run, how full hosts are, what containers would save.
+
+The command only formats: placement and the reports come from :mod:`unkai.placement`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from unkai.model import Environment
+from unkai.placement import (
+    CapacityReport,
+    DensityReport,
+    Placement,
+    Usage,
+    capacity_report,
+    compact_names,
+    density_report,
+    place,
+)
+
+console = Console()
+
+
+def _load(name: str, root: Path | None) -> Environment:
+    # Lazy: the loader is optional for `unkai --help`, and tests replace this function.
+    from unkai.environments import load_environment
+    from unkai.toolchain import project_root
+
+    return load_environment(name, root=root if root is not None else project_root())
+
+
+def _gib(mb: float) -> str:
+    return f"{mb / 1024:,.1f}"
+
+
+def _usage(usage: Usage, scale: float = 1.0, unit: str = "") -> str:
+    used, capacity = usage.used / scale, usage.capacity / scale
+    fmt = "{:,.0f}" if scale == 1.0 else "{:,.1f}"
+    color = "red" if usage.percent > 90 else "yellow" if usage.percent > 75 else "green"
+    return f"{fmt.format(used)} / {fmt.format(capacity)}{unit} [{color}]{usage.percent:.0f}%[/]"
+
+
+def _hosts_table(capacity: CapacityReport) -> Table:
+    table = Table(title=f"hosts of {capacity.environment} (allocated / schedulable)")
+    table.add_column("host")
+    table.add_column("zone")
+    table.add_column("pool")
+    table.add_column("vCPU", justify="right")
+    table.add_column("memory GiB", justify="right")
+    table.add_column("disk GiB", justify="right")
+    table.add_column("instances", overflow="fold")
+    for row in capacity.hosts:
+        table.add_row(
+            row.host,
+            row.zone,
+            row.pool,
+            _usage(row.cpus),
+            _usage(row.memory_mb, 1024),
+            _usage(row.disk_gb),
+            compact_names(row.instances) or "[dim]-[/]",
+        )
+    table.add_section()
+    count = sum(len(row.instances) for row in capacity.hosts)
+    table.add_row(
+        f"{len(capacity.hosts)} hosts",
+        "",
+        "",
+        _usage(capacity.cpus),
+        _usage(capacity.memory_mb, 1024),
+        _usage(capacity.disk_gb),
+        f"{count} instances",
+        style="bold",
+    )
+    return table
+
+
+def _density_table(density: DensityReport) -> Table:
+    table = Table(title="the same workloads as VMs → as containers (GiB)")
+    table.add_column("host")
+    table.add_column("instances", justify="right")
+    table.add_column("memory VM → container", justify="right")
+    table.add_column("saved", justify="right", style="green")
+    table.add_column("disk VM → container", justify="right")
+    table.add_column("saved", justify="right", style="green")
+    table.add_column("fit: VMs → containers", justify="right")
+    for row in density.hosts:
+        table.add_row(
+            row.host,
+            str(row.instances),
+            f"{_gib(row.vm.memory_mb)} → {_gib(row.container.memory_mb)}",
+            _gib(row.memory_saved_mb),
+            f"{_gib(row.vm.disk_mb)} → {_gib(row.container.disk_mb)}",
+            _gib(row.disk_saved_mb),
+            f"{row.vm_fit} ({row.vm_bound_by}) → {row.container_fit}"
+            f" ({row.container_bound_by}) [green]+{row.extra_fit}[/]",
+        )
+    table.add_section()
+    table.add_row(
+        "total",
+        str(sum(row.instances for row in density.hosts)),
+        f"{_gib(density.vm.memory_mb)} → {_gib(density.container.memory_mb)}",
+        _gib(density.memory_saved_mb),
+        f"{_gib(density.vm.disk_mb)} → {_gib(density.container.disk_mb)}",
+        _gib(density.disk_saved_mb),
+        f"[green]+{density.extra_fit}[/]",
+        style="bold",
+    )
+    return table
+
+
+def _summary(density: DensityReport) -> str:
+    count = sum(row.instances for row in density.hosts)
+    s = density.settings
+    return (
+        f"As VMs, the guest OS of {count} instances takes"
+        f" {_gib(density.vm.overhead_memory_mb)} GiB of memory and"
+        f" {_gib(density.vm.overhead_disk_mb)} GiB of disk before any application"
+        f" ({s.vm_guest_memory_mb} MiB and {s.vm_os_disk_gb} GiB each). As containers the"
+        f" overhead is {_gib(density.container.overhead_memory_mb)} GiB of memory"
+        f" ({s.container_memory_mb} MiB each) and {_gib(density.container.overhead_disk_mb)}"
+        f" GiB of disk (the {s.container_base_image_mb} MiB base image once per host): the"
+        f" hosts would hold {density.extra_fit} more typical instances."
+    )
+
+
+def plan_document(
+    placement: Placement, capacity: CapacityReport, density: DensityReport
+) -> dict[str, object]:
+    """The whole plan as one JSON-able document (what ``unkai plan --json`` prints).
+
+    Args:
+        placement: The placement.
+        capacity: Its capacity report.
+        density: Its density report.
+
+    Returns:
+        ``{"environment", "placement", "capacity", "density"}``, each value dumped with
+        ``model_dump(mode="json")``.
+    """
+    return {
+        "environment": placement.environment,
+        "placement": placement.model_dump(mode="json"),
+        "capacity": capacity.model_dump(mode="json"),
+        "density": density.model_dump(mode="json"),
+    }
+
+
+def plan(
+    env: Annotated[str, typer.Argument(help="Environment name (environments/<env>.yaml).")],
+    chart: Annotated[
+        Path | None, typer.Option("--chart", help="Also draw the density report to this PNG.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the whole plan as JSON.")] = False,
+    root: Annotated[
+        Path | None,
+        typer.Option("--root", help="Project root holding environments/ (default: this one)."),
+    ] = None,
+) -> None:
+    """Place every instance on a host and show capacity and VM-vs-container density.
+
+    Writes nothing but the ``--chart`` file. Instances that fit nowhere, or a bad
+    environment, end the command with an error naming them.
+    """
+    environment = _load(env, root)
+    placement = place(environment)
+    capacity = capacity_report(environment, placement)
+    density = density_report(environment, placement=placement)
+    if chart is not None:
+        from unkai.cli._plan_chart import draw_density_chart
+
+        draw_density_chart(density, capacity, chart)
+    if as_json:
+        sys.stdout.write(
+            json.dumps(plan_document(placement, capacity, density), indent=2, sort_keys=True) + "\n"
+        )
+        return
+    console.print(_hosts_table(capacity))
+    console.print(_density_table(density))
+    console.print(_summary(density), highlight=False)
+    if chart is not None:
+        console.print(f"[green]chart:[/] {chart}", highlight=False)
