@@ -19,80 +19,81 @@ from unkai.placement import CapacityReport, DensityReport
 MAX_HOSTS = 40
 """Hosts drawn at most; beyond that the busiest are drawn and the title says so."""
 
-_VM_APP, _VM_OS = "#4c72b0", "#a6bddb"
-_CT_APP, _CT_RT = "#55a868", "#b8e0b0"
+_APP_VM, _APP_CT = "#4c72b0", "#8fb0d9"  # the application: the same in both bars
+_OS = "#dd8452"  # the guest OS a VM carries
+_RT = "#55a868"  # what a container carries instead
 
 
 def draw_density_chart(density: DensityReport, capacity: CapacityReport, path: Path) -> None:
     """Draw memory and disk per host, as VMs and as containers, into a PNG at ``path``.
 
-    Each host gets two bars per panel: VMs (application + guest OS) and containers
-    (application + runtime and shared base image), with a tick for the host's
-    schedulable capacity. With more than :data:`MAX_HOSTS` hosts, the busiest are shown.
+    Each host gets two stacked bars per panel: the VMs (application + guest OS) and the
+    same instances as containers (application + runtime and shared base image); the
+    saving is written over each pair and the host's schedulable capacity under its name.
+    With more than :data:`MAX_HOSTS` hosts, the busiest are shown. Side effect: writes
+    ``path`` (overwritten if it exists).
 
     Args:
         density: The density report.
-        capacity: The capacity report of the same placement (for the capacity ticks).
-        path: Where to write the PNG; overwritten if it exists.
+        capacity: The capacity report of the same placement (for the capacities).
+        path: Where to write the PNG.
     """
     rows = list(density.hosts)
     caps = {row.host: row for row in capacity.hosts}
-    title = f"{density.environment}: the same workloads as VMs and as containers"
+    title = f"{density.environment}: the same instances as VMs and as containers"
     if len(rows) > MAX_HOSTS:
         busiest = sorted(rows, key=lambda row: (-row.vm.memory_mb, row.host))[:MAX_HOSTS]
         keep = {row.host for row in busiest}
         rows = [row for row in rows if row.host in keep]
         title += f" (the {MAX_HOSTS} busiest of {len(density.hosts)} hosts)"
-    names = [row.host for row in rows]
     x = list(range(len(rows)))
     width = 0.38
-    fig, axes = plt.subplots(2, 1, figsize=(max(7.0, 0.55 * len(rows) + 3), 7.5), sharex=True)
+    fig, axes = plt.subplots(2, 1, figsize=(max(7.5, 0.7 * len(rows) + 4), 7.5), sharex=True)
     panels = (
-        (
-            "memory (GiB)",
-            "memory_mb",
-            "overhead_memory_mb",
-            [caps[h].memory_mb.capacity / 1024 for h in names],
-        ),
-        ("disk (GiB)", "disk_mb", "overhead_disk_mb", [caps[h].disk_gb.capacity for h in names]),
+        ("memory", "memory_mb", "overhead_memory_mb", "guest OS", "runtime"),
+        ("disk", "disk_mb", "overhead_disk_mb", "guest OS image", "shared base image"),
     )
-    for ax, (label, total, overhead, cap) in zip(axes, panels, strict=True):
+    for ax, (label, total, overhead, os_label, rt_label) in zip(axes, panels, strict=True):
         vm_os = [getattr(r.vm, overhead) / 1024 for r in rows]
         vm_app = [getattr(r.vm, total) / 1024 - o for r, o in zip(rows, vm_os, strict=True)]
         ct_rt = [getattr(r.container, overhead) / 1024 for r in rows]
         ct_app = [getattr(r.container, total) / 1024 - o for r, o in zip(rows, ct_rt, strict=True)]
         left = [i - width / 2 for i in x]
         right = [i + width / 2 for i in x]
-        ax.bar(left, vm_app, width, color=_VM_APP, label="VM: application")
-        ax.bar(left, vm_os, width, bottom=vm_app, color=_VM_OS, label="VM: guest OS")
-        ax.bar(right, ct_app, width, color=_CT_APP, label="container: application")
-        ax.bar(right, ct_rt, width, bottom=ct_app, color=_CT_RT, label="container: runtime + base")
-        ax.scatter(
-            x,
-            cap,
-            marker="_",
-            s=600,
-            color="black",
-            zorder=3,
-            label="schedulable capacity",
-        )
-        ax.set_ylabel(label)
+        ax.bar(left, vm_app, width, color=_APP_VM, label="application (VM)")
+        ax.bar(left, vm_os, width, bottom=vm_app, color=_OS, label=f"VM {os_label}")
+        ax.bar(right, ct_app, width, color=_APP_CT, label="application (container)")
+        ax.bar(right, ct_rt, width, bottom=ct_app, color=_RT, label=f"container {rt_label}")
+        tops = [a + o for a, o in zip(vm_app, vm_os, strict=True)]
+        top = max(tops, default=0.0) or 1.0
+        for i, row in enumerate(rows):
+            saved = (getattr(row.vm, total) - getattr(row.container, total)) / 1024
+            ax.annotate(
+                f"-{saved:,.1f}",
+                (i, tops[i]),
+                xytext=(0, 3),
+                textcoords="offset points",
+                ha="center",
+                fontsize=8,
+                color=_RT,
+            )
+        ax.set_ylim(0, top * 1.18)
+        ax.set_ylabel(f"{label} (GiB)")
         ax.grid(axis="y", alpha=0.3)
         ax.set_axisbelow(True)
-    saved_mem = density.memory_saved_mb / 1024
-    saved_disk = density.disk_saved_mb / 1024
-    axes[0].set_title(
-        f"{title}\ncontainers save {saved_mem:,.1f} GiB memory and {saved_disk:,.1f} GiB disk;"
-        f" +{density.extra_fit} typical instances fit",
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    labels = [
+        f"{row.host}\n{caps[row.host].memory_mb.capacity / 1024:,.0f} GiB /"
+        f" {caps[row.host].disk_gb.capacity:,} GiB"
+        for row in rows
+    ]
+    axes[1].set_xticks(x, labels, rotation=45 if len(rows) > 8 else 0, fontsize=7)
+    axes[1].set_xlabel("host (schedulable memory / disk)", fontsize=8)
+    fig.suptitle(
+        f"{title}\ncontainers save {density.memory_saved_mb / 1024:,.1f} GiB of memory and"
+        f" {density.disk_saved_mb / 1024:,.1f} GiB of disk (GiB saved over each pair);\n"
+        f"the empty hosts would hold {density.extra_fit} more typical instances as containers",
         fontsize=10,
-    )
-    axes[0].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    axes[1].set_xticks(
-        x,
-        names,
-        rotation=45 if len(rows) > 8 else 0,
-        ha="right" if len(rows) > 8 else "center",
-        fontsize=8,
     )
     fig.tight_layout()
     fig.savefig(path, dpi=120)

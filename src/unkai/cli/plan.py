@@ -41,27 +41,29 @@ def _gib(mb: float) -> str:
     return f"{mb / 1024:,.1f}"
 
 
-def _usage(usage: Usage, scale: float = 1.0, unit: str = "") -> str:
-    used, capacity = usage.used / scale, usage.capacity / scale
-    fmt = "{:,.0f}" if scale == 1.0 else "{:,.1f}"
+def _size(mb: int) -> str:
+    return f"{mb:,} MiB" if mb < 1024 else f"{mb / 1024:,.1f} GiB"
+
+
+def _usage(usage: Usage, scale: int = 1) -> str:
     color = "red" if usage.percent > 90 else "yellow" if usage.percent > 75 else "green"
-    return f"{fmt.format(used)} / {fmt.format(capacity)}{unit} [{color}]{usage.percent:.0f}%[/]"
+    used, capacity = usage.used / scale, usage.capacity / scale
+    number = "{:,.0f}" if scale == 1 or capacity >= 100 else "{:,.1f}"
+    return f"{number.format(used)}/{number.format(capacity)} [{color}]{usage.percent:.0f}%[/]"
 
 
 def _hosts_table(capacity: CapacityReport) -> Table:
-    table = Table(title=f"hosts of {capacity.environment} (allocated / schedulable)")
-    table.add_column("host")
-    table.add_column("zone")
-    table.add_column("pool")
-    table.add_column("vCPU", justify="right")
-    table.add_column("memory GiB", justify="right")
-    table.add_column("disk GiB", justify="right")
-    table.add_column("instances", overflow="fold")
+    table = Table(title=f"hosts of {capacity.environment}: allocated/schedulable")
+    table.add_column("host", no_wrap=True)
+    table.add_column("zone", no_wrap=True)
+    table.add_column("vCPU", justify="right", no_wrap=True)
+    table.add_column("memory GiB", justify="right", no_wrap=True)
+    table.add_column("disk GiB", justify="right", no_wrap=True)
+    table.add_column("instances", overflow="fold", ratio=1)
     for row in capacity.hosts:
         table.add_row(
             row.host,
             row.zone,
-            row.pool,
             _usage(row.cpus),
             _usage(row.memory_mb, 1024),
             _usage(row.disk_gb),
@@ -71,7 +73,6 @@ def _hosts_table(capacity: CapacityReport) -> Table:
     count = sum(len(row.instances) for row in capacity.hosts)
     table.add_row(
         f"{len(capacity.hosts)} hosts",
-        "",
         "",
         _usage(capacity.cpus),
         _usage(capacity.memory_mb, 1024),
@@ -83,34 +84,32 @@ def _hosts_table(capacity: CapacityReport) -> Table:
 
 
 def _density_table(density: DensityReport) -> Table:
-    table = Table(title="the same workloads as VMs → as containers (GiB)")
-    table.add_column("host")
-    table.add_column("instances", justify="right")
-    table.add_column("memory VM → container", justify="right")
-    table.add_column("saved", justify="right", style="green")
-    table.add_column("disk VM → container", justify="right")
-    table.add_column("saved", justify="right", style="green")
-    table.add_column("fit: VMs → containers", justify="right")
+    table = Table(title="the same instances as VMs → as containers")
+    table.add_column("host", no_wrap=True)
+    table.add_column("n", justify="right", no_wrap=True)
+    table.add_column("memory GiB", justify="right", no_wrap=True)
+    table.add_column("disk GiB", justify="right", no_wrap=True)
+    table.add_column("typical that fit", justify="right", no_wrap=True)
+    table.add_column("limit", no_wrap=True)
     for row in density.hosts:
         table.add_row(
             row.host,
             str(row.instances),
             f"{_gib(row.vm.memory_mb)} → {_gib(row.container.memory_mb)}",
-            _gib(row.memory_saved_mb),
             f"{_gib(row.vm.disk_mb)} → {_gib(row.container.disk_mb)}",
-            _gib(row.disk_saved_mb),
-            f"{row.vm_fit} ({row.vm_bound_by}) → {row.container_fit}"
-            f" ({row.container_bound_by}) [green]+{row.extra_fit}[/]",
+            f"{row.vm_fit} → {row.container_fit} [green](+{row.extra_fit})[/]",
+            row.vm_bound_by
+            if row.vm_bound_by == row.container_bound_by
+            else f"{row.vm_bound_by} → {row.container_bound_by}",
         )
     table.add_section()
     table.add_row(
         "total",
         str(sum(row.instances for row in density.hosts)),
         f"{_gib(density.vm.memory_mb)} → {_gib(density.container.memory_mb)}",
-        _gib(density.memory_saved_mb),
         f"{_gib(density.vm.disk_mb)} → {_gib(density.container.disk_mb)}",
-        _gib(density.disk_saved_mb),
-        f"[green]+{density.extra_fit}[/]",
+        f"[green](+{density.extra_fit})[/]",
+        "",
         style="bold",
     )
     return table
@@ -119,15 +118,17 @@ def _density_table(density: DensityReport) -> Table:
 def _summary(density: DensityReport) -> str:
     count = sum(row.instances for row in density.hosts)
     s = density.settings
+    vm, container = density.vm, density.container
     return (
-        f"As VMs, the guest OS of {count} instances takes"
-        f" {_gib(density.vm.overhead_memory_mb)} GiB of memory and"
-        f" {_gib(density.vm.overhead_disk_mb)} GiB of disk before any application"
+        f"As VMs, the guest OS of {count} instances takes {_size(vm.overhead_memory_mb)} of"
+        f" memory and {_size(vm.overhead_disk_mb)} of disk before any application"
         f" ({s.vm_guest_memory_mb} MiB and {s.vm_os_disk_gb} GiB each). As containers the"
-        f" overhead is {_gib(density.container.overhead_memory_mb)} GiB of memory"
-        f" ({s.container_memory_mb} MiB each) and {_gib(density.container.overhead_disk_mb)}"
-        f" GiB of disk (the {s.container_base_image_mb} MiB base image once per host): the"
-        f" hosts would hold {density.extra_fit} more typical instances."
+        f" overhead is {_size(container.overhead_memory_mb)} of memory"
+        f" ({s.container_memory_mb} MiB each) and {_size(container.overhead_disk_mb)} of disk"
+        f" (the {s.container_base_image_mb} MiB base image once per host)."
+        f" Containers save {_size(density.memory_saved_mb)} of memory and"
+        f" {_size(density.disk_saved_mb)} of disk; the empty hosts would hold"
+        f" {density.extra_fit} more typical instances as containers than as VMs."
     )
 
 

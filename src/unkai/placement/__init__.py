@@ -52,6 +52,7 @@ from unkai.placement._values import (
     Reason,
     Shortfall,
     Usage,
+    compact_names,
 )
 
 __all__ = [
@@ -73,6 +74,7 @@ __all__ = [
     "Shortfall",
     "Usage",
     "capacity_report",
+    "compact_names",
     "density_report",
     "place",
 ]

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from unkai.model import Environment, Instance, MachineType, machine_type
@@ -242,6 +242,7 @@ class _Scheduler:
         self.group_hosts: dict[str, set[int]] = {}
         self.assignments: dict[str, str] = {}
         self.problems: list[PlacementProblem] = []
+        self.diagnoses: dict[tuple[object, ...], tuple[int, PlacementProblem]] = {}
 
     def bucket(self, demand: _Demand) -> list[int]:
         key = demand.bucket
@@ -342,7 +343,8 @@ class _Scheduler:
                     "anti-affinity",
                     f"instance group {group} has anti_affinity, so its {size} members need"
                     f" {size} different hosts, but only {len(hosts)} hosts{scope} pass its"
-                    " filters",
+                    f" filters; add hosts, or set instance_groups.{group}.anti_affinity to"
+                    " false to let members share a host",
                 )
         return [demand for demand in demands if demand.name not in rejected]
 
@@ -409,6 +411,17 @@ class _Scheduler:
         )
 
     def diagnose(self, demand: _Demand) -> None:
+        # Nothing changes between placements: an overfull fleet has thousands of
+        # instances failing on the same heap, and they share one diagnosis.
+        key = (demand.bucket, demand.cpus, demand.memory_mb, demand.disk_gb, demand.group)
+        cached = self.diagnoses.get(key)
+        if cached is not None and cached[0] == len(self.fleet.log):
+            self.problems.append(replace(cached[1], instance=demand.name))
+            return
+        self._diagnose(demand)
+        self.diagnoses[key] = (len(self.fleet.log), self.problems[-1])
+
+    def _diagnose(self, demand: _Demand) -> None:
         fleet = self.fleet
         used = self.group_hosts.get(demand.group, set()) if demand.group else set()
         candidates = [i for i in self.bucket(demand) if i not in used]

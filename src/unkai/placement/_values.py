@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -20,6 +20,7 @@ __all__ = [
     "Reason",
     "Shortfall",
     "Usage",
+    "compact_names",
 ]
 
 Reason = Literal["cpu", "memory", "disk", "zone", "labels", "anti-affinity"]
@@ -149,7 +150,7 @@ class PlacementProblem:
 _MEMBER = re.compile(r"^(.*)-([0-9]+)$")
 
 
-def _compress_names(names: list[str]) -> str:
+def compact_names(names: Iterable[str]) -> str:
     """Write instance names compactly: runs of group members become ``web-[0-41]``.
 
     Every name is still there: ``web-[0-2], web-5, db-0`` names web-0, web-1, web-2,
@@ -219,5 +220,5 @@ class PlacementFailed(PlacementError):
         ]
         for (shape, detail), names in same.items():
             many = f"{len(names)} instances of " if len(names) > 1 else ""
-            lines.append(f"  cannot place {_compress_names(names)} ({many}{shape}): {detail}")
+            lines.append(f"  cannot place {compact_names(names)} ({many}{shape}): {detail}")
         super().__init__("\n".join(lines))
