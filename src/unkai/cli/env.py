@@ -82,7 +82,7 @@ def diff(
     if as_json:
         typer.echo(json.dumps([c.to_json() for c in changes], indent=2, ensure_ascii=False))
         return
-    console = Console(soft_wrap=True)
+    console = Console()
     if not changes:
         console.print(f"{escape(a)} and {escape(b)} do not differ", highlight=False)
         return
@@ -119,7 +119,9 @@ def _leaf(parent: Tree, change: Change) -> None:
         return
     value = change.new if change.op == "add" else change.old
     if isinstance(value, Mapping) and value:
-        _expand(parent.add(f"[{style}]{symbol} {key}[/]"), value, style)
+        # A named value's name is its key, shown already.
+        shown = {k: v for k, v in value.items() if not (k == "name" and v == change.path[-1])}
+        _expand(parent.add(f"[{style}]{symbol} {key}[/]"), shown, style)
     else:
         parent.add(f"[{style}]{symbol} {key}: {escape(compact(value))}[/]")
 

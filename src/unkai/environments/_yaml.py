@@ -1,10 +1,11 @@
 """Reading one environment file: safe YAML, with the line of every key and clear errors.
 
-The loader is PyYAML's safe loader with four changes, each to turn a surprise into an
+The loader is PyYAML's safe loader with these changes, each to turn a surprise into an
 error or a plain value:
 
 - duplicate keys in one mapping are an error (PyYAML keeps the last one silently);
 - timestamps stay strings (``version: 2024-06-01`` is a version, not a date);
+- NaN and infinities are refused (JSON has neither and no field wants them);
 - a scalar that cannot be constructed (an integer of 5,000 digits, ``!!float abc``) is a
   YAML error at its line instead of a bare ``ValueError``;
 - nesting deeper than :data:`MAX_DEPTH` is refused before composing (the composer
@@ -14,6 +15,7 @@ error or a plain value:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,6 +88,16 @@ class _Loader(yaml.SafeLoader):
             lines[key] = key_node.start_mark.line + 1
         self.key_lines[id(data)] = lines
 
+    def construct_finite_float(self, node: ScalarNode) -> float:
+        value = float(self.construct_yaml_float(node))
+        if not math.isfinite(value):
+            # No field of the model means anything by NaN or infinity, and JSON has
+            # neither: `cpu_overcommit: .inf` would only fail later, in placement.
+            raise ConstructorError(
+                None, None, f"a number must be finite (got {node.value!r})", node.start_mark
+            )
+        return value
+
     def construct_timestamp_text(self, node: ScalarNode) -> str:
         return str(self.construct_scalar(node))
 
@@ -97,6 +109,7 @@ _Loader.yaml_implicit_resolvers = {
 }
 _Loader.add_constructor("tag:yaml.org,2002:map", _Loader.construct_unkai_map)
 _Loader.add_constructor(_TIMESTAMP, _Loader.construct_timestamp_text)
+_Loader.add_constructor("tag:yaml.org,2002:float", _Loader.construct_finite_float)
 
 
 def _reject_duplicates(node: MappingNode) -> None:

@@ -1,0 +1,42 @@
+"""Fixtures of the environment tests: a throwaway project holding environment files."""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+SHIPPED = ("base", "dev", "local", "prod", "staging")
+
+Write = Callable[[str, str], Path]
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """An empty project root with an ``environments/`` folder."""
+    (tmp_path / "environments").mkdir()
+    return tmp_path
+
+
+@pytest.fixture
+def shipped(project: Path) -> Path:
+    """A project root holding a copy of the repository's example environments."""
+    for name in SHIPPED:
+        shutil.copy(REPO / "environments" / f"{name}.yaml", project / "environments")
+    return project
+
+
+@pytest.fixture
+def write(project: Path) -> Write:
+    """Write ``environments/<name>.yaml`` (dedented) into the project; return its path."""
+
+    def _write(name: str, text: str) -> Path:
+        path = project / "environments" / f"{name}.yaml"
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+        return path
+
+    return _write
