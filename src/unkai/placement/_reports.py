@@ -10,7 +10,7 @@ from pydantic import Field, ValidationError, computed_field
 from unkai.errors import ConfigError, PlacementError
 from unkai.model import Environment, UnkaiModel
 from unkai.placement._place import _Demand, _demands, place
-from unkai.placement._values import HostAllocation, Placement, Usage
+from unkai.placement._values import HostAllocation, Placement, ReportModel, Usage
 
 __all__ = [
     "CONTAINER_BASE_IMAGE_MB",
@@ -189,7 +189,7 @@ class Footprint(UnkaiModel):
     )
 
 
-class HostDensity(UnkaiModel):
+class HostDensity(ReportModel):
     """One host's instances as VMs and as containers, and how many of each it holds."""
 
     host: str = Field(description="Host name.")
@@ -222,7 +222,7 @@ class HostDensity(UnkaiModel):
         return self.container_fit - self.vm_fit
 
 
-class DensityReport(UnkaiModel):
+class DensityReport(ReportModel):
     """The same workloads run as VMs and as containers on the same hosts.
 
     As VMs, each instance gets its machine type's memory and its disks, of which the

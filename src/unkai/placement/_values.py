@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, computed_field
+from pydantic import Field, computed_field, model_validator
 
 from unkai.errors import PlacementError
 from unkai.model import UnkaiModel
@@ -18,6 +18,7 @@ __all__ = [
     "PlacementFailed",
     "PlacementProblem",
     "Reason",
+    "ReportModel",
     "Shortfall",
     "Usage",
     "compact_names",
@@ -27,7 +28,22 @@ Reason = Literal["cpu", "memory", "disk", "zone", "labels", "anti-affinity"]
 """Why an instance could not be placed: a resource, or the filter that left no host."""
 
 
-class Usage(UnkaiModel):
+class ReportModel(UnkaiModel):
+    """Base of values with computed fields: their dumps validate back to equal values.
+
+    ``model_dump`` includes computed fields (such as :attr:`Usage.percent`); validation
+    drops them again, since they follow from the other fields.
+    """
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_computed(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and any(name in data for name in cls.model_computed_fields):
+            return {k: v for k, v in data.items() if k not in cls.model_computed_fields}
+        return data
+
+
+class Usage(ReportModel):
     """One resource of one host (or of a whole fleet): allocated against schedulable.
 
     ``capacity`` is what placement may hand out: overcommit ratios and the hypervisor's
