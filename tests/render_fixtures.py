@@ -124,7 +124,10 @@ SAMPLE: dict[str, Any] = {
             "readiness_probe": {"type": "http", "port": "http", "path": "/healthz"},
             "liveness_probe": {"type": "tcp", "port": 8080, "period_seconds": 20},
             "autoscaling": {"min_replicas": 2, "max_replicas": 6, "target_cpu_utilization": 70},
-            "service": {"type": "ClusterIP", "ports": [{"name": "http", "port": 80, "target_port": "http"}]},
+            "service": {
+                "type": "ClusterIP",
+                "ports": [{"name": "http", "port": 80, "target_port": "http"}],
+            },
             "pdb_min_available": 1,
         },
         "worker": {

@@ -187,7 +187,7 @@ def _emit(value: Any, level: int, sort_keys: bool) -> list[str]:
         if not value:
             return [pad + "[]"]
         for item in value:
-            if isinstance(item, Mapping) and item:
+            if isinstance(item, Mapping | list | tuple) and item:
                 nested = _emit(item, level + 2, sort_keys)
                 lines.append(pad + "- " + nested[0][level + 2 :])
                 lines.extend(nested[1:])
