@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from conftest import REPO, SHIPPED, Write
 from unkai.environments import (
     ConfigProblem,
     ConfigProblems,
@@ -15,8 +16,6 @@ from unkai.environments import (
     resolve_document,
 )
 from unkai.errors import ConfigError
-
-from conftest import REPO, SHIPPED, Write
 
 REPO_ENVIRONMENTS = REPO / "environments"
 
@@ -134,7 +133,7 @@ def test_extends_merges_mappings_replaces_lists_and_null_removes(
         """,
     )
     doc = resolve_document("leaf", root=project)
-    assert list(doc)[0] == "name" and doc["name"] == "leaf"
+    assert next(iter(doc)) == "name" and doc["name"] == "leaf"
     assert "extends" not in doc and "description" not in doc
     assert doc["instance_groups"] == {"web": {"template": "web", "size": 3}}
     assert doc["settings"] == {"tags": ["c"], "mid": True}

@@ -12,6 +12,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import REPO
 from unkai.environments import (
     ConfigProblem,
     ConfigProblems,
@@ -20,8 +21,6 @@ from unkai.environments import (
 )
 from unkai.errors import ConfigError
 from unkai.model import COLLECTIONS, Environment
-
-from conftest import REPO
 
 _counter = itertools.count()
 _LOCAL = yaml.safe_load((REPO / "environments" / "local.yaml").read_text())

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from conftest import Write
 from unkai.environments import ConfigProblem, load_environment, resolve_document
 from unkai.environments._yaml import MAX_DEPTH, MAX_VALUES, parse_text
-
-from conftest import Write
 
 
 def _error(project: Path, write: Write, text: str) -> ConfigProblem:
