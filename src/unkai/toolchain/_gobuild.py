@@ -6,6 +6,12 @@ wrapper module of ours whose ``go.mod`` requires the tool's module at the pinned
 version and repeats the tool's own non-local ``replace`` lines; ``go build`` then
 builds the tool's main packages from it.
 
+Some modules replace their siblings with *local* paths that a wrapper cannot repeat:
+``k8s.io/kubernetes`` points every staging module (``k8s.io/api``, ``k8s.io/client-go``,
+...) at ``./staging/src/...``. For those, :attr:`GoTool.pin_local_replaces` names the
+version each such module is pinned to instead (``replace k8s.io/api => k8s.io/api
+v0.36.3``), which is how the Kubernetes release tags its staging modules.
+
 The plan (:func:`wrapper_files`, :func:`build_argv`) is pure and tested; :func:`build`
 executes it.
 """
@@ -44,6 +50,12 @@ class GoTool:
         requires: Further modules pinned in the wrapper (``module``, ``version``), e.g. the
             sibling module that the tool's ``go.mod`` replaces with a local path.
         ldflags: Linker flags, e.g. to stamp the version.
+        env: Extra environment variables for ``go``.
+        pin_local_replaces: When set, every module the tool's ``go.mod`` replaces with a
+            local path is pinned to this version in the wrapper instead of being dropped.
+        together: Build every binary in one ``go build`` invocation, which compiles the
+            packages they share once (each binary is named after its package's last
+            path element).
     """
 
     name: str
@@ -53,17 +65,43 @@ class GoTool:
     requires: tuple[tuple[str, str], ...] = ()
     ldflags: str = "-s -w"
     env: Mapping[str, str] = field(default_factory=dict)
+    pin_local_replaces: str | None = None
+    together: bool = False
 
 
 def non_local_replaces(go_mod_json: Mapping[str, object]) -> tuple[Replace, ...]:
-    """The ``replace`` lines of a module's ``go.mod`` (as ``go mod edit -json``) that a
-    wrapper module can repeat: those that point at another module version, not a path."""
+    """The ``replace`` lines of a ``go.mod`` (as ``go mod edit -json``) a wrapper can repeat.
+
+    Those are the ones that point at another module version, not at a local path.
+    """
     out = []
     for item in go_mod_json.get("Replace") or []:  # type: ignore[union-attr]
         new = item["New"]
         if new.get("Version"):
             out.append(Replace(item["Old"]["Path"], new["Path"], new["Version"]))
     return tuple(sorted(out, key=lambda r: r.old))
+
+
+def pinned_local_replaces(go_mod_json: Mapping[str, object], version: str) -> tuple[Replace, ...]:
+    """The modules a ``go.mod`` replaces with local paths, each pinned to ``version``.
+
+    ``k8s.io/api => ./staging/src/k8s.io/api`` becomes ``k8s.io/api => k8s.io/api
+    <version>``: the published module at the release that matches the local copy.
+    """
+    out = []
+    for item in go_mod_json.get("Replace") or []:  # type: ignore[union-attr]
+        if not item["New"].get("Version"):
+            old = item["Old"]["Path"]
+            out.append(Replace(old, old, version))
+    return tuple(sorted(out, key=lambda r: r.old))
+
+
+def wrapper_replaces(tool: GoTool, go_mod_json: Mapping[str, object]) -> tuple[Replace, ...]:
+    """Every ``replace`` line of the wrapper that builds ``tool`` from its ``go.mod``."""
+    replaces = non_local_replaces(go_mod_json)
+    if tool.pin_local_replaces:
+        replaces += pinned_local_replaces(go_mod_json, tool.pin_local_replaces)
+    return tuple(sorted(replaces, key=lambda r: r.old))
 
 
 def wrapper_files(tool: GoTool, replaces: Sequence[Replace], go_version: str) -> dict[str, str]:
@@ -84,6 +122,22 @@ def wrapper_files(tool: GoTool, replaces: Sequence[Replace], go_version: str) ->
 def build_argv(tool: GoTool, package: str, out: Path) -> list[str]:
     """The ``go build`` command that builds one main package of ``tool`` to ``out``."""
     return ["go", "build", "-trimpath", "-ldflags", tool.ldflags, "-o", str(out), package]
+
+
+def build_all_argv(tool: GoTool, out_dir: Path) -> list[str]:
+    """The one ``go build`` command that builds every main package of ``tool``.
+
+    The binaries land in ``out_dir``, which must exist; ``go`` names each one after the
+    last path element of its package.
+
+    Raises:
+        ValueError: a binary's name is not its package's last path element.
+    """
+    for package, binary in tool.binaries:
+        if package.rsplit("/", 1)[-1] != binary:
+            raise ValueError(f"{binary!r} must be named after its package {package!r}")
+    packages = [package for package, _ in tool.binaries]
+    return ["go", "build", "-trimpath", "-ldflags", tool.ldflags, "-o", f"{out_dir}/", *packages]
 
 
 def _go_env() -> dict[str, str]:
@@ -109,15 +163,20 @@ def build(tool: GoTool, dest: Path, *, say: Callable[[str], None] = lambda _: No
         )
         mod_json = json.loads(run(["go", "mod", "edit", "-json", info["GoMod"]], env=env))
         go_version = str(mod_json.get("Go") or "1.22")
-        for name, text in wrapper_files(tool, non_local_replaces(mod_json), go_version).items():
+        for name, text in wrapper_files(tool, wrapper_replaces(tool, mod_json), go_version).items():
             (work / name).write_text(text, encoding="utf-8")
         say("downloading modules (go mod tidy)")
         run(["go", "mod", "tidy"], cwd=work, env=env)
         staging = work / "bin"
         staging.mkdir()
-        for package, binary in tool.binaries:
-            say(f"compiling {binary} (this is the slow part)")
-            run(build_argv(tool, package, staging / binary), cwd=work, env=env)
+        if tool.together:
+            names = ", ".join(binary for _, binary in tool.binaries)
+            say(f"compiling {names} (this is the slow part)")
+            run(build_all_argv(tool, staging), cwd=work, env=env)
+        else:
+            for package, binary in tool.binaries:
+                say(f"compiling {binary} (this is the slow part)")
+                run(build_argv(tool, package, staging / binary), cwd=work, env=env)
         dest.parent.mkdir(parents=True, exist_ok=True)
         partial = dest.with_name(dest.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)

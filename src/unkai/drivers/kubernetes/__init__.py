@@ -1,0 +1,61 @@
+"""The Kubernetes driver: a real control plane on loopback and simulated (KWOK) nodes.
+
+``ControlPlane`` runs etcd, kube-apiserver, kube-controller-manager, kube-scheduler and
+kwok for one cluster, from the pinned toolchain, with per-cluster certificates and
+kubeconfigs in the cluster's state folder; nothing listens beyond 127.0.0.1.
+``create_fake_nodes``/``delete_fake_nodes``/``sync_fake_nodes`` give a node pool its
+simulated nodes, which kwok keeps Ready and whose pods it runs.
+"""
+
+from __future__ import annotations
+
+from unkai.drivers.kubernetes._control_plane import ComponentStatus, ControlPlane, pinned_binaries
+from unkai.drivers.kubernetes._nodes import (
+    FakeNodePool,
+    NodeTaint,
+    create_fake_nodes,
+    delete_fake_nodes,
+    fake_node_manifest,
+    kube_client,
+    list_fake_nodes,
+    sync_fake_nodes,
+    wait_nodes_ready,
+)
+from unkai.drivers.kubernetes._pki import CertSpec, issue, pki_plan, sans_of
+from unkai.drivers.kubernetes._plan import (
+    COMPONENTS,
+    Binaries,
+    Component,
+    Kubeconfig,
+    Plan,
+    Ports,
+    plan_control_plane,
+    render_kubeconfig,
+)
+
+__all__ = [
+    "COMPONENTS",
+    "Binaries",
+    "CertSpec",
+    "Component",
+    "ComponentStatus",
+    "ControlPlane",
+    "FakeNodePool",
+    "Kubeconfig",
+    "NodeTaint",
+    "Plan",
+    "Ports",
+    "create_fake_nodes",
+    "delete_fake_nodes",
+    "fake_node_manifest",
+    "issue",
+    "kube_client",
+    "list_fake_nodes",
+    "pinned_binaries",
+    "pki_plan",
+    "plan_control_plane",
+    "render_kubeconfig",
+    "sans_of",
+    "sync_fake_nodes",
+    "wait_nodes_ready",
+]

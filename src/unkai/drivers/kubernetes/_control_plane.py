@@ -1,0 +1,412 @@
+"""A real Kubernetes control plane on loopback: etcd, API server, controllers, kwok.
+
+:class:`ControlPlane` is what the ``Cluster`` resource of the provider calls:
+:meth:`~ControlPlane.plan` is pure; :meth:`~ControlPlane.start`,
+:meth:`~ControlPlane.stop`, :meth:`~ControlPlane.status` and
+:meth:`~ControlPlane.remove` act on processes and on the cluster's state folder.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from unkai.drivers.kubernetes._pki import issue, pki_current, write_pki
+from unkai.drivers.kubernetes._plan import (
+    Binaries,
+    Component,
+    Plan,
+    Ports,
+    plan_control_plane,
+    render_kubeconfig,
+)
+from unkai.drivers.kubernetes._process import (
+    free_ports,
+    healthy,
+    launch,
+    port_free,
+    running_pid,
+    tail,
+    terminate,
+)
+from unkai.errors import DriverError, ToolchainError
+
+START_TIMEOUTS = {
+    "etcd": 60.0,
+    "kube-apiserver": 180.0,
+    "kube-controller-manager": 90.0,
+    "kube-scheduler": 90.0,
+    "kwok": 90.0,
+}
+"""Seconds each component gets to answer its health URL (2 slow cores, cold caches)."""
+
+START_TOGETHER = ("kube-controller-manager", "kube-scheduler", "kwok")
+"""Started at once after the API server is ready; they only need the API server."""
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    """What :meth:`ControlPlane.status` reports about one process.
+
+    Attributes:
+        name: The component.
+        pid: Its pid when it runs, else ``None``.
+        healthy: Whether its health URL answers ok.
+        port: The loopback port it serves on.
+        log: Its log file.
+    """
+
+    name: str
+    pid: int | None
+    healthy: bool
+    port: int
+    log: Path
+
+    @property
+    def running(self) -> bool:
+        """Whether the process is alive."""
+        return self.pid is not None
+
+
+def pinned_binaries(version: str | None = None) -> Binaries:
+    """The binaries of the pinned toolchain (Kubernetes ``version``, default the pin).
+
+    Raises:
+        ToolchainError: one is missing; ``scripts/bootstrap`` builds them.
+    """
+    from unkai.toolchain._kubernetes import kubernetes_bin, kwok_bin, kwok_stages
+    from unkai.toolchain._run import which
+
+    kube = kubernetes_bin(version)
+    etcd = which("etcd")
+    binaries = Binaries(
+        etcd=etcd or Path("etcd"),
+        kube_apiserver=kube / "kube-apiserver",
+        kube_controller_manager=kube / "kube-controller-manager",
+        kube_scheduler=kube / "kube-scheduler",
+        kwok=kwok_bin() / "kwok",
+        kwok_stages=kwok_stages(),
+    )
+    missing = [str(path) for path in vars(binaries).values() if not Path(path).is_file()]
+    if etcd is None or missing:
+        raise ToolchainError(
+            f"the local control plane needs {', '.join(missing) or 'etcd'}; run scripts/bootstrap"
+        )
+    return binaries
+
+
+class ControlPlane:
+    """The control plane of one local cluster, kept in ``state_dir``.
+
+    Args:
+        name: The cluster name.
+        state_dir: Its state folder (``<project>/.unkai/clusters/<name>``); created on
+            start, deleted by :meth:`remove`.
+        host: The API server host of ``Cluster.control_plane`` (loopback only).
+        port: The API server port of ``Cluster.control_plane``.
+        version: The Kubernetes version; its binaries must be in the toolchain cache.
+        binaries: Explicit executables (tests), instead of the pinned toolchain.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        state_dir: Path,
+        host: str = "127.0.0.1",
+        port: int = 6443,
+        version: str | None = None,
+        binaries: Binaries | None = None,
+    ) -> None:
+        self.name = name
+        self.state_dir = state_dir.absolute()
+        self.host = host
+        self.port = port
+        self.version = version
+        self._binaries = binaries
+
+    @property
+    def binaries(self) -> Binaries:
+        """The executables run (resolved from the toolchain cache on first use).
+
+        Raises:
+            ToolchainError: the pinned binaries are not built.
+        """
+        if self._binaries is None:
+            self._binaries = pinned_binaries(self.version)
+        return self._binaries
+
+    @property
+    def kubeconfig_path(self) -> Path:
+        """The admin kubeconfig (``system:masters``), written by :meth:`start`."""
+        return self.state_dir / "kubeconfig" / "admin.kubeconfig"
+
+    @property
+    def endpoint(self) -> str:
+        """The API server URL."""
+        return self.plan(self._recorded_ports() or self._placeholder_ports()).endpoint
+
+    def plan(self, ports: Ports) -> Plan:
+        """The plan with ``ports``: argvs, health URLs, files. Pure.
+
+        Raises:
+            DriverError: the host is not loopback.
+        """
+        try:
+            return plan_control_plane(
+                cluster=self.name,
+                state_dir=self.state_dir,
+                host=self.host,
+                ports=ports,
+                binaries=self.binaries,
+            )
+        except ValueError as err:
+            raise DriverError(f"cluster {self.name}: {err}") from err
+
+    # -- ports -----------------------------------------------------------------------
+
+    def _placeholder_ports(self) -> Ports:
+        return Ports(self.port, 0, 0, 0, 0, 0)
+
+    def _recorded_ports(self) -> Ports | None:
+        try:
+            ports = Ports.from_json((self.state_dir / "ports.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return ports if ports.apiserver == self.port else None
+
+    def _choose_ports(self) -> Ports:
+        """The recorded ports where still usable, fresh free ones for the rest."""
+        recorded = self._recorded_ports()
+        names = ["etcd_client", "etcd_peer", "controller_manager", "scheduler", "kwok"]
+        owners = {
+            "etcd_client": "etcd",
+            "etcd_peer": "etcd",
+            "controller_manager": "kube-controller-manager",
+            "scheduler": "kube-scheduler",
+            "kwok": "kwok",
+        }
+        keep: dict[str, int] = {}
+        if recorded is not None:
+            running = self._running(self.plan(recorded))
+            for field in names:
+                port = getattr(recorded, field)
+                if owners[field] in running or port_free(port):
+                    keep[field] = port
+        fresh = iter(free_ports(len(names) - len(keep), avoid=[self.port, *keep.values()]))
+        values = {field: keep.get(field) or next(fresh) for field in names}
+        return Ports(apiserver=self.port, **values)
+
+    # -- state -----------------------------------------------------------------------
+
+    def _running(self, plan: Plan) -> dict[str, int]:
+        out = {}
+        for component in plan.components:
+            pid = running_pid(component.pid_file, component.argv[0])
+            if pid is not None:
+                out[component.name] = pid
+        return out
+
+    def _tls(self, plan: Plan) -> ssl.SSLContext | None:
+        ca = plan.pki_dir / "ca.crt"
+        if not ca.is_file():
+            return None
+        context = ssl.create_default_context(cafile=str(ca))
+        context.load_cert_chain(str(plan.pki_dir / "admin.crt"), str(plan.pki_dir / "admin.key"))
+        return context
+
+    def status(self) -> tuple[ComponentStatus, ...]:
+        """Each component's pid, health, port and log, in start order. Looks only.
+
+        A cluster never started reports every component not running, on port 0 but
+        the API server's.
+        """
+        plan = self.plan(self._recorded_ports() or self._placeholder_ports())
+        running = self._running(plan)
+        context = self._tls(plan)
+        return tuple(
+            ComponentStatus(
+                name=c.name,
+                pid=running.get(c.name),
+                healthy=c.name in running and healthy(c.health_url, context=context),
+                port=c.port,
+                log=c.log,
+            )
+            for c in plan.components
+        )
+
+    def is_healthy(self) -> bool:
+        """Whether every component runs and answers its health URL."""
+        return all(s.healthy for s in self.status())
+
+    # -- start -----------------------------------------------------------------------
+
+    def _write_files(self, plan: Plan, *, now: dt.datetime) -> bool:
+        """Write certificates (when not current), kubeconfigs and configuration.
+
+        Returns:
+            Whether the certificates were issued anew (running processes must restart).
+        """
+        reissued = False
+        if not pki_current(plan.pki_dir, plan.certs):
+            write_pki(plan.pki_dir, issue(plan.certs, cluster=self.name, now=now))
+            reissued = True
+        ca = (plan.pki_dir / "ca.crt").read_bytes()
+        for kubeconfig in plan.kubeconfigs:
+            text = render_kubeconfig(
+                cluster=self.name,
+                server=kubeconfig.server,
+                user=kubeconfig.user,
+                ca_pem=ca,
+                cert_pem=(plan.pki_dir / f"{kubeconfig.cert}.crt").read_bytes(),
+                key_pem=(plan.pki_dir / f"{kubeconfig.cert}.key").read_bytes(),
+            )
+            _write_private(kubeconfig.path, text)
+        for path, text in plan.files.items():
+            _write_private(path, text)
+        return reissued
+
+    def start(
+        self,
+        *,
+        say: Callable[[str], None] = lambda _: None,
+        now: dt.datetime | None = None,
+    ) -> Plan:
+        """Start every component not yet running and healthy, and wait until all are.
+
+        Idempotent: when everything already runs and answers, nothing is started or
+        written. Components are started in order (etcd, the API server, then the
+        controller manager, the scheduler and kwok together), each awaited on its health
+        URL — the API server on ``/readyz`` — never after a fixed sleep.
+
+        Args:
+            say: Receives one line per component started.
+            now: The time certificates start from (default: now).
+
+        Returns:
+            The plan that runs.
+
+        Raises:
+            DriverError: a component exited or did not answer in time (the error holds
+                the end of its log), or the API server port is taken by another process.
+            ToolchainError: the binaries are not built.
+        """
+        recorded = self._recorded_ports()
+        if recorded is not None and self._all_healthy(self.plan(recorded)):
+            return self.plan(recorded)
+        ports = self._choose_ports()
+        plan = self.plan(ports)
+        running = self._running(plan)
+        if "kube-apiserver" not in running and not port_free(self.port):
+            raise DriverError(
+                f"cluster {self.name}: 127.0.0.1:{self.port} is taken by another process;"
+                " choose another control_plane.port"
+            )
+        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if self._write_files(plan, now=now or dt.datetime.now(dt.UTC)) and running:
+            say("certificates issued anew: restarting the running components")
+            self.stop()
+            running = {}
+        context = self._tls(plan)
+        # Each stage is awaited before the next: the API server needs etcd, the rest
+        # need the API server.
+        stages = (("etcd",), ("kube-apiserver",), START_TOGETHER)
+        for stage in stages:
+            started = []
+            for component in (plan.component(name) for name in stage):
+                pid = running.get(component.name)
+                if pid is not None and healthy(component.health_url, context=context):
+                    continue
+                if pid is not None:
+                    terminate([pid])
+                say(f"starting {component.name} (log: {component.log})")
+                started.append(self._launch(component))
+            for component, pid in started:
+                self._await(component, pid, context)
+        return plan
+
+    def _launch(self, component: Component) -> tuple[Component, int]:
+        pid = launch(
+            component.argv,
+            log=component.log,
+            pid_file=component.pid_file,
+            env=component.env,
+            cwd=self.state_dir,
+        )
+        return component, pid
+
+    def _await(self, component: Component, pid: int, context: ssl.SSLContext | None) -> None:
+        timeout = START_TIMEOUTS[component.name]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if healthy(component.health_url, context=context, timeout=2):
+                return
+            if running_pid(component.pid_file, component.argv[0]) != pid:
+                raise DriverError(
+                    f"cluster {self.name}: {component.name} exited while starting;"
+                    f" end of {component.log}:\n{tail(component.log)}"
+                )
+            time.sleep(0.2)
+        raise DriverError(
+            f"cluster {self.name}: {component.name} did not answer {component.health_url}"
+            f" within {timeout:.0f} s; end of {component.log}:\n{tail(component.log)}"
+        )
+
+    def _all_healthy(self, plan: Plan) -> bool:
+        running = self._running(plan)
+        if len(running) != len(plan.components):
+            return False
+        context = self._tls(plan)
+        return all(healthy(c.health_url, context=context) for c in plan.components)
+
+    # -- stop ------------------------------------------------------------------------
+
+    def stop(self) -> tuple[str, ...]:
+        """Stop every running component (kwok first, etcd last) and wait until gone.
+
+        Returns:
+            The components that were running.
+
+        Raises:
+            DriverError: a process survived SIGKILL.
+        """
+        plan = self.plan(self._recorded_ports() or self._placeholder_ports())
+        stopped = []
+        # In reverse start order, each awaited: etcd outliving its clients keeps the
+        # API server's shutdown clean.
+        for component in reversed(plan.components):
+            pid = running_pid(component.pid_file, component.argv[0])
+            if pid is not None:
+                terminate([pid])
+                stopped.append(component.name)
+            component.pid_file.unlink(missing_ok=True)
+        return tuple(reversed(stopped))
+
+    def remove(self) -> None:
+        """Stop the control plane and delete its state folder (data, certificates, logs).
+
+        Raises:
+            DriverError: a process survived SIGKILL or the folder could not be deleted.
+        """
+        self.stop()
+        try:
+            shutil.rmtree(self.state_dir, ignore_errors=False)
+        except FileNotFoundError:
+            return
+        except OSError as err:
+            raise DriverError(f"cannot delete {self.state_dir}: {err}") from err
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, path)

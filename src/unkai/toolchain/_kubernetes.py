@@ -1,0 +1,241 @@
+"""The local Kubernetes control plane's binaries: pinned, built from Go modules, cached.
+
+``kube-apiserver``, ``kube-controller-manager``, ``kube-scheduler`` and ``kubectl`` are
+built from ``k8s.io/kubernetes`` at the version ``toolchain.toml`` pins, into
+``<cache>/toolchain/kubernetes-<version>/bin``; ``kwok`` from ``sigs.k8s.io/kwok`` into
+``<cache>/toolchain/kwok-<version>/bin``, next to ``stages.yaml``: kwok's own "fast"
+node and pod stages of that release (nodes turn Ready and keep a lease, pods turn
+Running), which ``kwok`` needs as configuration. ``etcd`` is Debian's ``etcd-server``.
+
+``k8s.io/kubernetes`` replaces each of its staging modules with a ``./staging/...`` path,
+so the wrapper module pins every one of them to the matching ``v0.<minor>.<patch>``
+release (:attr:`GoTool.pin_local_replaces`). The four binaries are compiled by one
+``go build`` so the packages they share are compiled once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from unkai.errors import CommandFailed, ToolchainError
+from unkai.toolchain._gobuild import GoTool, build
+from unkai.toolchain._paths import toolchain_dir
+from unkai.toolchain._pins import pinned_version
+from unkai.toolchain._pulumi import Found
+from unkai.toolchain._run import run, which
+
+KUBE_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
+"""The binaries built from ``k8s.io/kubernetes``, each from ``cmd/<name>``."""
+
+KWOK_STAGE_DIRS = (
+    "kustomize/stage/node/fast",
+    "kustomize/stage/node/heartbeat-with-lease",
+    "kustomize/stage/pod/fast",
+)
+"""The folders of the kwok module whose Stage manifests ``stages.yaml`` gathers."""
+
+
+def kubernetes_version() -> str:
+    """The pinned Kubernetes version, without ``v`` (``1.36.3``)."""
+    return pinned_version("kubernetes")
+
+
+def kwok_version() -> str:
+    """The pinned KWOK version, without ``v`` (``0.8.0``)."""
+    return pinned_version("kwok")
+
+
+def staging_version(version: str) -> str:
+    """The version of the ``k8s.io/*`` staging modules released with Kubernetes ``version``.
+
+    ``1.36.3`` → ``v0.36.3``.
+
+    Raises:
+        ToolchainError: ``version`` is not ``1.<minor>.<patch>``.
+    """
+    match = re.fullmatch(r"1\.(\d+)\.(\d+)", version)
+    if match is None:
+        raise ToolchainError(f"Kubernetes version {version!r} is not 1.<minor>.<patch>")
+    return f"v0.{match[1]}.{match[2]}"
+
+
+def kubernetes_tool(version: str) -> GoTool:
+    """The Go build of the control plane binaries at Kubernetes ``version`` (no ``v``).
+
+    The version is stamped where ``hack/lib/version.sh`` stamps it, so ``--version``
+    prints ``Kubernetes v<version>``.
+    """
+    major, minor, _ = version.split(".")
+    stamps = [
+        f"-X {pkg}.{var}={value}"
+        for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
+        for var, value in (
+            ("gitVersion", f"v{version}"),
+            ("gitMajor", major),
+            ("gitMinor", minor),
+            ("gitTreeState", "clean"),
+        )
+    ]
+    return GoTool(
+        name="kubernetes",
+        module="k8s.io/kubernetes",
+        version=f"v{version}",
+        binaries=tuple((f"k8s.io/kubernetes/cmd/{name}", name) for name in KUBE_BINARIES),
+        ldflags=" ".join(["-s", "-w", *stamps]),
+        pin_local_replaces=staging_version(version),
+        together=True,
+    )
+
+
+def kwok_tool(version: str) -> GoTool:
+    """The Go build of ``kwok`` at ``version`` (no ``v``)."""
+    return GoTool(
+        name="kwok",
+        module="sigs.k8s.io/kwok",
+        version=f"v{version}",
+        binaries=(("sigs.k8s.io/kwok/cmd/kwok", "kwok"),),
+        ldflags=f"-s -w -X sigs.k8s.io/kwok/pkg/consts.Version={version}",
+    )
+
+
+def kubernetes_bin(version: str | None = None) -> Path:
+    """The cache folder of the control plane binaries at ``version`` (default: pinned)."""
+    return toolchain_dir("kubernetes", version or kubernetes_version()) / "bin"
+
+
+def kwok_bin(version: str | None = None) -> Path:
+    """The cache folder of ``kwok`` at ``version`` (default: pinned)."""
+    return toolchain_dir("kwok", version or kwok_version()) / "bin"
+
+
+def kwok_stages() -> Path:
+    """The Stage manifests that come with the pinned kwok (``--config`` of ``kwok``)."""
+    return kwok_bin().parent / "stages.yaml"
+
+
+def gather_stages(files: dict[str, str]) -> str:
+    """One multi-document YAML of the Stage manifests in ``files`` (name → text).
+
+    ``kustomization.yaml`` and non-YAML files are left out; the order is by name, so the
+    result depends only on the module's content.
+    """
+    docs = [
+        text.strip()
+        for name, text in sorted(files.items())
+        if name.endswith(".yaml") and not name.endswith("kustomization.yaml")
+    ]
+    return "---\n" + "\n---\n".join(docs) + "\n"
+
+
+def _write_stages(version: str) -> None:
+    env = {"GOFLAGS": "-mod=mod", "GOTOOLCHAIN": "local"}
+    info = json.loads(
+        run(["go", "mod", "download", "-json", f"sigs.k8s.io/kwok@v{version}"], env=env)
+    )
+    module = Path(info["Dir"])
+    files = {
+        f"{folder}/{path.name}": path.read_text(encoding="utf-8")
+        for folder in KWOK_STAGE_DIRS
+        for path in (module / folder).glob("*.yaml")
+    }
+    target = kwok_bin(version).parent / "stages.yaml"
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text(gather_stages(files), encoding="utf-8")
+    os.replace(tmp, target)
+
+
+def _reported_version(argv: list[str]) -> str | None:
+    try:
+        out = run(argv, timeout=60)
+    except CommandFailed:
+        return None
+    match = re.search(r"v?(\d+\.\d+\.\d+)", out)
+    return match.group(1) if match else None
+
+
+def find_kubernetes(version: str | None = None) -> Found | None:
+    """The cached control plane binaries, when all are there and report ``version``.
+
+    Returns:
+        ``kube-apiserver``'s path and version (its siblings are in the same folder), or
+        ``None`` when one is missing or reports another version.
+    """
+    version = version or kubernetes_version()
+    folder = kubernetes_bin(version)
+    for name in KUBE_BINARIES:
+        flag = ["version", "--client"] if name == "kubectl" else ["--version"]
+        if _reported_version([str(folder / name), *flag]) != version:
+            return None
+    return Found(folder / "kube-apiserver", version, "built from the Go module")
+
+
+def find_kwok(version: str | None = None) -> Found | None:
+    """The cached ``kwok`` when it is there, reports ``version`` and has its stages."""
+    version = version or kwok_version()
+    binary = kwok_bin(version) / "kwok"
+    if not (binary.parent.parent / "stages.yaml").is_file():
+        return None
+    if _reported_version([str(binary), "--version"]) != version:
+        return None
+    return Found(binary, version, "built from the Go module")
+
+
+def find_etcd() -> Found | None:
+    """Debian's ``etcd`` on PATH, with the version it reports."""
+    binary = which("etcd")
+    if binary is None:
+        return None
+    version = _reported_version([str(binary), "--version"])
+    return None if version is None else Found(binary, version, "Debian etcd-server")
+
+
+def ensure_kubernetes(*, say: Callable[[str], None] = lambda _: None) -> Found:
+    """Return the pinned control plane binaries, building them when the cache lacks them.
+
+    Side effects:
+        A cold build downloads ``k8s.io/kubernetes`` and its dependencies from the Go
+        module proxy and compiles for several minutes (see the README for the time).
+
+    Raises:
+        CommandFailed: the build failed.
+        ToolchainError: the build succeeded but a binary does not report the version.
+    """
+    version = kubernetes_version()
+    found = find_kubernetes(version)
+    if found is not None:
+        return found
+    say(f"Kubernetes {version} not in the cache: building it from the Go module (slow)")
+    build(kubernetes_tool(version), kubernetes_bin(version).parent, say=say)
+    found = find_kubernetes(version)
+    if found is None:
+        raise ToolchainError(f"built Kubernetes {version} but its binaries report another version")
+    return found
+
+
+def ensure_kwok(*, say: Callable[[str], None] = lambda _: None) -> Found:
+    """Return the pinned ``kwok``, building it when the cache lacks it.
+
+    Side effects:
+        Builds ``kwok`` from its Go module and writes ``stages.yaml`` from the same module.
+
+    Raises:
+        CommandFailed: the build failed.
+        ToolchainError: the build succeeded but ``kwok`` does not report the version.
+    """
+    version = kwok_version()
+    found = find_kwok(version)
+    if found is not None:
+        return found
+    binary = kwok_bin(version) / "kwok"
+    if _reported_version([str(binary), "--version"]) != version:
+        say(f"kwok {version} not in the cache: building it from the Go module")
+        build(kwok_tool(version), kwok_bin(version).parent, say=say)
+    _write_stages(version)
+    found = find_kwok(version)
+    if found is None:
+        raise ToolchainError(f"built kwok {version} but it reports another version")
+    return found

@@ -1,0 +1,39 @@
+"""The pinned tool versions of ``toolchain.toml`` at the project root."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from unkai.errors import ToolchainError
+from unkai.toolchain._paths import project_root
+
+PINS_FILE = "toolchain.toml"
+
+
+def pins(root: Path | None = None) -> dict[str, Any]:
+    """The parsed ``toolchain.toml`` of the project at ``root`` (default: this checkout).
+
+    Raises:
+        ToolchainError: the file is missing or is not valid TOML.
+    """
+    path = (root or project_root()) / PINS_FILE
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError) as err:
+        raise ToolchainError(f"cannot read the pinned versions in {path}: {err}") from err
+
+
+def pinned_version(tool: str, *, root: Path | None = None) -> str:
+    """The version ``toolchain.toml`` pins for ``tool`` (``[tool] version = "..."``).
+
+    Raises:
+        ToolchainError: the file has no version for ``tool``.
+    """
+    table = pins(root).get(tool)
+    version = table.get("version") if isinstance(table, dict) else None
+    if not isinstance(version, str) or not version:
+        raise ToolchainError(f"{PINS_FILE} pins no version for {tool!r} ([{tool}] version = ...)")
+    return version
