@@ -49,9 +49,7 @@ def environment(hosts: int, instances: int) -> Environment:
             "zone": zone,
             "labels": {"disk": "ssd" if i % 3 == 0 else "hdd"},
         }
-    templates = {
-        name: {"image": "debian-12", **spec} for name, spec in sorted(TEMPLATES.items())
-    }
+    templates = {name: {"image": "debian-12", **spec} for name, spec in sorted(TEMPLATES.items())}
     groups: dict[str, Any] = {}
     standalone = instances // 10
     remaining = instances - standalone
