@@ -1,0 +1,161 @@
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+import yaml
+
+from unkai.drivers.kubernetes import (
+    COMPONENTS,
+    Binaries,
+    ControlPlane,
+    Ports,
+    plan_control_plane,
+    render_kubeconfig,
+)
+from unkai.errors import DriverError
+
+BIN = Binaries(
+    etcd=Path("/usr/bin/etcd"),
+    kube_apiserver=Path("/k/kube-apiserver"),
+    kube_controller_manager=Path("/k/kube-controller-manager"),
+    kube_scheduler=Path("/k/kube-scheduler"),
+    kwok=Path("/w/kwok"),
+    kwok_stages=Path("/w/stages.yaml"),
+)
+PORTS = Ports(
+    apiserver=6443,
+    etcd_client=20001,
+    etcd_peer=20002,
+    controller_manager=20003,
+    scheduler=20004,
+    kwok=20005,
+)
+STATE = Path("/p/.unkai/clusters/dev")
+
+
+def plan(host: str = "127.0.0.1"):
+    return plan_control_plane(cluster="dev", state_dir=STATE, host=host, ports=PORTS, binaries=BIN)
+
+
+def flags(argv: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for arg in argv[1:]:
+        key, _, value = arg.partition("=")
+        out[key] = value
+    return out
+
+
+def test_components_run_in_order_with_their_binaries():
+    p = plan()
+    assert tuple(c.name for c in p.components) == COMPONENTS
+    assert [c.argv[0] for c in p.components] == [
+        "/usr/bin/etcd",
+        "/k/kube-apiserver",
+        "/k/kube-controller-manager",
+        "/k/kube-scheduler",
+        "/w/kwok",
+    ]
+    for c in p.components:
+        assert c.log == STATE / "logs" / f"{c.name}.log"
+        assert c.pid_file == STATE / "run" / f"{c.name}.pid"
+
+
+def test_every_bind_address_and_url_is_loopback():
+    p = plan()
+    for component in p.components:
+        f = flags(component.argv)
+        for key in ("--bind-address", "--advertise-address"):
+            if key in f:
+                assert f[key] == "127.0.0.1", (component.name, key)
+        for key, value in f.items():
+            if "urls" in key or key in ("--etcd-servers", "--initial-cluster"):
+                for url in value.split(","):
+                    url = url.split("=", 1)[-1] if key == "--initial-cluster" else url
+                    assert urlparse(url).hostname == "127.0.0.1", (component.name, key, url)
+        assert urlparse(component.health_url).hostname == "127.0.0.1"
+    assert flags(p.component("kwok").argv)["--server-address"] == "127.0.0.1:20005"
+
+
+def test_secure_ports_are_the_planned_ones():
+    p = plan()
+    assert flags(p.component("kube-apiserver").argv)["--secure-port"] == "6443"
+    assert flags(p.component("kube-controller-manager").argv)["--secure-port"] == "20003"
+    assert flags(p.component("kube-scheduler").argv)["--secure-port"] == "20004"
+    etcd = flags(p.component("etcd").argv)
+    assert etcd["--listen-client-urls"] == "http://127.0.0.1:20001"
+    assert etcd["--listen-peer-urls"] == "http://127.0.0.1:20002"
+    assert flags(p.component("kube-apiserver").argv)["--etcd-servers"] == "http://127.0.0.1:20001"
+    assert [c.port for c in p.components] == [20001, 6443, 20003, 20004, 20005]
+
+
+def test_apiserver_has_service_accounts_rbac_and_waits_on_readyz():
+    api = plan().component("kube-apiserver")
+    f = flags(api.argv)
+    assert f["--service-account-issuer"] == "https://kubernetes.default.svc.cluster.local"
+    assert f["--service-account-signing-key-file"] == str(STATE / "pki/sa.key")
+    assert f["--service-account-key-file"] == str(STATE / "pki/sa.pub")
+    assert f["--client-ca-file"] == str(STATE / "pki/ca.crt")
+    assert "RBAC" in f["--authorization-mode"].split(",")
+    assert "--enable-admission-plugins" not in f  # the default admission chain
+    assert api.health_url == "https://127.0.0.1:6443/readyz"
+
+
+def test_kwok_manages_only_annotated_nodes_with_its_stages():
+    f = flags(plan().component("kwok").argv)
+    assert f["--manage-all-nodes"] == "false"
+    assert f["--manage-nodes-with-annotation-selector"] == "kwok.x-k8s.io/node=fake"
+    assert f["--config"] == "/w/stages.yaml"
+    assert f["--kubeconfig"] == str(STATE / "kubeconfig/kwok.kubeconfig")
+
+
+def test_files_and_kubeconfigs():
+    p = plan(host="localhost")
+    assert p.endpoint == "https://localhost:6443"
+    assert p.admin_kubeconfig == STATE / "kubeconfig/admin.kubeconfig"
+    servers = {k.cert: k.server for k in p.kubeconfigs}
+    assert servers == {
+        "admin": "https://localhost:6443",
+        "controller-manager": "https://127.0.0.1:6443",
+        "scheduler": "https://127.0.0.1:6443",
+        "kwok": "https://127.0.0.1:6443",
+    }
+    sched = yaml.safe_load(p.files[STATE / "config/kube-scheduler.yaml"])
+    assert sched["kind"] == "KubeSchedulerConfiguration"
+    assert sched["leaderElection"] == {"leaderElect": False}
+    assert Ports.from_json(p.files[STATE / "ports.json"]) == PORTS
+
+
+def test_a_non_loopback_endpoint_is_refused():
+    with pytest.raises(ValueError, match=r"127\.0\.0\.1 only"):
+        plan(host="10.0.0.5")
+    cp = ControlPlane(name="dev", state_dir=STATE, host="10.0.0.5", binaries=BIN)
+    with pytest.raises(DriverError, match="cluster dev"):
+        cp.plan(PORTS)
+
+
+def test_plan_is_pure_and_deterministic():
+    assert plan() == plan()
+
+
+def test_kubeconfig_embeds_credentials():
+    text = render_kubeconfig(
+        cluster="dev",
+        server="https://127.0.0.1:6443",
+        user="admin",
+        ca_pem=b"CA",
+        cert_pem=b"CERT",
+        key_pem=b"KEY",
+    )
+    doc = yaml.safe_load(text)
+    assert doc["current-context"] == "admin@dev"
+    assert doc["clusters"][0]["cluster"] == {
+        "server": "https://127.0.0.1:6443",
+        "certificate-authority-data": "Q0E=",
+    }
+    assert doc["users"][0]["user"]["client-key-data"] == "S0VZ"
+
+
+def test_ports_json_round_trip_and_errors():
+    assert Ports.from_json(PORTS.to_json()) == PORTS
+    with pytest.raises(ValueError):
+        Ports.from_json('{"apiserver": 1}')
