@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from unkai.toolchain._daemons import DOCKER, LIBVIRTD, ensure_running
+from unkai.toolchain._kubernetes import ensure_kubernetes, ensure_kwok
 from unkai.toolchain._kvm import KvmReport, cached_probe
 from unkai.toolchain._pulumi import ensure_langhost, ensure_pulumi, link_into_venv
 
 
 def bootstrap(*, say: Callable[[str], None] = lambda _: None, probe_kvm: bool = True) -> KvmReport:
-    """Provide the pinned Pulumi engine, start dockerd and libvirtd, probe KVM.
+    """Provide the pinned Pulumi engine and Kubernetes, start dockerd and libvirtd, probe KVM.
 
     Args:
         say: Receives one line of progress per step.
@@ -25,7 +26,7 @@ def bootstrap(*, say: Callable[[str], None] = lambda _: None, probe_kvm: bool = 
         The accelerator VMs will use.
 
     Raises:
-        CommandFailed: building the engine failed.
+        CommandFailed: building the engine, Kubernetes or kwok failed.
         ToolchainError: a daemon would not start.
     """
     pulumi = ensure_pulumi(say=say)
@@ -33,6 +34,10 @@ def bootstrap(*, say: Callable[[str], None] = lambda _: None, probe_kvm: bool = 
     link_into_venv(pulumi.path)
     host = ensure_langhost()
     say(f"pulumi language host (python): {host.path} ({host.origin})")
+    kube = ensure_kubernetes(say=say)
+    say(f"Kubernetes {kube.version}: {kube.path.parent} ({kube.origin})")
+    kwok = ensure_kwok(say=say)
+    say(f"kwok {kwok.version}: {kwok.path} ({kwok.origin})")
     for daemon in (DOCKER, LIBVIRTD):
         state = ensure_running(daemon, say=say)
         say(f"{daemon.name}: {state}")

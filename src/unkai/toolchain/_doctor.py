@@ -13,6 +13,13 @@ from importlib import metadata
 
 from unkai.errors import CommandFailed
 from unkai.toolchain._daemons import DOCKER, LIBVIRTD, answers
+from unkai.toolchain._kubernetes import (
+    find_etcd,
+    find_kubernetes,
+    find_kwok,
+    kubernetes_version,
+    kwok_version,
+)
 from unkai.toolchain._kvm import cached_probe
 from unkai.toolchain._paths import pulumi_version, venv_bin
 from unkai.toolchain._pulumi import find_langhost, find_pulumi
@@ -126,6 +133,32 @@ def check_ansible() -> Check:
     return Check("ansible-core", True, version, BOOTSTRAP)
 
 
+def check_kube_apiserver() -> Check:
+    """The Kubernetes control plane binaries at the version ``toolchain.toml`` pins."""
+    want = kubernetes_version()
+    found = find_kubernetes(want)
+    if found is None:
+        return Check("kube-apiserver", False, f"{want} not built", BOOTSTRAP)
+    return Check("kube-apiserver", True, f"{found.version} ({found.origin})", BOOTSTRAP)
+
+
+def check_kwok() -> Check:
+    """The kwok of ``toolchain.toml`` (simulated nodes), with its stages."""
+    want = kwok_version()
+    found = find_kwok(want)
+    if found is None:
+        return Check("kwok", False, f"{want} not built", BOOTSTRAP)
+    return Check("kwok", True, f"{found.version} ({found.origin})", BOOTSTRAP)
+
+
+def check_etcd() -> Check:
+    """The control plane store: Debian's etcd."""
+    found = find_etcd()
+    if found is None:
+        return Check("etcd", False, "etcd not installed", BOOTSTRAP)
+    return Check("etcd", True, f"{found.version} ({found.origin})", BOOTSTRAP)
+
+
 CHECKS: tuple[Callable[[], Check], ...] = (
     check_pulumi,
     check_langhost,
@@ -136,6 +169,9 @@ CHECKS: tuple[Callable[[], Check], ...] = (
     lambda: _tool("qemu-img", ["qemu-img", "--version"], BOOTSTRAP),
     check_accelerator,
     check_ansible,
+    check_kube_apiserver,
+    check_kwok,
+    check_etcd,
     lambda: _tool("mmdebstrap", ["mmdebstrap", "--version"], BOOTSTRAP),
     lambda: _tool("debootstrap", ["debootstrap", "--version"], BOOTSTRAP),
     lambda: _tool("xorriso (seed ISOs)", ["xorriso", "-version"], BOOTSTRAP),
