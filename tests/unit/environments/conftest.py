@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import shutil
 import textwrap
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[3]
-SHIPPED = ("base", "dev", "local", "prod", "staging")
-
-Write = Callable[[str, str], Path]
+from env_helpers import REPO, SHIPPED, Write
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from env_helpers import REPO, SHIPPED, Write
 
-from conftest import REPO, SHIPPED, Write
 from unkai.environments import (
     ConfigProblem,
     ConfigProblems,

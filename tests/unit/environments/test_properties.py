@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 import yaml
+from env_helpers import REPO
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import REPO
 from unkai.environments import (
     ConfigProblem,
     ConfigProblems,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from env_helpers import Write
 
-from conftest import Write
 from unkai.environments import ConfigProblem, load_environment, resolve_document
 from unkai.environments._yaml import MAX_DEPTH, MAX_VALUES, parse_text
 
