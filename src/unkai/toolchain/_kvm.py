@@ -34,10 +34,14 @@ def boot_sector() -> bytes:
 
 def probe_argv(qemu: str, accel: str, image: Path) -> list[str]:
     """The QEMU command that boots the probe guest with ``accel`` (``kvm`` or ``tcg``)."""
+    # The probe runs the CPU model VMs will use (host-passthrough under KVM): here a
+    # KVM that boots a default-CPU guest can still fail a Linux guest with the host's CPU.
+    cpu = ["-cpu", "host"] if accel == "kvm" else []
     return [
         qemu,
         "-accel",
         accel,
+        *cpu,
         "-machine",
         "pc",
         "-m",

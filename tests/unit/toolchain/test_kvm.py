@@ -15,6 +15,7 @@ def test_boot_sector_is_a_bootable_mbr_that_prints_the_marker():
 def test_probe_command_uses_the_accelerator_and_a_raw_disk():
     argv = probe_argv("qemu-system-x86_64", "kvm", Path("/tmp/p.img"))
     assert argv[argv.index("-accel") + 1] == "kvm"
+    assert argv[argv.index("-cpu") + 1] == "host"
     assert "file=/tmp/p.img,format=raw,if=ide" in argv
     assert argv[argv.index("-serial") + 1] == "stdio"
     assert "-no-reboot" in argv

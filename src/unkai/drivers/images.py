@@ -1,0 +1,249 @@
+"""Bootable Debian images built from Debian packages, content-addressed and cached.
+
+One rootfs, built by ``mmdebstrap`` from the Debian archive (no cloud image is
+downloaded), becomes both a VM disk (an ext4 filesystem made with ``mkfs.ext4 -d``,
+converted to qcow2, booted directly with the image's own kernel and initrd) and the
+Docker base image (``docker import`` of the same tree without kernel and modules).
+
+The plan (:class:`ImageSpec`, :func:`mmdebstrap_argv`, :func:`disk_argvs`) is pure; the
+build (:func:`build_image`) runs it into ``<cache>/images/<digest>/``. An unchanged spec
+has the same digest and is never rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from unkai.drivers._run import run
+
+# Bump when the way images are built changes, so that cached images are rebuilt.
+BUILDER_VERSION = "1"
+
+DEBIAN_MIRROR = "http://deb.debian.org/debian"
+
+# What every unkai VM image needs to boot, run cloud-init and accept SSH.
+BASE_PACKAGES = (
+    "systemd-sysv",
+    "udev",
+    "linux-image-cloud-amd64",
+    "initramfs-tools",
+    "cloud-init",
+    "openssh-server",
+    "ifupdown",
+    "isc-dhcp-client",
+    "netbase",
+    "sudo",
+    "iproute2",
+    "procps",
+    "e2fsprogs",
+    "util-linux",
+    "python3",
+)
+
+# Files written into the rootfs before it is packed (path, content).
+ROOTFS_FILES = (
+    ("etc/fstab", "LABEL=rootfs / ext4 defaults,errors=remount-ro 0 1\n"),
+    (
+        "etc/cloud/cloud.cfg.d/90-unkai.cfg",
+        "# unkai images read their cloud-init data from a NoCloud seed ISO only.\n"
+        "datasource_list: [NoCloud, None]\n"
+        "locale: C.UTF-8\n",
+    ),
+    ("etc/hostname", ""),
+    ("etc/machine-id", ""),
+)
+
+KERNEL_CMDLINE = "root=LABEL=rootfs ro console=ttyS0,115200n8 net.ifnames=0"
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """What an image is built from; its digest names it in the cache and the pool.
+
+    Attributes:
+        name: Image family (``debian-12``).
+        version: The family's version label.
+        suite: Debian suite (``bookworm`` for Debian 12).
+        packages: Packages beyond :data:`BASE_PACKAGES`.
+        disk_gb: Size of the root filesystem.
+        mirror: The Debian archive.
+        playbook_digest: sha256 of a playbook baked in, if any (its content, not its path).
+    """
+
+    name: str
+    version: str
+    suite: str = "bookworm"
+    packages: tuple[str, ...] = ()
+    disk_gb: int = 4
+    mirror: str = DEBIAN_MIRROR
+    playbook_digest: str | None = None
+    builder: str = field(default=BUILDER_VERSION)
+
+    def all_packages(self) -> tuple[str, ...]:
+        """Base and extra packages, sorted and unique."""
+        return tuple(sorted({*BASE_PACKAGES, *self.packages}))
+
+    def digest(self) -> str:
+        """sha256 of the canonical JSON of the spec: the image's identity."""
+        data = {**asdict(self), "packages": list(self.all_packages())}
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    """An image in the cache.
+
+    Attributes:
+        digest: The spec's digest.
+        folder: Where its files are.
+        disk: The qcow2 root disk.
+        kernel: The kernel to boot directly.
+        initrd: Its initramfs.
+        rootfs: The rootfs tarball (for ``docker import``).
+        build_seconds: How long the build took (0 when it came from the cache).
+    """
+
+    digest: str
+    folder: Path
+    disk: Path
+    kernel: Path
+    initrd: Path
+    rootfs: Path
+    build_seconds: float = 0.0
+
+
+def mmdebstrap_argv(spec: ImageSpec, out_tar: Path) -> list[str]:
+    """The ``mmdebstrap`` command that builds the rootfs tarball of ``spec``."""
+    hooks = []
+    for rel, content in ROOTFS_FILES:
+        hooks += ["--customize-hook", f"printf %s {_sh_quote(content)} > \"$1/{rel}\""]
+    # Host keys made at build time would be shared by every VM: cloud-init makes new ones.
+    hooks += ["--customize-hook", 'rm -f "$1"/etc/ssh/ssh_host_*']
+    return [
+        "mmdebstrap",
+        "--variant=minbase",
+        "--mode=root",
+        "--format=tar",
+        f"--include={','.join(spec.all_packages())}",
+        *hooks,
+        spec.suite,
+        str(out_tar),
+        spec.mirror,
+    ]
+
+
+def _sh_quote(text: str) -> str:
+    return "'" + text.replace("'", "'\"'\"'") + "'"
+
+
+def disk_argvs(root_dir: Path, raw: Path, qcow2: Path, size_gb: int) -> list[list[str]]:
+    """Commands that turn an unpacked rootfs into a qcow2 disk (ext4 labelled ``rootfs``)."""
+    return [
+        ["mkfs.ext4", "-q", "-F", "-L", "rootfs", "-d", str(root_dir), str(raw), f"{size_gb}G"],
+        ["qemu-img", "convert", "-O", "qcow2", str(raw), str(qcow2)],
+    ]
+
+
+def image_cache(digest: str, cache_root: Path) -> Path:
+    """The cache folder of an image."""
+    return cache_root / "images" / digest
+
+
+def cached_image(spec: ImageSpec, cache_root: Path) -> BuiltImage | None:
+    """The built image of ``spec`` if the cache has it whole."""
+    folder = image_cache(spec.digest(), cache_root)
+    image = _layout(spec.digest(), folder)
+    files = (image.disk, image.kernel, image.initrd, image.rootfs, folder / "manifest.json")
+    return image if all(f.is_file() for f in files) else None
+
+
+def _layout(digest: str, folder: Path, seconds: float = 0.0) -> BuiltImage:
+    return BuiltImage(
+        digest,
+        folder,
+        folder / "disk.qcow2",
+        folder / "vmlinuz",
+        folder / "initrd.img",
+        folder / "rootfs.tar",
+        seconds,
+    )
+
+
+def _extract(tar_path: Path, dest: Path) -> None:
+    # tar keeps owners, modes and device nodes exactly; Python's tarfile would need care.
+    run(["tar", "--numeric-owner", "-xpf", str(tar_path), "-C", str(dest)])
+
+
+def _boot_files(root: Path) -> tuple[Path, Path]:
+    kernels = sorted((root / "boot").glob("vmlinuz-*"))
+    initrds = sorted((root / "boot").glob("initrd.img-*"))
+    if not kernels or not initrds:
+        from unkai.errors import DriverError
+
+        raise DriverError(f"the rootfs has no kernel or initrd in /boot: {sorted(os.listdir(root / 'boot'))}")
+    return kernels[-1], initrds[-1]
+
+
+def build_image(
+    spec: ImageSpec,
+    cache_root: Path,
+    *,
+    say: Callable[[str], None] = lambda _: None,
+) -> BuiltImage:
+    """Build ``spec`` into the cache unless it is there; return the image.
+
+    The build happens in a temporary folder beside the cache entry and is renamed into
+    place whole, so an interrupted build leaves no half image behind.
+
+    Raises:
+        CommandFailed: mmdebstrap, mkfs.ext4 or qemu-img failed (output in the error).
+    """
+    found = cached_image(spec, cache_root)
+    if found is not None:
+        return found
+    start = time.monotonic()
+    digest = spec.digest()
+    final = image_cache(digest, cache_root)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{digest[:12]}-", dir=final.parent) as tmp:
+        work = Path(tmp)
+        out = work / "image"
+        out.mkdir()
+        layout = _layout(digest, out)
+        say(f"building rootfs of {spec.name} from Debian packages (mmdebstrap)")
+        run(mmdebstrap_argv(spec, layout.rootfs), timeout=1800)
+        root = work / "root"
+        root.mkdir()
+        _extract(layout.rootfs, root)
+        kernel, initrd = _boot_files(root)
+        shutil.copy2(kernel, layout.kernel)
+        shutil.copy2(initrd, layout.initrd)
+        say(f"making the {spec.disk_gb} GiB root disk (mkfs.ext4 -d, qemu-img)")
+        raw = work / "disk.raw"
+        for argv in disk_argvs(root, raw, layout.disk, spec.disk_gb):
+            run(argv, timeout=900)
+        seconds = round(time.monotonic() - start, 1)
+        manifest = {"spec": asdict(spec), "digest": digest, "build_seconds": seconds}
+        (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(out, final)
+    return _layout(digest, final, seconds)
+
+
+def docker_rootfs_members(members: Sequence[tarfile.TarInfo]) -> list[tarfile.TarInfo]:
+    """The members of the rootfs tarball that go into the Docker base image.
+
+    Kernel, initramfs and modules only serve VMs; leaving them out makes the base image
+    smaller without changing what a container runs.
+    """
+    skip = ("./boot/", "./usr/lib/modules/", "./lib/modules/")
+    return [m for m in members if not m.name.startswith(skip)]
