@@ -165,3 +165,16 @@ def test_root_defaults_to_the_project(monkeypatch: pytest.MonkeyPatch, tmp_path:
     monkeypatch.chdir(repo / "src")
     result = runner.invoke(env_app, ["show", "local", "--json"])
     assert result.exit_code == 0 and json.loads(result.stdout)["name"] == "local"
+
+
+def test_error_text_is_not_read_as_markup(
+    shipped: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (shipped / "environments" / "qa.yaml").write_text(
+        "extends: base\nworkloads:\n  api:\n    secret_env: {DB_PASSWORD: 'hunter2!'}\n"
+    )
+    code, _, err = _main(monkeypatch, capsys, "env", "show", "qa", "--root", str(shipped))
+    assert code == 2
+    words = " ".join(err.split())
+    assert "allowed: [namespace:]key" in words
+    assert "<redacted>" in words and "hunter2" not in words
