@@ -10,6 +10,17 @@ from unkai.toolchain._bootstrap import bootstrap
 from unkai.toolchain._daemons import DAEMONS, DOCKER, LIBVIRTD, Daemon, answers, ensure_running
 from unkai.toolchain._doctor import Check, run_checks
 from unkai.toolchain._gobuild import GoTool, Replace, build, build_argv, wrapper_files
+from unkai.toolchain._kubernetes import (
+    ensure_kubernetes,
+    ensure_kwok,
+    find_etcd,
+    find_kubernetes,
+    find_kwok,
+    kubernetes_bin,
+    kubernetes_version,
+    kwok_bin,
+    kwok_version,
+)
 from unkai.toolchain._kvm import KvmReport, boot_sector, cached_probe, probe
 from unkai.toolchain._paths import (
     cache_root,
@@ -19,6 +30,7 @@ from unkai.toolchain._paths import (
     toolchain_dir,
     venv_bin,
 )
+from unkai.toolchain._pins import pinned_version, pins
 from unkai.toolchain._pulumi import (
     Found,
     engine_env,
@@ -47,11 +59,22 @@ __all__ = [
     "cache_root",
     "cached_probe",
     "engine_env",
+    "ensure_kubernetes",
+    "ensure_kwok",
     "ensure_langhost",
     "ensure_pulumi",
     "ensure_running",
+    "find_etcd",
+    "find_kubernetes",
+    "find_kwok",
     "find_langhost",
     "find_pulumi",
+    "kubernetes_bin",
+    "kubernetes_version",
+    "kwok_bin",
+    "kwok_version",
+    "pinned_version",
+    "pins",
     "probe",
     "project_root",
     "pulumi_tool",
