@@ -8,6 +8,7 @@ unit tests. Every function is pure: its result depends only on its arguments.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -30,6 +31,10 @@ _PLAIN = re.compile(r"^[A-Za-z_/][A-Za-z0-9_./-]*$")
 # Words YAML 1.1 parsers (PyYAML, Ansible, Go's yaml.v2) read as booleans or null.
 _AMBIGUOUS = frozenset(["y", "n", "yes", "no", "on", "off", "true", "false", "null"])
 _GROUP_INVALID = re.compile(r"[^A-Za-z0-9_]")
+# Printable ASCII except '"' and '\\': stays as is inside a double-quoted scalar.
+_QUOTE_SAFE = re.compile(r"[ !#-\[\]-~]*")
+# Printable ASCII, tab excluded, plus newlines: may go into a literal block as is.
+_BLOCK_SAFE = re.compile(r"[ -~\n]*")
 
 
 def content_hash(text: str) -> str:
@@ -68,6 +73,7 @@ def to_json(value: Any) -> str:
     return canonical_json(value)
 
 
+@functools.lru_cache(maxsize=65536)
 def mac_address(*parts: str) -> str:
     """A deterministic, locally administered unicast MAC address derived from ``parts``.
 
@@ -82,6 +88,7 @@ def mac_address(*parts: str) -> str:
     Returns:
         The address, such as ``52:54:1f:a0:3b:c4``.
     """
+    # Cached: a tree asks for each NIC's address several times (domain, network-config).
     digest = hashlib.sha256("/".join(parts).encode("utf-8")).digest()
     return ":".join(f"{byte:02x}" for byte in (0x52, 0x54, *digest[:4]))
 
@@ -120,6 +127,8 @@ def _escape_char(char: str) -> str:
 
 
 def _quoted(text: str) -> str:
+    if _QUOTE_SAFE.fullmatch(text):
+        return f'"{text}"'
     return '"' + "".join(_escape_char(char) for char in text) + '"'
 
 
@@ -140,16 +149,16 @@ def yaml_scalar(value: Any) -> str:
     Raises:
         TypeError: ``value`` is not a scalar.
     """
+    if isinstance(value, str):
+        if _PLAIN.fullmatch(value) and value.lower() not in _AMBIGUOUS:
+            return value
+        return _quoted(value)
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
         return json.dumps(value)
-    if isinstance(value, str):
-        if _PLAIN.fullmatch(value) and value.lower() not in _AMBIGUOUS:
-            return value
-        return _quoted(value)
     raise TypeError(f"{type(value).__name__} is not a YAML scalar")
 
 
@@ -157,7 +166,9 @@ def _literal_block(text: str) -> list[str] | None:
     """The header and lines of a literal block scalar for ``text``, or None if unsuitable."""
     if "\n" not in text or "\r" in text:
         return None
-    if any(_escape_char(char) != char for char in text.replace("\n", "")):
+    if not _BLOCK_SAFE.fullmatch(text) and any(
+        _escape_char(char) != char for char in text.replace("\n", "")
+    ):
         return None
     lines = text.split("\n")
     first = next((line for line in lines if line), "")
@@ -173,8 +184,15 @@ def _literal_block(text: str) -> list[str] | None:
 def _emit(value: Any, level: int, sort_keys: bool) -> list[str]:
     """The lines of ``value`` as block YAML at indentation ``level`` (in spaces)."""
     pad = " " * level
+    if isinstance(value, str):
+        block = _literal_block(value)
+        if block is not None:
+            return [pad + block[0], *(pad + "  " + line if line else "" for line in block[1:])]
+        return [pad + yaml_scalar(value)]
+    if value is None or isinstance(value, bool | int | float):
+        return [pad + yaml_scalar(value)]
     lines: list[str] = []
-    if isinstance(value, Mapping):
+    if isinstance(value, dict | Mapping):
         if not value:
             return [pad + "{}"]
         keys = sorted(value) if sort_keys else list(value)
@@ -183,36 +201,35 @@ def _emit(value: Any, level: int, sort_keys: bool) -> list[str]:
                 raise TypeError(f"mapping key {key!r} is not a string")
             lines.extend(_entry(pad + yaml_scalar(key) + ":", value[key], level, sort_keys))
         return lines
-    if isinstance(value, Sequence) and not isinstance(value, str):
+    if isinstance(value, list | tuple | Sequence):
         if not value:
             return [pad + "[]"]
         for item in value:
-            if isinstance(item, Mapping | list | tuple) and item:
+            if isinstance(item, dict | list | tuple) and item:
                 nested = _emit(item, level + 2, sort_keys)
                 lines.append(pad + "- " + nested[0][level + 2 :])
                 lines.extend(nested[1:])
             else:
                 lines.extend(_entry(pad + "-", item, level, sort_keys))
         return lines
-    block = _literal_block(value) if isinstance(value, str) else None
-    if block is not None:
-        return [pad + block[0], *(pad + "  " + line if line else "" for line in block[1:])]
-    return [pad + yaml_scalar(value)]
+    raise TypeError(f"{type(value).__name__} is not JSON-able")
 
 
 def _entry(head: str, value: Any, level: int, sort_keys: bool) -> list[str]:
     """``head`` (``key:`` or ``-``) followed by ``value``, inline when it is short."""
-    if isinstance(value, Mapping | list | tuple) and value:
-        return [head, *_emit(value, level + 2, sort_keys)]
     if isinstance(value, str):
+        if "\n" not in value:
+            return [f"{head} {yaml_scalar(value)}"]
         block = _literal_block(value)
         if block is not None:
             body = [" " * (level + 2) + line if line else "" for line in block[1:]]
             return [f"{head} {block[0]}", *body]
-    if isinstance(value, Mapping):
-        return [f"{head} {{}}"]
-    if isinstance(value, list | tuple):
-        return [f"{head} []"]
+    elif value is None or isinstance(value, bool | int | float):
+        pass
+    elif isinstance(value, dict | list | tuple | Mapping | Sequence):
+        if value:
+            return [head, *_emit(value, level + 2, sort_keys)]
+        return [f"{head} {{}}" if isinstance(value, dict | Mapping) else f"{head} []"]
     return [f"{head} {yaml_scalar(value)}"]
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+import unkai.render._tree as tree_module
 from unkai.errors import ConfigError, RenderError
 from unkai.model import Environment
 from unkai.render import INDEX_FILE, content_hash, render_tree, write_tree
@@ -126,13 +127,15 @@ def test_write_tree_failure_leaves_the_old_tree(
     out = tmp_path / "out"
     write_tree(_tree(old="old\n"), out)
     calls = []
+    real_write = tree_module._write_file
 
-    def failing_fsync(fd: int) -> None:
-        calls.append(fd)
+    def failing_write(target: Path, text: str) -> None:
+        calls.append(target)
         if len(calls) == 2:
             raise OSError(28, "No space left on device")
+        real_write(target, text)
 
-    monkeypatch.setattr("unkai.render._tree.os.fsync", failing_fsync)
+    monkeypatch.setattr(tree_module, "_write_file", failing_write)
     with pytest.raises(RenderError, match="No space left"):
         write_tree(_tree(new="new\n", other="x\n"), out)
     assert (out / "old").read_text() == "old\n"
