@@ -183,6 +183,16 @@ def _nics(env: Environment, instance: Instance) -> list[_NicView]:
     return nics
 
 
+def _check_references(instance: Instance, env: Environment) -> None:
+    missing = [f"image {instance.image!r}"] if instance.image not in env.vm_images else []
+    missing += [f"network {n!r}" for n in instance.networks if n not in env.networks]
+    if missing:
+        raise RenderError(
+            f"instance {instance.name!r} refers to {', '.join(missing)}, which environment"
+            f" {env.name!r} does not define"
+        )
+
+
 def _direct_boot(image: VmImage) -> dict[str, str | None] | None:
     """Kernel, initrd and command line of a direct-boot image, as paths on the host."""
     if image.kernel is None:
@@ -233,11 +243,13 @@ def render_domain_xml(
         The domain XML text.
 
     Raises:
-        RenderError: The template failed, or a ``user`` network needs an SSH port that
-            cannot be computed (see :func:`ssh_port`).
+        RenderError: The instance refers to an image or network ``env`` lacks, the
+            template failed, or a ``user`` network needs an SSH port that cannot be
+            computed (see :func:`ssh_port`).
     """
     if accelerator not in ("kvm", "tcg"):
         raise RenderError(f"accelerator {accelerator!r} is invalid; allowed: kvm, tcg")
+    _check_references(instance, env)
     image = env.vm_images[instance.image]
     disks, seed_target = _disks(instance, disk_path)
     context = {

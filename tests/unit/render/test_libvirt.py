@@ -159,3 +159,11 @@ def test_direct_kernel_boot(sample_document: dict[str, Any]) -> None:
     assert root.findtext("os/initrd").endswith("/initrd.img")  # type: ignore[union-attr]
     assert root.findtext("os/cmdline") == "console=ttyS0"
     assert root.find("os/boot") is None
+
+
+def test_instance_from_another_environment(env: Environment) -> None:
+    from unkai.model import Instance
+
+    stray = Instance(name="stray", machine_type="e2-small", image="other", networks=["nowhere"])
+    with pytest.raises(RenderError, match="image 'other', network 'nowhere'"):
+        render_domain_xml(stray, env=env, accelerator="kvm")
