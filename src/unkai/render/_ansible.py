@@ -7,7 +7,7 @@ from typing import Any
 from unkai.errors import RenderError
 from unkai.model import Environment, Host
 from unkai.render._jinja import Templates, default_templates
-from unkai.render._libvirt import STORAGE_POOL, STORAGE_POOL_PATH
+from unkai.render._libvirt import STORAGE_POOL, STORAGE_POOL_PATH, libvirt_network_name
 from unkai.render.filters import ansible_group
 
 __all__ = ["HOSTS_GROUP", "inventory", "render_host_vars", "render_inventory"]
@@ -100,6 +100,7 @@ def host_vars(host: Host, env: Environment) -> dict[str, Any]:
         "unkai_labels": dict(host.labels),
         "unkai_libvirt_networks": [
             {
+                "libvirt_name": libvirt_network_name(network.name),
                 "mode": network.mode,
                 "name": network.name,
                 "xml": f"libvirt/networks/{network.name}.xml",

@@ -17,12 +17,14 @@ __all__ = [
     "DEFAULT_CONSOLE_LOG",
     "DEFAULT_DISK_PATH",
     "DEFAULT_SEED_PATH",
+    "LIBVIRT_NETWORK_PREFIX",
     "STORAGE_POOL",
     "STORAGE_POOL_PATH",
     "TCG_CPU_MODEL",
     "UNKAI_XML_NAMESPACE",
     "Accelerator",
     "instance_mac",
+    "libvirt_network_name",
     "render_domain_xml",
     "render_network_xml",
     "ssh_port",
@@ -50,6 +52,10 @@ TCG_CPU_MODEL = "qemu64"
 UNKAI_XML_NAMESPACE = "https://unkai.dev/xmlns/libvirt/1.0"
 """Namespace of unkai's elements inside a domain's ``<metadata>``."""
 
+LIBVIRT_NETWORK_PREFIX = "unkai-"
+"""Prefix of the libvirt name of every network unkai defines (see
+:func:`libvirt_network_name`)."""
+
 _DOMAIN_TEMPLATE = "libvirt/domain.xml.j2"
 _NETWORK_TEMPLATE = "libvirt/network.xml.j2"
 _SSH_PORT_BASE = "ssh_port_base"
@@ -66,6 +72,22 @@ def volume_name(instance: Instance, disk: str) -> str:
         ``<instance>-<disk>.qcow2``; the default ``disk_path`` points at it.
     """
     return f"{instance.name}-{disk}.qcow2"
+
+
+def libvirt_network_name(network: str) -> str:
+    """The name of a model network in libvirt: ``unkai-<name>``.
+
+    libvirt network names are global on a host, and Debian's libvirt ships a network
+    called ``default``; the prefix keeps unkai's ``default`` from replacing it and makes
+    unkai's networks easy to tell apart (and to clean up).
+
+    Args:
+        network: The network's name in the model.
+
+    Returns:
+        The libvirt network name.
+    """
+    return LIBVIRT_NETWORK_PREFIX + network
 
 
 def instance_mac(instance: Instance, network: str) -> str:
@@ -127,6 +149,7 @@ class _DiskView:
 @dataclass(frozen=True)
 class _NicView:
     network: str
+    libvirt_network: str
     mode: str
     mac: str
     bridge: str | None
@@ -179,7 +202,11 @@ def _nics(env: Environment, instance: Instance) -> list[_NicView]:
                 forwarded = True
             netdev = ",".join(options)
             device = f"virtio-net-pci,netdev={netdev_id},mac={mac}"
-        nics.append(_NicView(name, network.mode, mac, network.bridge, netdev, device))
+        nics.append(
+            _NicView(
+                name, libvirt_network_name(name), network.mode, mac, network.bridge, netdev, device
+            )
+        )
     return nics
 
 
@@ -276,6 +303,9 @@ def render_domain_xml(
 def render_network_xml(network: Network, *, templates: Templates | None = None) -> str:
     """Render the libvirt network XML of a ``nat``, ``isolated`` or ``bridged`` network.
 
+    The libvirt network is named :func:`libvirt_network_name` (``unkai-<name>``), as
+    are the ``<source network=...>`` of the domains attached to it.
+
     ``nat`` forwards with NAT, ``isolated`` has no forward element, ``bridged`` uses the
     existing host bridge. With a CIDR, the gateway address and DHCP range of the model
     are used; with a ``dns_domain``, libvirt's DNS answers for it locally.
@@ -299,6 +329,7 @@ def render_network_xml(network: Network, *, templates: Templates | None = None) 
     net = network.network
     context = {
         "network": network,
+        "libvirt_name": libvirt_network_name(network.name),
         "netmask": None if net is None else str(net.netmask),
     }
     return (templates or default_templates()).render(_NETWORK_TEMPLATE, context)

@@ -96,7 +96,7 @@ def test_user_network_is_qemu_commandline_with_ssh_forward(env: Environment) -> 
         (i.get("type"), i.find("source").get("network"), i.find("mac").get("address"))
         for i in interfaces
     ] == [  # type: ignore[union-attr]
-        ("network", "backend", instance_mac(db, "backend"))
+        ("network", "unkai-backend", instance_mac(db, "backend"))
     ]
 
 
@@ -136,6 +136,7 @@ def test_unknown_accelerator(env: Environment) -> None:
 
 def test_network_xml_modes(env: Environment) -> None:
     nat = ET.fromstring(render_network_xml(env.networks["backend"]))
+    assert nat.findtext("name") == "unkai-backend"  # never libvirt's own "default"
     assert nat.find("forward").get("mode") == "nat"  # type: ignore[union-attr]
     assert nat.find("ip").attrib == {"address": "10.20.0.1", "netmask": "255.255.255.0"}  # type: ignore[union-attr]
     assert nat.find("ip/dhcp/range").attrib == {"start": "10.20.0.128", "end": "10.20.0.254"}  # type: ignore[union-attr]
