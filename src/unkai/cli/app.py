@@ -22,7 +22,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True, emoji=False)
 
 
 def _register() -> None:

@@ -189,7 +189,8 @@ def _boot_files(root: Path) -> tuple[Path, Path]:
     if not kernels or not initrds:
         from unkai.errors import DriverError
 
-        raise DriverError(f"the rootfs has no kernel or initrd in /boot: {sorted(os.listdir(root / 'boot'))}")
+        found = sorted(os.listdir(root / "boot"))
+        raise DriverError(f"the rootfs has no kernel or initrd in /boot: {found}")
     return kernels[-1], initrds[-1]
 
 

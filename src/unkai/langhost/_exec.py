@@ -52,7 +52,7 @@ def run(config: dict[str, Any]) -> int:
     except RunError as err:
         log.error(str(err))
         return BAIL_STATUS
-    except Exception:  # noqa: BLE001 - every program error goes to the user, once
+    except Exception:
         log.error(f"program failed:\n{traceback.format_exc()}")
         return BAIL_STATUS
     finally:

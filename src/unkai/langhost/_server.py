@@ -64,49 +64,48 @@ class LanguageHost(LanguageRuntimeServicer):  # type: ignore[misc]
     def __init__(self, engine_address: str) -> None:
         self.engine_address = engine_address
 
-    def Handshake(self, request: Any, context: Any) -> Any:  # noqa: N802 - gRPC names
+    def Handshake(self, request: Any, context: Any) -> Any:
         """Accept the engine's handshake; nothing to negotiate."""
         return language_pb2.LanguageHandshakeResponse()
 
-    def GetPluginInfo(self, request: Any, context: Any) -> Any:  # noqa: N802
+    def GetPluginInfo(self, request: Any, context: Any) -> Any:
         """Report the pulumi SDK version as the host's version."""
         return plugin_pb2.PluginInfo(version=metadata.version("pulumi"))
 
-    def GetRequiredPlugins(self, request: Any, context: Any) -> Any:  # noqa: N802
+    def GetRequiredPlugins(self, request: Any, context: Any) -> Any:
         """No plugins to install: unkai's provider is on PATH and versioned with unkai."""
         return language_pb2.GetRequiredPluginsResponse()
 
-    def GetRequiredPackages(self, request: Any, context: Any) -> Any:  # noqa: N802
+    def GetRequiredPackages(self, request: Any, context: Any) -> Any:
         """No packages to install, as for plugins."""
         return language_pb2.GetRequiredPackagesResponse()
 
-    def InstallDependencies(self, request: Any, context: Any) -> Any:  # noqa: N802
+    def InstallDependencies(self, request: Any, context: Any) -> Any:
         """Dependencies are installed by ``scripts/bootstrap`` from the lock file."""
         yield language_pb2.InstallDependenciesResponse(
             stdout=b"dependencies are installed by scripts/bootstrap\n"
         )
 
-    def RuntimeOptionsPrompts(self, request: Any, context: Any) -> Any:  # noqa: N802
+    def RuntimeOptionsPrompts(self, request: Any, context: Any) -> Any:
         """No interactive options."""
         return language_pb2.RuntimeOptionsResponse()
 
-    def About(self, request: Any, context: Any) -> Any:  # noqa: N802
+    def About(self, request: Any, context: Any) -> Any:
         """The interpreter that runs programs."""
         v = sys.version_info
         return language_pb2.AboutResponse(
             executable=sys.executable, version=f"{v.major}.{v.minor}.{v.micro}"
         )
 
-    def GetProgramDependencies(self, request: Any, context: Any) -> Any:  # noqa: N802
+    def GetProgramDependencies(self, request: Any, context: Any) -> Any:
         """The distributions installed in the interpreter."""
-        deps = sorted(
-            {(d.metadata["Name"], d.version) for d in metadata.distributions() if d.metadata["Name"]}
-        )
+        dists = metadata.distributions()
+        deps = sorted({(d.metadata["Name"], d.version) for d in dists if d.metadata["Name"]})
         return language_pb2.GetProgramDependenciesResponse(
             dependencies=[language_pb2.DependencyInfo(name=n, version=v) for n, v in deps]
         )
 
-    def Run(self, request: Any, context: Any) -> Any:  # noqa: N802
+    def Run(self, request: Any, context: Any) -> Any:
         """Run the program in a fresh interpreter connected to the resource monitor."""
         options = json_format.MessageToDict(request.info.options) if request.info else {}
         root = request.info.root_directory or request.pwd or os.getcwd()

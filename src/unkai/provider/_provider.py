@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from typing import Any
 
 from pulumi.provider.experimental import provider as p
+from pulumi.provider.experimental.property_value import PropertyValue
 
 from unkai.errors import ConfigError, UnkaiError
 from unkai.provider._resource import Resource
@@ -31,9 +33,13 @@ class UnkaiProvider(p.Provider):
             return self.resources[token]
         except KeyError:
             known = ", ".join(sorted(self.resources))
-            raise ProviderError(f"unknown resource type {token}; this provider has: {known}") from None
+            raise ProviderError(
+                f"unknown resource type {token}; this provider has: {known}"
+            ) from None
 
-    def _outputs(self, handler: Resource, values: dict[str, object], secrets: Iterable[str]) -> dict:
+    def _outputs(
+        self, handler: Resource, values: dict[str, Any], secrets: Iterable[str]
+    ) -> dict[str, PropertyValue]:
         return wrap(values, {*secrets, *handler.secret_outputs})
 
     async def _call(self, urn_name: str, fn, *args):  # type: ignore[no-untyped-def]

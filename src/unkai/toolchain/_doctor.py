@@ -85,7 +85,7 @@ def check_langhost() -> Check:
 
 
 def check_provider() -> Check:
-    """unkai's own resource provider plugin."""
+    """Unkai's own resource provider plugin."""
     plugin = venv_bin() / "pulumi-resource-unkai"
     if not plugin.is_file():
         return Check("unkai provider plugin", False, f"{plugin} missing", BOOTSTRAP)
@@ -103,7 +103,7 @@ def check_docker() -> Check:
 
 
 def check_libvirtd() -> Check:
-    """libvirtd answers on its socket."""
+    """Libvirtd answers on its socket."""
     if which("libvirtd") is None:
         return Check("libvirtd", False, "libvirtd not installed", BOOTSTRAP)
     if not answers(LIBVIRTD):

@@ -67,9 +67,12 @@ def find_pulumi(version: str | None = None) -> Found | None:
     version = version or pulumi_version()
     cached = cached_pulumi(version)
     on_path = which("pulumi")
-    if on_path is not None and on_path.resolve() != cached.resolve():
-        if _version_of(on_path) == version:
-            return Found(on_path, version, "PATH")
+    if (
+        on_path is not None
+        and on_path.resolve() != cached.resolve()
+        and _version_of(on_path) == version
+    ):
+        return Found(on_path, version, "PATH")
     if cached.is_file() and _version_of(cached) == version:
         return Found(cached, version, "built from the Go module")
     return None
@@ -95,8 +98,10 @@ def langhost_script(python: Path) -> str:
 
 
 def find_langhost(version: str | None = None) -> Found | None:
-    """The Python language host the engine will use: PATH's when its version matches,
-    else unkai's in the venv."""
+    """The Python language host the engine will use.
+
+    PATH's when its version matches, else unkai's in the venv.
+    """
     version = version or pulumi_version()
     ours = venv_bin() / "pulumi-language-python"
     for candidate in (which("pulumi-language-python"), ours):
@@ -133,8 +138,11 @@ def link_into_venv(pulumi: Path) -> None:
 
 
 def engine_env() -> dict[str, str]:
-    """Environment for running the engine: the venv (provider, language host) and the
-    pinned CLI first on PATH, no update checks, no telemetry."""
+    """Environment for running the engine.
+
+    The venv (provider, language host) and the pinned CLI come first on PATH; no
+    update checks.
+    """
     pulumi = cached_pulumi()
     paths = [str(venv_bin()), str(pulumi.parent)]
     return {

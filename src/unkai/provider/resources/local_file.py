@@ -18,7 +18,7 @@ from unkai.provider._values import UNKNOWN, Props
 
 
 class LocalFile(Resource):
-    """A local file: ``path`` (absolute), ``content`` (text), ``mode`` (octal string, e.g. "0644")."""
+    """A local file: ``path`` (absolute), ``content`` (text), ``mode`` (octal, "0644")."""
 
     token = "unkai:local:File"
     inputs = ("path", "content", "mode")
