@@ -106,7 +106,7 @@ def control_plane(tmp_path: Path):
         cp.stop()
 
 
-def test_control_plane_runs_a_deployment_on_kwok_nodes(control_plane):
+def test_control_plane_runs_a_deployment_on_kwok_nodes(control_plane, request):
     cp, cluster = control_plane
     t0 = time.monotonic()
     plan = cp.start()
@@ -127,8 +127,10 @@ def test_control_plane_runs_a_deployment_on_kwok_nodes(control_plane):
     assert create_fake_nodes(kubeconfig=cp.kubeconfig_path, pool=pool) == ()
     wait_nodes_ready(kubeconfig=cp.kubeconfig_path, pool="web", count=3, timeout=120)
     client = kube_client(cp.kubeconfig_path)
+    request.addfinalizer(client.close)
     node = client.get(Node, "web-0")
-    assert node.status.capacity == {"cpu": "4", "memory": "16384Mi", "pods": "110"}
+    # The API server canonicalises quantities: 16384Mi is 16Gi.
+    assert node.status.capacity == {"cpu": "4", "memory": "16Gi", "pods": "110"}
     assert node.metadata.labels["tier"] == "web"
     assert node.metadata.labels["node.kubernetes.io/instance-type"] == "n2-standard-4"
     assert [(t.key, t.effect) for t in node.spec.taints] == [("dedicated", "NoSchedule")]
@@ -170,7 +172,6 @@ def test_control_plane_runs_a_deployment_on_kwok_nodes(control_plane):
 def test_start_again_after_stop_keeps_the_data(control_plane):
     cp, _ = control_plane
     cp.start()
-    client = kube_client(cp.kubeconfig_path)
     pool = FakeNodePool(name="keep", size=1, cpu="2", memory="8Gi")
     create_fake_nodes(kubeconfig=cp.kubeconfig_path, pool=pool)
     ca = (cp.state_dir / "pki" / "ca.crt").read_bytes()
@@ -178,7 +179,10 @@ def test_start_again_after_stop_keeps_the_data(control_plane):
     cp.start()
     assert (cp.state_dir / "pki" / "ca.crt").read_bytes() == ca
     client = kube_client(cp.kubeconfig_path)
-    assert client.get(Node, "keep-0").metadata.name == "keep-0"
+    try:
+        assert client.get(Node, "keep-0").metadata.name == "keep-0"
+    finally:
+        client.close()
     cp.remove()
     assert not cp.state_dir.exists()
     assert not any(s.running for s in cp.status())

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -124,7 +125,7 @@ def fake_node_manifest(pool: FakeNodePool, index: int) -> dict[str, Any]:
 
 
 def kube_client(kubeconfig: Path, *, timeout: float = 60.0) -> Client:
-    """A lightkube client for the cluster of ``kubeconfig``.
+    """A lightkube client for the cluster of ``kubeconfig``; the caller closes it.
 
     Raises:
         DriverError: the kubeconfig cannot be read.
@@ -138,15 +139,24 @@ def kube_client(kubeconfig: Path, *, timeout: float = 60.0) -> Client:
     )
 
 
+@contextmanager
+def _session(kubeconfig: Path) -> Iterator[Client]:
+    client = kube_client(kubeconfig)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
 def list_fake_nodes(*, kubeconfig: Path, pool: str) -> tuple[NodeState, ...]:
     """The nodes of ``pool``, by index, with whether each is Ready.
 
     Raises:
         DriverError: the API server refused or did not answer.
     """
-    client = kube_client(kubeconfig)
     try:
-        nodes = list(client.list(Node, labels={POOL_LABEL: pool}))
+        with _session(kubeconfig) as client:
+            nodes = list(client.list(Node, labels={POOL_LABEL: pool}))
     except (ApiError, httpx2.HTTPError) as err:
         raise DriverError(f"cannot list the nodes of pool {pool}: {err}") from err
     states = []
@@ -171,9 +181,8 @@ def create_fake_nodes(*, kubeconfig: Path, pool: FakeNodePool) -> tuple[str, ...
     """
     existing = {state.name for state in list_fake_nodes(kubeconfig=kubeconfig, pool=pool.name)}
     missing = [i for i in range(pool.size) if node_name(pool.name, i) not in existing]
-    client = kube_client(kubeconfig)
 
-    def create(index: int) -> str:
+    def create(client: Client, index: int) -> str:
         manifest = fake_node_manifest(pool, index)
         try:
             client.create(codecs.from_dict(manifest))
@@ -186,8 +195,8 @@ def create_fake_nodes(*, kubeconfig: Path, pool: FakeNodePool) -> tuple[str, ...
             raise DriverError(f"cannot create node {manifest['metadata']['name']}: {err}") from err
         return str(manifest["metadata"]["name"])
 
-    with ThreadPoolExecutor(max_workers=_PARALLEL) as pool_executor:
-        return tuple(pool_executor.map(create, missing))
+    with _session(kubeconfig) as client, ThreadPoolExecutor(max_workers=_PARALLEL) as executor:
+        return tuple(executor.map(lambda index: create(client, index), missing))
 
 
 def delete_fake_nodes(*, kubeconfig: Path, pool: str, keep: int = 0) -> tuple[str, ...]:
@@ -207,9 +216,8 @@ def delete_fake_nodes(*, kubeconfig: Path, pool: str, keep: int = 0) -> tuple[st
         for state in list_fake_nodes(kubeconfig=kubeconfig, pool=pool)
         if (_index(pool, state.name) is None or (_index(pool, state.name) or 0) >= keep)
     ]
-    client = kube_client(kubeconfig)
 
-    def delete(name: str) -> str:
+    def delete(client: Client, name: str) -> str:
         try:
             client.delete(Node, name)
         except ApiError as err:
@@ -219,8 +227,8 @@ def delete_fake_nodes(*, kubeconfig: Path, pool: str, keep: int = 0) -> tuple[st
             raise DriverError(f"cannot delete node {name}: {err}") from err
         return name
 
-    with ThreadPoolExecutor(max_workers=_PARALLEL) as executor:
-        return tuple(executor.map(delete, doomed))
+    with _session(kubeconfig) as client, ThreadPoolExecutor(max_workers=_PARALLEL) as executor:
+        return tuple(executor.map(lambda name: delete(client, name), doomed))
 
 
 def sync_fake_nodes(

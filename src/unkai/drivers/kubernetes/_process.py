@@ -184,6 +184,9 @@ def healthy(url: str, *, context: ssl.SSLContext | None, timeout: float = 3.0) -
     try:
         with urllib.request.urlopen(url, timeout=timeout, context=context) as resp:
             body = resp.read(4096)
+    except urllib.error.HTTPError as err:
+        err.close()  # it holds the connection open otherwise
+        return False
     except (urllib.error.URLError, OSError, ValueError):
         return False
     if body.strip() == b"ok":
