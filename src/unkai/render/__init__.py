@@ -90,7 +90,10 @@ from unkai.render._kubernetes import (
 )
 from unkai.render._libvirt import (
     BOOT_FILES_DIR,
+    BUILT_INITRD,
+    BUILT_KERNEL,
     DEFAULT_CONSOLE_LOG,
+    DEFAULT_KERNEL_CMDLINE,
     DEFAULT_DISK_PATH,
     DEFAULT_SEED_PATH,
     LIBVIRT_NETWORK_PREFIX,
@@ -99,6 +102,7 @@ from unkai.render._libvirt import (
     TCG_CPU_MODEL,
     UNKAI_XML_NAMESPACE,
     Accelerator,
+    boot_files_dir,
     instance_mac,
     libvirt_network_name,
     render_domain_xml,
@@ -111,6 +115,9 @@ from unkai.render.filters import canonical_json, content_hash
 
 __all__ = [
     "BOOT_FILES_DIR",
+    "BUILT_INITRD",
+    "BUILT_KERNEL",
+    "DEFAULT_KERNEL_CMDLINE",
     "BUILTIN_TEMPLATES",
     "CLOUD_INIT_FINISHED_MARKER",
     "CONTAINER_GID",
@@ -128,6 +135,7 @@ __all__ = [
     "TCG_CPU_MODEL",
     "UNKAI_XML_NAMESPACE",
     "Accelerator",
+    "boot_files_dir",
     "Templates",
     "builtin_templates_dir",
     "canonical_json",

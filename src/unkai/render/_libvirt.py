@@ -220,11 +220,39 @@ def _check_references(instance: Instance, env: Environment) -> None:
         )
 
 
-def _direct_boot(image: VmImage) -> dict[str, str | None] | None:
-    """Kernel, initrd and command line of a direct-boot image, as paths on the host."""
+# unkai builds its images without a bootloader: the image's own kernel and initramfs,
+# copied next to the disk volumes, boot the ext4 root filesystem labelled "rootfs"
+# (the label unkai.drivers.images gives it).
+BUILT_KERNEL = "vmlinuz"
+BUILT_INITRD = "initrd.img"
+DEFAULT_KERNEL_CMDLINE = "root=LABEL=rootfs ro console=ttyS0,115200n8 net.ifnames=0"
+
+
+def boot_files_dir(image: VmImage) -> str:
+    """The host folder that holds an image's kernel and initrd for direct boot.
+
+    Args:
+        image: The VM image.
+
+    Returns:
+        ``<BOOT_FILES_DIR>/<name>-<version>``, a path on the hypervisor host.
+    """
+    return f"{BOOT_FILES_DIR}/{image.name}-{image.version}"
+
+
+def _direct_boot(image: VmImage) -> dict[str, str | None]:
+    """Kernel, initrd and command line of an image, as paths on the host.
+
+    A user-supplied ``kernel`` wins; otherwise the kernel and initrd that unkai
+    extracted from the image it built.
+    """
+    folder = boot_files_dir(image)
     if image.kernel is None:
-        return None
-    folder = f"{BOOT_FILES_DIR}/{image.name}-{image.version}"
+        return {
+            "kernel": f"{folder}/{BUILT_KERNEL}",
+            "initrd": f"{folder}/{BUILT_INITRD}",
+            "cmdline": image.kernel_cmdline or DEFAULT_KERNEL_CMDLINE,
+        }
     return {
         "kernel": f"{folder}/{PurePosixPath(image.kernel).name}",
         "initrd": None if image.initrd is None else f"{folder}/{PurePosixPath(image.initrd).name}",

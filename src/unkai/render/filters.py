@@ -172,6 +172,8 @@ def _literal_block(text: str) -> list[str] | None:
         return None
     lines = text.split("\n")
     first = next((line for line in lines if line), "")
+    if not first:
+        return None  # only newlines: a literal block would read back as ""
     if first[:1] in (" ", "\t") or any(line.endswith((" ", "\t")) for line in lines):
         return None
     if text.endswith("\n\n"):
