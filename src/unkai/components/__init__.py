@@ -2,6 +2,20 @@
 
 from __future__ import annotations
 
+from unkai.components._cloud import Cloud, CloudArgs, InstanceGroup, InstanceGroupArgs
 from unkai.components._local import LocalFile, LocalFileArgs
+from unkai.components._vms import Instance, Network, NetworkArgs, VmImage, VmImageArgs
 
-__all__ = ["LocalFile", "LocalFileArgs"]
+__all__ = [
+    "Cloud",
+    "CloudArgs",
+    "Instance",
+    "InstanceGroup",
+    "InstanceGroupArgs",
+    "LocalFile",
+    "LocalFileArgs",
+    "Network",
+    "NetworkArgs",
+    "VmImage",
+    "VmImageArgs",
+]

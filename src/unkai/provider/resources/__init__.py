@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+from unkai.provider.resources.container_image import ContainerImage
+from unkai.provider.resources.instance import Instance
 from unkai.provider.resources.local_file import LocalFile
+from unkai.provider.resources.network import Network
+from unkai.provider.resources.vm_image import VmImage
 
-ALL = (LocalFile(),)
+ALL = (
+    LocalFile(),
+    VmImage(),
+    Network(),
+    Instance(),
+    ContainerImage(),
+)
 
-__all__ = ["ALL", "LocalFile"]
+__all__ = ["ALL", "ContainerImage", "Instance", "LocalFile", "Network", "VmImage"]
