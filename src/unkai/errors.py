@@ -82,5 +82,35 @@ class CommandFailed(DriverError):
         super().__init__(f"{msg}\n{tail}" if tail else msg)
 
 
+class PlaybookFailed(DriverError):
+    """An Ansible playbook run did not end "successful".
+
+    Args:
+        status: ansible-runner's status (``failed``, ``timeout``, ``canceled``, ...).
+        rc: The exit status of ``ansible-playbook``.
+        failed_tasks: ``(host, task, message)`` of every task that failed or found its
+            host unreachable, in the order they failed (messages are Ansible's, which
+            hides the output of ``no_log`` tasks).
+        playbook: The playbook that ran.
+    """
+
+    def __init__(
+        self,
+        status: str,
+        rc: int,
+        failed_tasks: Sequence[tuple[str, str, str]] = (),
+        *,
+        playbook: str = "",
+    ) -> None:
+        self.status = status
+        self.rc = rc
+        self.failed_tasks = list(failed_tasks)
+        self.playbook = playbook
+        what = f"playbook {playbook}" if playbook else "playbook"
+        lines = [f"{what} ended {status} (exit status {rc})"]
+        lines += [f"  {host}: {task}: {message}" for host, task, message in self.failed_tasks]
+        super().__init__("\n".join(lines))
+
+
 class ToolchainError(UnkaiError):
     """A component of the toolchain (pulumi, docker, libvirtd, ...) is missing or broken."""
