@@ -1,0 +1,138 @@
+"""ContainerImage: its checks, its diff, and the inputs its component renders."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from unkai.components import ContainerImageArgs
+from unkai.environments import load_environment
+from unkai.errors import ConfigError
+from unkai.provider import Props
+from unkai.provider.resources import ContainerImage
+from unkai.provider.resources.container_image import base_spec
+from unkai.provider.resources.vm_image import _spec as vm_image_spec
+from unkai.render import image_reference, image_tag, render_dockerfile
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="module")
+def local():
+    return load_environment("local", root=ROOT)
+
+
+@pytest.fixture
+def inputs(local) -> dict[str, object]:
+    args = ContainerImageArgs.from_model(local.container_images["api"], local)
+    return {
+        "name": args.name,
+        "dockerfile": args.dockerfile,
+        "tag": args.tag,
+        "base": dict(args.base or {}),
+        "registry": None,
+    }
+
+
+def test_component_inputs_are_what_unkai_render_shows(local):
+    for name in ("api", "worker"):
+        image = local.container_images[name]
+        args = ContainerImageArgs.from_model(image, local)
+        assert args.name == name
+        assert args.dockerfile == render_dockerfile(image, local)
+        assert args.tag == image_tag(image, local)
+        assert f"{args.name}:{args.tag}" == image_reference(image, local)
+        assert args.registry is None
+
+
+def test_the_base_is_the_rootfs_of_the_vm_image(local):
+    args = ContainerImageArgs.from_model(local.container_images["worker"], local)
+    vm = local.vm_images["debian-12"]
+    assert args.base == {
+        "name": "debian-12",
+        "version": vm.version,
+        "packages": sorted(vm.packages),
+        "disk_gb": vm.disk_gb,
+    }
+    # The same digest as the VmImage resource's: one rootfs build serves VMs and containers.
+    vm_props = Props({"name": vm.name, "version": vm.version, "packages": list(vm.packages),
+                      "disk_gb": float(vm.disk_gb)})  # fmt: skip
+    assert base_spec(args.base).digest() == vm_image_spec(vm_props).digest()
+
+
+def test_an_image_from_another_base_has_no_debian_base(local):
+    image = local.container_images["api"].model_copy(update={"base_image": "busybox:1"})
+    env = local.model_copy(update={"container_images": {**local.container_images, "api": image}})
+    assert ContainerImageArgs.from_model(image, env).base is None
+
+
+def test_check_accepts_rendered_inputs(inputs):
+    assert ContainerImage().check(Props(inputs)) == inputs
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "match"),
+    [
+        ("name", "API", "repository name"),
+        ("tag", "-bad", "image tag"),
+        ("tag", "0123456789abcdef", "not the content hash"),
+        ("dockerfile", "echo hi", "Dockerfile"),
+        ("base", {"name": "debian-12"}, "non-empty string"),
+        ("base", {"name": "d", "version": "1", "color": "red"}, "unknown fields"),
+        ("base", {"name": "d", "version": "1", "disk_gb": 0.5}, "whole number"),
+        ("registry", "http://registry", "registry"),
+    ],
+)
+def test_check_names_the_bad_input(inputs, key, value, match):
+    inputs[key] = value
+    with pytest.raises(ConfigError, match=match) as err:
+        ContainerImage().check(Props(inputs))
+    assert (err.value.key_path or "").split(".")[0] == key
+
+
+def test_a_secret_dockerfile_is_refused(inputs):
+    with pytest.raises(ConfigError, match="must not hold a secret") as err:
+        ContainerImage().check(Props(inputs, secrets=frozenset({"dockerfile"})))
+    assert err.value.key_path == "dockerfile"
+
+
+def test_unchanged_is_no_diff_changed_dockerfile_replaces_registry_updates(inputs, local):
+    res = ContainerImage()
+    state = Props({**inputs, "image_id": "sha256:1", "reference": "x", "size_bytes": 1.0})
+    assert not res.diff(state, Props(inputs)).has_changes
+
+    env = local.model_copy(
+        update={
+            "container_images": {
+                **local.container_images,
+                "api": local.container_images["api"].model_copy(
+                    update={"variables": {"port": "9090"}}
+                ),
+            }
+        }
+    )
+    changed = ContainerImageArgs.from_model(env.container_images["api"], env)
+    news = Props({**inputs, "dockerfile": changed.dockerfile, "tag": changed.tag})
+    diff = res.diff(state, news)
+    assert set(diff.replaces) == {"dockerfile", "tag"}
+    assert diff.reasons is not None and "new tag is a new image" in diff.reasons["tag"]
+
+    pushed = res.diff(state, Props({**inputs, "registry": "registry.local:5000"}))
+    assert pushed.changed == ("registry",) and pushed.replaces == ()
+
+
+def test_no_secret_reaches_a_rendered_dockerfile(local):
+    """The model has secret references only; none of them, by name or key, is in an image."""
+    refs: set[str] = set()
+    for holder in (*local.workloads.values(), *local.instances.values()):
+        secrets = getattr(holder, "secret_env", None) or getattr(holder, "secrets", {})
+        refs |= {*secrets, *(ref.name for ref in secrets.values())}
+    assert refs  # the example does use secrets
+    for image in local.container_images.values():
+        text = render_dockerfile(image, local)
+        assert not [ref for ref in refs if ref in text]
+        env_keys = re.findall(r"^ENV\s+(\w+)=|^\s+(\w+)=", text, flags=re.MULTILINE)
+        for key in {k for pair in env_keys for k in pair if k}:
+            assert not re.search(r"PASS|SECRET|TOKEN|KEY", key, flags=re.IGNORECASE), key
