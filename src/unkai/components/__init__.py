@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from unkai.components._cloud import Cloud, CloudArgs, InstanceGroup, InstanceGroupArgs
+from unkai.components._containers import ContainerImage, ContainerImageArgs
 from unkai.components._local import LocalFile, LocalFileArgs
 from unkai.components._vms import Instance, Network, NetworkArgs, VmImage, VmImageArgs
 
 __all__ = [
     "Cloud",
     "CloudArgs",
+    "ContainerImage",
+    "ContainerImageArgs",
     "Instance",
     "InstanceGroup",
     "InstanceGroupArgs",
