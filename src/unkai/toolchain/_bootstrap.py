@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from unkai.toolchain._daemons import DOCKER, LIBVIRTD, ensure_running
-from unkai.toolchain._kubernetes import ensure_kubernetes, ensure_kwok
+from unkai.toolchain._kubernetes import ensure_etcd, ensure_kubernetes, ensure_kwok
 from unkai.toolchain._kvm import KvmReport, cached_probe
 from unkai.toolchain._pulumi import ensure_langhost, ensure_pulumi, link_into_venv
 
@@ -26,7 +26,7 @@ def bootstrap(*, say: Callable[[str], None] = lambda _: None, probe_kvm: bool = 
         The accelerator VMs will use.
 
     Raises:
-        CommandFailed: building the engine, Kubernetes or kwok failed.
+        CommandFailed: building the engine, Kubernetes, kwok or etcd failed.
         ToolchainError: a daemon would not start.
     """
     pulumi = ensure_pulumi(say=say)
@@ -38,6 +38,8 @@ def bootstrap(*, say: Callable[[str], None] = lambda _: None, probe_kvm: bool = 
     say(f"Kubernetes {kube.version}: {kube.path.parent} ({kube.origin})")
     kwok = ensure_kwok(say=say)
     say(f"kwok {kwok.version}: {kwok.path} ({kwok.origin})")
+    etcd = ensure_etcd(say=say)
+    say(f"etcd {etcd.version}: {etcd.path} ({etcd.origin})")
     for daemon in (DOCKER, LIBVIRTD):
         state = ensure_running(daemon, say=say)
         say(f"{daemon.name}: {state}")

@@ -14,6 +14,7 @@ from importlib import metadata
 from unkai.errors import CommandFailed
 from unkai.toolchain._daemons import DOCKER, LIBVIRTD, answers
 from unkai.toolchain._kubernetes import (
+    etcd_version,
     find_etcd,
     find_kubernetes,
     find_kwok,
@@ -152,10 +153,11 @@ def check_kwok() -> Check:
 
 
 def check_etcd() -> Check:
-    """The control plane store: Debian's etcd."""
-    found = find_etcd()
+    """The control plane's store: etcd at the version ``toolchain.toml`` pins."""
+    want = etcd_version()
+    found = find_etcd(want)
     if found is None:
-        return Check("etcd", False, "etcd not installed", BOOTSTRAP)
+        return Check("etcd", False, f"{want} not built", BOOTSTRAP)
     return Check("etcd", True, f"{found.version} ({found.origin})", BOOTSTRAP)
 
 

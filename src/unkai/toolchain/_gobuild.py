@@ -87,13 +87,26 @@ def pinned_local_replaces(go_mod_json: Mapping[str, object], version: str) -> tu
 
     ``k8s.io/api => ./staging/src/k8s.io/api`` becomes ``k8s.io/api => k8s.io/api
     <version>``: the published module at the release that matches the local copy.
+    Paths whose major version cannot be ``version`` are left out.
     """
     out = []
     for item in go_mod_json.get("Replace") or []:  # type: ignore[union-attr]
         if not item["New"].get("Version"):
             old = item["Old"]["Path"]
-            out.append(Replace(old, old, version))
+            if _major_fits(old, version):
+                out.append(Replace(old, old, version))
     return tuple(sorted(out, key=lambda r: r.old))
+
+
+def _major_fits(path: str, version: str) -> bool:
+    # A module path carries its major version (``.../v3``) from v2 on; a replace of a path
+    # that cannot have ``version`` (etcd's ``go.etcd.io/etcd => ./FORBIDDEN_DEPENDENCY``
+    # guard) is no sibling module and is left out.
+    major = int(version.lstrip("v").split(".")[0])
+    suffix = path.rsplit("/", 1)[-1]
+    if suffix.startswith("v") and suffix[1:].isdigit():
+        return int(suffix[1:]) == major
+    return major <= 1
 
 
 def wrapper_replaces(tool: GoTool, go_mod_json: Mapping[str, object]) -> tuple[Replace, ...]:

@@ -5,7 +5,10 @@ built from ``k8s.io/kubernetes`` at the version ``toolchain.toml`` pins, into
 ``<cache>/toolchain/kubernetes-<version>/bin``; ``kwok`` from ``sigs.k8s.io/kwok`` into
 ``<cache>/toolchain/kwok-<version>/bin``, next to ``stages.yaml``: kwok's own "fast"
 node and pod stages of that release (nodes turn Ready and keep a lease, pods turn
-Running), which ``kwok`` needs as configuration. ``etcd`` is Debian's ``etcd-server``.
+Running), which ``kwok`` needs as configuration. ``etcd`` is built from
+``go.etcd.io/etcd/server/v3`` at the version Kubernetes itself requires, into
+``<cache>/toolchain/etcd-<version>/bin``: Debian's etcd 3.4 lacks the watch progress
+requests the API server's watch cache relies on, and stalls under thousands of pods.
 
 ``k8s.io/kubernetes`` replaces each of its staging modules with a ``./staging/...`` path,
 so the wrapper module pins every one of them to the matching ``v0.<minor>.<patch>``
@@ -26,7 +29,7 @@ from unkai.toolchain._gobuild import GoTool, build
 from unkai.toolchain._paths import toolchain_dir
 from unkai.toolchain._pins import pinned_version
 from unkai.toolchain._pulumi import Found
-from unkai.toolchain._run import run, which
+from unkai.toolchain._run import run
 
 KUBE_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
 """The binaries built from ``k8s.io/kubernetes``, each from ``cmd/<name>``."""
@@ -42,6 +45,11 @@ KWOK_STAGE_DIRS = (
 def kubernetes_version() -> str:
     """The pinned Kubernetes version, without ``v`` (``1.36.3``)."""
     return pinned_version("kubernetes")
+
+
+def etcd_version() -> str:
+    """The pinned etcd version, without ``v`` (``3.6.8``)."""
+    return pinned_version("etcd")
 
 
 def kwok_version() -> str:
@@ -100,6 +108,26 @@ def kwok_tool(version: str) -> GoTool:
         binaries=(("sigs.k8s.io/kwok/cmd/kwok", "kwok"),),
         ldflags=f"-s -w -X sigs.k8s.io/kwok/pkg/consts.Version={version}",
     )
+
+
+def etcd_tool(version: str) -> GoTool:
+    """The Go build of ``etcd`` at ``version`` (no ``v``).
+
+    ``go.etcd.io/etcd/server/v3`` replaces its sibling modules (``api/v3``,
+    ``client/v3``, ...) with local paths; they are pinned to the same version.
+    """
+    return GoTool(
+        name="etcd",
+        module="go.etcd.io/etcd/server/v3",
+        version=f"v{version}",
+        binaries=(("go.etcd.io/etcd/server/v3", "etcd"),),
+        pin_local_replaces=f"v{version}",
+    )
+
+
+def etcd_bin(version: str | None = None) -> Path:
+    """The cache folder of ``etcd`` at ``version`` (default: pinned)."""
+    return toolchain_dir("etcd", version or etcd_version()) / "bin"
 
 
 def kubernetes_bin(version: str | None = None) -> Path:
@@ -184,13 +212,32 @@ def find_kwok(version: str | None = None) -> Found | None:
     return Found(binary, version, "built from the Go module")
 
 
-def find_etcd() -> Found | None:
-    """Debian's ``etcd`` on PATH, with the version it reports."""
-    binary = which("etcd")
-    if binary is None:
+def find_etcd(version: str | None = None) -> Found | None:
+    """The cached ``etcd`` when it is there and reports ``version`` (default: pinned)."""
+    version = version or etcd_version()
+    binary = etcd_bin(version) / "etcd"
+    if _reported_version([str(binary), "--version"]) != version:
         return None
-    version = _reported_version([str(binary), "--version"])
-    return None if version is None else Found(binary, version, "Debian etcd-server")
+    return Found(binary, version, "built from the Go module")
+
+
+def ensure_etcd(*, say: Callable[[str], None] = lambda _: None) -> Found:
+    """Return the pinned ``etcd``, building it when the cache lacks it.
+
+    Raises:
+        CommandFailed: the build failed.
+        ToolchainError: the build succeeded but ``etcd`` does not report the version.
+    """
+    version = etcd_version()
+    found = find_etcd(version)
+    if found is not None:
+        return found
+    say(f"etcd {version} not in the cache: building it from the Go module")
+    build(etcd_tool(version), etcd_bin(version).parent, say=say)
+    found = find_etcd(version)
+    if found is None:
+        raise ToolchainError(f"built etcd {version} but it reports another version")
+    return found
 
 
 def ensure_kubernetes(*, say: Callable[[str], None] = lambda _: None) -> Found:

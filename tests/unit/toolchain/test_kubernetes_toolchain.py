@@ -99,3 +99,18 @@ def test_stages_are_gathered_without_kustomizations():
         }
     )
     assert text == "---\nkind: Stage\nname: a\n---\nkind: Stage\nname: b\n"
+
+
+def test_etcd_siblings_are_pinned_but_not_the_forbidden_guard():
+    from unkai.toolchain._kubernetes import etcd_tool
+
+    go_mod = {
+        "Replace": [
+            {"Old": {"Path": "go.etcd.io/etcd/api/v3"}, "New": {"Path": "../api"}},
+            {"Old": {"Path": "go.etcd.io/etcd"}, "New": {"Path": "./FORBIDDEN_DEPENDENCY"}},
+        ]
+    }
+    tool = etcd_tool("3.6.8")
+    assert [(r.old, r.version) for r in wrapper_replaces(tool, go_mod)] == [
+        ("go.etcd.io/etcd/api/v3", "v3.6.8")
+    ]

@@ -80,13 +80,11 @@ def pinned_binaries(version: str | None = None) -> Binaries:
     Raises:
         ToolchainError: one is missing; ``scripts/bootstrap`` builds them.
     """
-    from unkai.toolchain._kubernetes import kubernetes_bin, kwok_bin, kwok_stages
-    from unkai.toolchain._run import which
+    from unkai.toolchain._kubernetes import etcd_bin, kubernetes_bin, kwok_bin, kwok_stages
 
     kube = kubernetes_bin(version)
-    etcd = which("etcd")
     binaries = Binaries(
-        etcd=etcd or Path("etcd"),
+        etcd=etcd_bin() / "etcd",
         kube_apiserver=kube / "kube-apiserver",
         kube_controller_manager=kube / "kube-controller-manager",
         kube_scheduler=kube / "kube-scheduler",
@@ -94,9 +92,9 @@ def pinned_binaries(version: str | None = None) -> Binaries:
         kwok_stages=kwok_stages(),
     )
     missing = [str(path) for path in vars(binaries).values() if not Path(path).is_file()]
-    if etcd is None or missing:
+    if missing:
         raise ToolchainError(
-            f"the local control plane needs {', '.join(missing) or 'etcd'}; run scripts/bootstrap"
+            f"the local control plane needs {', '.join(missing)}; run scripts/bootstrap"
         )
     return binaries
 

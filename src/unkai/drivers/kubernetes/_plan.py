@@ -307,7 +307,6 @@ def plan_control_plane(
             # Keep the data folder bounded on long-lived local clusters.
             "--auto-compaction-retention=1",
             "--quota-backend-bytes=4294967296",
-            "--logger=zap",
             "--log-level=warn",
         ],
         f"{etcd_url}/health",
@@ -392,6 +391,8 @@ def plan_control_plane(
             f"--server-address={LOOPBACK}:{ports.kwok}",
             f"--cidr={POD_CIDR}",
             "--node-lease-duration-seconds=40",
+            # At INFO kwok logs every pod and lease it touches: megabytes a minute.
+            "--v=WARN",
         ],
         f"http://{LOOPBACK}:{ports.kwok}/healthz",
         ports.kwok,
