@@ -18,7 +18,11 @@ DIGEST = "c863b22702a06c56285c22d01fdc36705f708803ca0132e928393d4b73d5270c"
 def _built(tmp_path: Path) -> BuiltImage:
     folder = tmp_path / "img"
     return BuiltImage(
-        DIGEST, folder, folder / "disk.qcow2", folder / "vmlinuz", folder / "initrd.img",
+        DIGEST,
+        folder,
+        folder / "disk.qcow2",
+        folder / "vmlinuz",
+        folder / "initrd.img",
         folder / "rootfs.tar",
     )
 
@@ -107,6 +111,7 @@ def test_push_plan_only_with_a_registry():
 
 def _rootfs(path: Path, big: int) -> None:
     with tarfile.open(path, "w") as tar:
+
         def add(name: str, data: bytes = b"", kind: bytes = tarfile.REGTYPE, link: str = ""):
             info = tarfile.TarInfo(name)
             info.type, info.linkname, info.size = kind, link, len(data)
@@ -161,11 +166,16 @@ def test_build_log_names_the_failing_step_and_its_output():
     log.feed({"stream": " ---> Using cache\n"})
     log.feed({"stream": "Step 3/3 : RUN make\n"})
     log.feed({"stream": "make: *** No targets.  Stop.\n"})
-    with pytest.raises(DriverError) as err:
-        log.feed({
+    log.raise_error()  # no error yet
+    log.feed(
+        {
             "errorDetail": {"code": 2, "message": "The command '/bin/sh -c make' returned 2"},
             "error": "The command '/bin/sh -c make' returned 2",
-        })
+        }
+    )
+    log.feed({"stream": "Removing intermediate container 1234\n"})
+    with pytest.raises(DriverError) as err:
+        log.raise_error()
     text = str(err.value)
     assert "at Step 3/3 : RUN make" in text
     assert "returned 2" in text and "No targets" in text

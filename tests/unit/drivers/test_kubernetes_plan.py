@@ -101,10 +101,15 @@ def test_apiserver_has_service_accounts_rbac_and_waits_on_readyz():
 
 
 def test_kwok_manages_only_annotated_nodes_with_its_stages():
-    f = flags(plan().component("kwok").argv)
+    argv = plan().component("kwok").argv
+    f = flags(argv)
     assert f["--manage-all-nodes"] == "false"
     assert f["--manage-nodes-with-annotation-selector"] == "kwok.x-k8s.io/node=fake"
-    assert f["--config"] == "/w/stages.yaml"
+    configs = [a.split("=", 1)[1] for a in argv if a.startswith("--config=")]
+    assert configs == ["/w/stages.yaml", str(STATE / "config/kwok.yaml")]
+    conf = yaml.safe_load(plan().files[STATE / "config/kwok.yaml"])
+    assert conf["kind"] == "KwokConfiguration"
+    assert conf["options"]["podPlayStageParallelism"] == 16
     assert f["--kubeconfig"] == str(STATE / "kubeconfig/kwok.kubeconfig")
 
 
