@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from unkai.provider.resources.container_image import ContainerImage
 from unkai.provider.resources.instance import Instance
+from unkai.provider.resources.kvm_host import KvmHost
 from unkai.provider.resources.local_file import LocalFile
 from unkai.provider.resources.network import Network
 from unkai.provider.resources.vm_image import VmImage
@@ -14,6 +15,7 @@ ALL = (
     Network(),
     Instance(),
     ContainerImage(),
+    KvmHost(),
 )
 
-__all__ = ["ALL", "ContainerImage", "Instance", "LocalFile", "Network", "VmImage"]
+__all__ = ["ALL", "ContainerImage", "Instance", "KvmHost", "LocalFile", "Network", "VmImage"]

@@ -1,0 +1,297 @@
+"""A KVM hypervisor host: configured by ``playbooks/kvm-host.yml``, read through libvirt.
+
+:func:`kvm_host_plan` (pure) turns a :class:`KvmHostSpec` into the playbook run that
+installs and starts libvirt and QEMU, creates the storage pool (and networks when
+asked) and decides the accelerator; :func:`configure_kvm_host` runs it and returns the
+host's :class:`KvmHostFacts`. :func:`libvirt_state` is the cheap read (one libvirt
+connection, no playbook) and :func:`remove_pool_if_empty` the only thing a delete undoes.
+
+Example:
+    >>> spec = KvmHostSpec(
+    ...     host=AnsibleHost(name="localhost", connection="local"),
+    ...     libvirt_uri="qemu:///system",
+    ...     pool_name="unkai",
+    ...     pool_path="/var/lib/libvirt/images/unkai",
+    ...     accelerator="tcg",
+    ... )
+    >>> plan = kvm_host_plan(spec, playbooks_dir=Path("/p"), local_python="/venv/bin/python")
+    >>> plan.playbook, sorted(plan.extravars)  # doctest: +NORMALIZE_WHITESPACE
+    (PosixPath('/p/kvm-host.yml'),
+     ['kvm_host_accelerator', 'kvm_host_libvirt_uri', 'kvm_host_networks',
+      'kvm_host_pool_name', 'kvm_host_pool_path'])
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import libvirt
+
+from unkai.drivers.ansible import AnsibleHost, PlaybookPlan, playbook_plan, run_playbook
+from unkai.errors import DriverError
+
+__all__ = [
+    "ACCELERATORS",
+    "FACTS_VAR",
+    "PLAYBOOK",
+    "KvmHostFacts",
+    "KvmHostSpec",
+    "LibvirtState",
+    "configure_kvm_host",
+    "kvm_host_plan",
+    "libvirt_state",
+    "remove_pool_if_empty",
+]
+
+PLAYBOOK = "kvm-host.yml"
+"""The playbook that configures a KVM host."""
+FACTS_VAR = "kvm_host_facts"
+"""The variable its last task reports."""
+ACCELERATORS = ("auto", "kvm", "tcg")
+"""Values of :attr:`KvmHostSpec.accelerator`."""
+
+
+@dataclass(frozen=True)
+class KvmHostSpec:
+    """What a KVM host should be.
+
+    Attributes:
+        host: How Ansible reaches it.
+        libvirt_uri: Its libvirt connection URI (``qemu:///system``, ``qemu+ssh://...``).
+        pool_name: The ``dir`` storage pool holding unkai's volumes.
+        pool_path: That pool's folder.
+        accelerator: ``auto``, ``kvm`` or ``tcg`` (what unkai's KVM probe found).
+        networks: libvirt networks to define and start, each ``{"name", "xml"}``.
+    """
+
+    host: AnsibleHost
+    libvirt_uri: str
+    pool_name: str
+    pool_path: str
+    accelerator: Literal["auto", "kvm", "tcg"]
+    networks: tuple[Mapping[str, str], ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class KvmHostFacts:
+    """What the playbook found and did on the host.
+
+    Attributes:
+        cpus: CPU threads.
+        memory_mb: Memory in MiB.
+        accelerator: ``kvm`` or ``tcg``.
+        accelerator_reason: Why, with the evidence (CPU flags, modules, /dev/kvm).
+        libvirt_version: libvirt's version (``9.0.0``).
+        qemu_version: QEMU's version (``7.2.22``).
+        pool_path: The storage pool's folder.
+        changed: How many tasks changed something (0: it was already right).
+        seconds: How long the run took.
+    """
+
+    cpus: int
+    memory_mb: int
+    accelerator: str
+    accelerator_reason: str
+    libvirt_version: str
+    qemu_version: str
+    pool_path: str
+    changed: int
+    seconds: float
+
+
+def kvm_host_plan(
+    spec: KvmHostSpec, *, playbooks_dir: Path | None = None, local_python: str | None = None
+) -> PlaybookPlan:
+    """The playbook run that makes the host match ``spec``; pure.
+
+    Args:
+        spec: The host.
+        playbooks_dir: The playbooks folder (default: unkai's own).
+        local_python: Interpreter of ``connection: local`` hosts (default: unkai's).
+    """
+    extravars = {
+        "kvm_host_accelerator": spec.accelerator,
+        "kvm_host_libvirt_uri": spec.libvirt_uri,
+        "kvm_host_networks": [{"name": net["name"], "xml": net["xml"]} for net in spec.networks],
+        "kvm_host_pool_name": spec.pool_name,
+        "kvm_host_pool_path": spec.pool_path,
+    }
+    return playbook_plan(
+        spec.host,
+        playbook=PLAYBOOK,
+        extravars=extravars,
+        playbooks_dir=playbooks_dir,
+        local_python=local_python,
+    )
+
+
+def configure_kvm_host(
+    spec: KvmHostSpec,
+    *,
+    on_task: Callable[[str], None] | None = None,
+    playbooks_dir: Path | None = None,
+) -> KvmHostFacts:
+    """Run the playbook on the host and return its facts.
+
+    Side effects: installs the libvirt and QEMU packages, starts libvirtd and virtlogd,
+    creates and starts the storage pool (and ``spec.networks``). Idempotent: a second
+    run changes nothing (``changed == 0``).
+
+    Args:
+        spec: The host.
+        on_task: Called with each task's name as it starts.
+        playbooks_dir: The playbooks folder (default: unkai's own).
+
+    Raises:
+        PlaybookFailed: A task failed; names it and why.
+        DriverError: The playbook reported no facts for the host.
+    """
+    plan = kvm_host_plan(spec, playbooks_dir=playbooks_dir)
+    result = run_playbook(plan, facts_var=FACTS_VAR, on_task=on_task)
+    facts = result.facts.get(spec.host.name)
+    if facts is None:
+        raise DriverError(f"host {spec.host.name}: {PLAYBOOK} reported no {FACTS_VAR}")
+    return KvmHostFacts(
+        cpus=int(facts["cpus"]),
+        memory_mb=int(facts["memory_mb"]),
+        accelerator=str(facts["accelerator"]),
+        accelerator_reason=str(facts["accelerator_reason"]),
+        libvirt_version=str(facts["libvirt_version"]),
+        qemu_version=str(facts["qemu_version"]),
+        pool_path=str(facts["pool_path"]),
+        changed=result.changed.get(spec.host.name, 0),
+        seconds=result.seconds,
+    )
+
+
+@dataclass(frozen=True)
+class LibvirtState:
+    """What libvirt says about a host now.
+
+    Attributes:
+        libvirt_version: libvirt's version (``9.0.0``).
+        qemu_version: The hypervisor's version (``7.2.22``).
+        pool_path: The storage pool's folder, or None when the pool does not exist.
+        pool_active: Whether the pool is started.
+        pool_autostart: Whether it starts with libvirtd.
+        networks_active: Names of the asked-for networks that exist and are active.
+    """
+
+    libvirt_version: str
+    qemu_version: str
+    pool_path: str | None
+    pool_active: bool
+    pool_autostart: bool
+    networks_active: tuple[str, ...] = ()
+
+
+def _version(number: int) -> str:
+    return f"{number // 1_000_000}.{number // 1000 % 1000}.{number % 1000}"
+
+
+def _quiet(_ctx: object, _err: object) -> None:
+    """Libvirt's default handler prints every error to stderr; errors are raised anyway."""
+
+
+def _open(uri: str) -> Any:
+    libvirt.registerErrorHandler(_quiet, None)
+    return libvirt.open(uri)
+
+
+_POOL_PATH = re.compile(r"<target>\s*<path>([^<]*)</path>")
+
+
+def libvirt_state(uri: str, pool_name: str, *, networks: Sequence[str] = ()) -> LibvirtState | None:
+    """Ask libvirt about the host: versions, the storage pool, the networks; cheap.
+
+    Args:
+        uri: The host's libvirt URI.
+        pool_name: The storage pool to look up.
+        networks: libvirt network names to look up.
+
+    Returns:
+        The state, or None when libvirtd does not answer (not running, host unreachable).
+
+    Raises:
+        DriverError: libvirt answered with an unexpected error.
+    """
+    try:
+        conn = _open(uri)
+    except libvirt.libvirtError:
+        return None
+    try:
+        versions = (_version(conn.getLibVersion()), _version(conn.getVersion()))
+        try:
+            pool = conn.storagePoolLookupByName(pool_name)
+        except libvirt.libvirtError as err:
+            if err.get_error_code() != libvirt.VIR_ERR_NO_STORAGE_POOL:
+                raise
+            pool = None
+        active: list[str] = []
+        for name in networks:
+            try:
+                if conn.networkLookupByName(name).isActive():
+                    active.append(name)
+            except libvirt.libvirtError as err:
+                if err.get_error_code() != libvirt.VIR_ERR_NO_NETWORK:
+                    raise
+        if pool is None:
+            return LibvirtState(*versions, None, False, False, tuple(active))
+        found = _POOL_PATH.search(pool.XMLDesc(0))
+        return LibvirtState(
+            *versions,
+            pool_path=found.group(1) if found else "",
+            pool_active=bool(pool.isActive()),
+            pool_autostart=bool(pool.autostart()),
+            networks_active=tuple(active),
+        )
+    except libvirt.libvirtError as err:
+        raise DriverError(f"libvirt at {uri}: {err}") from err
+    finally:
+        conn.close()
+
+
+def remove_pool_if_empty(uri: str, pool_name: str) -> bool:
+    """Stop, delete and undefine the storage pool when it holds no volume.
+
+    Side effects: the pool's definition goes, and its folder when empty (libvirt's
+    ``pool-delete`` of a ``dir`` pool removes only an empty folder).
+
+    Returns:
+        True when the pool is gone (removed now or already absent), False when it still
+        holds volumes and was left alone.
+
+    Raises:
+        DriverError: libvirtd does not answer, or refused to remove the pool.
+    """
+    try:
+        conn = _open(uri)
+    except libvirt.libvirtError as err:
+        raise DriverError(f"libvirt at {uri} does not answer: {err}") from err
+    try:
+        try:
+            pool = conn.storagePoolLookupByName(pool_name)
+        except libvirt.libvirtError as err:
+            if err.get_error_code() == libvirt.VIR_ERR_NO_STORAGE_POOL:
+                return True
+            raise
+        if not pool.isActive():
+            pool.create(0)  # only an active pool can count its volumes
+        pool.refresh(0)
+        if pool.numOfVolumes() > 0:
+            return False
+        pool.destroy()
+        # A folder that still holds foreign files stays; the pool goes anyway.
+        with contextlib.suppress(libvirt.libvirtError):
+            pool.delete(0)
+        pool.undefine()
+        return True
+    except libvirt.libvirtError as err:
+        raise DriverError(f"cannot remove storage pool {pool_name} at {uri}: {err}") from err
+    finally:
+        conn.close()
