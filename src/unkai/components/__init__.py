@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from unkai.components._cloud import Cloud, CloudArgs, InstanceGroup, InstanceGroupArgs
+from unkai.components._compute import KvmHost, KvmHostArgs
 from unkai.components._containers import ContainerImage, ContainerImageArgs
 from unkai.components._local import LocalFile, LocalFileArgs
 from unkai.components._vms import Instance, Network, NetworkArgs, VmImage, VmImageArgs
@@ -15,6 +16,8 @@ __all__ = [
     "Instance",
     "InstanceGroup",
     "InstanceGroupArgs",
+    "KvmHost",
+    "KvmHostArgs",
     "LocalFile",
     "LocalFileArgs",
     "Network",
