@@ -34,7 +34,9 @@ STACK = Path(__file__).resolve().parent / "stacks" / "container_image"
 
 @pytest.fixture(scope="module")
 def client():
-    return d.connect()
+    engine = d.connect()
+    yield engine
+    engine.close()
 
 
 @pytest.fixture(scope="module")
@@ -145,21 +147,28 @@ def test_no_secret_in_image_layers_history_or_config(client, base, local):
 
 
 def test_build_has_no_network_and_a_failing_step_says_which(client, base):
-    tag = f"unkai-it-{uuid.uuid4().hex[:8]}:net"
+    name = f"unkai-it-{uuid.uuid4().hex[:8]}"
+    tag = f"{name}:net"
     dockerfile = (
         f"FROM {DEBIAN_BASE_IMAGE}\n"
+        f"LABEL dev.unkai.image={name}\n"
         "RUN ! grep -q eth0 /proc/net/dev && echo only-loopback\n"
         "RUN echo output-of-the-failing-step && exit 3\n"
     )
     with pytest.raises(DriverError) as err:
         d.build_image(client, dockerfile=dockerfile, tag=tag)
     text = str(err.value)
-    assert "Step 3/4 : RUN echo output-of-the-failing-step" in text
+    assert "Step 4/5 : RUN echo output-of-the-failing-step" in text
     assert "output-of-the-failing-step" in text.split("\n", 1)[1]
     assert "returned a non-zero code: 3" in text
     assert "only-loopback" not in text
     assert d.image_state(client, tag) is None
-    assert not docker("ps", "-aq", "--filter", f"ancestor={DEBIAN_BASE_IMAGE}").strip()
+    assert not docker("ps", "-aq", "--filter", f"label=dev.unkai.image={name}").strip()
+    # The steps that passed stay in the layer cache, as with `docker build`; not here.
+    layers = ours(name)
+    assert layers
+    docker("rmi", layers[0])  # the newest; its untagged parents go with it
+    assert ours(name) == []
 
 
 # --- the provider resource through a real Pulumi stack -------------------------------

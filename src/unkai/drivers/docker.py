@@ -114,11 +114,12 @@ def connect(*, base_url: str | None = None, timeout: int = 900) -> Any:
         timeout: Seconds an API call may wait for the engine (imports and builds are long).
 
     Returns:
-        A :class:`docker.DockerClient`.
+        A :class:`docker.DockerClient`; the caller closes it (``client.close()``).
 
     Raises:
         DriverError: The engine does not answer.
     """
+    client = None
     try:
         if base_url is None:
             client = docker.from_env(timeout=timeout)
@@ -126,6 +127,8 @@ def connect(*, base_url: str | None = None, timeout: int = 900) -> Any:
             client = docker.DockerClient(base_url=base_url, timeout=timeout)
         client.ping()
     except docker.errors.DockerException as err:
+        if client is not None:
+            client.close()
         raise DriverError(
             f"the Docker engine does not answer ({err}); start it with scripts/bootstrap"
         ) from err
@@ -473,14 +476,19 @@ class _BuildLog:
         self.image_id: str | None = None
         self.steps = 0
         self.cached = 0
+        self.error: DriverError | None = None
 
     def feed(self, item: Mapping[str, Any]) -> None:
+        """Take one progress item; the first error is kept for :meth:`raise_error`."""
+        if self.error is not None:
+            return
         if "error" in item or "errorDetail" in item:
             detail = item.get("errorDetail") or {}
             message = str(detail.get("message") or item.get("error") or "unknown error")
             output = "\n".join(self.step_output[-40:])
             where = f" at {self.step}" if self.step else ""
-            raise DriverError(f"docker build failed{where}: {message}\n{output}".rstrip())
+            self.error = DriverError(f"docker build failed{where}: {message}\n{output}".rstrip())
+            return
         aux = item.get("aux")
         if isinstance(aux, Mapping) and "ID" in aux:
             self.image_id = str(aux["ID"])
@@ -496,6 +504,11 @@ class _BuildLog:
             else:
                 self.step_output.append(line)
             self.say(line)
+
+    def raise_error(self) -> None:
+        """Raise the build's error, if it had one."""
+        if self.error is not None:
+            raise self.error
 
 
 def run_build(client: Any, plan: BuildPlan, *, say: Progress = _ignore) -> BuildResult:
@@ -514,10 +527,12 @@ def run_build(client: Any, plan: BuildPlan, *, say: Progress = _ignore) -> Build
         stream: Iterable[Mapping[str, Any]] = client.api.build(
             fileobj=io.BytesIO(plan.context), **plan.api_arguments()
         )
+        # Read to the end even after an error, so that the connection is released.
         for item in stream:
             log.feed(item)
     except docker.errors.APIError as err:
         raise DriverError(f"docker build of {plan.tag} failed: {err}") from err
+    log.raise_error()
     state = image_state(client, plan.tag)
     if state is None:
         raise DriverError(f"docker build of {plan.tag} ended without an image")
@@ -639,15 +654,18 @@ def push_image(client: Any, plan: PushPlan, *, say: Progress = _ignore) -> str:
         DriverError: The registry refused or could not be reached.
     """
     _tag(client, plan.source, plan.repository, plan.tag)
+    errors: list[str] = []
     try:
+        # Read to the end even after an error, so that the connection is released.
         for item in client.api.push(plan.repository, tag=plan.tag, stream=True, decode=True):
             if "error" in item or "errorDetail" in item:
-                raise DriverError(f"docker push of {plan.reference} failed: {item.get('error')}")
-            status = item.get("status")
-            if status:
-                say(f"{status} {item.get('progress', '')}".rstrip())
+                errors.append(str(item.get("error") or item.get("errorDetail")))
+            elif item.get("status"):
+                say(f"{item['status']} {item.get('progress', '')}".rstrip())
     except docker.errors.APIError as err:
         raise DriverError(f"docker push of {plan.reference} failed: {err}") from err
+    if errors:
+        raise DriverError(f"docker push of {plan.reference} failed: {errors[0]}")
     state = image_state(client, plan.reference)
     digests = [
         d for d in (state.repo_digests if state else ()) if d.startswith(plan.repository + "@")

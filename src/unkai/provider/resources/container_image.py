@@ -63,6 +63,16 @@ def _say(name: str) -> engine.Progress:
 
 
 @contextmanager
+def _engine() -> Iterator[Any]:
+    """A Docker client, closed afterwards (a provider process lives for a whole run)."""
+    client = engine.connect()
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@contextmanager
 def _base_lock() -> Iterator[None]:
     """Serialise base preparation and builds: ``unkai/debian:12`` is one shared tag.
 
@@ -201,25 +211,25 @@ class ContainerImage(Resource):
         base, registry = inputs.get("base"), inputs.get("registry")
         local = f"{name}:{tag}"
         say = _say(local)
-        client = engine.connect()
         labels: dict[str, str] = {}
         base_image_id: str | None = None
-        with _base_lock():
-            if base is not None:
-                spec = base_spec(base)
-                built = build_rootfs(spec, cache_root(), say=say)
-                base_image_id = engine.ensure_base_image(
-                    client, built, ref=DEBIAN_BASE_IMAGE, say=say
+        with _engine() as client:
+            with _base_lock():
+                if base is not None:
+                    spec = base_spec(base)
+                    built = build_rootfs(spec, cache_root(), say=say)
+                    base_image_id = engine.ensure_base_image(
+                        client, built, ref=DEBIAN_BASE_IMAGE, say=say
+                    )
+                    labels[BASE_DIGEST_LABEL] = built.digest
+                result = engine.build_image(
+                    client, dockerfile=inputs.get("dockerfile"), tag=local, labels=labels, say=say
                 )
-                labels[BASE_DIGEST_LABEL] = built.digest
-            result = engine.build_image(
-                client, dockerfile=inputs.get("dockerfile"), tag=local, labels=labels, say=say
-            )
-        outputs = self._outputs(client, inputs, base_image_id=base_image_id)
+            plan = engine.plan_push(name=name, tag=tag, registry=registry)
+            if plan is not None:
+                engine.push_image(client, plan, say=say)
+            outputs = self._outputs(client, inputs, base_image_id=base_image_id)
         outputs["build_seconds"] = result.seconds
-        plan = engine.plan_push(name=name, tag=tag, registry=registry)
-        if plan is not None:
-            outputs["repo_digest"] = engine.push_image(client, plan, say=say)
         return local, outputs
 
     @staticmethod
@@ -254,17 +264,17 @@ class ContainerImage(Resource):
         Another image holds the tag when its content-hash label (or, for Dockerfiles
         without one, its id) differs from the one built: then the built image is gone.
         """
-        client = engine.connect()
-        found = engine.image_state(client, resource_id)
-        if found is None:
-            return None
-        expected = _HASH_LABEL.search(str(state.get("dockerfile", "")))
-        if expected is not None:
-            if found.labels.get(CONTENT_HASH_LABEL) != expected.group(1):
+        with _engine() as client:
+            found = engine.image_state(client, resource_id)
+            if found is None:
                 return None
-        elif state.get("image_id") not in (None, found.id):
-            return None
-        outputs = self._outputs(client, state, base_image_id=state.get("base_image_id"))
+            expected = _HASH_LABEL.search(str(state.get("dockerfile", "")))
+            if expected is not None:
+                if found.labels.get(CONTENT_HASH_LABEL) != expected.group(1):
+                    return None
+            elif state.get("image_id") not in (None, found.id):
+                return None
+            outputs = self._outputs(client, state, base_image_id=state.get("base_image_id"))
         return outputs or None
 
     def update(self, resource_id: str, olds: Props, news: Props) -> dict[str, Any]:
@@ -277,10 +287,10 @@ class ContainerImage(Resource):
 
         The image itself goes with its last tag; images in a registry stay there.
         """
-        client = engine.connect()
         plan = engine.plan_push(
             name=state.get("name"), tag=state.get("tag"), registry=state.get("registry")
         )
-        if plan is not None:
-            engine.remove_image(client, plan.reference)
-        engine.remove_image(client, resource_id)
+        with _engine() as client:
+            if plan is not None:
+                engine.remove_image(client, plan.reference)
+            engine.remove_image(client, resource_id)
