@@ -92,6 +92,8 @@ class PlaybookFailed(DriverError):
             host unreachable, in the order they failed (messages are Ansible's, which
             hides the output of ``no_log`` tasks).
         playbook: The playbook that ran.
+        output: The end of Ansible's output, shown when no task failed (a playbook that
+            does not parse, a run stopped by its timeout).
     """
 
     def __init__(
@@ -101,14 +103,18 @@ class PlaybookFailed(DriverError):
         failed_tasks: Sequence[tuple[str, str, str]] = (),
         *,
         playbook: str = "",
+        output: str = "",
     ) -> None:
         self.status = status
         self.rc = rc
         self.failed_tasks = list(failed_tasks)
         self.playbook = playbook
+        self.output = output
         what = f"playbook {playbook}" if playbook else "playbook"
         lines = [f"{what} ended {status} (exit status {rc})"]
         lines += [f"  {host}: {task}: {message}" for host, task, message in self.failed_tasks]
+        if not self.failed_tasks and output.strip():
+            lines += output.strip().splitlines()[-15:]
         super().__init__("\n".join(lines))
 
 
