@@ -54,8 +54,9 @@ def base_spec(base: Mapping[str, Any]) -> ImageSpec:
 
 
 def _say(name: str) -> engine.Progress:
-    # The engine shows a provider's stderr in its log (`pulumi up -v=…`, `--logflow`);
-    # the build's progress goes there, a line per step.
+    # The provider framework gives a handler no channel to the engine's Log RPC yet, so
+    # the build's progress (a line per step) goes to the plugin's stderr, which the
+    # engine keeps out of its normal display.
     def say(line: str) -> None:
         print(f"unkai: {name}: {line}", file=sys.stderr, flush=True)
 
