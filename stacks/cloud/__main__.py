@@ -1,4 +1,10 @@
-"""The example cloud: the environment named like the stack, deployed whole."""
+"""The example cloud: the environment named like the stack, deployed whole.
+
+Stack config (set by ``unkai up``): ``unkai:accelerator`` (kvm or tcg, from the host's
+KVM probe) and ``unkai:sshKeys`` (operator public keys added to every instance).
+``unkai:overrides`` (optional) is merged over the environment files like one more
+layer of ``extends:``: a per-stack change that is not committed to ``environments/``.
+"""
 
 from pathlib import Path
 
@@ -9,10 +15,11 @@ from unkai.environments import load_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 
-env = load_environment(pulumi.get_stack(), root=ROOT)
 config = pulumi.Config("unkai")
+env = load_environment(pulumi.get_stack(), root=ROOT, overrides=config.get_object("overrides"))
 accelerator = config.get("accelerator") or "tcg"
-cloud = Cloud(env.name, CloudArgs(env, {h: accelerator for h in env.hosts}))
+ssh_keys = tuple(config.get_object("sshKeys") or ())
+cloud = Cloud(env.name, CloudArgs(env, {h: accelerator for h in env.hosts}, ssh_keys))
 
 pulumi.export("environment", env.name)
 pulumi.export("instances", cloud.summary)

@@ -47,6 +47,13 @@ def _register() -> None:
 
     app.command("render")(render.render)
 
+    from unkai.cli import cloud
+
+    app.command("up")(cloud.up)
+    app.command("preview")(cloud.preview)
+    app.command("refresh")(cloud.refresh)
+    app.command("destroy")(cloud.destroy)
+
 
 def main() -> None:
     """Run the ``unkai`` command; unkai's own errors exit 2 (bad input) or 1 (failure)."""
@@ -59,3 +66,22 @@ def main() -> None:
     except UnkaiError as err:
         err_console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False)
         sys.exit(1)
+    except Exception as err:
+        # The Automation API's errors: the engine's output has streamed already, so say
+        # what failed in one line and what to do, without a traceback.
+        if not type(err).__module__.startswith("pulumi.automation"):
+            raise
+        err_console.print(f"[bold red]error:[/] {escape(_engine_error(err))}", highlight=False)
+        sys.exit(1)
+
+
+def _engine_error(err: Exception) -> str:
+    text = str(err)
+    if type(err).__name__ == "ConcurrentUpdateError":
+        return (
+            "the stack is locked by another update. If none is running (it was killed), "
+            'release the lock: eval "$(unkai shell-env)"; cd stacks/cloud; '
+            "pulumi cancel --stack <env> --yes"
+        )
+    lines = [line.strip() for line in text.splitlines() if line.strip().startswith("error:")]
+    return "; ".join(lines[-3:]) or "the engine failed (see its output above)"

@@ -163,8 +163,13 @@ def upload_volume(uri: str, pool: str, name: str, source: Path, *, fmt: str) -> 
             raise DriverError(f"cannot upload {source} to volume {pool}/{name}: {err}") from err
 
 
-def create_overlay(uri: str, pool: str, name: str, *, backing: str, size_gb: int) -> Volume:
-    """Create a qcow2 volume backed by ``backing`` (copy on write); an existing one is kept."""
+def create_overlay(
+    uri: str, pool: str, name: str, *, backing: str | None, size_gb: int
+) -> Volume:
+    """Create a qcow2 volume, backed by ``backing`` (copy on write) or empty.
+
+    An existing volume of that name is kept.
+    """
     found = volume(uri, pool, name)
     if found is not None:
         return found

@@ -120,7 +120,9 @@ def resolve_document(name: str, *, root: Path) -> dict[str, Any]:
     return _resolve(name, root).document
 
 
-def load_environment(name: str, *, root: Path) -> Environment:
+def load_environment(
+    name: str, *, root: Path, overrides: Mapping[str, Any] | None = None
+) -> Environment:
     """Load, merge and validate environment ``name`` of the project at ``root``.
 
     See :func:`resolve_document` for how the files are found and merged. Every problem
@@ -132,6 +134,9 @@ def load_environment(name: str, *, root: Path) -> Environment:
     Args:
         name: The environment name (a DNS label).
         root: The project root.
+        overrides: A last layer merged over the chain, like one more file (a stack's
+            ``unkai:overrides`` config); problems in it are reported against the last
+            file of the chain.
 
     Returns:
         The validated environment, named ``name``.
@@ -142,6 +147,9 @@ def load_environment(name: str, *, root: Path) -> Environment:
             :class:`~unkai.environments.ConfigProblems` listing all of them.
     """
     resolved = _resolve(name, root)
+    if overrides:
+        layer = {k: v for k, v in overrides.items() if k not in LOADER_KEYS and k != "name"}
+        resolved = _Resolved(deep_merge(resolved.document, layer), resolved.chain)
     try:
         return Environment.model_validate(resolved.document)
     except ValidationError as err:

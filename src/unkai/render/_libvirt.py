@@ -48,6 +48,8 @@ BOOT_FILES_DIR = "/var/lib/libvirt/boot/unkai"
 """Where a host keeps the kernel and initrd of direct-boot images, one folder per
 ``<image>-<version>``."""
 TCG_CPU_MODEL = "qemu64"
+# PCIe slots of user-mode NICs on q35's root bus, far above the ones libvirt assigns.
+USER_NIC_FIRST_SLOT = 0x10
 """The named CPU model of TCG guests: emulated everywhere, enough for Debian 12."""
 UNKAI_XML_NAMESPACE = "https://unkai.dev/xmlns/libvirt/1.0"
 """Namespace of unkai's elements inside a domain's ``<metadata>``."""
@@ -201,7 +203,12 @@ def _nics(env: Environment, instance: Instance) -> list[_NicView]:
                 options.append(f"hostfwd=tcp:127.0.0.1:{ssh_port(env, instance)}-:22")
                 forwarded = True
             netdev = ",".join(options)
-            device = f"virtio-net-pci,netdev={netdev_id},mac={mac}"
+            # An explicit slot: QEMU would otherwise give this device the first free
+            # one before creating libvirt's root ports, which then find it taken.
+            device = (
+                f"virtio-net-pci,netdev={netdev_id},mac={mac},"
+                f"bus=pcie.0,addr={USER_NIC_FIRST_SLOT + index:#x}"
+            )
         nics.append(
             _NicView(
                 name, libvirt_network_name(name), network.mode, mac, network.bridge, netdev, device

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from unkai.toolchain._daemons import DOCKER, LIBVIRTD, ensure_running
 from unkai.toolchain._kubernetes import ensure_etcd, ensure_kubernetes, ensure_kwok
-from unkai.toolchain._kvm import KvmReport, cached_probe
+from unkai.toolchain._kvm import KvmReport, cached_probe, share_kvm_device
 from unkai.toolchain._pulumi import ensure_langhost, ensure_pulumi, link_into_venv
 
 
@@ -40,6 +40,8 @@ def bootstrap(*, say: Callable[[str], None] = lambda _: None, probe_kvm: bool = 
     say(f"kwok {kwok.version}: {kwok.path} ({kwok.origin})")
     etcd = ensure_etcd(say=say)
     say(f"etcd {etcd.version}: {etcd.path} ({etcd.origin})")
+    if share_kvm_device():
+        say("/dev/kvm: set to root:kvm 0660 (what udev would do)")
     for daemon in (DOCKER, LIBVIRTD):
         state = ensure_running(daemon, say=say)
         say(f"{daemon.name}: {state}")

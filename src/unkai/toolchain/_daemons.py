@@ -51,9 +51,12 @@ DOCKER = Daemon(
 VIRTLOGD = Daemon(
     name="virtlogd", argv=("virtlogd",), socket=Path("/var/run/libvirt/virtlogd-sock")
 )
+# QEMU daemonizes, so its processes are reparented to PID 1; where PID 1 is no init
+# that reaps them (a container, a sandbox), libvirtd waits forever on their zombies.
+# tini as a subreaper (-s) adopts and reaps them instead.
 LIBVIRTD = Daemon(
     name="libvirtd",
-    argv=("libvirtd",),
+    argv=("tini", "-s", "-w", "--", "libvirtd"),
     socket=Path("/var/run/libvirt/libvirt-sock"),
     needs=("virtlogd",),
 )

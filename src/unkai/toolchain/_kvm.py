@@ -116,6 +116,33 @@ def probe(*, timeout: float = 10.0) -> KvmReport:
     return KvmReport("tcg", f"/dev/kvm opens but a guest does not run: {why}", seconds)
 
 
+def share_kvm_device() -> bool:
+    """Give ``/dev/kvm`` Debian's usual owner and mode (``root:kvm 0660``) if it lacks them.
+
+    udev does this on a booted Debian; where no udev runs the device stays
+    ``root:root 0600``. libvirt then finds KVM when it probes QEMU (as root) but not
+    for the ``libvirt-qemu`` user, calls its capabilities stale, and probes QEMU again
+    on every domain definition (tens of seconds each). With the usual mode its cache
+    holds. Domains still use TCG where the probe says KVM does not work.
+
+    Returns:
+        True when the device was changed.
+    """
+    import grp
+    import stat
+
+    try:
+        info = os.stat("/dev/kvm")
+        kvm_gid = grp.getgrnam("kvm").gr_gid
+    except (OSError, KeyError):
+        return False
+    if info.st_gid == kvm_gid and stat.S_IMODE(info.st_mode) & 0o060 == 0o060:
+        return False
+    os.chown("/dev/kvm", 0, kvm_gid)
+    os.chmod("/dev/kvm", 0o660)
+    return True
+
+
 def _cache_file() -> Path:
     return cache_root() / "kvm-probe.json"
 

@@ -77,3 +77,12 @@ def test_provider_names_unknown_types():
     req = p.CheckRequest("urn:pulumi:dev::proj::unkai:x:Nope::n", {}, {}, b"")
     with pytest.raises(Exception, match="unknown resource type unkai:x:Nope"):
         asyncio.run(provider.check(req))
+
+
+def test_provider_finds_the_handler_of_a_child_resource(tmp_path):
+    provider = UnkaiProvider([LocalFile()])
+    urn = "urn:pulumi:dev::proj::unkai:index:Cloud$unkai:local:File::f"
+    ok = asyncio.run(
+        provider.check(p.CheckRequest(urn, {}, wrap({"path": str(tmp_path / "f"), "content": ""}), b""))
+    )
+    assert not ok.failures

@@ -89,7 +89,7 @@ def test_user_network_is_qemu_commandline_with_ssh_forward(env: Environment) -> 
         "-netdev",
         f"user,id=unkai-net0,domainname=dev.unkai.internal,hostfwd=tcp:127.0.0.1:{port}-:22",
         "-device",
-        f"virtio-net-pci,netdev=unkai-net0,mac={instance_mac(db, 'lan')}",
+        f"virtio-net-pci,netdev=unkai-net0,mac={instance_mac(db, 'lan')},bus=pcie.0,addr=0x10",
     ]
     interfaces = root.findall("devices/interface")
     assert [

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from unkai.drivers import libvirt
 from unkai.drivers._run import run
-from unkai.errors import ConfigError
+from unkai.errors import ConfigError, DriverError
 from unkai.provider._resource import Resource
 from unkai.provider._values import UNKNOWN, Props
 
@@ -37,8 +37,7 @@ class Instance(Resource):
         "meta_data",
         "network_config",
         "image_volume_path",
-        "disk_volume",
-        "disk_gb",
+        "disks",
         "seed_volume",
         "console_log",
         "ssh_port",
@@ -58,18 +57,20 @@ class Instance(Resource):
         "meta_data": _FIRST_BOOT,
         "network_config": _FIRST_BOOT,
         "image_volume_path": "the boot disk is a copy-on-write layer over the old image",
-        "disk_volume": "the boot disk is another volume",
-        "disk_gb": "the boot disk's size is fixed when it is created",
+        "disks": "disks are created with the VM (size, bus and backing are fixed then)",
         "seed_volume": "the seed ISO is another volume",
     }
 
     def check(self, news: Props) -> dict[str, Any]:
         """Sizes positive, the domain XML names the instance."""
         values = dict(news.values)
-        for key in ("memory_mb", "vcpus", "disk_gb"):
+        for key in ("memory_mb", "vcpus"):
             value = values.get(key)
             if value is not UNKNOWN and not (isinstance(value, int | float) and value > 0):
                 raise ConfigError("must be a positive number", key_path=key, value=value)
+        disks = values.get("disks")
+        if disks is not UNKNOWN and (not isinstance(disks, list) or not disks):
+            raise ConfigError("must list the boot disk first", key_path="disks")
         xml, name = values.get("domain_xml"), values.get("name")
         if xml is not UNKNOWN and f"<name>{name}</name>" not in str(xml):
             raise ConfigError(f"must define the domain {name!r}", key_path="domain_xml")
@@ -116,21 +117,34 @@ class Instance(Resource):
         }
 
     def create(self, inputs: Props) -> tuple[str, dict[str, Any]]:
-        """Disk, seed, domain, boot, and wait for cloud-init."""
+        """Disk, seed, domain, boot, and wait for cloud-init.
+
+        Raises:
+            DriverError: a domain of that name already exists on the host (unkai never
+                takes over or deletes what it did not create), or the VM did not come
+                up; in that case everything this call created is removed again.
+        """
         uri, pool, name = inputs.get("libvirt_uri"), inputs.get("pool"), inputs.get("name")
-        libvirt.create_overlay(
-            uri,
-            pool,
-            inputs.get("disk_volume"),
-            backing=inputs.get("image_volume_path"),
-            size_gb=int(inputs.get("disk_gb")),
-        )
-        self._seed(inputs)
-        libvirt.define_domain(uri, name, inputs.get("domain_xml"))
+        if libvirt.domain(uri, name) is not None:
+            raise DriverError(
+                f"a domain named {name!r} already exists on {uri} and this stack did not "
+                "create it; remove it (virsh undefine) or rename the instance"
+            )
         try:
+            for index, disk in enumerate(inputs.get("disks")):
+                # The first disk boots: a copy-on-write layer over the image; others empty.
+                libvirt.create_overlay(
+                    uri,
+                    pool,
+                    disk["volume"],
+                    backing=inputs.get("image_volume_path") if index == 0 else None,
+                    size_gb=int(disk["size_gb"]),
+                )
+            self._seed(inputs)
+            libvirt.define_domain(uri, name, inputs.get("domain_xml"))
             return name, self._boot(inputs)
         except Exception:
-            # Nothing half-created: a VM that did not come up is removed with its disks.
+            # Nothing half-created: a VM that did not come up goes with its disks.
             self.delete(name, inputs)
             raise
 
@@ -159,7 +173,8 @@ class Instance(Resource):
         """Domain, boot disk and seed ISO."""
         uri, pool = state.get("libvirt_uri"), state.get("pool")
         libvirt.delete_domain(uri, resource_id)
-        libvirt.delete_volume(uri, pool, state.get("disk_volume"))
+        for disk in state.get("disks") or []:
+            libvirt.delete_volume(uri, pool, disk["volume"])
         libvirt.delete_volume(uri, pool, state.get("seed_volume"))
 
 

@@ -1,0 +1,150 @@
+"""``unkai up|preview|refresh|destroy <env>``: the environment's stack of ``stacks/cloud``.
+
+The environment is loaded and validated before the engine starts, so bad input fails
+with a clear error and creates nothing. Engine output streams live.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import typer
+from pulumi import automation as auto
+from rich.console import Console
+from rich.table import Table
+
+from unkai.cli._workspace import select_stack
+from unkai.environments import load_environment
+from unkai.errors import UnkaiError
+from unkai.placement import place
+from unkai.toolchain import cached_probe, project_root
+
+console = Console(soft_wrap=True)
+
+RootOption = typer.Option(None, "--root", help="The unkai project (default: this checkout).")
+
+
+def _stream(line: str) -> None:
+    sys.stdout.write(line if line.endswith("\n") else line + "\n")
+    sys.stdout.flush()
+
+
+def _color() -> str:
+    return "always" if sys.stdout.isatty() else "never"
+
+
+def operator_key(root: Path) -> Path:
+    """The project's operator SSH key (``.unkai/ssh/id_ed25519``), made on first use."""
+    key = root / ".unkai" / "ssh" / "id_ed25519"
+    if not key.exists():
+        key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "unkai-operator", "-f", str(key)],
+            check=True,
+        )
+    return key
+
+
+def cloud_stack(env_name: str, root: Path) -> auto.Stack:
+    """The stack of ``env_name``, validated and configured (accelerator, operator key).
+
+    Raises:
+        ConfigError: the environment is invalid (nothing is created).
+        PlacementError: its instances do not fit its hosts.
+    """
+    place(load_environment(env_name, root=root))  # before anything is created
+    stack = select_stack(root / "stacks" / "cloud", env_name)
+    overrides = stack.get_all_config().get("unkai:overrides")
+    env = load_environment(
+        env_name, root=root, overrides=json.loads(overrides.value) if overrides else None
+    )
+    place(env)
+    public = operator_key(root).with_suffix(".pub").read_text().strip()
+    stack.set_all_config(
+        {
+            "unkai:accelerator": auto.ConfigValue(cached_probe().accelerator),
+            "unkai:sshKeys": auto.ConfigValue(json.dumps([public])),
+        }
+    )
+    return stack
+
+
+def _show(stack: auto.Stack, root: Path) -> None:
+    outputs = stack.outputs()
+    instances = outputs.get("instances")
+    if instances is None:
+        return
+    key = operator_key(root)
+    table = Table(title=f"instances of {stack.name}")
+    for column in ("VM", "host", "state", "accelerator", "guest IP", "ssh", "boot s"):
+        table.add_column(column)
+    for name, vm in sorted(instances.value.items()):
+        port = vm.get("ssh_port")
+        ssh = f"ssh -i {key} -p {int(port)} unkai@127.0.0.1" if port else ""
+        table.add_row(
+            name,
+            vm.get("host") or "",
+            vm.get("state") or "",
+            vm.get("accelerator") or "",
+            ", ".join(vm.get("ips") or []),
+            ssh,
+            f"{vm['boot_seconds']:.0f}" if vm.get("boot_seconds") else "",
+        )
+    console.print(table)
+
+
+def up(
+    env: str = typer.Argument(..., help="Environment (and stack) name, e.g. local."),
+    expect_no_changes: bool = typer.Option(False, help="Fail if anything would change."),
+    root: Path | None = RootOption,
+) -> None:
+    """Deploy the environment and show what came up."""
+    root = root or project_root()
+    stack = cloud_stack(env, root)
+    start = time.monotonic()
+    result = stack.up(on_output=_stream, color=_color(), expect_no_changes=expect_no_changes)
+    changes = dict(result.summary.resource_changes or {})
+    console.print(f"[green]up[/] {env}: {changes} in {time.monotonic() - start:.0f} s")
+    _show(stack, root)
+
+
+def preview(
+    env: str = typer.Argument(..., help="Environment (and stack) name."),
+    expect_no_changes: bool = typer.Option(False, help="Fail if anything would change."),
+    root: Path | None = RootOption,
+) -> None:
+    """Show what ``up`` would change, and why (replacements name their property)."""
+    root = root or project_root()
+    stack = cloud_stack(env, root)
+    result = stack.preview(
+        on_output=_stream, color=_color(), diff=True, expect_no_changes=expect_no_changes
+    )
+    console.print(f"[green]preview[/] {env}: {result.change_summary}")
+
+
+def refresh(
+    env: str = typer.Argument(..., help="Environment (and stack) name."),
+    root: Path | None = RootOption,
+) -> None:
+    """Read every resource back from the real world into the state."""
+    root = root or project_root()
+    stack = cloud_stack(env, root)
+    result = stack.refresh(on_output=_stream, color=_color())
+    console.print(f"[green]refresh[/] {env}: {dict(result.summary.resource_changes or {})}")
+
+
+def destroy(
+    env: str = typer.Argument(..., help="Environment (and stack) name."),
+    root: Path | None = RootOption,
+) -> None:
+    """Delete everything the environment's stack created."""
+    root = root or project_root()
+    stack = cloud_stack(env, root)
+    result = stack.destroy(on_output=_stream, color=_color())
+    if result.summary.result != "succeeded":
+        raise UnkaiError(f"destroy of {env} did not succeed: {result.summary.message}")
+    console.print(f"[green]destroy[/] {env}: nothing left")

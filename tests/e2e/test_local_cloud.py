@@ -1,0 +1,160 @@
+"""The README's main job: the `local` environment deployed for real, then changed.
+
+One deployment serves the whole module (VMs boot under TCG here, about a minute or
+two each); the tests run in order and the last one destroys everything and checks that
+nothing is left. Real pulumi, libvirt/QEMU, cloud-init; nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import libvirt
+import pytest
+from pulumi import automation as auto
+
+from unkai.cli.cloud import cloud_stack, operator_key
+from unkai.environments import load_environment
+from unkai.render import STORAGE_POOL
+
+ROOT = Path(__file__).resolve().parents[2]
+UNKAI = [sys.executable, "-m", "unkai.cli"]
+URI = "qemu:///system"
+ENV = "local"
+
+
+def unkai(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "unkai"), *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False,
+    )  # fmt: skip
+
+
+def ssh(port: int, command: str) -> str:
+    proc = subprocess.run(
+        [
+            "ssh", "-i", str(operator_key(ROOT)), "-p", str(port),
+            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+            "-o", "BatchMode=yes", "-o", "ConnectTimeout=20",
+            "unkai@127.0.0.1", command,
+        ],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def domains() -> dict[str, int]:
+    conn = libvirt.open(URI)
+    try:
+        return {d.name(): d.info()[0] for d in conn.listAllDomains()}
+    finally:
+        conn.close()
+
+
+def pool_volumes() -> set[str]:
+    conn = libvirt.open(URI)
+    try:
+        pool = conn.storagePoolLookupByName(STORAGE_POOL)
+        pool.refresh(0)
+        return set(pool.listVolumes())
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def deployed():
+    result = unkai("up", ENV)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    yield result
+    unkai("destroy", ENV)
+
+
+@pytest.fixture(scope="module")
+def stack(deployed) -> auto.Stack:
+    return cloud_stack(ENV, ROOT)
+
+
+def instances(stack: auto.Stack) -> dict[str, dict]:
+    return stack.outputs()["instances"].value
+
+
+def test_up_boots_every_vm_to_cloud_init_finished(deployed, stack):
+    env = load_environment(ENV, root=ROOT)
+    names = {i.name for i in env.all_instances()}
+    vms = instances(stack)
+    assert set(vms) == names
+    for name, vm in vms.items():
+        assert vm["state"] == "running", name
+        assert vm["host"] == "localhost"
+        assert vm["accelerator"] in {"kvm", "tcg"}
+        assert vm["boot_seconds"] > 0
+        assert vm["ips"], f"{name} reported no address on its console"
+    assert set(domains()) >= names
+    # What came up is shown to the user.
+    assert "instances of local" in deployed.stdout
+    for name in names:
+        assert name in deployed.stdout
+
+
+def test_ssh_with_the_key_from_cloud_init(stack):
+    for name, vm in instances(stack).items():
+        out = ssh(int(vm["ssh_port"]), "hostname; cloud-init status --wait --long")
+        assert out.splitlines()[0] == name
+        assert "status: done" in out
+
+
+def test_second_up_changes_nothing(stack):
+    preview = stack.preview(expect_no_changes=True)
+    assert set(preview.change_summary) == {"same"}
+    again = unkai("up", ENV, "--expect-no-changes")
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+
+
+def test_a_vm_deleted_behind_our_back_is_seen_and_recreated(stack):
+    subprocess.run(["virsh", "-c", URI, "destroy", "web-1"], check=True, capture_output=True)
+    subprocess.run(["virsh", "-c", URI, "undefine", "web-1"], check=True, capture_output=True)
+    refreshed = stack.refresh()
+    assert refreshed.summary.resource_changes.get("delete") == 1
+    preview = stack.preview()
+    assert preview.change_summary.get("create") == 1
+    stack.up()
+    assert domains().get("web-1") == libvirt.VIR_DOMAIN_RUNNING
+    port = int(instances(stack)["web-1"]["ssh_port"])
+    assert ssh(port, "hostname").strip() == "web-1"
+
+
+def test_memory_change_is_an_update_in_place(stack):
+    before = instances(stack)["db"]
+    uuid_before = subprocess.run(
+        ["virsh", "-c", URI, "domuuid", "db"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    overrides = {"instances": {"db": {"machine_type": "custom-1-1280"}}}
+    stack.set_config("unkai:overrides", auto.ConfigValue(json.dumps(overrides)))
+    try:
+        preview = stack.preview()
+        assert preview.change_summary.get("update") == 1
+        assert "replace" not in preview.change_summary
+        result = stack.up()
+        assert result.summary.resource_changes.get("update") == 1
+        uuid_after = subprocess.run(
+            ["virsh", "-c", URI, "domuuid", "db"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        assert uuid_after == uuid_before, "the domain was replaced, not updated"
+        mem_kib = int(ssh(int(before["ssh_port"]), "grep MemTotal /proc/meminfo").split()[1])
+        assert mem_kib > 1024 * 1024, "the guest does not see the new memory"
+    finally:
+        stack.remove_config("unkai:overrides")
+
+
+def test_destroy_leaves_nothing_behind(stack):
+    names = set(instances(stack))
+    result = unkai("destroy", ENV)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert not names & set(domains())
+    assert not {v for v in pool_volumes() if v.split("-")[0] in {"db", "web", "debian"}}
+    qemu = subprocess.run(["pgrep", "-f", "qemu-system"], capture_output=True, text=True)
+    assert qemu.stdout.strip() == "", "a QEMU process outlived destroy"
