@@ -56,6 +56,25 @@ def base(client, rootfs):
     return d.ensure_base_image(client, rootfs)
 
 
+@pytest.fixture
+def test_ref(client):
+    """``image_reference`` of an image under a repository of the test's own, removed after.
+
+    The Dockerfile is the one ``unkai render`` shows; only the repository differs, so the
+    images of a deployed local cloud (``api:<hash>``) are never touched.
+    """
+    made: list[str] = []
+    prefix = f"unkai-it-{uuid.uuid4().hex[:8]}-"
+
+    def ref(image, env) -> str:
+        made.append(prefix + image_reference(image, env))
+        return made[-1]
+
+    yield ref
+    for tag in made:
+        d.remove_image(client, tag)
+
+
 def docker(*args: str, check: bool = True) -> str:
     proc = subprocess.run(
         ["docker", *args], capture_output=True, text=True, timeout=300, check=False
@@ -98,10 +117,10 @@ def test_base_import_is_streamed_filtered_and_idempotent(client, rootfs):
 
 
 @pytest.mark.parametrize("name", ["api", "worker"])
-def test_example_images_build_and_run_as_non_root(client, base, local, name):
+def test_example_images_build_and_run_as_non_root(client, base, local, name, test_ref):
     image = local.container_images[name]
     dockerfile = render_dockerfile(image, local)
-    tag = image_reference(image, local)
+    tag = test_ref(image, local)
     lines: list[str] = []
     built = d.build_image(client, dockerfile=dockerfile, tag=tag, say=lines.append)
     assert any(line.startswith("Step 1/") for line in lines)
@@ -128,7 +147,7 @@ def test_example_images_build_and_run_as_non_root(client, base, local, name):
     assert state is not None and state.labels[d.MANAGED_LABEL] == "unkai"
 
 
-def test_no_secret_in_image_layers_history_or_config(client, base, local):
+def test_no_secret_in_image_layers_history_or_config(client, base, local, test_ref):
     """`docker history` and `inspect` of the example images hold no secret or its name."""
     secrets: set[str] = set()
     for holder in (*local.workloads.values(), *local.instances.values()):
@@ -136,7 +155,7 @@ def test_no_secret_in_image_layers_history_or_config(client, base, local):
         secrets |= {*refs, *(ref.name for ref in refs.values())}
     assert secrets
     for image in local.container_images.values():
-        tag = image_reference(image, local)
+        tag = test_ref(image, local)
         d.build_image(client, dockerfile=render_dockerfile(image, local), tag=tag)
         history = docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", tag)
         config = json.loads(docker("inspect", tag))[0]["Config"]
