@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import signal
 import tempfile
 import time
 from pathlib import Path
@@ -60,8 +61,10 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=1000)
     parser.add_argument("--pods", type=int, default=10000)
     parser.add_argument("--machine-type", default="n2-standard-4")
-    parser.add_argument("--timeout", type=float, default=1200.0, help="seconds per phase")
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds per phase")
     args = parser.parse_args()
+    # `kill` (SIGTERM) runs the finally below, which stops the control plane.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     results: dict[str, object] = {"nodes": args.nodes, "pods": args.pods}
 
     def note(key: str, value: object) -> None:

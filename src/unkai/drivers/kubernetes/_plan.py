@@ -231,6 +231,9 @@ def scheduler_config(*, kubeconfig: Path) -> str:
     return yaml.safe_dump(doc, sort_keys=False)
 
 
+NODE_MONITOR_GRACE = "2m"
+"""How long a simulated node may miss its lease before it is NotReady (default 50s)."""
+
 KWOK_PARALLELISM = 16
 """Pods and nodes kwok moves through their stages at once (its default, 4, made pods
 of a 10,000-replica Deployment turn Running at about 11 per second)."""
@@ -374,6 +377,10 @@ def plan_control_plane(
             f"--service-cluster-ip-range={SERVICE_CIDR}",
             "--use-service-account-credentials=true",
             "--leader-elect=false",
+            # A simulated node has no kubelet to fail: it only misses its lease when
+            # kwok is starved of CPU on a busy machine, and a NotReady node marks its
+            # pods NotReady for good (kwok does not play them Ready again).
+            f"--node-monitor-grace-period={NODE_MONITOR_GRACE}",
             f"--kube-api-qps={CLIENT_QPS}",
             f"--kube-api-burst={CLIENT_BURST}",
             "--profiling=false",
