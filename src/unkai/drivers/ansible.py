@@ -291,7 +291,6 @@ def run_playbook(
                 on_task(name)
         return True  # kept in the artifacts folder too: runner.stats reads it from there
 
-    binary = Path(sys.executable).parent / "ansible-playbook"
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="unkai-ansible-") as tmp:
         try:
@@ -302,7 +301,6 @@ def run_playbook(
                 inventory=plan.inventory,
                 extravars=dict(plan.extravars),
                 envvars=_envvars(),
-                binary=str(binary) if binary.exists() else None,
                 event_handler=handle,
                 quiet=True,
                 suppress_env_files=True,
@@ -318,6 +316,7 @@ def run_playbook(
             int(rc if rc is not None else -1),
             failed_tasks(events),
             playbook=plan.playbook.name,
+            output="\n".join(str(event.get("stdout") or "") for event in events[-20:]),
         )
     return PlaybookResult(
         changed=changed_counts(stats, plan.hosts),
