@@ -1,0 +1,59 @@
+"""Bad input fails at preview with a clear error, before anything is created."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import libvirt
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+UNKAI = str(Path(sys.executable).parent / "unkai")
+
+
+def _domains() -> set[str]:
+    conn = libvirt.open("qemu:///system")
+    try:
+        return {d.name() for d in conn.listAllDomains()}
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    shutil.copytree(ROOT / "environments", tmp_path / "environments")
+    shutil.copytree(ROOT / "stacks", tmp_path / "stacks")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        (
+            "instances:\n  db:\n    machine_type: e2-gigantic\n",
+            ["instances.db.machine_type", "unknown machine type", "e2-gigantic", "allowed"],
+        ),
+        (
+            "instances:\n  db:\n    machine_type: n2-highmem-4\n",
+            ["cannot place db", "memory", "larger than any host", "14336 MiB"],
+        ),
+    ],
+    ids=["unknown-machine-type", "more-memory-than-any-host"],
+)
+def test_preview_refuses_bad_input_and_creates_nothing(project, override, expected):
+    (project / "environments" / "broken.yaml").write_text(f"extends: local\n{override}")
+    before = _domains()
+    proc = subprocess.run(
+        [UNKAI, "preview", "broken", "--root", str(project)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    for text in expected:
+        assert text in out, out
+    assert "Traceback" not in out
+    assert not (project / ".unkai" / "state").exists(), "a stack was created"
+    assert _domains() == before
