@@ -123,6 +123,26 @@ def test_a_failed_task_is_named_with_its_message():
     assert not Path(moved).exists()  # nothing was changed before the check
 
 
+def test_networks_when_asked_are_defined_started_and_autostarted_once():
+    suffix = uuid.uuid4().hex[:6]
+    name = f"unkai-it-{suffix}"
+    xml = f"<network><name>{name}</name><bridge name='uk-it-{suffix}'/></network>\n"
+    kept = Path("/var/lib/libvirt/unkai-networks") / f"{name}.xml"
+    try:
+        first = configure_kvm_host(spec(networks=({"name": name, "xml": xml},)))
+        assert first.changed >= 4  # XML kept, defined, started, autostarted (+ its folder)
+        info = virsh("net-info", name).stdout
+        assert "Active:         yes" in info and "Autostart:      yes" in info
+        found = libvirt_state(URI, STORAGE_POOL, networks=[name, "unkai-it-absent"])
+        assert found is not None and found.networks_active == (name,)
+        again = configure_kvm_host(spec(networks=({"name": name, "xml": xml},)))
+        assert again.changed == 0
+    finally:
+        virsh("net-destroy", name, check=False)
+        virsh("net-undefine", name, check=False)
+        kept.unlink(missing_ok=True)
+
+
 def test_unknown_libvirt_pool_reads_as_absent_and_removing_it_is_a_no_op():
     name = "unkai-absent-" + uuid.uuid4().hex[:6]
     found = libvirt_state(URI, name)

@@ -194,7 +194,9 @@ def _message(result: Mapping[str, Any]) -> str:
         parts.append("\n".join(stderr.splitlines()[-5:]))
     for item in result.get("results") or ():
         if isinstance(item, Mapping) and item.get("failed"):
-            parts.append(f"item {item.get('item')!r}: {_message(item)}")
+            label = repr(item.get("item"))
+            label = label if len(label) <= 60 else label[:57] + "..."
+            parts.append(f"item {label}: {_message(item)}")
     return "; ".join(parts) or "failed (no message)"
 
 
