@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import copy
+import doctest
 import json
 from pathlib import Path
 
 import pytest
 import yaml
 
+from unkai.drivers import ansible as ansible_driver
+from unkai.drivers import kvm_host as kvm_host_driver
 from unkai.drivers.ansible import (
     AnsibleHost,
     builtin_playbooks_dir,
@@ -196,3 +199,9 @@ def test_playbook_failed_names_every_failed_task():
         "playbook x.yml ended failed (exit status 2)\n"
         "  kvm-1: Install libvirt and QEMU: no space left"
     )
+
+
+@pytest.mark.parametrize("module", [ansible_driver, kvm_host_driver], ids=lambda m: m.__name__)
+def test_docstring_examples(module):
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
