@@ -17,9 +17,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 config = pulumi.Config("unkai")
 env = load_environment(pulumi.get_stack(), root=ROOT, overrides=config.get_object("overrides"))
-accelerator = config.get("accelerator") or "tcg"
+accelerator = config.get("accelerator") or "auto"
 ssh_keys = tuple(config.get_object("sshKeys") or ())
-cloud = Cloud(env.name, CloudArgs(env, {h: accelerator for h in env.hosts}, ssh_keys))
+cloud = Cloud(env.name, CloudArgs(env, accelerator, ssh_keys))
 
 pulumi.export("environment", env.name)
+pulumi.export("hosts", cloud.hosts_summary)
 pulumi.export("instances", cloud.summary)
+pulumi.export("container_images", cloud.images_summary)

@@ -100,6 +100,22 @@ def test_up_boots_every_vm_to_cloud_init_finished(deployed, stack):
         assert name in deployed.stdout
 
 
+def test_container_images_are_built_from_the_debian_base(deployed, stack):
+    images = stack.outputs()["container_images"].value
+    env = load_environment(ENV, root=ROOT)
+    assert set(images) == set(env.container_images)
+    for name, image in images.items():
+        inspect = subprocess.run(
+            ["docker", "image", "inspect", image["reference"], "--format",
+             "{{.Id}} {{.Config.User}}"],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        image_id, user = inspect.stdout.split()
+        assert image_id == image["image_id"], name
+        assert user.split(":")[0] == "10001", f"{name} runs as {user}"
+    assert "container images of local" in deployed.stdout
+
+
 def test_ssh_with_the_key_from_cloud_init(stack):
     for name, vm in instances(stack).items():
         out = ssh(int(vm["ssh_port"]), "hostname; cloud-init status --wait --long")
@@ -152,9 +168,13 @@ def test_memory_change_is_an_update_in_place(stack):
 
 def test_destroy_leaves_nothing_behind(stack):
     names = set(instances(stack))
+    references = [i["reference"] for i in stack.outputs()["container_images"].value.values()]
     result = unkai("destroy", ENV)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert not names & set(domains())
     assert not {v for v in pool_volumes() if v.split("-")[0] in {"db", "web", "debian"}}
     qemu = subprocess.run(["pgrep", "-f", "qemu-system"], capture_output=True, text=True)
     assert qemu.stdout.strip() == "", "a QEMU process outlived destroy"
+    for reference in references:
+        gone = subprocess.run(["docker", "image", "inspect", reference], capture_output=True)
+        assert gone.returncode != 0, f"{reference} outlived destroy"

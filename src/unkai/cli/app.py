@@ -6,6 +6,7 @@ place where an :class:`~unkai.errors.UnkaiError` becomes a message and an exit s
 
 from __future__ import annotations
 
+import re
 import sys
 
 import typer
@@ -78,10 +79,11 @@ def main() -> None:
 def _engine_error(err: Exception) -> str:
     text = str(err)
     if type(err).__name__ == "ConcurrentUpdateError":
+        lock = re.search(r"file://(\S+?\.json)", text)
+        release = f"rm {lock.group(1)}" if lock else "pulumi cancel"
         return (
             "the stack is locked by another update. If none is running (it was killed), "
-            'release the lock: eval "$(unkai shell-env)"; cd stacks/cloud; '
-            "pulumi cancel --stack <env> --yes"
+            f"release the lock: {release}"
         )
     lines = [line.strip() for line in text.splitlines() if line.strip().startswith("error:")]
     return "; ".join(lines[-3:]) or "the engine failed (see its output above)"

@@ -95,6 +95,20 @@ def _show(stack: auto.Stack, root: Path) -> None:
             f"{vm['boot_seconds']:.0f}" if vm.get("boot_seconds") else "",
         )
     console.print(table)
+    images = outputs.get("container_images")
+    if images is None or not images.value:
+        return
+    table = Table(title=f"container images of {stack.name}")
+    for column in ("image", "reference", "id", "size MB"):
+        table.add_column(column)
+    for name, image in sorted(images.value.items()):
+        table.add_row(
+            name,
+            image.get("reference") or "",
+            (image.get("image_id") or "")[:19],
+            f"{(image.get('size_bytes') or 0) / 1e6:.0f}",
+        )
+    console.print(table)
 
 
 def up(

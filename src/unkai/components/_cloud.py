@@ -8,12 +8,14 @@ and the instances themselves (group members under their :class:`InstanceGroup`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import pulumi
 
 from unkai import model
+from unkai.components._compute import KvmHost, KvmHostArgs
+from unkai.components._containers import ContainerImage, ContainerImageArgs
 from unkai.components._vms import Instance, Network, NetworkArgs, VmImage, VmImageArgs
 from unkai.placement import place
 
@@ -66,17 +68,23 @@ class CloudArgs:
 
     Attributes:
         env: The resolved environment.
-        accelerators: ``kvm`` or ``tcg`` per host name (from each host's facts).
+        accelerator: ``auto``, ``kvm`` or ``tcg``: what each host's playbook should
+            use (``unkai up`` passes what the KVM probe found). The accelerator each
+            host reports decides its domains' type.
+        ssh_keys: Public keys authorised on every instance besides its own (a stack's
+            operator key, kept out of the environment files).
     """
 
     env: model.Environment
-    accelerators: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    accelerator: Literal["auto", "kvm", "tcg"] = "auto"
+    ssh_keys: tuple[str, ...] = ()
 
 
 class Cloud(pulumi.ComponentResource):
     """Every VM-side resource of an environment (``unkai:index:Cloud``)."""
 
     instances: dict[str, Instance]
+    container_images: dict[str, ContainerImage]
 
     def __init__(
         self, name: str, args: CloudArgs, opts: pulumi.ResourceOptions | None = None
@@ -84,9 +92,26 @@ class Cloud(pulumi.ComponentResource):
         super().__init__("unkai:index:Cloud", name, None, opts)
         env = args.env
         placement = place(env)
-        instances = env.all_instances()
+        instances = [
+            i.model_copy(update={"ssh_keys": (*i.ssh_keys, *args.ssh_keys)})
+            for i in env.all_instances()
+        ]
         host_of = {i.name: env.hosts[placement.host_of(i.name)] for i in instances}
         child = pulumi.ResourceOptions(parent=self)
+
+        # Every host that runs an instance is configured first (Ansible): packages,
+        # libvirtd, the storage pool; its facts say which accelerator its VMs use.
+        self.hosts: dict[str, KvmHost] = {}
+        for host_name in sorted({h.name for h in host_of.values()}):
+            self.hosts[host_name] = KvmHost(
+                f"{name}-host-{host_name}",
+                KvmHostArgs.from_host(env.hosts[host_name], accelerator=args.accelerator),
+                child,
+            )
+        accelerators = {h: res.accelerator for h, res in self.hosts.items()}
+
+        def on_host(host_name: str) -> pulumi.ResourceOptions:
+            return pulumi.ResourceOptions(parent=self, depends_on=[self.hosts[host_name]])
 
         images: dict[tuple[str, str], pulumi.Input[str]] = {}
         for image_name, host_name in sorted({(i.image, host_of[i.name].name) for i in instances}):
@@ -94,7 +119,7 @@ class Cloud(pulumi.ComponentResource):
             image = VmImage(
                 f"{name}-{image_name}-{host_name}",
                 VmImageArgs.from_model(env.vm_images[image_name], host),
-                child,
+                on_host(host_name),
             )
             images[(image_name, host_name)] = image.volume_path
 
@@ -107,7 +132,7 @@ class Cloud(pulumi.ComponentResource):
                 Network(
                     f"{name}-{net_name}-{host_name}",
                     NetworkArgs.from_model(network, env.hosts[host_name]),
-                    child,
+                    on_host(host_name),
                 )
 
         self.instances = {}
@@ -119,9 +144,9 @@ class Cloud(pulumi.ComponentResource):
                     instance=instance,
                     env=env,
                     host=host,
-                    accelerator=args.accelerators[host.name],
+                    accelerator=accelerators[host.name],
                     image_volume_path=images[(instance.image, host.name)],
-                    opts=child,
+                    opts=on_host(host.name),
                 )
         for group_name, group in sorted(env.instance_groups.items()):
             members = tuple(
@@ -129,10 +154,25 @@ class Cloud(pulumi.ComponentResource):
             )
             component = InstanceGroup(
                 f"{name}-{group_name}",
-                InstanceGroupArgs(group, members, env, args.accelerators, images),
+                InstanceGroupArgs(group, members, env, accelerators, images),
                 child,
             )
             self.instances.update(component.instances)
+
+        self.container_images = {
+            image_name: ContainerImage(
+                f"{name}-{image_name}", ContainerImageArgs.from_model(image, env), child
+            )
+            for image_name, image in sorted(env.container_images.items())
+        }
+        images_summary: dict[str, Any] = {
+            image_name: pulumi.Output.all(
+                reference=res.reference, image_id=res.image_id, size_bytes=res.size_bytes,
+                build_seconds=res.build_seconds,
+            )
+            for image_name, res in self.container_images.items()
+        }  # fmt: skip
+        self.images_summary = images_summary
 
         summary: dict[str, Any] = {
             vm: pulumi.Output.all(
@@ -142,4 +182,13 @@ class Cloud(pulumi.ComponentResource):
             for vm, res in sorted(self.instances.items())
         }  # fmt: skip
         self.summary = summary
-        self.register_outputs({"instances": summary})
+        self.hosts_summary: dict[str, Any] = {
+            h: pulumi.Output.all(
+                accelerator=res.accelerator, reason=res.accelerator_reason,
+                cpus=res.cpus, memory_mb=res.memory_mb,
+            )
+            for h, res in self.hosts.items()
+        }  # fmt: skip
+        self.register_outputs(
+            {"hosts": self.hosts_summary, "instances": summary, "container_images": images_summary}
+        )

@@ -169,7 +169,12 @@ def _target(prefix: str, index: int) -> str:
 
 
 def _disks(instance: Instance, disk_path: str) -> tuple[list[_DiskView], str]:
-    """The disks with their device names, and the device name left for the seed cdrom."""
+    """The disks with their device names, and the device name left for the seed.
+
+    The seed is a read-only virtio disk after the virtio disks: Debian's cloud kernel
+    has virtio but no SATA/AHCI driver, so a SATA cdrom would go unseen and cloud-init
+    would fall back to no datasource.
+    """
     virtio = scsi = 0
     views = []
     for disk in instance.disks:
@@ -181,7 +186,7 @@ def _disks(instance: Instance, disk_path: str) -> tuple[list[_DiskView], str]:
             scsi += 1
         path = disk_path.replace("{instance}", instance.name).replace("{disk}", disk.name)
         views.append(_DiskView(disk.name, path, disk.bus, target, disk.boot))
-    return views, _target("sd", scsi)
+    return views, _target("vd", virtio)
 
 
 def _nics(env: Environment, instance: Instance) -> list[_NicView]:
@@ -282,7 +287,7 @@ def render_domain_xml(
     The XML is the same for both accelerators except ``<domain type=...>`` (``kvm`` or
     ``qemu``) and ``<cpu>`` (``host-passthrough`` for KVM, the named model
     :data:`TCG_CPU_MODEL` for TCG). Memory and vCPUs come from the machine type; disks
-    are virtio (or the disk's bus) qcow2 files, the NoCloud seed ISO is a SATA cdrom,
+    are virtio (or the disk's bus) qcow2 files, the NoCloud seed ISO a read-only virtio disk,
     the serial console is a pty that is also logged to ``console_log``. NICs on
     ``nat``/``isolated`` networks are ``<interface type='network'>``, on ``bridged``
     networks ``<interface type='bridge'>``, each with :func:`instance_mac`; NICs on

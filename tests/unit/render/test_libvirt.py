@@ -64,9 +64,9 @@ def test_domain_sizes_disks_console_and_metadata(env: Environment) -> None:
     ] == [  # type: ignore[union-attr]
         ("disk", "/pool/db/boot.qcow2", "vda"),
         ("disk", "/pool/db/data.qcow2", "vdb"),
-        ("cdrom", "/seed/db.iso", "sda"),
+        ("disk", "/seed/db.iso", "vdc"),
     ]
-    assert all(d.find("target").get("bus") == "virtio" for d in disks[:2])  # type: ignore[union-attr]
+    assert all(d.find("target").get("bus") == "virtio" for d in disks)  # type: ignore[union-attr]
     assert disks[0].find("driver").get("type") == "qcow2"  # type: ignore[union-attr]
     serial = root.find("devices/serial")
     assert serial.get("type") == "pty" and serial.find("log").get("file") == "/log/db.log"  # type: ignore[union-attr]
@@ -108,7 +108,7 @@ def test_bridged_and_scsi(env: Environment) -> None:
     assert interfaces[0].find("source").get("bridge") == "br0"  # type: ignore[union-attr]
     assert root.find("devices/controller").get("model") == "virtio-scsi"  # type: ignore[union-attr]
     targets = [d.find("target").get("dev") for d in root.findall("devices/disk")]  # type: ignore[union-attr]
-    assert targets == ["vda", "sda", "sdb"]
+    assert targets == ["vda", "sda", "vdb"]  # the seed follows the virtio disks
     assert root.find(f"{QEMU}commandline") is None
 
 
