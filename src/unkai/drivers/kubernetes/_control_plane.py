@@ -27,6 +27,7 @@ from unkai.drivers.kubernetes._plan import (
     render_kubeconfig,
 )
 from unkai.drivers.kubernetes._process import (
+    command_line,
     free_ports,
     healthy,
     launch,
@@ -203,6 +204,16 @@ class ControlPlane:
 
     # -- state -----------------------------------------------------------------------
 
+    def _serving(
+        self, component: Component, pid: int | None, context: ssl.SSLContext | None
+    ) -> bool:
+        # Running the planned argv (not one from an older plan) and answering.
+        return (
+            pid is not None
+            and command_line(pid) == component.argv
+            and healthy(component.health_url, context=context)
+        )
+
     def _running(self, plan: Plan) -> dict[str, int]:
         out = {}
         for component in plan.components:
@@ -278,10 +289,12 @@ class ControlPlane:
     ) -> Plan:
         """Start every component not yet running and healthy, and wait until all are.
 
-        Idempotent: when everything already runs and answers, nothing is started or
-        written. Components are started in order (etcd, the API server, then the
-        controller manager, the scheduler and kwok together), each awaited on its health
-        URL — the API server on ``/readyz`` — never after a fixed sleep.
+        Idempotent: when everything already runs with the planned flags and answers,
+        nothing is started or written; a component that runs with other flags (an older
+        plan) or does not answer is restarted. Components are started in order (etcd,
+        the API server, then the controller manager, the scheduler and kwok together),
+        each awaited on its health URL — the API server on ``/readyz`` — never after a
+        fixed sleep.
 
         Args:
             say: Receives one line per component started.
@@ -319,9 +332,10 @@ class ControlPlane:
             started = []
             for component in (plan.component(name) for name in stage):
                 pid = running.get(component.name)
-                if pid is not None and healthy(component.health_url, context=context):
+                if self._serving(component, pid, context):
                     continue
                 if pid is not None:
+                    say(f"restarting {component.name}: not healthy or started with other flags")
                     terminate([pid])
                 say(f"starting {component.name} (log: {component.log})")
                 started.append(self._launch(component))
@@ -361,7 +375,7 @@ class ControlPlane:
         if len(running) != len(plan.components):
             return False
         context = self._tls(plan)
-        return all(healthy(c.health_url, context=context) for c in plan.components)
+        return all(self._serving(c, running[c.name], context) for c in plan.components)
 
     # -- stop ------------------------------------------------------------------------
 

@@ -72,6 +72,15 @@ def is_running(pid: int, binary: str | None = None) -> bool:
     return argv0 == binary
 
 
+def command_line(pid: int) -> tuple[str, ...]:
+    """The argv ``pid`` runs (empty when it is gone)."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return ()
+    return tuple(part.decode(errors="replace") for part in raw.split(b"\0")[:-1])
+
+
 def launch(
     argv: Sequence[str], *, log: Path, pid_file: Path, env: Mapping[str, str], cwd: Path
 ) -> int:
