@@ -80,21 +80,21 @@ def _show(stack: auto.Stack, root: Path) -> None:
         return
     key = operator_key(root)
     table = Table(title=f"instances of {stack.name}")
-    for column in ("VM", "host", "state", "accelerator", "guest IP", "ssh", "boot s"):
+    for column in ("VM", "host", "state", "accelerator", "guest IP", "ssh port", "boot s"):
         table.add_column(column)
     for name, vm in sorted(instances.value.items()):
         port = vm.get("ssh_port")
-        ssh = f"ssh -i {key} -p {int(port)} unkai@127.0.0.1" if port else ""
         table.add_row(
             name,
             vm.get("host") or "",
             vm.get("state") or "",
             vm.get("accelerator") or "",
             ", ".join(vm.get("ips") or []),
-            ssh,
+            str(int(port)) if port else "",
             f"{vm['boot_seconds']:.0f}" if vm.get("boot_seconds") else "",
         )
     console.print(table)
+    console.print(f"log in: ssh -i {key.relative_to(root)} -p <ssh port> unkai@127.0.0.1")
     images = outputs.get("container_images")
     if images is None or not images.value:
         return

@@ -138,7 +138,6 @@ class Instance(pulumi.CustomResource):
         image_volume_path: pulumi.Input[str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        boot = instance.disks[0]
         files = render.render_cloud_init(instance, env)
         domain_xml = pulumi.Output.from_input(accelerator).apply(
             lambda acc: render.render_domain_xml(instance, env=env, accelerator=acc)
@@ -158,8 +157,10 @@ class Instance(pulumi.CustomResource):
             "meta_data": files["meta-data"],
             "network_config": files["network-config"],
             "image_volume_path": image_volume_path,
-            "disk_volume": render.volume_name(instance, boot.name),
-            "disk_gb": boot.size_gb,
+            "disks": [
+                {"volume": render.volume_name(instance, d.name), "size_gb": d.size_gb}
+                for d in instance.disks
+            ],
             "seed_volume": f"{instance.name}-seed.iso",
             "console_log": _pattern_path(render.DEFAULT_CONSOLE_LOG, instance),
             "ssh_port": port,

@@ -29,6 +29,8 @@ class UnkaiProvider(p.Provider):
         self.resources = {r.token: r for r in resources}
 
     def _handler(self, token: str) -> Resource:
+        # A URN's type holds the parents' types too: "unkai:index:Cloud$unkai:compute:VmImage".
+        token = token.rsplit("$", 1)[-1]
         try:
             return self.resources[token]
         except KeyError:
