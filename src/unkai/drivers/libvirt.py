@@ -321,9 +321,23 @@ def define_domain(uri: str, name: str, xml: str) -> None:
     """
     with connect(uri) as conn:
         try:
+            existing = conn.lookupByName(name)
+        except libvirt.libvirtError as err:
+            if not _missing(err):
+                raise DriverError(f"domain {name}: {err}") from err
+            existing = None
+        if existing is not None and "<uuid>" not in xml:
+            # libvirt redefines a domain only under its UUID; rendered XML has none.
+            xml = with_uuid(xml, existing.UUIDString())
+        try:
             conn.defineXML(xml)
         except libvirt.libvirtError as err:
             raise DriverError(f"cannot define domain {name}: {err}") from err
+
+
+def with_uuid(xml: str, uuid: str) -> str:
+    """``xml`` with ``<uuid>`` after its ``<name>`` (pure)."""
+    return re.sub(r"(</name>)", rf"\1\n  <uuid>{uuid}</uuid>", xml, count=1)
 
 
 def start_domain(uri: str, name: str) -> None:
