@@ -4,7 +4,8 @@
 kwok for one cluster, from the pinned toolchain, with per-cluster certificates and
 kubeconfigs in the cluster's state folder; nothing listens beyond 127.0.0.1.
 ``create_fake_nodes``/``delete_fake_nodes``/``sync_fake_nodes`` give a node pool its
-simulated nodes, which kwok keeps Ready and whose pods it runs.
+simulated nodes, which kwok keeps Ready and whose pods it runs. ``apply_objects`` and
+its siblings put a workload's rendered manifests on a cluster with server-side apply.
 """
 
 from __future__ import annotations
@@ -32,6 +33,21 @@ from unkai.drivers.kubernetes._plan import (
     plan_control_plane,
     render_kubeconfig,
 )
+from unkai.drivers.kubernetes._workloads import (
+    DeploymentState,
+    ObjectRef,
+    apply_objects,
+    delete_objects,
+    deployment_state,
+    ensure_namespace,
+    node_metadata_patch,
+    patch_pool_nodes,
+    plan_objects,
+    read_objects,
+    ref_of,
+    secret_manifest,
+    wait_deployment_available,
+)
 
 __all__ = [
     "COMPONENTS",
@@ -40,22 +56,35 @@ __all__ = [
     "Component",
     "ComponentStatus",
     "ControlPlane",
+    "DeploymentState",
     "FakeNodePool",
     "Kubeconfig",
     "NodeTaint",
+    "ObjectRef",
     "Plan",
     "Ports",
+    "apply_objects",
     "create_fake_nodes",
     "delete_fake_nodes",
+    "delete_objects",
+    "deployment_state",
+    "ensure_namespace",
     "fake_node_manifest",
     "issue",
     "kube_client",
     "list_fake_nodes",
+    "node_metadata_patch",
+    "patch_pool_nodes",
     "pinned_binaries",
     "pki_plan",
     "plan_control_plane",
+    "plan_objects",
+    "read_objects",
+    "ref_of",
     "render_kubeconfig",
     "sans_of",
+    "secret_manifest",
     "sync_fake_nodes",
+    "wait_deployment_available",
     "wait_nodes_ready",
 ]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from unkai.provider.resources.cluster import Cluster, NodePool
 from unkai.provider.resources.container_image import ContainerImage
 from unkai.provider.resources.instance import Instance
 from unkai.provider.resources.kvm_host import KvmHost
 from unkai.provider.resources.local_file import LocalFile
 from unkai.provider.resources.network import Network
 from unkai.provider.resources.vm_image import VmImage
+from unkai.provider.resources.workload import Workload
 
 ALL = (
     LocalFile(),
@@ -16,6 +18,20 @@ ALL = (
     Instance(),
     ContainerImage(),
     KvmHost(),
+    Cluster(),
+    NodePool(),
+    Workload(),
 )
 
-__all__ = ["ALL", "ContainerImage", "Instance", "KvmHost", "LocalFile", "Network", "VmImage"]
+__all__ = [
+    "ALL",
+    "Cluster",
+    "ContainerImage",
+    "Instance",
+    "KvmHost",
+    "LocalFile",
+    "Network",
+    "NodePool",
+    "VmImage",
+    "Workload",
+]

@@ -1,0 +1,336 @@
+"""Resources of the ``kubernetes`` module of the unkai provider, and how a cloud wires them.
+
+A :class:`Cluster` is a control plane; each of its node pools is a :class:`NodePool`
+(scaling one changes that resource alone); each workload is a :class:`Workload` whose
+manifests are exactly what ``unkai render`` writes for the image reference pinned to
+the :class:`~unkai.components.ContainerImage` that built it. :func:`add_kubernetes`
+builds all of them for an environment (what :class:`~unkai.components.Cloud` does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+
+from unkai import model
+from unkai.components._containers import ContainerImage
+from unkai.render import render_manifests, secret_name
+
+
+def clusters_root(root: Path) -> Path:
+    """Where local clusters keep their state: ``<project>/.unkai/clusters``."""
+    return root / ".unkai" / "clusters"
+
+
+def pinned_image_ref(reference: str, repo_digest: str | None) -> str:
+    """The image reference a workload runs: the repository digest when pushed, else the tag.
+
+    A pushed image has ``registry/name@sha256:…`` (immutable). A local image has no
+    repository digest (the ContainerImage reports its image id instead), so its
+    ``name:<content-hash tag>`` is used: the tag is the hash of its Dockerfile.
+    """
+    if repo_digest and "@sha256:" in repo_digest:
+        return repo_digest
+    return reference
+
+
+def secret_config(name: str) -> pulumi.Output[str]:
+    """The Pulumi config secret named by a SecretRef (``key`` or ``namespace:key``).
+
+    A bare key is read from the project's namespace. Read when the program runs, never
+    at import time.
+
+    Raises:
+        pulumi.ConfigMissingError: the stack has no such config key.
+    """
+    namespace, _, key = name.rpartition(":")
+    return pulumi.Config(namespace or None).require_secret(key)
+
+
+@dataclass(frozen=True)
+class ClusterArgs:
+    """Inputs of :class:`Cluster`.
+
+    Attributes:
+        name: The cluster name.
+        version: The Kubernetes version (the provider requires the pinned one).
+        host: The API server host (loopback).
+        port: The API server port.
+        state_dir: The cluster's state folder (absolute).
+    """
+
+    name: str
+    version: str
+    host: str
+    port: int
+    state_dir: str
+
+    @classmethod
+    def from_model(cls, cluster: model.Cluster, *, state_root: Path) -> ClusterArgs:
+        """The inputs of ``cluster``, its state kept in ``state_root/<name>``."""
+        return cls(
+            name=cluster.name,
+            version=cluster.kubernetes_version,
+            host=cluster.control_plane.host,
+            port=cluster.control_plane.port,
+            state_dir=str((state_root / cluster.name).absolute()),
+        )
+
+
+class Cluster(pulumi.CustomResource):
+    """A local Kubernetes control plane (``unkai:kubernetes:Cluster``).
+
+    Creating it starts etcd, the API server, controllers, scheduler and kwok on
+    loopback; a stopped one is started again by the next ``up``; a new version or
+    endpoint replaces it; deleting it stops every process and deletes its state.
+    """
+
+    endpoint: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]
+    ca_fingerprint: pulumi.Output[str]
+    healthy: pulumi.Output[bool]
+
+    def __init__(
+        self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        props = {
+            "name": args.name,
+            "version": args.version,
+            "host": args.host,
+            "port": args.port,
+            "state_dir": args.state_dir,
+            "healthy": True,
+            "endpoint": None,
+            "kubeconfig": None,
+            "ca_fingerprint": None,
+            "components": None,
+        }
+        super().__init__("unkai:kubernetes:Cluster", name, props, opts)
+
+
+@dataclass(frozen=True)
+class NodePoolArgs:
+    """Inputs of :class:`NodePool`.
+
+    Attributes:
+        cluster: The cluster's name.
+        kubeconfig: The cluster's ``kubeconfig`` output.
+        cluster_ca: The cluster's ``ca_fingerprint`` output.
+        pool: The node pool.
+    """
+
+    cluster: str
+    kubeconfig: pulumi.Input[str]
+    cluster_ca: pulumi.Input[str]
+    pool: model.NodePool
+
+
+class NodePool(pulumi.CustomResource):
+    """A node pool's simulated nodes (``unkai:kubernetes:NodePool``).
+
+    Each node has the pool's machine type as capacity, its labels and taints. A new
+    size adds or deletes the highest-numbered nodes only; new labels or taints patch
+    the nodes; a new machine type replaces the pool.
+    """
+
+    nodes: pulumi.Output[list[str]]
+    ready: pulumi.Output[float]
+    size: pulumi.Output[float]
+
+    def __init__(
+        self, name: str, args: NodePoolArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        pool = args.pool
+        shape = model.machine_type(pool.machine_type)
+        props = {
+            "cluster": args.cluster,
+            "kubeconfig": args.kubeconfig,
+            "cluster_ca": args.cluster_ca,
+            "name": pool.name,
+            "size": pool.size,
+            "cpu": str(shape.cpus),
+            "memory": f"{shape.memory_mb}Mi",
+            "pods": 110,
+            "machine_type": shape.name,
+            "labels": dict(pool.labels),
+            "taints": [t.model_dump(mode="json") for t in pool.taints],
+            "nodes": None,
+            "ready": None,
+        }
+        super().__init__("unkai:kubernetes:NodePool", name, props, opts)
+
+
+@dataclass(frozen=True)
+class WorkloadArgs:
+    """Inputs of :class:`Workload`.
+
+    Attributes:
+        workload: The workload.
+        env: Its environment (the manifests are rendered from both).
+        kubeconfig: Its cluster's ``kubeconfig`` output.
+        cluster_ca: Its cluster's ``ca_fingerprint`` output.
+        image: The ContainerImage resource that builds its image.
+        secret_values: Environment variable → value of each ``secret_env`` entry, as
+            Pulumi secrets (:func:`secret_config`).
+        namespace: Where its objects go.
+    """
+
+    workload: model.Workload
+    env: model.Environment
+    kubeconfig: pulumi.Input[str]
+    cluster_ca: pulumi.Input[str]
+    image: ContainerImage
+    secret_values: Mapping[str, pulumi.Input[str]]
+    namespace: str = "default"
+
+
+class Workload(pulumi.CustomResource):
+    """A workload's objects on its cluster (``unkai:kubernetes:Workload``).
+
+    The manifests are :func:`unkai.render.render_manifests` with the image pinned to
+    the built image (:func:`pinned_image_ref`); the Secret is made from
+    ``secret_values`` at apply time. ``up`` waits until the Deployment reports every
+    replica available.
+    """
+
+    available: pulumi.Output[float]
+    objects: pulumi.Output[list[str]]
+    manifests: pulumi.Output[dict[str, str]]
+
+    def __init__(
+        self, name: str, args: WorkloadArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        workload, env = args.workload, args.env
+        image_ref = pulumi.Output.all(args.image.reference, args.image.repo_digest).apply(
+            lambda ref: pinned_image_ref(ref[0], ref[1])
+        )
+        manifests = image_ref.apply(lambda ref: render_manifests(workload, env, image_ref=ref))
+        values: Any = None
+        if args.secret_values:
+            values = pulumi.Output.secret(dict(sorted(args.secret_values.items())))
+        props = {
+            "kubeconfig": args.kubeconfig,
+            "cluster_ca": args.cluster_ca,
+            "namespace": args.namespace,
+            "name": workload.name,
+            "manifests": manifests,
+            "replicas": None if workload.autoscaling is not None else workload.replicas,
+            "image_id": args.image.image_id,
+            "secret_name": secret_name(workload),
+            "secret_values": values,
+            "timeout": None,
+            "objects": None,
+            "available": None,
+        }
+        super().__init__(
+            "unkai:kubernetes:Workload",
+            name,
+            props,
+            pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[args.image])),
+        )
+
+
+@dataclass
+class Kubernetes:
+    """What :func:`add_kubernetes` created, by model name.
+
+    Attributes:
+        clusters: Cluster resources.
+        node_pools: NodePool resources by ``(cluster, pool)``.
+        workloads: Workload resources.
+        clusters_summary: Per cluster: endpoint, kubeconfig, nodes Ready per pool.
+        workloads_summary: Per workload: cluster, available and desired replicas.
+    """
+
+    clusters: dict[str, Cluster]
+    node_pools: dict[tuple[str, str], NodePool]
+    workloads: dict[str, Workload]
+    clusters_summary: dict[str, Any]
+    workloads_summary: dict[str, Any]
+
+
+def add_kubernetes(
+    name: str,
+    env: model.Environment,
+    *,
+    images: Mapping[str, ContainerImage],
+    state_root: Path,
+    secrets: Mapping[str, pulumi.Input[str]] | None = None,
+    parent: pulumi.Resource | None = None,
+) -> Kubernetes:
+    """Create every cluster of ``env`` with its node pools, and every workload.
+
+    Args:
+        name: Prefix of the resource names (``<name>-<cluster>``,
+            ``<name>-<cluster>-<pool>``, ``<name>-<workload>``).
+        env: The environment.
+        images: The ContainerImage resource of each container image the workloads run.
+        state_root: Where clusters keep their state (:func:`clusters_root`).
+        secrets: SecretRef name → value (secret); default: each read from stack config
+            with :func:`secret_config`.
+        parent: The parent of every resource created.
+
+    Returns:
+        The resources and summaries.
+
+    Raises:
+        pulumi.ConfigMissingError: a workload's secret is not in the stack's config.
+    """
+    child = pulumi.ResourceOptions(parent=parent)
+    clusters: dict[str, Cluster] = {}
+    pools: dict[tuple[str, str], NodePool] = {}
+    for cluster_name, cluster in sorted(env.clusters.items()):
+        res = Cluster(
+            f"{name}-{cluster_name}",
+            ClusterArgs.from_model(cluster, state_root=state_root),
+            child,
+        )
+        clusters[cluster_name] = res
+        for pool in cluster.node_pools:
+            pools[(cluster_name, pool.name)] = NodePool(
+                f"{name}-{cluster_name}-{pool.name}",
+                NodePoolArgs(cluster_name, res.kubeconfig, res.ca_fingerprint, pool),
+                pulumi.ResourceOptions(parent=parent, depends_on=[res]),
+            )
+    workloads: dict[str, Workload] = {}
+    for workload_name, workload in sorted(env.workloads.items()):
+        cluster_res = clusters[workload.cluster]
+        values = {
+            variable: (secrets or {}).get(ref.name) or secret_config(ref.name)
+            for variable, ref in workload.secret_env.items()
+        }
+        own_pools = [p for (c, _), p in pools.items() if c == workload.cluster]
+        workloads[workload_name] = Workload(
+            f"{name}-{workload_name}",
+            WorkloadArgs(
+                workload=workload,
+                env=env,
+                kubeconfig=cluster_res.kubeconfig,
+                cluster_ca=cluster_res.ca_fingerprint,
+                image=images[workload.image],
+                secret_values=values,
+            ),
+            # Its pods need nodes: the pools first (and, on destroy, the workload first).
+            pulumi.ResourceOptions(parent=parent, depends_on=[cluster_res, *own_pools]),
+        )
+    clusters_summary: dict[str, Any] = {
+        cluster_name: pulumi.Output.all(
+            endpoint=res.endpoint,
+            kubeconfig=res.kubeconfig,
+            pools={pool: pools[(c, pool)].ready for (c, pool) in pools if c == cluster_name},
+        )
+        for cluster_name, res in clusters.items()
+    }
+    workloads_summary: dict[str, Any] = {
+        workload_name: pulumi.Output.all(
+            cluster=env.workloads[workload_name].cluster,
+            available=res.available,
+            replicas=env.workloads[workload_name].replicas,
+        )
+        for workload_name, res in workloads.items()
+    }
+    return Kubernetes(clusters, pools, workloads, clusters_summary, workloads_summary)

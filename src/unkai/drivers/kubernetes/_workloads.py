@@ -1,0 +1,355 @@
+"""Workload objects on a cluster: server-side apply, read, wait and delete, via lightkube.
+
+The manifests arrive rendered (:func:`unkai.render.render_manifests`, what ``unkai
+render`` writes); :func:`plan_objects` and :func:`secret_manifest` are pure and turn them,
+and a workload's secret values, into the objects to apply. The rest talk to the API
+server: every object is applied with server-side apply under the field manager
+``unkai`` (forced, so unkai owns the fields it declares and a hand edit of one of them is
+undone by the next apply), and no function logs or returns a secret value in an error.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import yaml
+from lightkube import ApiError, Client, codecs
+from lightkube.core.resource_registry import resource_registry
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.apps_v1 import Deployment
+from lightkube.resources.core_v1 import Namespace, Node
+from lightkube.types import CascadeType, PatchType
+
+from unkai.drivers.kubernetes._nodes import FIELD_MANAGER, POOL_LABEL, kube_client
+from unkai.errors import DriverError
+
+SECRET_KINDS = frozenset({"Secret"})
+"""Kinds whose content never appears in an error message."""
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """Which object: its API version, kind and name (in the workload's namespace)."""
+
+    api_version: str
+    kind: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}/{self.name}"
+
+
+@dataclass(frozen=True)
+class DeploymentState:
+    """A Deployment's replica counts as its status reports them."""
+
+    replicas: int
+    available: int
+    updated: int
+    current: bool
+
+    @property
+    def ready(self) -> bool:
+        """Whether every desired replica is updated and available, for the latest spec."""
+        return self.current and self.available == self.replicas == self.updated
+
+
+def ref_of(manifest: Mapping[str, Any]) -> ObjectRef:
+    """The :class:`ObjectRef` of one manifest (a mapping). Pure."""
+    return ObjectRef(
+        api_version=str(manifest["apiVersion"]),
+        kind=str(manifest["kind"]),
+        name=str(manifest["metadata"]["name"]),
+    )
+
+
+def plan_objects(manifests: Mapping[str, str], *, namespace: str) -> tuple[dict[str, Any], ...]:
+    """The objects of rendered manifests, each placed in ``namespace``. Pure.
+
+    Args:
+        manifests: File name → YAML text (one or more documents each), as rendered.
+        namespace: Where the objects go (the rendered files name none).
+
+    Returns:
+        The objects in file-name order.
+
+    Raises:
+        DriverError: a file is not YAML or a document is not a Kubernetes object.
+    """
+    objects: list[dict[str, Any]] = []
+    for file, text in sorted(manifests.items()):
+        try:
+            documents = [d for d in yaml.safe_load_all(text) if d is not None]
+        except yaml.YAMLError as err:
+            raise DriverError(f"manifest {file} is not YAML: {err}") from err
+        for document in documents:
+            if not isinstance(document, dict) or not {"apiVersion", "kind", "metadata"} <= set(
+                document
+            ):
+                raise DriverError(f"manifest {file} holds something other than a Kubernetes object")
+            obj = dict(document)
+            obj["metadata"] = {**document["metadata"], "namespace": namespace}
+            objects.append(obj)
+    return tuple(objects)
+
+
+def secret_manifest(
+    *, name: str, namespace: str, values: Mapping[str, str], labels: Mapping[str, str]
+) -> dict[str, Any]:
+    """The Opaque Secret holding ``values`` (base64 ``data``, not ``stringData``). Pure.
+
+    ``data`` rather than ``stringData``: the API server turns ``stringData`` into ``data``,
+    which leaves server-side apply's field ownership of ``data`` to nobody.
+    """
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},
+        "type": "Opaque",
+        "data": {
+            key: base64.b64encode(value.encode("utf-8")).decode("ascii")
+            for key, value in sorted(values.items())
+        },
+    }
+
+
+def _resource(ref: ObjectRef) -> Any:
+    try:
+        return resource_registry.load(ref.api_version, ref.kind)
+    except Exception as err:  # lightkube raises LoadResourceError or KeyError
+        raise DriverError(f"unknown Kubernetes kind {ref.api_version} {ref.kind}") from err
+
+
+@contextmanager
+def _session(kubeconfig: Path) -> Iterator[Client]:
+    client = kube_client(kubeconfig)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def _fail(action: str, ref: ObjectRef, err: Exception) -> DriverError:
+    if ref.kind in SECRET_KINDS:
+        code = err.status.code if isinstance(err, ApiError) else type(err).__name__
+        return DriverError(f"cannot {action} {ref}: error {code}")
+    return DriverError(f"cannot {action} {ref}: {err}")
+
+
+def ensure_namespace(*, kubeconfig: Path, namespace: str) -> bool:
+    """Create ``namespace`` when it does not exist (it is never deleted by unkai).
+
+    Returns:
+        Whether it was created.
+
+    Raises:
+        DriverError: the API server refused or did not answer.
+    """
+    with _session(kubeconfig) as client:
+        try:
+            client.get(Namespace, namespace)
+            return False
+        except ApiError as err:
+            if err.status.code != 404:
+                raise DriverError(f"cannot read namespace {namespace}: {err}") from err
+        except httpx2.HTTPError as err:
+            raise DriverError(f"cannot reach the API server of {kubeconfig}: {err}") from err
+        try:
+            client.create(Namespace(metadata=ObjectMeta(name=namespace)))
+        except ApiError as err:
+            if err.status.code != 409:
+                raise DriverError(f"cannot create namespace {namespace}: {err}") from err
+        return True
+
+
+def apply_objects(*, kubeconfig: Path, objects: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
+    """Server-side apply each object (field manager ``unkai``, forced), in order.
+
+    Returns:
+        ``Kind/name`` of each object applied.
+
+    Raises:
+        DriverError: the API server refused an object (a Secret's error names no value).
+    """
+    done = []
+    with _session(kubeconfig) as client:
+        for manifest in objects:
+            ref = ref_of(manifest)
+            try:
+                obj = codecs.from_dict(dict(manifest))
+                client.apply(
+                    obj,
+                    namespace=manifest["metadata"].get("namespace"),
+                    field_manager=FIELD_MANAGER,
+                    force=True,
+                )
+            except (ApiError, httpx2.HTTPError, codecs.LoadResourceError) as err:
+                raise _fail("apply", ref, err) from None
+            done.append(str(ref))
+    return tuple(done)
+
+
+def read_objects(
+    *, kubeconfig: Path, refs: Sequence[ObjectRef], namespace: str
+) -> dict[ObjectRef, dict[str, Any] | None]:
+    """The live object of each ref (a plain dict), or None when it does not exist.
+
+    Raises:
+        DriverError: the API server refused or did not answer.
+    """
+    found: dict[ObjectRef, dict[str, Any] | None] = {}
+    with _session(kubeconfig) as client:
+        for ref in refs:
+            try:
+                obj = client.get(_resource(ref), ref.name, namespace=namespace)
+            except ApiError as err:
+                if err.status.code != 404:
+                    raise _fail("read", ref, err) from None
+                found[ref] = None
+                continue
+            except httpx2.HTTPError as err:
+                raise _fail("read", ref, err) from None
+            found[ref] = obj.to_dict()
+    return found
+
+
+def delete_objects(
+    *, kubeconfig: Path, refs: Sequence[ObjectRef], namespace: str
+) -> tuple[str, ...]:
+    """Delete each object (foreground: a Deployment's pods go before it); gone is fine.
+
+    Returns:
+        ``Kind/name`` of the objects that existed.
+
+    Raises:
+        DriverError: the API server refused a deletion.
+    """
+    deleted = []
+    with _session(kubeconfig) as client:
+        for ref in refs:
+            try:
+                client.delete(
+                    _resource(ref), ref.name, namespace=namespace, cascade=CascadeType.FOREGROUND
+                )
+            except ApiError as err:
+                if err.status.code == 404:
+                    continue
+                raise _fail("delete", ref, err) from None
+            except httpx2.HTTPError as err:
+                raise _fail("delete", ref, err) from None
+            deleted.append(str(ref))
+    return tuple(deleted)
+
+
+def deployment_state(*, kubeconfig: Path, name: str, namespace: str) -> DeploymentState | None:
+    """The replica counts of Deployment ``name``; None when it does not exist.
+
+    Raises:
+        DriverError: the API server refused or did not answer.
+    """
+    with _session(kubeconfig) as client:
+        try:
+            dep = client.get(Deployment, name, namespace=namespace)
+        except ApiError as err:
+            if err.status.code == 404:
+                return None
+            raise DriverError(f"cannot read Deployment/{name}: {err}") from err
+        except httpx2.HTTPError as err:
+            raise DriverError(f"cannot read Deployment/{name}: {err}") from err
+    spec_replicas = dep.spec.replicas if dep.spec and dep.spec.replicas is not None else 1
+    status = dep.status
+    generation = dep.metadata.generation if dep.metadata else None
+    observed = status.observedGeneration if status else None
+    return DeploymentState(
+        replicas=spec_replicas,
+        available=(status.availableReplicas or 0) if status else 0,
+        updated=(status.updatedReplicas or 0) if status else 0,
+        current=generation is None or (observed is not None and observed >= generation),
+    )
+
+
+def wait_deployment_available(
+    *,
+    kubeconfig: Path,
+    name: str,
+    namespace: str,
+    timeout: float = 300.0,
+    say: Callable[[str], None] = lambda _: None,
+) -> DeploymentState:
+    """Wait until Deployment ``name`` has all its replicas updated and available.
+
+    Args:
+        kubeconfig: The cluster's kubeconfig.
+        name: The Deployment.
+        namespace: Its namespace.
+        timeout: Seconds to wait.
+        say: Receives a progress line whenever the available count changes.
+
+    Raises:
+        DriverError: not available within ``timeout`` (says how many were), or gone.
+    """
+    deadline = time.monotonic() + timeout
+    last: tuple[int, int] | None = None
+    state: DeploymentState | None = None
+    while True:
+        state = deployment_state(kubeconfig=kubeconfig, name=name, namespace=namespace)
+        if state is None:
+            raise DriverError(f"Deployment/{name} disappeared while waiting for it")
+        if state.ready:
+            return state
+        if (state.available, state.replicas) != last:
+            last = (state.available, state.replicas)
+            say(f"Deployment/{name}: {state.available}/{state.replicas} replicas available")
+        if time.monotonic() >= deadline:
+            raise DriverError(
+                f"Deployment/{name}: {state.available} of {state.replicas} replicas available"
+                f" ({state.updated} updated) after {timeout:.0f} s"
+            )
+        time.sleep(0.5)
+
+
+def node_metadata_patch(
+    *,
+    labels: Mapping[str, str],
+    taints: Sequence[Mapping[str, str]],
+    dropped_labels: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The JSON merge patch giving a pool's node these labels and taints. Pure.
+
+    ``dropped_labels`` (labels the pool had before) are removed; taints are replaced as a
+    whole (a merge patch replaces lists), so the node lifecycle controller's own taints
+    are re-added by it when they still apply.
+    """
+    patch_labels: dict[str, str | None] = {key: None for key in dropped_labels}
+    patch_labels.update(labels)
+    return {"metadata": {"labels": patch_labels}, "spec": {"taints": [dict(t) for t in taints]}}
+
+
+def patch_pool_nodes(*, kubeconfig: Path, pool: str, patch: Mapping[str, Any]) -> tuple[str, ...]:
+    """Merge-patch every node of ``pool`` (labels, taints) in place.
+
+    Returns:
+        The names of the nodes patched.
+
+    Raises:
+        DriverError: the API server refused a patch.
+    """
+    with _session(kubeconfig) as client:
+        try:
+            names = [
+                n.metadata.name
+                for n in client.list(Node, labels={POOL_LABEL: pool})
+                if n.metadata and n.metadata.name
+            ]
+            for name in names:
+                client.patch(Node, name, dict(patch), patch_type=PatchType.MERGE)
+        except (ApiError, httpx2.HTTPError) as err:
+            raise DriverError(f"cannot patch the nodes of pool {pool}: {err}") from err
+    return tuple(sorted(names))

@@ -1,0 +1,68 @@
+"""Test stack: the local environment's cluster, node pools, images and workloads — no VMs.
+
+Config: ``cluster`` (the cluster's name, unique per run, so a deployed ``apps`` is never
+touched), ``port`` (its API server port), ``stateRoot`` (where clusters keep state),
+``prefix`` (prepended to the image repositories, so real ``api``/``worker`` tags are
+never touched), ``poolSize`` (the ``default`` pool's size), ``apiReplicas``,
+``copies`` (extra copies of ``worker``, for the benchmark), and the secret
+``db-password``.
+"""
+
+from pathlib import Path
+
+import pulumi
+
+from unkai.components import ContainerImage, ContainerImageArgs, add_kubernetes
+from unkai.environments import load_environment
+
+config = pulumi.Config()
+root = Path(__file__).resolve().parents[4]
+env = load_environment("local", root=root)
+prefix = config.require("prefix")
+
+source = env.clusters["apps"]
+pools = list(source.node_pools)
+if config.get_int("poolSize") is not None:
+    pools[0] = pools[0].model_copy(update={"size": config.require_int("poolSize")})
+cluster = source.model_copy(
+    update={
+        "name": config.require("cluster"),
+        "control_plane": source.control_plane.model_copy(
+            update={"port": config.require_int("port")}
+        ),
+        "node_pools": tuple(pools),
+    }
+)
+images = {
+    f"{prefix}{name}": image.model_copy(update={"name": f"{prefix}{name}"})
+    for name, image in env.container_images.items()
+}
+workloads = {}
+for name, workload in env.workloads.items():
+    update = {"cluster": cluster.name, "image": f"{prefix}{workload.image}"}
+    if name == "api" and config.get_int("apiReplicas") is not None:
+        update["replicas"] = config.require_int("apiReplicas")
+    workloads[name] = workload.model_copy(update=update)
+for i in range(config.get_int("copies") or 0):
+    workloads[f"worker-{i}"] = workloads["worker"].model_copy(update={"name": f"worker-{i}"})
+env = env.model_copy(
+    update={
+        "clusters": {cluster.name: cluster},
+        "container_images": images,
+        "workloads": workloads,
+        "instances": {},
+        "instance_groups": {},
+    }
+)
+
+built = {
+    name: ContainerImage(name, ContainerImageArgs.from_model(image, env))
+    for name, image in sorted(images.items())
+}
+kube = add_kubernetes("it", env, images=built, state_root=Path(config.require("stateRoot")))
+
+pulumi.export("clusters", kube.clusters_summary)
+pulumi.export("workloads", kube.workloads_summary)
+pulumi.export("kubeconfig", kube.clusters[cluster.name].kubeconfig)
+pulumi.export("manifests", {n: w.manifests for n, w in kube.workloads.items()})
+pulumi.export("image_refs", {n: i.reference for n, i in built.items()})
