@@ -255,6 +255,13 @@ def _envvars() -> dict[str, str]:
     }
 
 
+def _read_stdout(runner: Any) -> str:
+    try:
+        return str(runner.stdout.read())
+    except (OSError, AttributeError, ValueError):
+        return ""
+
+
 def run_playbook(
     plan: PlaybookPlan,
     *,
@@ -311,6 +318,9 @@ def run_playbook(
         except Exception as err:  # ansible-runner raises bare exceptions on setup errors
             raise DriverError(f"ansible-runner could not run {plan.playbook}: {err}") from err
         status, rc, stats = runner.status, runner.rc, runner.stats
+        # Without events ansible-playbook failed before running (bad inventory, missing
+        # interpreter, ...): its own output, read before the folder goes, says why.
+        raw = "" if events or status == "successful" else _read_stdout(runner)
     seconds = round(time.monotonic() - start, 2)
     if status != "successful":
         raise PlaybookFailed(
@@ -318,7 +328,7 @@ def run_playbook(
             int(rc if rc is not None else -1),
             failed_tasks(events),
             playbook=plan.playbook.name,
-            output="\n".join(str(event.get("stdout") or "") for event in events[-20:]),
+            output="\n".join(str(event.get("stdout") or "") for event in events[-20:]) or raw,
         )
     return PlaybookResult(
         changed=changed_counts(stats, plan.hosts),
