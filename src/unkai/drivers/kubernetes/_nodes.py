@@ -9,7 +9,9 @@ functions talk to the API server through lightkube.
 
 from __future__ import annotations
 
+import contextlib
 import re
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -124,12 +126,51 @@ def fake_node_manifest(pool: FakeNodePool, index: int) -> dict[str, Any]:
     }
 
 
+_WARM_LOCK = threading.Lock()
+_warm = False
+
+
+def _warm_decoders() -> None:
+    """Build lightkube's msgspec decoders of every kind unkai uses, once, in one thread.
+
+    msgspec builds a type's decoder on its first use and that step is not thread-safe:
+    two provider handlers decoding a new kind at once (two Workloads created in
+    parallel) crashed the provider process with a segfault in msgspec's ``_core``.
+    """
+    global _warm
+    with _WARM_LOCK:
+        if _warm:
+            return
+        from lightkube.core.decoders import decode_list, decode_object
+        from lightkube.resources.apps_v1 import Deployment, ReplicaSet
+        from lightkube.resources.autoscaling_v2 import HorizontalPodAutoscaler
+        from lightkube.resources.core_v1 import Namespace, Pod, Secret, Service
+        from lightkube.resources.policy_v1 import PodDisruptionBudget
+
+        kinds = (
+            Node, Pod, Namespace, Secret, Service, Deployment, ReplicaSet,
+            HorizontalPodAutoscaler, PodDisruptionBudget,
+        )  # fmt: skip
+        for kind in kinds:
+            for decode in (
+                lambda k: decode_object(b'{"metadata": {}}', k),
+                lambda k: decode_list(b'{"items": []}', k),
+            ):
+                # Only the decoder's construction matters, not whether this body fits.
+                with contextlib.suppress(Exception):
+                    decode(kind)
+        _warm = True
+
+
 def kube_client(kubeconfig: Path, *, timeout: float = 60.0) -> Client:
     """A lightkube client for the cluster of ``kubeconfig``; the caller closes it.
+
+    The first call builds the decoders of every kind unkai uses (see ``_warm_decoders``).
 
     Raises:
         DriverError: the kubeconfig cannot be read.
     """
+    _warm_decoders()
     try:
         config = KubeConfig.from_file(kubeconfig)
     except Exception as err:  # lightkube raises its ConfigError or OSError
