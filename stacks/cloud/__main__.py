@@ -4,6 +4,8 @@ Stack config (set by ``unkai up``): ``unkai:accelerator`` (kvm or tcg, from the 
 KVM probe) and ``unkai:sshKeys`` (operator public keys added to every instance).
 ``unkai:overrides`` (optional) is merged over the environment files like one more
 layer of ``extends:``: a per-stack change that is not committed to ``environments/``.
+Each workload's secret env is read from the config key its SecretRef names, as a
+secret (``unkai up local`` generates missing ones).
 """
 
 from pathlib import Path
@@ -25,3 +27,5 @@ pulumi.export("environment", env.name)
 pulumi.export("hosts", cloud.hosts_summary)
 pulumi.export("instances", cloud.summary)
 pulumi.export("container_images", cloud.images_summary)
+pulumi.export("clusters", cloud.clusters_summary)
+pulumi.export("workloads", cloud.workloads_summary)

@@ -7,6 +7,7 @@ with a clear error and creates nothing. Engine output streams live.
 from __future__ import annotations
 
 import json
+import secrets
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ from rich.table import Table
 from unkai.cli._workspace import select_stack
 from unkai.environments import load_environment
 from unkai.errors import UnkaiError
+from unkai.model import Environment
 from unkai.placement import place
 from unkai.toolchain import cached_probe, project_root
 
@@ -49,8 +51,33 @@ def operator_key(root: Path) -> Path:
     return key
 
 
+def ensure_local_secrets(stack: auto.Stack, env: Environment) -> list[str]:
+    """Give each workload SecretRef the stack has no value for a random one (``local`` only).
+
+    So ``unkai up local`` works on a fresh machine. Values are stored as encrypted stack
+    config (``secret=True``) and never printed; other environments must set theirs
+    (``pulumi config set --secret <name> …``).
+
+    Returns:
+        The names of the secrets generated.
+    """
+    project = stack.workspace.project_settings().name
+    config = stack.get_all_config()
+    refs = sorted({ref.name for w in env.workloads.values() for ref in w.secret_env.values()})
+    made = []
+    for ref in refs:
+        key = ref if ":" in ref else f"{project}:{ref}"
+        if key not in config:
+            stack.set_config(ref, auto.ConfigValue(secrets.token_urlsafe(24), secret=True))
+            made.append(ref)
+    return made
+
+
 def cloud_stack(env_name: str, root: Path) -> auto.Stack:
     """The stack of ``env_name``, validated and configured (accelerator, operator key).
+
+    For ``local``, a workload secret missing from the stack's config is generated
+    (:func:`ensure_local_secrets`) and the user told so.
 
     Raises:
         ConfigError: the environment is invalid (nothing is created).
@@ -70,7 +97,42 @@ def cloud_stack(env_name: str, root: Path) -> auto.Stack:
             "unkai:sshKeys": auto.ConfigValue(json.dumps([public])),
         }
     )
+    if env_name == "local":
+        for name in ensure_local_secrets(stack, env):
+            console.print(
+                f"generated a random value for secret [bold]{name}[/] (encrypted stack config)"
+            )
     return stack
+
+
+def _show_kubernetes(stack: auto.Stack) -> None:
+    outputs = stack.outputs()
+    clusters = outputs.get("clusters")
+    if clusters is not None and clusters.value:
+        table = Table(title=f"clusters of {stack.name}")
+        for column in ("cluster", "endpoint", "nodes Ready per pool", "kubeconfig"):
+            table.add_column(column)
+        for name, cluster in sorted(clusters.value.items()):
+            pools = cluster.get("pools") or {}
+            table.add_row(
+                name,
+                cluster.get("endpoint") or "",
+                ", ".join(f"{pool}: {int(n or 0)}" for pool, n in sorted(pools.items())),
+                cluster.get("kubeconfig") or "",
+            )
+        console.print(table)
+    workloads = outputs.get("workloads")
+    if workloads is not None and workloads.value:
+        table = Table(title=f"workloads of {stack.name}")
+        for column in ("workload", "cluster", "available / replicas"):
+            table.add_column(column)
+        for name, workload in sorted(workloads.value.items()):
+            table.add_row(
+                name,
+                workload.get("cluster") or "",
+                f"{int(workload.get('available') or 0)} / {int(workload.get('replicas') or 0)}",
+            )
+        console.print(table)
 
 
 def _show(stack: auto.Stack, root: Path) -> None:
@@ -124,6 +186,7 @@ def up(
     changes = dict(result.summary.resource_changes or {})
     console.print(f"[green]up[/] {env}: {changes} in {time.monotonic() - start:.0f} s")
     _show(stack, root)
+    _show_kubernetes(stack)
 
 
 def preview(

@@ -1,14 +1,16 @@
-"""The whole cloud of one environment: hosts, images, networks, instances, groups.
+"""The whole cloud of one environment: hosts, images, networks, instances, groups, clusters.
 
 :class:`Cloud` is what ``stacks/cloud`` builds: it places every instance with the
 planner, then creates, per host, the images and libvirt networks its instances use,
-and the instances themselves (group members under their :class:`InstanceGroup`).
+and the instances themselves (group members under their :class:`InstanceGroup`); then
+the container images, each Kubernetes cluster with its node pools, and the workloads.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import pulumi
@@ -16,8 +18,10 @@ import pulumi
 from unkai import model
 from unkai.components._compute import KvmHost, KvmHostArgs
 from unkai.components._containers import ContainerImage, ContainerImageArgs
+from unkai.components._kubernetes import Cluster, NodePool, Workload, add_kubernetes, clusters_root
 from unkai.components._vms import Instance, Network, NetworkArgs, VmImage, VmImageArgs
 from unkai.placement import place
+from unkai.toolchain import project_root
 
 
 @dataclass(frozen=True)
@@ -73,18 +77,31 @@ class CloudArgs:
             host reports decides its domains' type.
         ssh_keys: Public keys authorised on every instance besides its own (a stack's
             operator key, kept out of the environment files).
+        clusters_root: Where local clusters keep their state (default:
+            ``<project>/.unkai/clusters``).
+        secrets: SecretRef name → value (Pulumi secrets) for the workloads' secret env;
+            default: each read from the stack's config as a secret.
     """
 
     env: model.Environment
     accelerator: Literal["auto", "kvm", "tcg"] = "auto"
     ssh_keys: tuple[str, ...] = ()
+    clusters_root: Path | None = None
+    secrets: Mapping[str, pulumi.Input[str]] | None = None
 
 
 class Cloud(pulumi.ComponentResource):
-    """Every VM-side resource of an environment (``unkai:index:Cloud``)."""
+    """Every resource of an environment (``unkai:index:Cloud``).
+
+    Raises:
+        pulumi.ConfigMissingError: a workload's secret is not in the stack's config.
+    """
 
     instances: dict[str, Instance]
     container_images: dict[str, ContainerImage]
+    clusters: dict[str, Cluster]
+    node_pools: dict[tuple[str, str], NodePool]
+    workloads: dict[str, Workload]
 
     def __init__(
         self, name: str, args: CloudArgs, opts: pulumi.ResourceOptions | None = None
@@ -174,6 +191,22 @@ class Cloud(pulumi.ComponentResource):
         }  # fmt: skip
         self.images_summary = images_summary
 
+        # Clusters (control plane, then node pools) and the workloads on them, each
+        # pinned to the image its ContainerImage built.
+        kube = add_kubernetes(
+            name,
+            env,
+            images=self.container_images,
+            state_root=args.clusters_root or clusters_root(project_root()),
+            secrets=args.secrets,
+            parent=self,
+        )
+        self.clusters, self.node_pools, self.workloads = (
+            kube.clusters, kube.node_pools, kube.workloads,
+        )  # fmt: skip
+        self.clusters_summary = kube.clusters_summary
+        self.workloads_summary = kube.workloads_summary
+
         summary: dict[str, Any] = {
             vm: pulumi.Output.all(
                 host=res.host, state=res.state, ssh_port=res.ssh_port, ips=res.ip_addresses,
@@ -190,5 +223,11 @@ class Cloud(pulumi.ComponentResource):
             for h, res in self.hosts.items()
         }  # fmt: skip
         self.register_outputs(
-            {"hosts": self.hosts_summary, "instances": summary, "container_images": images_summary}
+            {
+                "hosts": self.hosts_summary,
+                "instances": summary,
+                "container_images": images_summary,
+                "clusters": self.clusters_summary,
+                "workloads": self.workloads_summary,
+            }
         )
