@@ -56,9 +56,13 @@ def domains() -> dict[str, int]:
 
 
 def pool_volumes() -> set[str]:
+    """Volumes of unkai's pool; none when destroy removed the (empty) pool itself."""
     conn = libvirt.open(URI)
     try:
-        pool = conn.storagePoolLookupByName(STORAGE_POOL)
+        try:
+            pool = conn.storagePoolLookupByName(STORAGE_POOL)
+        except libvirt.libvirtError:
+            return set()
         pool.refresh(0)
         return set(pool.listVolumes())
     finally:
