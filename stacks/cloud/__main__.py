@@ -14,12 +14,15 @@ import pulumi
 
 from unkai.components import Cloud, CloudArgs
 from unkai.environments import load_environment
+from unkai.toolchain import cached_probe
 
 ROOT = Path(__file__).resolve().parents[2]
 
 config = pulumi.Config("unkai")
 env = load_environment(pulumi.get_stack(), root=ROOT, overrides=config.get_object("overrides"))
-accelerator = config.get("accelerator") or "auto"
+# Without config (plain `pulumi up`), what this machine's KVM probe found: /dev/kvm can
+# open and still fail a guest, which only the probe notices.
+accelerator = config.get("accelerator") or cached_probe().accelerator
 ssh_keys = tuple(config.get_object("sshKeys") or ())
 cloud = Cloud(env.name, CloudArgs(env, accelerator, ssh_keys))
 
