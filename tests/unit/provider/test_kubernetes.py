@@ -1,0 +1,104 @@
+"""Kubernetes resources of the provider: checked inputs, diffs, and the pure plans."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+
+from unkai.drivers.kubernetes import node_metadata_patch, plan_objects, ref_of, secret_manifest
+from unkai.environments import load_environment
+from unkai.errors import ConfigError
+from unkai.provider import UNKNOWN, Props
+from unkai.provider.resources import Cluster, NodePool, Workload
+from unkai.render import render_manifests
+from unkai.toolchain import kubernetes_version
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="module")
+def local():
+    return load_environment("local", root=ROOT)
+
+
+def cluster_inputs(**changes):
+    return {
+        "name": "apps", "version": kubernetes_version(), "host": "127.0.0.1", "port": 6443,
+        "state_dir": "/srv/unkai/.unkai/clusters/apps", **changes,
+    }  # fmt: skip
+
+
+def workload_inputs(local, **changes):
+    return {
+        "kubeconfig": "/k", "cluster_ca": "sha256:ca", "namespace": "default", "name": "api",
+        "manifests": render_manifests(local.workloads["api"], local), "replicas": 1,
+        "image_id": "sha256:1", "secret_name": "api", "secret_values": {"DB_PASSWORD": "x"},
+        **changes,
+    }  # fmt: skip
+
+
+def test_cluster_version_must_be_the_pinned_one():
+    with pytest.raises(ConfigError) as err:
+        Cluster().check(Props(cluster_inputs(version="1.31.4")))
+    assert err.value.key_path == "version"
+    assert err.value.allowed == kubernetes_version()
+    assert kubernetes_version() in err.value.message
+    with pytest.raises(ConfigError, match="loopback"):
+        Cluster().check(Props(cluster_inputs(host="10.0.0.1")))
+    assert Cluster().check(Props(cluster_inputs()))["healthy"] is True
+
+
+def test_cluster_endpoint_or_version_change_replaces_with_a_reason():
+    olds = Props({**cluster_inputs(), "healthy": True})
+    diff = Cluster().diff(olds, Props({**cluster_inputs(port=6444), "healthy": True}))
+    assert diff.replaces == ("port",)
+    assert "certificates" in (diff.reasons or {})["port"]
+
+
+def test_node_pool_scaling_is_in_place_capacity_replaces():
+    base = {
+        "cluster": "apps", "kubeconfig": "/k", "cluster_ca": "sha256:ca", "name": "default",
+        "size": 1, "cpu": "2", "memory": "2048Mi", "machine_type": "e2-small",
+    }  # fmt: skip
+    olds = Props(NodePool().check(Props(base)))
+    scaled = NodePool().diff(olds, Props(NodePool().check(Props({**base, "size": 3}))))
+    assert scaled.changed == ("size",) and scaled.replaces == ()
+    bigger = NodePool().diff(olds, Props(NodePool().check(Props({**base, "cpu": "4"}))))
+    assert bigger.replaces == ("cpu",)
+    new_cluster = NodePool().diff(olds, Props({**olds.values, "cluster_ca": UNKNOWN}))
+    assert new_cluster.replaces == ("cluster_ca",)
+    with pytest.raises(ConfigError) as err:
+        NodePool().check(Props({**base, "taints": [{"key": "a", "effect": "Never"}]}))
+    assert err.value.key_path == "taints.0"
+
+
+def test_workload_secret_values_must_arrive_secret(local):
+    with pytest.raises(ConfigError, match="Pulumi secret") as err:
+        Workload().check(Props(workload_inputs(local)))
+    assert err.value.key_path == "secret_values"
+    checked = Workload().check(Props(workload_inputs(local), frozenset({"secret_values"})))
+    assert checked["manifests"] == render_manifests(local.workloads["api"], local)
+
+
+def test_workload_replicas_must_match_the_manifests(local):
+    with pytest.raises(ConfigError) as err:
+        Workload().check(Props(workload_inputs(local, replicas=3), frozenset({"secret_values"})))
+    assert err.value.key_path == "replicas"
+
+
+def test_plan_objects_places_the_rendered_objects_and_secret_is_base64(local):
+    objects = plan_objects(render_manifests(local.workloads["api"], local), namespace="team")
+    assert [str(ref_of(o)) for o in objects] == [
+        "Deployment/api", "PodDisruptionBudget/api", "Service/api",
+    ]  # fmt: skip
+    assert {o["metadata"]["namespace"] for o in objects} == {"team"}
+    secret = secret_manifest(name="api", namespace="team", values={"K": "v"}, labels={})
+    assert secret["data"] == {"K": base64.b64encode(b"v").decode()}
+    assert "stringData" not in secret
+
+
+def test_node_metadata_patch_drops_old_labels_and_replaces_taints():
+    patch = node_metadata_patch(labels={"a": "1"}, taints=[], dropped_labels=["b"])
+    assert patch == {"metadata": {"labels": {"b": None, "a": "1"}}, "spec": {"taints": []}}
