@@ -49,7 +49,10 @@ class ContainerImageArgs:
         """The inputs of ``image`` of ``env``, its Dockerfile rendered as ``unkai render`` does.
 
         The base is the rootfs of the environment's VM image ``base_vm_image`` (so one
-        build serves VMs and containers), or a plain Debian 12 when it has none.
+        build serves VMs and containers), or a plain Debian 12 when it has none. It is
+        always the unbaked rootfs: ``base`` carries the package fields only, never the
+        image's ``playbook``, so a playbook baked into the VM image (which changes the
+        VM image's digest) leaves ``unkai/debian:12`` as it is.
 
         Raises:
             RenderError: The Dockerfile template failed.

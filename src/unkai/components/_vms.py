@@ -7,6 +7,7 @@ render functions ``unkai render`` uses, so what a reviewer reads is what is appl
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pulumi
 
@@ -25,10 +26,27 @@ class VmImageArgs:
     boot_dir: str
     pool: str = render.STORAGE_POOL
     suite: str = "bookworm"
+    playbook: str | None = None
+    playbook_digest: str | None = None
 
     @classmethod
-    def from_model(cls, image: model.VmImage, host: model.Host) -> VmImageArgs:
-        """The image ``image`` as it is built for ``host``."""
+    def from_model(
+        cls, image: model.VmImage, host: model.Host, *, root: Path | None = None
+    ) -> VmImageArgs:
+        """The image ``image`` as it is built for ``host``.
+
+        A playbook to bake in (``image.playbook``) is resolved under the project
+        ``root`` (default: the working directory, where ``pulumi`` runs the program) and
+        its content digest computed here, so the preview already shows an edited
+        playbook as a replacement.
+
+        Raises:
+            ConfigError: The playbook does not exist.
+        """
+        playbook = digest = None
+        if image.playbook is not None:
+            path = render.resolve_playbook(image.playbook, root=root or Path.cwd())
+            playbook, digest = str(path), render.playbook_digest(path)
         return cls(
             name=image.name,
             version=image.version,
@@ -36,13 +54,16 @@ class VmImageArgs:
             disk_gb=image.disk_gb,
             libvirt_uri=host.libvirt_uri,
             boot_dir=render.boot_files_dir(image),
+            playbook=playbook,
+            playbook_digest=digest,
         )
 
 
 class VmImage(pulumi.CustomResource):
     """A Debian image built from packages and uploaded to a host (``unkai:compute:VmImage``).
 
-    Unchanged inputs never rebuild; any change of content replaces the image.
+    Unchanged inputs never rebuild; any change of content replaces the image, including
+    a change of the content of a playbook baked in (``playbook_digest``).
     """
 
     digest: pulumi.Output[str]
@@ -63,6 +84,8 @@ class VmImage(pulumi.CustomResource):
             "pool": args.pool,
             "boot_dir": args.boot_dir,
             "suite": args.suite,
+            "playbook": args.playbook,
+            "playbook_digest": args.playbook_digest,
             "digest": None,
             "volume": None,
             "volume_path": None,

@@ -5,17 +5,31 @@ downloaded), becomes both a VM disk (an ext4 filesystem made with ``mkfs.ext4 -d
 converted to qcow2, booted directly with the image's own kernel and initrd) and the
 Docker base image (``docker import`` of the same tree without kernel and modules).
 
-The plan (:class:`ImageSpec`, :func:`mmdebstrap_argv`, :func:`disk_argvs`) is pure; the
-build (:func:`build_image`) runs it into ``<cache>/images/<digest>/``. An unchanged spec
-has the same digest and is never rebuilt.
+A custom image bakes an Ansible playbook in (:attr:`ImageSpec.playbook`): a last
+``--customize-hook`` of mmdebstrap (:func:`bake_hook`) runs unkai's own
+``ansible-playbook`` on the build host against the finished tree through the
+``unkai_chroot`` connection (``drivers/ansible_plugins/``), before the tarball, and so
+the disk, are made. Modules run inside the tree with its own ``/usr/bin/python3``; while
+hooks run, mmdebstrap has ``/proc``, ``/sys`` and ``/dev`` mounted and apt configured for
+the mirror, so ``ansible.builtin.apt`` installs from Debian. Nothing of the host is
+mounted into the image, and no collection or Galaxy content is needed. A baked image
+gets :data:`BAKE_PACKAGES` (``python3-apt`` for the apt module) added to its packages.
+
+The plan (:class:`ImageSpec`, :func:`mmdebstrap_argv`, :func:`bake_hook`,
+:func:`disk_argvs`) is pure; the build (:func:`build_image`) runs it into
+``<cache>/images/<digest>/``. An unchanged spec has the same digest and is never
+rebuilt; a baked image's digest covers the playbook's content
+(:func:`unkai.render.playbook_digest`), never its path.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
 import shutil
+import sys
 import tarfile
 import tempfile
 import time
@@ -62,6 +76,15 @@ ROOTFS_FILES = (
     ("etc/machine-id", ""),
 )
 
+# What a baked playbook's modules need inside the image: ansible.builtin.apt imports apt.
+BAKE_PACKAGES = ("python3-apt",)
+
+ANSIBLE_PLUGINS = Path(__file__).parent / "ansible_plugins"
+"""Ansible plugins unkai ships (the ``unkai_chroot`` connection)."""
+
+# Ansible's temporary files inside the tree during the bake; removed afterwards.
+_BAKE_TMP = "/tmp/.unkai-ansible"
+
 KERNEL_CMDLINE = "root=LABEL=rootfs ro console=ttyS0,115200n8 net.ifnames=0"
 
 
@@ -76,7 +99,10 @@ class ImageSpec:
         packages: Packages beyond :data:`BASE_PACKAGES`.
         disk_gb: Size of the root filesystem.
         mirror: The Debian archive.
-        playbook_digest: sha256 of a playbook baked in, if any (its content, not its path).
+        playbook_digest: sha256 of a playbook baked in, if any (its content, not its path;
+            :func:`unkai.render.playbook_digest`). Part of the digest.
+        playbook: Absolute path of that playbook on the build host. Not part of the
+            digest: moving a checkout does not rebuild, editing the playbook does.
     """
 
     name: str
@@ -87,14 +113,32 @@ class ImageSpec:
     mirror: str = DEBIAN_MIRROR
     playbook_digest: str | None = None
     builder: str = field(default=BUILDER_VERSION)
+    playbook: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.playbook is None) != (self.playbook_digest is None):
+            from unkai.errors import ConfigError
+
+            raise ConfigError(
+                "a baked image needs both the playbook's path and its content digest",
+                key_path="playbook",
+                value=self.playbook,
+            )
 
     def all_packages(self) -> tuple[str, ...]:
-        """Base and extra packages, sorted and unique."""
-        return tuple(sorted({*BASE_PACKAGES, *self.packages}))
+        """Base and extra packages (and :data:`BAKE_PACKAGES` when baked), sorted, unique."""
+        bake = BAKE_PACKAGES if self.playbook_digest is not None else ()
+        return tuple(sorted({*BASE_PACKAGES, *bake, *self.packages}))
+
+    def unbaked(self) -> ImageSpec:
+        """The same image without the playbook: the plain rootfs (the container base)."""
+        return dataclasses.replace(self, playbook=None, playbook_digest=None)
 
     def digest(self) -> str:
         """sha256 of the canonical JSON of the spec: the image's identity."""
         data = {**asdict(self), "packages": list(self.all_packages())}
+        # Where the playbook lies is no part of what the image is; its content is.
+        del data["playbook"]
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
@@ -126,6 +170,8 @@ def mmdebstrap_argv(spec: ImageSpec, out_tar: Path) -> list[str]:
     hooks = []
     for rel, content in ROOTFS_FILES:
         hooks += ["--customize-hook", f"printf %s {_sh_quote(content)} > \"$1/{rel}\""]
+    if spec.playbook is not None:
+        hooks += ["--customize-hook", bake_hook(spec)]
     # Host keys made at build time would be shared by every VM: cloud-init makes new ones.
     hooks += ["--customize-hook", 'rm -f "$1"/etc/ssh/ssh_host_*']
     return [
@@ -139,6 +185,55 @@ def mmdebstrap_argv(spec: ImageSpec, out_tar: Path) -> list[str]:
         str(out_tar),
         spec.mirror,
     ]
+
+
+def bake_hook(spec: ImageSpec, *, ansible_playbook: Path | None = None) -> str:
+    """The mmdebstrap hook (a shell command; ``$1`` is the tree) that bakes the playbook in.
+
+    ``ansible-playbook`` (default: the one beside the running interpreter, unkai's venv)
+    runs on the build host against the one host ``unkai-image`` whose connection is
+    ``unkai_chroot`` at ``$1``; the playbook gets ``unkai_image_name`` and
+    ``unkai_image_version``. Ansible's configuration is pinned by environment variables
+    so that no ``ansible.cfg`` of the working directory changes the bake. The hook fails
+    (and with it the build) when the playbook fails; Ansible's temporary files are
+    removed from the tree either way.
+
+    Raises:
+        ConfigError: ``spec`` has no playbook.
+    """
+    if spec.playbook is None:
+        from unkai.errors import ConfigError
+
+        raise ConfigError("the image bakes no playbook", key_path="playbook", value=None)
+    playbook = Path(spec.playbook)
+    binary = ansible_playbook or Path(sys.executable).parent / "ansible-playbook"
+    env = {
+        "ANSIBLE_CONFIG": str(ANSIBLE_PLUGINS / "bake.cfg"),
+        "ANSIBLE_CONNECTION_PLUGINS": str(ANSIBLE_PLUGINS / "connection"),
+        "ANSIBLE_FORCE_COLOR": "0",
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_REMOTE_TMP": _BAKE_TMP,
+        "ANSIBLE_RETRY_FILES_ENABLED": "0",
+        "ANSIBLE_ROLES_PATH": str(playbook.parent / "roles"),
+        "ANSIBLE_HOST_KEY_CHECKING": "0",
+    }
+    argv = [
+        str(binary),
+        "--connection=unkai_chroot",
+        "--inventory=unkai-image,",
+        "--extra-vars=ansible_python_interpreter=/usr/bin/python3",
+        f"--extra-vars=unkai_image_name={spec.name}",
+        f"--extra-vars=unkai_image_version={spec.version}",
+        str(playbook),
+    ]
+    assignments = " ".join(f"{k}={_sh_quote(v)}" for k, v in sorted(env.items()))
+    command = " ".join(_sh_quote(a) for a in argv)
+    cleanup = f'rm -rf "$1{_BAKE_TMP}" "$1/root/.ansible"'
+    # ansible_host comes last and unquoted in the word "$1": only the shell knows it.
+    return (
+        f'rc=0; env {assignments} {command} --extra-vars=ansible_host="$1" || rc=$?; '
+        f"{cleanup}; exit $rc"
+    )
 
 
 def _sh_quote(text: str) -> str:
@@ -220,7 +315,8 @@ def build_image(
         out = work / "image"
         out.mkdir()
         layout = _layout(digest, out)
-        say(f"building rootfs of {spec.name} from Debian packages (mmdebstrap)")
+        baked = f", baking {spec.playbook}" if spec.playbook else ""
+        say(f"building rootfs of {spec.name} from Debian packages (mmdebstrap{baked})")
         run(mmdebstrap_argv(spec, layout.rootfs), timeout=1800)
         root = work / "root"
         root.mkdir()

@@ -71,6 +71,7 @@ from unkai.render._docker import (
     image_tag,
     render_dockerfile,
 )
+from unkai.render._images import PLAYBOOK_CONTENT_DIRS, playbook_digest, resolve_playbook
 from unkai.render._index import definition_hash
 from unkai.render._jinja import (
     BUILTIN_TEMPLATES,
@@ -129,6 +130,7 @@ __all__ = [
     "HOSTS_GROUP",
     "INDEX_FILE",
     "LIBVIRT_NETWORK_PREFIX",
+    "PLAYBOOK_CONTENT_DIRS",
     "SECRET_REFS_ANNOTATION",
     "STORAGE_POOL",
     "STORAGE_POOL_PATH",
@@ -153,6 +155,7 @@ __all__ = [
     "kubernetes_minor",
     "libvirt_network_name",
     "make_jinja_environment",
+    "playbook_digest",
     "render_cloud_init",
     "render_dockerfile",
     "render_domain_xml",
@@ -165,6 +168,7 @@ __all__ = [
     "render_network_xml",
     "render_tree",
     "render_user_data",
+    "resolve_playbook",
     "secret_name",
     "secret_refs",
     "ssh_port",

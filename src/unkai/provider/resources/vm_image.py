@@ -4,10 +4,17 @@ The image is built from Debian packages into the content-addressed cache (never
 rebuilt for an unchanged definition), then its qcow2 disk is uploaded into the
 ``unkai`` pool as ``<name>-<digest12>.qcow2`` and its kernel and initrd into a small
 pool of their own at the folder the rendered domain XML boots from.
+
+A custom image bakes a playbook in: ``playbook`` is its absolute path on the machine
+running the engine, ``playbook_digest`` the digest of its content
+(:func:`unkai.render.playbook_digest`, computed by the component). The digest, not the
+path, is what the image is: editing the playbook (or a file of its roles, files or
+templates) replaces the image; moving the checkout changes nothing.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar
 
 from unkai.drivers import images, libvirt
@@ -16,6 +23,7 @@ from unkai.provider._resource import Resource
 from unkai.provider._values import UNKNOWN, Props
 from unkai.toolchain import cache_root
 
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _CONTENT = "the image's content changes: a new image is built and uploaded beside the old one"
 
 
@@ -27,6 +35,8 @@ def _spec(props: Props) -> images.ImageSpec:
         packages=tuple(props.get("packages") or ()),
         disk_gb=int(props.get("disk_gb") or 4),
         mirror=props.get("mirror") or images.DEBIAN_MIRROR,
+        playbook=props.get("playbook") or None,
+        playbook_digest=props.get("playbook_digest") or None,
     )
 
 
@@ -49,6 +59,8 @@ class VmImage(Resource):
         "libvirt_uri",
         "pool",
         "boot_dir",
+        "playbook",
+        "playbook_digest",
     )
     replace_on: ClassVar = {
         "name": _CONTENT,
@@ -60,6 +72,7 @@ class VmImage(Resource):
         "libvirt_uri": "the image moves to another host",
         "pool": "the image moves to another storage pool",
         "boot_dir": "the kernel and initrd move to another folder",
+        "playbook_digest": "the playbook baked in changed: " + _CONTENT,
     }
 
     def check(self, news: Props) -> dict[str, Any]:
@@ -75,6 +88,18 @@ class VmImage(Resource):
         packages = values.get("packages") or []
         if packages is not UNKNOWN and not all(isinstance(p, str) and p for p in packages):
             raise ConfigError("must be Debian package names", key_path="packages")
+        playbook, digest = values.get("playbook"), values.get("playbook_digest")
+        if UNKNOWN not in (playbook, digest):
+            if bool(playbook) != bool(digest):
+                raise ConfigError("a baked image needs both the playbook and its digest",
+                                  key_path="playbook_digest" if playbook else "playbook",
+                                  value=playbook or digest)  # fmt: skip
+            if playbook and not str(playbook).startswith("/"):
+                raise ConfigError("must be an absolute path on the machine running the engine",
+                                  key_path="playbook", value=playbook)  # fmt: skip
+            if digest and not _SHA256.fullmatch(str(digest)):
+                raise ConfigError("must be a sha256 in hex", key_path="playbook_digest",
+                                  value=digest, allowed="64 hex digits")  # fmt: skip
         values.setdefault("suite", "bookworm")
         values.setdefault("mirror", images.DEBIAN_MIRROR)
         values["packages"] = sorted(set(packages)) if packages is not UNKNOWN else packages
@@ -103,6 +128,13 @@ class VmImage(Resource):
             "build_seconds": built.build_seconds,
         }
         return disk.path, outputs
+
+    def update(self, resource_id: str, olds: Props, news: Props) -> dict[str, Any]:
+        """Only the playbook's path changed (every other input replaces): record it.
+
+        The content is the same (its digest did not change), so the image is too.
+        """
+        return {**olds.values, "playbook": news.get("playbook")}
 
     def read(self, resource_id: str, state: Props) -> dict[str, Any] | None:
         """The disk volume as the pool has it; None when it was deleted."""

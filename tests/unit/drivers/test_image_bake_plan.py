@@ -1,0 +1,207 @@
+"""Baking a playbook into an image: the pure plan (hook, spec, digest) and the inputs.
+
+Nothing runs here: the mmdebstrap argv and the hook are compared as values, the digest
+is computed over files in a temporary folder. The real build is in
+``tests/integration/test_image_bake.py``.
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import pytest
+
+from unkai.components import ContainerImageArgs, VmImageArgs
+from unkai.drivers import images
+from unkai.drivers.images import BAKE_PACKAGES, ImageSpec, bake_hook, mmdebstrap_argv
+from unkai.errors import ConfigError
+from unkai.model import Host, VmImage
+from unkai.provider import Props
+from unkai.provider.resources import VmImage as VmImageResource
+from unkai.provider.resources.container_image import base_spec
+from unkai.provider.resources.vm_image import _spec as vm_image_spec
+from unkai.render import playbook_digest
+
+DIGEST = "ab" * 32
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "playbooks" / "roles" / "web" / "tasks").mkdir(parents=True)
+    (tmp_path / "playbooks" / "roles" / "web" / "tasks" / "main.yml").write_text("- a\n")
+    (tmp_path / "playbooks" / "files").mkdir()
+    (tmp_path / "playbooks" / "files" / "motd").write_text("hello\n")
+    (tmp_path / "playbooks" / "web.yml").write_text("- hosts: all\n")
+    return tmp_path
+
+
+def baked(playbook: str = "/p/playbooks/web.yml") -> ImageSpec:
+    return ImageSpec(name="web", version="1", playbook=playbook, playbook_digest=DIGEST)
+
+
+def test_the_hook_runs_the_venvs_ansible_through_the_chroot_connection():
+    hook = bake_hook(baked(), ansible_playbook=Path("/venv/bin/ansible-playbook"))
+    words = shlex.split(hook.replace('"$1"', "ROOT").replace('"$1', '"ROOT'))
+    assert words[:3] == ["rc=0;", "env", f"ANSIBLE_CONFIG={images.ANSIBLE_PLUGINS}/bake.cfg"]
+    assert (images.ANSIBLE_PLUGINS / "bake.cfg").is_file()
+    start = words.index("/venv/bin/ansible-playbook")
+    env = dict(w.split("=", 1) for w in words[2:start])
+    assert env["ANSIBLE_CONNECTION_PLUGINS"] == str(images.ANSIBLE_PLUGINS / "connection")
+    assert (images.ANSIBLE_PLUGINS / "connection" / "unkai_chroot.py").is_file()
+    assert env["ANSIBLE_ROLES_PATH"] == "/p/playbooks/roles"
+    assert words[start + 1 : start + 8] == [
+        "--connection=unkai_chroot",
+        "--inventory=unkai-image,",
+        "--extra-vars=ansible_python_interpreter=/usr/bin/python3",
+        "--extra-vars=unkai_image_name=web",
+        "--extra-vars=unkai_image_version=1",
+        "/p/playbooks/web.yml",
+        "--extra-vars=ansible_host=ROOT",
+    ]
+    # A failed playbook fails the hook (and the build), after Ansible's files are removed.
+    assert hook.endswith('rm -rf "$1/tmp/.unkai-ansible" "$1/root/.ansible"; exit $rc')
+    assert "|| rc=$?" in hook
+
+
+def test_the_hook_quotes_a_path_with_spaces():
+    hook = bake_hook(baked("/my project/web.yml"), ansible_playbook=Path("/v/ansible-playbook"))
+    assert "'/my project/web.yml'" in hook
+
+
+def test_a_baked_image_runs_its_hook_before_the_host_keys_are_removed():
+    argv = mmdebstrap_argv(baked(), Path("/out.tar"))
+    hooks = [argv[i + 1] for i, a in enumerate(argv) if a == "--customize-hook"]
+    bake = next(i for i, h in enumerate(hooks) if "unkai_chroot" in h)
+    assert bake == len(hooks) - 2 and "ssh_host_" in hooks[-1]
+    assert "python3-apt" in next(a for a in argv if a.startswith("--include="))
+
+
+def test_an_unbaked_image_has_no_bake_hook_and_no_bake_packages():
+    spec = ImageSpec(name="web", version="1")
+    assert not any("ansible" in a for a in mmdebstrap_argv(spec, Path("/out.tar")))
+    assert not set(BAKE_PACKAGES) & set(spec.all_packages())
+    with pytest.raises(ConfigError, match="bakes no playbook"):
+        bake_hook(spec)
+
+
+def test_the_digest_covers_the_playbooks_content_not_its_path():
+    plain = ImageSpec(name="web", version="1")
+    assert baked().digest() != plain.digest()
+    assert baked("/elsewhere/web.yml").digest() == baked().digest()
+    other = ImageSpec(name="web", version="1", playbook="/p/web.yml", playbook_digest="cd" * 32)
+    assert other.digest() != baked().digest()
+    assert baked().unbaked() == plain
+
+
+def test_an_unbaked_spec_keeps_the_digest_images_had_before_baking():
+    # The cache of every existing image stays valid: no playbook, no new field in the digest.
+    spec = ImageSpec(name="debian-12", version="12", packages=("cloud-init",), disk_gb=4)
+    assert spec.digest() == images.ImageSpec(**{**spec.__dict__}).digest()
+    assert "playbook" not in spec.digest()
+
+
+def test_a_spec_needs_the_path_and_the_digest_together():
+    with pytest.raises(ConfigError, match="both"):
+        ImageSpec(name="web", version="1", playbook="/p/web.yml")
+    with pytest.raises(ConfigError, match="both"):
+        ImageSpec(name="web", version="1", playbook_digest=DIGEST)
+
+
+def test_playbook_digest_changes_with_a_role_file_and_stays_otherwise(project: Path):
+    playbook = project / "playbooks" / "web.yml"
+    first = playbook_digest(playbook)
+    assert playbook_digest(playbook) == first
+    (project / "playbooks" / "unrelated.txt").write_text("not part of the playbook\n")
+    assert playbook_digest(playbook) == first
+    role_file = project / "playbooks" / "roles" / "web" / "tasks" / "main.yml"
+    role_file.write_text("- b\n")
+    assert playbook_digest(playbook) != first
+    role_file.write_text("- a\n")
+    assert playbook_digest(playbook) == first
+    (project / "playbooks" / "files" / "motd").rename(project / "playbooks" / "files" / "m2")
+    assert playbook_digest(playbook) != first
+
+
+def test_playbook_digest_is_the_same_in_another_checkout(project: Path, tmp_path_factory):
+    first = playbook_digest(project / "playbooks" / "web.yml")
+    moved = tmp_path_factory.mktemp("other") / "checkout"
+    project.rename(moved)
+    assert playbook_digest(moved / "playbooks" / "web.yml") == first
+
+
+def test_playbook_digest_of_a_missing_file_names_it(tmp_path: Path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        playbook_digest(tmp_path / "nope.yml")
+
+
+HOST = Host.model_validate(
+    {"name": "h", "address": "127.0.0.1", "connection": "local", "cpus": 2, "memory_mb": 4096,
+     "disk_gb": 20, "pool": "p", "zone": "z", "cpu_vendor": "amd"}
+)  # fmt: skip
+
+
+def test_component_resolves_the_playbook_under_the_project_root(project: Path):
+    image = VmImage(name="web", version="1", playbook="playbooks/web.yml")
+    args = VmImageArgs.from_model(image, HOST, root=project)
+    assert args.playbook == str(project / "playbooks" / "web.yml")
+    assert args.playbook_digest == playbook_digest(project / "playbooks" / "web.yml")
+    plain = VmImageArgs.from_model(VmImage(name="web", version="1"), HOST)
+    assert (plain.playbook, plain.playbook_digest) == (None, None)
+    with pytest.raises(ConfigError, match="does not exist"):
+        VmImageArgs.from_model(image, HOST, root=project / "nowhere")
+
+
+def test_resource_spec_and_diff_of_a_baked_image(project: Path):
+    image = VmImage(name="web", version="1", playbook="playbooks/web.yml")
+    args = VmImageArgs.from_model(image, HOST, root=project)
+    news = {
+        "name": "web",
+        "version": "1",
+        "libvirt_uri": "qemu:///system",
+        "pool": "unkai",
+        "boot_dir": "/b",
+        "playbook": args.playbook,
+        "playbook_digest": args.playbook_digest,
+    }
+    resource = VmImageResource()
+    checked = resource.check(Props(news))
+    spec = vm_image_spec(Props(checked))
+    assert (spec.playbook, spec.playbook_digest) == (args.playbook, args.playbook_digest)
+    edited = resource.diff(Props(checked), Props({**checked, "playbook_digest": "cd" * 32}))
+    assert edited.replaces == ("playbook_digest",)
+    moved = resource.diff(Props(checked), Props({**checked, "playbook": "/other/web.yml"}))
+    assert moved.replaces == () and moved.changed == ("playbook",)
+    updated = resource.update("id", Props(checked), Props({**checked, "playbook": "/o.yml"}))
+    assert updated["playbook"] == "/o.yml"
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        ({"playbook": "/p/web.yml"}, "both"),
+        ({"playbook_digest": DIGEST}, "both"),
+        ({"playbook": "web.yml", "playbook_digest": DIGEST}, "absolute"),
+        ({"playbook": "/p/web.yml", "playbook_digest": "xyz"}, "sha256"),
+    ],
+)
+def test_resource_check_names_a_bad_bake_input(extra, match):
+    news = {"name": "web", "version": "1", "libvirt_uri": "qemu:///system", "pool": "unkai",
+            "boot_dir": "/b", **extra}  # fmt: skip
+    with pytest.raises(ConfigError, match=match):
+        VmImageResource().check(Props(news))
+
+
+def test_the_container_base_is_the_unbaked_rootfs():
+    # ContainerImageArgs.base carries only the package fields, so a playbook baked into
+    # the VM image never reaches unkai/debian:12 (the container base stays the plain tree).
+    from unkai.model import ContainerImage, Environment
+
+    env = Environment.model_validate(
+        {"name": "e", "vm_images": {"debian-12": {"version": "1", "playbook": "p/web.yml"}},
+         "container_images": {"api": {"dockerfile_template": "api.Dockerfile.j2"}}}
+    )  # fmt: skip
+    args = ContainerImageArgs.from_model(env.container_images["api"], env)
+    assert args.base is not None and "playbook" not in args.base
+    assert base_spec(args.base).playbook_digest is None
+    assert isinstance(env.container_images["api"], ContainerImage)
