@@ -23,7 +23,7 @@ from unkai.toolchain._kubernetes import (
 )
 from unkai.toolchain._kvm import cached_probe
 from unkai.toolchain._paths import pulumi_version, venv_bin
-from unkai.toolchain._pulumi import find_langhost, find_pulumi
+from unkai.toolchain._pulumi import Found, find_langhost, find_pulumi
 from unkai.toolchain._run import run, which
 
 BOOTSTRAP = "scripts/bootstrap"
@@ -66,23 +66,22 @@ def _tool(component: str, argv: list[str], fix: str, *, required: bool = True) -
     return Check(component, True, version, fix, required)
 
 
+def _pinned(component: str, found: Found | None, missing: str) -> Check:
+    """A pinned tool: ok with its version and origin, or missing and why."""
+    if found is None:
+        return Check(component, False, missing, BOOTSTRAP)
+    return Check(component, True, f"{found.version} ({found.origin})", BOOTSTRAP)
+
+
 def check_pulumi() -> Check:
     """The pulumi CLI at the version of the pinned SDK."""
     want = pulumi_version()
-    found = find_pulumi(want)
-    if found is None:
-        return Check("pulumi CLI", False, f"{want} not found", BOOTSTRAP)
-    return Check("pulumi CLI", True, f"{found.version} ({found.origin})", BOOTSTRAP)
+    return _pinned("pulumi CLI", find_pulumi(want), f"{want} not found")
 
 
 def check_langhost() -> Check:
     """The Python language host the engine will run."""
-    found = find_langhost()
-    if found is None:
-        return Check("pulumi language host (python)", False, "not found", BOOTSTRAP)
-    return Check(
-        "pulumi language host (python)", True, f"{found.version} ({found.origin})", BOOTSTRAP
-    )
+    return _pinned("pulumi language host (python)", find_langhost(), "not found")
 
 
 def check_provider() -> Check:
@@ -137,28 +136,19 @@ def check_ansible() -> Check:
 def check_kube_apiserver() -> Check:
     """The Kubernetes control plane binaries at the version ``toolchain.toml`` pins."""
     want = kubernetes_version()
-    found = find_kubernetes(want)
-    if found is None:
-        return Check("kube-apiserver", False, f"{want} not built", BOOTSTRAP)
-    return Check("kube-apiserver", True, f"{found.version} ({found.origin})", BOOTSTRAP)
+    return _pinned("kube-apiserver", find_kubernetes(want), f"{want} not built")
 
 
 def check_kwok() -> Check:
     """The kwok of ``toolchain.toml`` (simulated nodes), with its stages."""
     want = kwok_version()
-    found = find_kwok(want)
-    if found is None:
-        return Check("kwok", False, f"{want} not built", BOOTSTRAP)
-    return Check("kwok", True, f"{found.version} ({found.origin})", BOOTSTRAP)
+    return _pinned("kwok", find_kwok(want), f"{want} not built")
 
 
 def check_etcd() -> Check:
     """The control plane's store: etcd at the version ``toolchain.toml`` pins."""
     want = etcd_version()
-    found = find_etcd(want)
-    if found is None:
-        return Check("etcd", False, f"{want} not built", BOOTSTRAP)
-    return Check("etcd", True, f"{found.version} ({found.origin})", BOOTSTRAP)
+    return _pinned("etcd", find_etcd(want), f"{want} not built")
 
 
 CHECKS: tuple[Callable[[], Check], ...] = (

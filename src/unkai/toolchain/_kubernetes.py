@@ -221,6 +221,26 @@ def find_etcd(version: str | None = None) -> Found | None:
     return Found(binary, version, "built from the Go module")
 
 
+def _ensure(
+    label: str,
+    version: str,
+    find: Callable[[str], Found | None],
+    tool: GoTool,
+    bin_dir: Path,
+    say: Callable[[str], None],
+) -> Found:
+    """The cached tool, or build it into ``bin_dir``'s parent and check its version."""
+    found = find(version)
+    if found is not None:
+        return found
+    say(f"{label} {version} not in the cache: building it from the Go module")
+    build(tool, bin_dir.parent, say=say)
+    found = find(version)
+    if found is None:
+        raise ToolchainError(f"built {label} {version} but it reports another version")
+    return found
+
+
 def ensure_etcd(*, say: Callable[[str], None] = lambda _: None) -> Found:
     """Return the pinned ``etcd``, building it when the cache lacks it.
 
@@ -229,15 +249,7 @@ def ensure_etcd(*, say: Callable[[str], None] = lambda _: None) -> Found:
         ToolchainError: the build succeeded but ``etcd`` does not report the version.
     """
     version = etcd_version()
-    found = find_etcd(version)
-    if found is not None:
-        return found
-    say(f"etcd {version} not in the cache: building it from the Go module")
-    build(etcd_tool(version), etcd_bin(version).parent, say=say)
-    found = find_etcd(version)
-    if found is None:
-        raise ToolchainError(f"built etcd {version} but it reports another version")
-    return found
+    return _ensure("etcd", version, find_etcd, etcd_tool(version), etcd_bin(version), say)
 
 
 def ensure_kubernetes(*, say: Callable[[str], None] = lambda _: None) -> Found:
@@ -252,15 +264,10 @@ def ensure_kubernetes(*, say: Callable[[str], None] = lambda _: None) -> Found:
         ToolchainError: the build succeeded but a binary does not report the version.
     """
     version = kubernetes_version()
-    found = find_kubernetes(version)
-    if found is not None:
-        return found
-    say(f"Kubernetes {version} not in the cache: building it from the Go module (slow)")
-    build(kubernetes_tool(version), kubernetes_bin(version).parent, say=say)
-    found = find_kubernetes(version)
-    if found is None:
-        raise ToolchainError(f"built Kubernetes {version} but its binaries report another version")
-    return found
+    return _ensure(
+        "Kubernetes", version, find_kubernetes, kubernetes_tool(version),
+        kubernetes_bin(version), say,
+    )  # fmt: skip
 
 
 def ensure_kwok(*, say: Callable[[str], None] = lambda _: None) -> Found:
