@@ -135,7 +135,7 @@ class Cloud(pulumi.ComponentResource):
             host = env.hosts[host_name]
             image = VmImage(
                 f"{name}-{image_name}-{host_name}",
-                VmImageArgs.from_model(env.vm_images[image_name], host),
+                VmImageArgs.from_model(env.vm_images[image_name], host, root=project_root()),
                 on_host(host_name),
             )
             images[(image_name, host_name)] = image.volume_path
