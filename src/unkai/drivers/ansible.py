@@ -32,16 +32,16 @@ Example:
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import ansible_runner
 import yaml
 
 from unkai.errors import DriverError, PlaybookFailed
@@ -255,13 +255,6 @@ def _envvars() -> dict[str, str]:
     }
 
 
-def _read_stdout(runner: Any) -> str:
-    try:
-        return str(runner.stdout.read())
-    except (OSError, AttributeError, ValueError):
-        return ""
-
-
 def run_playbook(
     plan: PlaybookPlan,
     *,
@@ -300,27 +293,39 @@ def run_playbook(
                 on_task(name)
         return True  # kept in the artifacts folder too: runner.stats reads it from there
 
+    job = {
+        "project_dir": str(plan.playbook.parent),
+        "playbook": str(plan.playbook),
+        "inventory": plan.inventory,
+        "extravars": dict(plan.extravars),
+        "envvars": _envvars(),
+        "timeout": timeout,
+    }
     start = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="unkai-ansible-") as tmp:
-        try:
-            runner = ansible_runner.run(
-                private_data_dir=tmp,
-                project_dir=str(plan.playbook.parent),
-                playbook=str(plan.playbook),
-                inventory=plan.inventory,
-                extravars=dict(plan.extravars),
-                envvars=_envvars(),
-                event_handler=handle,
-                quiet=True,
-                suppress_env_files=True,
-                timeout=timeout,
-            )
-        except Exception as err:  # ansible-runner raises bare exceptions on setup errors
-            raise DriverError(f"ansible-runner could not run {plan.playbook}: {err}") from err
-        status, rc, stats = runner.status, runner.rc, runner.stats
-        # Without events ansible-playbook failed before running (bad inventory, missing
-        # interpreter, ...): its own output, read before the folder goes, says why.
-        raw = "" if events or status == "successful" else _read_stdout(runner)
+    # In a child process of its own: see unkai.drivers._ansible_child for why.
+    result: dict[str, Any] = {"status": "error", "rc": None, "stats": None, "raw": ""}
+    with subprocess.Popen(
+        [sys.executable, "-m", "unkai.drivers._ansible_child"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as child:
+        assert child.stdin is not None and child.stdout is not None
+        child.stdin.write(json.dumps(job))
+        child.stdin.close()
+        for line in child.stdout:
+            message = json.loads(line)
+            if "event" in message:
+                handle(message["event"])
+            elif "result" in message:
+                result = message["result"]
+        stderr = child.stderr.read() if child.stderr else ""
+    if result["status"] == "error":
+        raise DriverError(
+            f"ansible-runner could not run {plan.playbook}: {result['raw'] or stderr.strip()}"
+        )
+    status, rc, stats, raw = result["status"], result["rc"], result["stats"], result["raw"]
     seconds = round(time.monotonic() - start, 2)
     if status != "successful":
         raise PlaybookFailed(
