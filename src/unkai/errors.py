@@ -42,11 +42,19 @@ class ConfigError(UnkaiError):
         self.allowed = allowed
         super().__init__(self._format())
 
+    def _where(self) -> str:
+        """Where the problem is: ``file:key.path``."""
+        return ":".join(p for p in (self.file, self.key_path) if p)
+
+    def _shown(self, value: object) -> str:
+        """How the bad value appears in the message."""
+        return repr(value)
+
     def _format(self) -> str:
-        where = ":".join(p for p in (self.file, self.key_path) if p)
+        where = self._where()
         text = f"{where}: {self.message}" if where else self.message
         if self.value is not None:
-            text += f" (got {self.value!r})"
+            text += f" (got {self._shown(self.value)})"
         if self.allowed:
             text += f"; allowed: {self.allowed}"
         return text

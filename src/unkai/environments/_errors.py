@@ -96,20 +96,14 @@ class ConfigProblem(ConfigError):
         """This problem alone, so callers can treat one problem and many alike."""
         return (self,)
 
-    def _format(self) -> str:
+    def _where(self) -> str:
         where = self.file or ""
         if where and self.line is not None:
             where += f":{self.line}"
-        text = self.message
-        if self.key_path:
-            text = f"{self.key_path}: {text}"
-        if where:
-            text = f"{where}: {text}"
-        if self.value is not None:
-            text += f" (got {_short_repr(self.value)})"
-        if self.allowed:
-            text += f"; allowed: {self.allowed}"
-        return text
+        return ": ".join(p for p in (where, self.key_path) if p)
+
+    def _shown(self, value: object) -> str:
+        return _short_repr(value)
 
 
 class ConfigProblems(ConfigError):
