@@ -243,6 +243,9 @@ def _keyed(field: str, items: list[Any] | tuple[Any, ...]) -> Any:
         name = item.get("name") if isinstance(item, Mapping) else getattr(item, "name", None)
         if name is None:
             raise ValueError(f"{field}.{index}: a value given in a list needs a name")
+        if not isinstance(name, str):
+            kind = type(name).__name__
+            raise ValueError(f"{field}.{index}.name: must be a text name, not a {kind}")
         if name in keyed:
             raise ValueError(f"{field}.{index}: {name!r} is defined twice")
         keyed[name] = item
