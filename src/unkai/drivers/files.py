@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from unkai._files import atomic_write
 from unkai.errors import DriverError
 
 
@@ -31,10 +30,10 @@ def _digest(data: bytes) -> str:
 
 
 def write_file(path: Path, content: str, mode: int) -> FileState:
-    """Write ``content`` to ``path`` with ``mode``, atomically (temp file + rename).
+    """Write ``content`` to ``path`` with ``mode``, atomically (see :func:`atomic_write`).
 
-    The temporary file is created with ``mode`` already set, so a secret is never
-    readable by others, not even for a moment.
+    Missing folders are created. A secret is never readable by others, not even for a
+    moment.
 
     Raises:
         DriverError: the folder cannot be created or the file cannot be written.
@@ -42,15 +41,7 @@ def write_file(path: Path, content: str, mode: int) -> FileState:
     data = content.encode("utf-8")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        try:
-            os.fchmod(fd, mode)
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(path, data, mode=mode)
     except OSError as err:
         raise DriverError(f"cannot write {path}: {err.strerror}") from err
     return FileState(content, mode, _digest(data))

@@ -22,7 +22,7 @@ from unkai.environments._errors import (
 )
 from unkai.environments._merge import deep_merge
 from unkai.environments._yaml import ParsedFile, parse_file
-from unkai.model import CrossReferenceError, Environment
+from unkai.model import NAME_PATTERN, NAME_RULE, CrossReferenceError, Environment
 
 __all__ = [
     "ENVIRONMENTS_DIR",
@@ -41,15 +41,13 @@ ENVIRONMENTS_DIR = "environments"
 LOADER_KEYS: tuple[str, ...] = ("extends",)
 """Keys the loader reads and removes before merging: they belong to one file only."""
 
-_NAME = re.compile(r"^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-NAME_RULE = "1-63 lowercase letters, digits and '-', starting with a letter and not ending with '-'"
 _VALUE_ERROR = re.compile(r"^(?:Value error|Assertion failed), ")
 _PATH_PREFIX = re.compile(r"^([A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)+): (.*)$", re.DOTALL)
 
 
 def is_environment_name(name: object) -> bool:
     """Whether ``name`` is a valid environment name (a DNS label, see :data:`NAME_RULE`)."""
-    return isinstance(name, str) and _NAME.fullmatch(name) is not None
+    return isinstance(name, str) and NAME_PATTERN.fullmatch(name) is not None
 
 
 def environment_file(name: str, *, root: Path) -> Path:
@@ -82,9 +80,8 @@ def list_environments(root: Path) -> list[str]:
     folder = root / ENVIRONMENTS_DIR
     if not folder.is_dir():
         return []
-    return sorted(
-        path.stem for path in folder.glob("*.yaml") if path.is_file() and _NAME.fullmatch(path.stem)
-    )
+    paths = folder.glob("*.yaml")
+    return sorted(path.stem for path in paths if path.is_file() and is_environment_name(path.stem))
 
 
 @dataclass(frozen=True)
@@ -180,7 +177,7 @@ def _resolve(name: str, root: Path) -> _Resolved:
 
 
 def _check_name(name: object, *, file: str | None, line: int | None, referrer: bool) -> str:
-    if isinstance(name, str) and _NAME.fullmatch(name):
+    if isinstance(name, str) and NAME_PATTERN.fullmatch(name):
         return name
     raise ConfigProblem(
         "extends is not an environment name" if referrer else "not an environment name",

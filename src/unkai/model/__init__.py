@@ -34,7 +34,17 @@ Example:
 
 from __future__ import annotations
 
-from unkai.model._base import DnsLabel, EnvVarName, Labels, Metadata, UnkaiModel, dns_label
+from unkai.model._base import (
+    DNS_LABEL,
+    NAME_PATTERN,
+    NAME_RULE,
+    DnsLabel,
+    EnvVarName,
+    Labels,
+    Metadata,
+    UnkaiModel,
+    dns_label,
+)
 from unkai.model._compute import (
     BOOT_DISK_NAME,
     Disk,
@@ -89,7 +99,10 @@ __all__ = [
     "CUSTOM_MEMORY_STEP_MB",
     "CUSTOM_MIN_MB",
     "DEBIAN_BASE_IMAGE",
+    "DNS_LABEL",
     "MACHINE_TYPES",
+    "NAME_PATTERN",
+    "NAME_RULE",
     "Cluster",
     "ContainerImage",
     "ContainerPort",

@@ -14,6 +14,12 @@ from typing import Annotated, Any, TypeVar
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo
 
 __all__ = [
+    "DNS_LABEL",
+    "DNS_NAME",
+    "LABEL_NAME",
+    "LABEL_PREFIX",
+    "NAME_PATTERN",
+    "NAME_RULE",
     "DnsLabel",
     "EnvVarName",
     "Labels",
@@ -26,14 +32,30 @@ __all__ = [
 
 V = TypeVar("V")
 
-_DNS_LABEL = re.compile(r"^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-_DNS_LABEL_RULE = (
-    "1-63 lowercase letters, digits and '-', starting with a letter and not ending with '-'"
-)
+DNS_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+"""An RFC 1123 DNS label: 1-63 lowercase letters, digits and ``-``, starting and ending
+with a letter or digit. What Kubernetes calls a DNS-1123 label (namespaces, Services).
+
+Match it with ``fullmatch``; its ``pattern`` composes into longer names (it has no
+anchors). unkai's own names are stricter: see :data:`NAME_PATTERN`.
+"""
+
+DNS_NAME = re.compile(rf"(?=.{{1,253}}$){DNS_LABEL.pattern}(?:\.{DNS_LABEL.pattern})*")
+"""A lowercase DNS name: labels (:data:`DNS_LABEL`) joined by ``.``, 1-253 characters."""
+
+NAME_PATTERN = re.compile(rf"(?=[a-z]){DNS_LABEL.pattern}")
+"""The name of every named thing (:func:`dns_label`): a :data:`DNS_LABEL` that starts
+with a letter (an RFC 1035 label). Match it with ``fullmatch``."""
+
+NAME_RULE = "1-63 lowercase letters, digits and '-', starting with a letter and not ending with '-'"
+""":data:`NAME_PATTERN` in words, for error messages."""
+
 # Kubernetes label syntax: labels end up on libvirt metadata and Kubernetes objects alike,
 # so the stricter of the two rules applies everywhere.
-_LABEL_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
-_LABEL_PREFIX = re.compile(r"^[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?$")
+LABEL_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?")
+"""A label value, or a label key's name part; unanchored like :data:`DNS_LABEL`."""
+LABEL_PREFIX = re.compile(r"[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?")
+"""A label key's optional prefix (a DNS subdomain, before the ``/``); unanchored."""
 _ENV_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -62,8 +84,8 @@ def dns_label(value: str) -> str:
         ValueError: ``value`` is not 1-63 lowercase letters, digits and ``-``, starting
             with a letter and not ending with ``-``.
     """
-    if not _DNS_LABEL.fullmatch(value):
-        raise ValueError(f"{value!r} is not a DNS label; allowed: {_DNS_LABEL_RULE}")
+    if not NAME_PATTERN.fullmatch(value):
+        raise ValueError(f"{value!r} is not a DNS label; allowed: {NAME_RULE}")
     return value
 
 
@@ -86,7 +108,7 @@ EnvVarName = Annotated[str, AfterValidator(_env_var_name)]
 
 def _label_key(key: str) -> None:
     prefix, _, name = key.rpartition("/")
-    if (prefix and not _LABEL_PREFIX.fullmatch(prefix)) or not _LABEL_NAME.fullmatch(name):
+    if (prefix and not LABEL_PREFIX.fullmatch(prefix)) or not LABEL_NAME.fullmatch(name):
         raise ValueError(
             f"label key {key!r} is invalid; allowed: an optional DNS-subdomain prefix and"
             " '/', then 1-63 letters, digits, '-', '_' or '.', starting and ending with a"
@@ -95,7 +117,7 @@ def _label_key(key: str) -> None:
 
 
 def _label_value(key: str, value: str) -> None:
-    if value and not _LABEL_NAME.fullmatch(value):
+    if value and not LABEL_NAME.fullmatch(value):
         raise ValueError(
             f"label {key!r} has invalid value {value!r}; allowed: empty, or 1-63 letters,"
             " digits, '-', '_' or '.', starting and ending with a letter or digit"

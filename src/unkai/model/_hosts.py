@@ -9,14 +9,11 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from unkai.model._base import DnsLabel, Labels, UnkaiModel
+from unkai.model._base import DNS_NAME, DnsLabel, Labels, UnkaiModel
 
 __all__ = ["Host", "HostPool", "Zone"]
 
-_HOSTNAME = re.compile(
-    r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
-)
+_HOSTNAME = re.compile(DNS_NAME.pattern, re.IGNORECASE | re.ASCII)  # DNS ignores case
 _POSIX_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 
 

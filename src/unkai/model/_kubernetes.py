@@ -10,6 +10,8 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from unkai.model._base import (
+    LABEL_NAME,
+    LABEL_PREFIX,
     DnsLabel,
     EnvVarName,
     Labels,
@@ -44,8 +46,7 @@ _QUANTITY = re.compile(
 _BINARY = {"Ki": 1, "Mi": 2, "Gi": 3, "Ti": 4, "Pi": 5, "Ei": 6}
 _DECIMAL = {"n": -9, "u": -6, "m": -3, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
 _PORT_NAME = re.compile(r"^(?=.{1,15}$)(?=.*[a-z])[a-z0-9](?:-?[a-z0-9])*$")
-_LABEL_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
-_TAINT_KEY = re.compile(r"^(?:[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?/)?" + _LABEL_NAME.pattern[1:])
+_TAINT_KEY = re.compile(rf"(?:{LABEL_PREFIX.pattern}/)?{LABEL_NAME.pattern}")  # a label key
 _K8S_VERSION = re.compile(r"^1\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$")
 _HOSTNAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.:-]{0,252}[A-Za-z0-9])?$")
 
@@ -111,7 +112,7 @@ class Taint(UnkaiModel):
     @field_validator("value")
     @classmethod
     def _check_value(cls, value: str) -> str:
-        if value and not _LABEL_NAME.fullmatch(value):
+        if value and not LABEL_NAME.fullmatch(value):
             raise ValueError(f"{value!r} is not a taint value; allowed: label-value syntax")
         return value
 

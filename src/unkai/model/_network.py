@@ -8,12 +8,10 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from unkai.model._base import DnsLabel, UnkaiModel
+from unkai.model._base import DNS_NAME, DnsLabel, UnkaiModel
 
 __all__ = ["Network"]
 
-_DNS_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-_DNS_NAME = re.compile(rf"^(?=.{{1,253}}$){_DNS_LABEL}(?:\.{_DNS_LABEL})*$")
 _IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 _MAX_PREFIX = 30  # a gateway and at least one guest address
 
@@ -89,7 +87,7 @@ class Network(UnkaiModel):
     @field_validator("dns_domain")
     @classmethod
     def _check_domain(cls, value: str | None) -> str | None:
-        if value is not None and not _DNS_NAME.fullmatch(value):
+        if value is not None and not DNS_NAME.fullmatch(value):
             raise ValueError(f"{value!r} is not a DNS domain; allowed: lowercase dotted labels")
         return value
 

@@ -19,11 +19,11 @@ release (:attr:`GoTool.pin_local_replaces`). The four binaries are compiled by o
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Callable
 from pathlib import Path
 
+from unkai._files import atomic_write
 from unkai.errors import CommandFailed, ToolchainError
 from unkai.toolchain._gobuild import GoTool, build
 from unkai.toolchain._paths import toolchain_dir
@@ -170,10 +170,7 @@ def _write_stages(version: str) -> None:
         for folder in KWOK_STAGE_DIRS
         for path in (module / folder).glob("*.yaml")
     }
-    target = kwok_bin(version).parent / "stages.yaml"
-    tmp = target.with_suffix(".tmp")
-    tmp.write_text(gather_stages(files), encoding="utf-8")
-    os.replace(tmp, target)
+    atomic_write(kwok_bin(version).parent / "stages.yaml", gather_stages(files))
 
 
 def _reported_version(argv: list[str]) -> str | None:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from unkai._files import atomic_write
 from unkai.errors import CommandFailed
 from unkai.toolchain._gobuild import GoTool, build
 from unkai.toolchain._paths import pulumi_version, toolchain_dir, venv_bin
@@ -120,10 +121,7 @@ def ensure_langhost() -> Found:
     if found is not None:
         return found
     target = venv_bin() / "pulumi-language-python"
-    tmp = target.with_suffix(".tmp")
-    tmp.write_text(langhost_script(venv_bin() / "python"), encoding="utf-8")
-    tmp.chmod(0o755)
-    os.replace(tmp, target)
+    atomic_write(target, langhost_script(venv_bin() / "python"), mode=0o755)
     return Found(target, pulumi_version(), "unkai.langhost")
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from unkai.model import HostPool, Zone, dns_label
+from unkai.model import DNS_LABEL, NAME_PATTERN, HostPool, Zone, dns_label
 
 
 @pytest.mark.parametrize("name", ["a", "web", "n2-standard-4", "a1", "x" * 63, "a-b-c"])
@@ -64,3 +64,23 @@ def test_models_are_frozen_and_forbid_unknown_keys() -> None:
         zone.name = "b"  # type: ignore[misc]
     with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
         Zone.model_validate({"name": "a", "colour": "blue"})
+
+
+@pytest.mark.parametrize(
+    ("text", "is_label", "is_name"),
+    [
+        ("web", True, True),
+        ("1web", True, False),  # a Kubernetes namespace may start with a digit
+        ("0", True, False),
+        ("a" * 63, True, True),
+        ("a" * 64, False, False),
+        ("-web", False, False),
+        ("web-", False, False),
+        ("Web", False, False),
+        ("we.b", False, False),
+        ("web\n", False, False),
+    ],
+)
+def test_dns_label_and_name_patterns(text: str, is_label: bool, is_name: bool) -> None:
+    assert bool(DNS_LABEL.fullmatch(text)) is is_label
+    assert bool(NAME_PATTERN.fullmatch(text)) is is_name

@@ -6,10 +6,12 @@ kubeconfigs in the cluster's state folder; nothing listens beyond 127.0.0.1.
 ``create_fake_nodes``/``delete_fake_nodes``/``sync_fake_nodes`` give a node pool its
 simulated nodes, which kwok keeps Ready and whose pods it runs. ``apply_objects`` and
 its siblings put a workload's rendered manifests on a cluster with server-side apply.
+``kube_client``/``kube_session`` are the lightkube client all of them use.
 """
 
 from __future__ import annotations
 
+from unkai.drivers.kubernetes._client import kube_client, kube_session
 from unkai.drivers.kubernetes._control_plane import ComponentStatus, ControlPlane, pinned_binaries
 from unkai.drivers.kubernetes._nodes import (
     FakeNodePool,
@@ -17,7 +19,6 @@ from unkai.drivers.kubernetes._nodes import (
     create_fake_nodes,
     delete_fake_nodes,
     fake_node_manifest,
-    kube_client,
     list_fake_nodes,
     sync_fake_nodes,
     wait_nodes_ready,
@@ -72,6 +73,7 @@ __all__ = [
     "fake_node_manifest",
     "issue",
     "kube_client",
+    "kube_session",
     "list_fake_nodes",
     "node_metadata_patch",
     "patch_pool_nodes",

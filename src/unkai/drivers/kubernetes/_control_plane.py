@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shutil
 import ssl
 import time
@@ -17,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from unkai._files import atomic_write
 from unkai.drivers.kubernetes._pki import issue, pki_current, write_pki
 from unkai.drivers.kubernetes._plan import (
     Binaries,
@@ -417,8 +417,4 @@ class ControlPlane:
 
 def _write_private(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
+    atomic_write(path, text, mode=0o600)

@@ -9,28 +9,25 @@ functions talk to the API server through lightkube.
 
 from __future__ import annotations
 
-import contextlib
 import re
-import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import httpx2
-from lightkube import ApiError, Client, KubeConfig, codecs
+from lightkube import ApiError, Client, codecs
 from lightkube.resources.core_v1 import Node
 
+from unkai.drivers.kubernetes._client import kube_session
 from unkai.drivers.kubernetes._plan import KWOK_NODE_ANNOTATION
 from unkai.errors import DriverError
 
 POOL_LABEL = "unkai.dev/node-pool"
 """The label that names a simulated node's pool (and selects a pool's nodes)."""
 
-FIELD_MANAGER = "unkai"
 _PARALLEL = 8
 
 
@@ -126,69 +123,6 @@ def fake_node_manifest(pool: FakeNodePool, index: int) -> dict[str, Any]:
     }
 
 
-_WARM_LOCK = threading.Lock()
-_warm = False
-
-
-def _warm_decoders() -> None:
-    """Build lightkube's msgspec decoders of every kind unkai uses, once, in one thread.
-
-    msgspec builds a type's decoder on its first use and that step is not thread-safe:
-    two provider handlers decoding a new kind at once (two Workloads created in
-    parallel) crashed the provider process with a segfault in msgspec's ``_core``.
-    """
-    global _warm
-    with _WARM_LOCK:
-        if _warm:
-            return
-        from lightkube.core.decoders import decode_list, decode_object
-        from lightkube.resources.apps_v1 import Deployment, ReplicaSet
-        from lightkube.resources.autoscaling_v2 import HorizontalPodAutoscaler
-        from lightkube.resources.core_v1 import Namespace, Pod, Secret, Service
-        from lightkube.resources.policy_v1 import PodDisruptionBudget
-
-        kinds = (
-            Node, Pod, Namespace, Secret, Service, Deployment, ReplicaSet,
-            HorizontalPodAutoscaler, PodDisruptionBudget,
-        )  # fmt: skip
-        for kind in kinds:
-            for decode in (
-                lambda k: decode_object(b'{"metadata": {}}', k),
-                lambda k: decode_list(b'{"items": []}', k),
-            ):
-                # Only the decoder's construction matters, not whether this body fits.
-                with contextlib.suppress(Exception):
-                    decode(kind)
-        _warm = True
-
-
-def kube_client(kubeconfig: Path, *, timeout: float = 60.0) -> Client:
-    """A lightkube client for the cluster of ``kubeconfig``; the caller closes it.
-
-    The first call builds the decoders of every kind unkai uses (see ``_warm_decoders``).
-
-    Raises:
-        DriverError: the kubeconfig cannot be read.
-    """
-    _warm_decoders()
-    try:
-        config = KubeConfig.from_file(kubeconfig)
-    except Exception as err:  # lightkube raises its ConfigError or OSError
-        raise DriverError(f"cannot read the kubeconfig {kubeconfig}: {err}") from err
-    return Client(
-        config=config, field_manager=FIELD_MANAGER, timeout=httpx2.Timeout(timeout), trust_env=False
-    )
-
-
-@contextmanager
-def _session(kubeconfig: Path) -> Iterator[Client]:
-    client = kube_client(kubeconfig)
-    try:
-        yield client
-    finally:
-        client.close()
-
-
 def list_fake_nodes(*, kubeconfig: Path, pool: str) -> tuple[NodeState, ...]:
     """The nodes of ``pool``, by index, with whether each is Ready.
 
@@ -196,7 +130,7 @@ def list_fake_nodes(*, kubeconfig: Path, pool: str) -> tuple[NodeState, ...]:
         DriverError: the API server refused or did not answer.
     """
     try:
-        with _session(kubeconfig) as client:
+        with kube_session(kubeconfig) as client:
             nodes = list(client.list(Node, labels={POOL_LABEL: pool}))
     except (ApiError, httpx2.HTTPError) as err:
         raise DriverError(f"cannot list the nodes of pool {pool}: {err}") from err
@@ -236,7 +170,7 @@ def create_fake_nodes(*, kubeconfig: Path, pool: FakeNodePool) -> tuple[str, ...
             raise DriverError(f"cannot create node {manifest['metadata']['name']}: {err}") from err
         return str(manifest["metadata"]["name"])
 
-    with _session(kubeconfig) as client, ThreadPoolExecutor(max_workers=_PARALLEL) as executor:
+    with kube_session(kubeconfig) as client, ThreadPoolExecutor(max_workers=_PARALLEL) as executor:
         return tuple(executor.map(lambda index: create(client, index), missing))
 
 
@@ -268,7 +202,7 @@ def delete_fake_nodes(*, kubeconfig: Path, pool: str, keep: int = 0) -> tuple[st
             raise DriverError(f"cannot delete node {name}: {err}") from err
         return name
 
-    with _session(kubeconfig) as client, ThreadPoolExecutor(max_workers=_PARALLEL) as executor:
+    with kube_session(kubeconfig) as client, ThreadPoolExecutor(max_workers=_PARALLEL) as executor:
         return tuple(executor.map(lambda name: delete(client, name), doomed))
 
 

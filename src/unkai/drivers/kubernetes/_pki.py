@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from unkai._files import atomic_write
 from unkai.errors import DriverError
 
 SERVICE_CIDR = "10.96.0.0/16"
@@ -247,7 +247,7 @@ def pki_current(folder: Path, specs: Sequence[CertSpec]) -> bool:
 
 
 def write_pki(folder: Path, files: Mapping[str, bytes]) -> None:
-    """Write ``files`` into ``folder`` (created ``0700``); keys are ``0600``.
+    """Write ``files`` into ``folder`` (created ``0700``), each atomically and ``0600``.
 
     Raises:
         DriverError: a file could not be written.
@@ -255,11 +255,6 @@ def write_pki(folder: Path, files: Mapping[str, bytes]) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         for name, data in files.items():
-            path = folder / name
-            tmp = path.with_name(f".{name}.tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(tmp, path)
+            atomic_write(folder / name, data, mode=0o600)
     except OSError as err:
         raise DriverError(f"cannot write the cluster certificates to {folder}: {err}") from err

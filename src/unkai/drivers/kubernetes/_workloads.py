@@ -12,22 +12,22 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx2
 import yaml
-from lightkube import ApiError, Client, codecs
+from lightkube import ApiError, codecs
 from lightkube.core.resource_registry import resource_registry
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Namespace, Node
 from lightkube.types import CascadeType, PatchType
 
-from unkai.drivers.kubernetes._nodes import FIELD_MANAGER, POOL_LABEL, kube_client
+from unkai.drivers.kubernetes._client import FIELD_MANAGER, kube_session
+from unkai.drivers.kubernetes._nodes import POOL_LABEL
 from unkai.errors import DriverError
 
 SECRET_KINDS = frozenset({"Secret"})
@@ -127,15 +127,6 @@ def _resource(ref: ObjectRef) -> Any:
         raise DriverError(f"unknown Kubernetes kind {ref.api_version} {ref.kind}") from err
 
 
-@contextmanager
-def _session(kubeconfig: Path) -> Iterator[Client]:
-    client = kube_client(kubeconfig)
-    try:
-        yield client
-    finally:
-        client.close()
-
-
 def _fail(action: str, ref: ObjectRef, err: Exception) -> DriverError:
     if ref.kind in SECRET_KINDS:
         code = err.status.code if isinstance(err, ApiError) else type(err).__name__
@@ -152,7 +143,7 @@ def ensure_namespace(*, kubeconfig: Path, namespace: str) -> bool:
     Raises:
         DriverError: the API server refused or did not answer.
     """
-    with _session(kubeconfig) as client:
+    with kube_session(kubeconfig) as client:
         try:
             client.get(Namespace, namespace)
             return False
@@ -179,7 +170,7 @@ def apply_objects(*, kubeconfig: Path, objects: Sequence[Mapping[str, Any]]) -> 
         DriverError: the API server refused an object (a Secret's error names no value).
     """
     done = []
-    with _session(kubeconfig) as client:
+    with kube_session(kubeconfig) as client:
         for manifest in objects:
             ref = ref_of(manifest)
             try:
@@ -205,7 +196,7 @@ def read_objects(
         DriverError: the API server refused or did not answer.
     """
     found: dict[ObjectRef, dict[str, Any] | None] = {}
-    with _session(kubeconfig) as client:
+    with kube_session(kubeconfig) as client:
         for ref in refs:
             try:
                 obj = client.get(_resource(ref), ref.name, namespace=namespace)
@@ -232,7 +223,7 @@ def delete_objects(
         DriverError: the API server refused a deletion.
     """
     deleted = []
-    with _session(kubeconfig) as client:
+    with kube_session(kubeconfig) as client:
         for ref in refs:
             try:
                 client.delete(
@@ -254,7 +245,7 @@ def deployment_state(*, kubeconfig: Path, name: str, namespace: str) -> Deployme
     Raises:
         DriverError: the API server refused or did not answer.
     """
-    with _session(kubeconfig) as client:
+    with kube_session(kubeconfig) as client:
         try:
             dep = client.get(Deployment, name, namespace=namespace)
         except ApiError as err:
@@ -341,7 +332,7 @@ def patch_pool_nodes(*, kubeconfig: Path, pool: str, patch: Mapping[str, Any]) -
     Raises:
         DriverError: the API server refused a patch.
     """
-    with _session(kubeconfig) as client:
+    with kube_session(kubeconfig) as client:
         try:
             names = [
                 n.metadata.name

@@ -1,0 +1,48 @@
+"""Writing a file so that readers see the old content or the new, never a part.
+
+Standard library only, so every layer may use it (the pure ``render`` layer included).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+__all__ = ["atomic_write"]
+
+
+def atomic_write(path: Path, data: bytes | str, *, mode: int = 0o644) -> None:
+    """Replace ``path`` with ``data``, atomically, leaving it with permission bits ``mode``.
+
+    ``data`` goes into a new temporary file beside ``path`` (a unique name from
+    :func:`tempfile.mkstemp`, so concurrent writers never share one), is flushed to disk
+    with ``fsync`` and then renamed over ``path``. The temporary file is created ``0600``
+    and gets ``mode`` before the first byte is written: a secret written with
+    ``mode=0o600`` is never readable by others, not even for a moment. ``mode`` is set
+    exactly (the umask does not apply). On any failure the temporary file is removed and
+    ``path`` is untouched.
+
+    Args:
+        path: The file to write; its folder must exist.
+        data: The content; text is encoded as UTF-8.
+        mode: The permission bits ``path`` ends up with.
+
+    Raises:
+        OSError: The folder is missing or not writable, or the disk is full; callers
+            turn it into their own error with context.
+    """
+    content = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            os.fchmod(out.fileno(), mode)
+            out.write(content)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
