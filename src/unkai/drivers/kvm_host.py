@@ -4,7 +4,8 @@
 installs and starts libvirt and QEMU, creates the storage pool (and networks when
 asked) and decides the accelerator; :func:`configure_kvm_host` runs it and returns the
 host's :class:`KvmHostFacts`. :func:`libvirt_state` is the cheap read (one libvirt
-connection, no playbook) and :func:`remove_pool_if_empty` the only thing a delete undoes.
+session, no playbook) and :func:`remove_pool_if_empty` the only thing a delete undoes
+(the driver's one pool-removal path, :meth:`~unkai.drivers.libvirt.Session.remove_pool`).
 
 Example:
     >>> spec = KvmHostSpec(
@@ -24,15 +25,14 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import re
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
-
-import libvirt
+from typing import Literal
 
 from unkai.drivers.ansible import AnsibleHost, PlaybookPlan, playbook_plan, run_playbook
+from unkai.drivers.libvirt import session
 from unkai.errors import DriverError
 
 __all__ = [
@@ -190,24 +190,10 @@ class LibvirtState:
     networks_active: tuple[str, ...] = ()
 
 
-def _version(number: int) -> str:
-    return f"{number // 1_000_000}.{number // 1000 % 1000}.{number % 1000}"
-
-
-def _quiet(_ctx: object, _err: object) -> None:
-    """Libvirt's default handler prints every error to stderr; errors are raised anyway."""
-
-
-def _open(uri: str) -> Any:
-    libvirt.registerErrorHandler(_quiet, None)
-    return libvirt.open(uri)
-
-
-_POOL_PATH = re.compile(r"<target>\s*<path>([^<]*)</path>")
-
-
 def libvirt_state(uri: str, pool_name: str, *, networks: Sequence[str] = ()) -> LibvirtState | None:
     """Ask libvirt about the host: versions, the storage pool, the networks; cheap.
+
+    One libvirt session does every lookup.
 
     Args:
         uri: The host's libvirt URI.
@@ -220,46 +206,31 @@ def libvirt_state(uri: str, pool_name: str, *, networks: Sequence[str] = ()) -> 
     Raises:
         DriverError: libvirt answered with an unexpected error.
     """
-    try:
-        conn = _open(uri)
-    except libvirt.libvirtError:
-        return None
-    try:
-        versions = (_version(conn.getLibVersion()), _version(conn.getVersion()))
+    with contextlib.ExitStack() as stack:
         try:
-            pool = conn.storagePoolLookupByName(pool_name)
-        except libvirt.libvirtError as err:
-            if err.get_error_code() != libvirt.VIR_ERR_NO_STORAGE_POOL:
-                raise
-            pool = None
-        active: list[str] = []
-        for name in networks:
-            try:
-                if conn.networkLookupByName(name).isActive():
-                    active.append(name)
-            except libvirt.libvirtError as err:
-                if err.get_error_code() != libvirt.VIR_ERR_NO_NETWORK:
-                    raise
-        if pool is None:
-            return LibvirtState(*versions, None, False, False, tuple(active))
-        found = _POOL_PATH.search(pool.XMLDesc(0))
-        return LibvirtState(
-            *versions,
-            pool_path=found.group(1) if found else "",
-            pool_active=bool(pool.isActive()),
-            pool_autostart=bool(pool.autostart()),
-            networks_active=tuple(active),
+            lv = stack.enter_context(session(uri))
+        except DriverError:
+            return None
+        libvirt_version, qemu_version = lv.versions()
+        pool = lv.pool(pool_name)
+        active = tuple(
+            name for name in networks if (found := lv.network(name)) is not None and found.active
         )
-    except libvirt.libvirtError as err:
-        raise DriverError(f"libvirt at {uri}: {err}") from err
-    finally:
-        conn.close()
+    return LibvirtState(
+        libvirt_version=libvirt_version,
+        qemu_version=qemu_version,
+        pool_path=None if pool is None else pool.path,
+        pool_active=pool is not None and pool.active,
+        pool_autostart=pool is not None and pool.autostart,
+        networks_active=active,
+    )
 
 
 def remove_pool_if_empty(uri: str, pool_name: str) -> bool:
     """Stop, delete and undefine the storage pool when it holds no volume.
 
-    Side effects: the pool's definition goes, and its folder when empty (libvirt's
+    :meth:`unkai.drivers.libvirt.Session.remove_pool` on a session of its own. Side
+    effects: the pool's definition goes, and its folder when empty (libvirt's
     ``pool-delete`` of a ``dir`` pool removes only an empty folder).
 
     Returns:
@@ -269,29 +240,18 @@ def remove_pool_if_empty(uri: str, pool_name: str) -> bool:
     Raises:
         DriverError: libvirtd does not answer, or refused to remove the pool.
     """
-    try:
-        conn = _open(uri)
-    except libvirt.libvirtError as err:
-        raise DriverError(f"libvirt at {uri} does not answer: {err}") from err
-    try:
-        try:
-            pool = conn.storagePoolLookupByName(pool_name)
-        except libvirt.libvirtError as err:
-            if err.get_error_code() == libvirt.VIR_ERR_NO_STORAGE_POOL:
-                return True
-            raise
-        if not pool.isActive():
-            pool.create(0)  # only an active pool can count its volumes
-        pool.refresh(0)
-        if pool.numOfVolumes() > 0:
-            return False
-        pool.destroy()
-        # A folder that still holds foreign files stays; the pool goes anyway.
-        with contextlib.suppress(libvirt.libvirtError):
-            pool.delete(0)
-        pool.undefine()
-        return True
-    except libvirt.libvirtError as err:
-        raise DriverError(f"cannot remove storage pool {pool_name} at {uri}: {err}") from err
-    finally:
-        conn.close()
+    with session(uri) as lv:
+        return lv.remove_pool(pool_name, only_if_empty=True)
+
+
+def check_kvm_host(spec: KvmHostSpec, *, playbooks_dir: Path | None = None) -> tuple[str, ...]:
+    """The tasks a run of the playbook would change on the host, changing nothing.
+
+    Runs the playbook in check mode (``--check``). Empty when the host matches ``spec``.
+
+    Raises:
+        PlaybookFailed: A task failed even in check mode (the host is unreachable, ...).
+    """
+    plan = dataclasses.replace(kvm_host_plan(spec, playbooks_dir=playbooks_dir), check=True)
+    result = run_playbook(plan, facts_var=FACTS_VAR)
+    return tuple(task for host, task in result.changed_tasks if host == spec.host.name)

@@ -1,31 +1,94 @@
 """libvirt: storage pools and volumes, networks, and domains, through libvirt-python.
 
-Every function opens its own connection to ``uri`` (``qemu:///system`` locally,
-``qemu+ssh://user@host/system`` for a fleet), does one thing, and turns
-``libvirt.libvirtError`` into :class:`~unkai.errors.DriverError` naming the object.
-Volumes are uploaded through libvirt streams, so the same code serves local and remote
-hosts. Domains and networks are defined from rendered XML and never edited in place:
-a change is a new definition.
+A :class:`Session` wraps one open connection to a host (``qemu:///system`` locally,
+``qemu+ssh://user@host/system`` for a fleet) and offers every operation of this driver
+as a method; :func:`session` opens one and closes it. A handler call opens one session
+and does all its work through it, polling included: over ``qemu+ssh://`` every new
+connection is an SSH handshake. ``libvirt.libvirtError`` becomes
+:class:`~unkai.errors.DriverError` naming the object and the host. Volumes are uploaded
+through libvirt streams, so the same code serves local and remote hosts. Domains and
+networks are defined from rendered XML and never edited in place: a change is a new
+definition.
+
+Reading is pure where it can be, so tests need no daemon: :func:`domain_info` turns a
+domain's XML into a :class:`DomainInfo`, :func:`domain_fingerprint` says whether two
+domain definitions are the same where unkai cares (the XML unkai renders and the XML
+libvirt returns for it have the same fingerprint), and :func:`network_matches` whether
+a live network still has everything its rendered XML asked for. XML is read with
+:mod:`xml.etree.ElementTree`.
+
+The module-level functions that take a ``uri`` (``domain(uri, name)``, ...) open a
+session for that one call; they stay until their callers use sessions.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import itertools
+import json
 import os
 import re
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import escape
 
 import libvirt
 
 from unkai.errors import DriverError
 
+__all__ = [
+    "UNKAI_XML_NAMESPACE",
+    "DiskInfo",
+    "DomainInfo",
+    "GuestReady",
+    "NetworkInfo",
+    "NicInfo",
+    "PoolInfo",
+    "Session",
+    "Volume",
+    "apply_network",
+    "create_overlay",
+    "define_domain",
+    "delete_domain",
+    "delete_network",
+    "delete_pool",
+    "delete_volume",
+    "domain",
+    "domain_fingerprint",
+    "domain_info",
+    "ensure_pool",
+    "guest_addresses",
+    "network_active",
+    "network_matches",
+    "network_xml",
+    "pool_xml",
+    "seed_iso_argv",
+    "session",
+    "start_domain",
+    "stop_domain",
+    "upload_volume",
+    "volume",
+    "volume_xml",
+    "wait_for_console",
+    "with_uuid",
+]
+
 # libvirt prints its errors to stderr unless a handler takes them; ours keeps them in the
 # exceptions, where they are turned into DriverError.
 libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+
+UNKAI_XML_NAMESPACE = "https://unkai.dev/xmlns/libvirt/1.0"
+"""Namespace of unkai's elements in a domain's ``<metadata>``.
+
+The same value as ``unkai.render.UNKAI_XML_NAMESPACE``, which writes them (drivers do
+not import the render layer; a unit test holds the two equal)."""
+
+_QEMU_XML_NAMESPACE = "http://libvirt.org/schemas/domain/qemu/1.0"
 
 _STATES = {
     libvirt.VIR_DOMAIN_NOSTATE: "nostate",
@@ -39,23 +102,6 @@ _STATES = {
 }
 
 
-@contextlib.contextmanager
-def connect(uri: str) -> Iterator[libvirt.virConnect]:
-    """An open connection to ``uri``, closed on exit.
-
-    Raises:
-        DriverError: libvirtd does not answer at ``uri``.
-    """
-    try:
-        conn = libvirt.open(uri)
-    except libvirt.libvirtError as err:
-        raise DriverError(f"cannot connect to libvirt at {uri}: {err}") from err
-    try:
-        yield conn
-    finally:
-        conn.close()
-
-
 def _missing(err: libvirt.libvirtError) -> bool:
     return err.get_error_code() in (
         libvirt.VIR_ERR_NO_DOMAIN,
@@ -65,7 +111,21 @@ def _missing(err: libvirt.libvirtError) -> bool:
     )
 
 
-# --- storage -------------------------------------------------------------------------
+def _parse(xml: str, what: str) -> ET.Element:
+    try:
+        return ET.fromstring(xml)
+    except ET.ParseError as err:
+        raise DriverError(f"{what}: the XML does not parse: {err}") from err
+
+
+def _text(element: ET.Element | None) -> str | None:
+    """The stripped text of ``element``; None when there is no element or no text."""
+    if element is None or element.text is None:
+        return None
+    return element.text.strip() or None
+
+
+# --- pure: XML of pools and volumes -------------------------------------------------
 
 
 def pool_xml(name: str, path: str) -> str:
@@ -74,54 +134,6 @@ def pool_xml(name: str, path: str) -> str:
         f"<pool type='dir'><name>{escape(name)}</name>"
         f"<target><path>{escape(path)}</path></target></pool>"
     )
-
-
-def ensure_pool(uri: str, name: str, path: str) -> str:
-    """Define, build and start the directory pool ``name`` at ``path`` unless it runs.
-
-    Returns:
-        ``"present"`` or ``"created"``.
-    """
-    with connect(uri) as conn:
-        try:
-            pool = conn.storagePoolLookupByName(name)
-            created = "present"
-        except libvirt.libvirtError as err:
-            if not _missing(err):
-                raise DriverError(f"storage pool {name}: {err}") from err
-            pool = conn.storagePoolDefineXML(pool_xml(name, path), 0)
-            pool.build(0)
-            created = "created"
-        try:
-            if not pool.isActive():
-                pool.create(0)
-            pool.setAutostart(1)
-            pool.refresh(0)
-        except libvirt.libvirtError as err:
-            raise DriverError(f"storage pool {name}: {err}") from err
-        return created
-
-
-@dataclass(frozen=True)
-class Volume:
-    """A volume of a storage pool: its name, path on the host and size in bytes."""
-
-    name: str
-    path: str
-    capacity: int
-
-
-def volume(uri: str, pool: str, name: str) -> Volume | None:
-    """The volume ``name`` of ``pool``, or None when it does not exist."""
-    with connect(uri) as conn:
-        try:
-            vol = conn.storagePoolLookupByName(pool).storageVolLookupByName(name)
-            _, capacity, _ = vol.info()
-            return Volume(name, vol.path(), capacity)
-        except libvirt.libvirtError as err:
-            if _missing(err):
-                return None
-            raise DriverError(f"volume {pool}/{name}: {err}") from err
 
 
 def volume_xml(name: str, *, capacity: int, fmt: str, backing: str | None = None) -> str:
@@ -138,141 +150,76 @@ def volume_xml(name: str, *, capacity: int, fmt: str, backing: str | None = None
     )
 
 
-def upload_volume(uri: str, pool: str, name: str, source: Path, *, fmt: str) -> Volume:
-    """Create ``name`` in ``pool`` with the bytes of ``source``; an existing one is kept.
+def with_uuid(xml: str, uuid: str) -> str:
+    """``xml`` with ``<uuid>`` after its ``<name>`` (pure).
 
-    Callers put a content digest in ``name``, so an existing volume has these bytes.
+    A text insertion rather than an ElementTree round trip, which would rename the
+    namespace prefixes and drop the comment of the rendered XML.
     """
-    found = volume(uri, pool, name)
-    if found is not None:
-        return found
-    size = source.stat().st_size
-    with connect(uri) as conn:
-        try:
-            storage = conn.storagePoolLookupByName(pool)
-            vol = storage.createXML(volume_xml(name, capacity=size, fmt=fmt), 0)
-            stream = conn.newStream(0)
-            vol.upload(stream, 0, size, 0)
-            with source.open("rb") as data:
-                stream.sendAll(lambda _s, n, f: f.read(n), data)
-            stream.finish()
-            return Volume(name, vol.path(), size)
-        except libvirt.libvirtError as err:
-            with contextlib.suppress(libvirt.libvirtError):
-                conn.storagePoolLookupByName(pool).storageVolLookupByName(name).delete(0)
-            raise DriverError(f"cannot upload {source} to volume {pool}/{name}: {err}") from err
+    return re.sub(r"(</name>)", rf"\1\n  <uuid>{uuid}</uuid>", xml, count=1)
 
 
-def create_overlay(
-    uri: str, pool: str, name: str, *, backing: str | None, size_gb: int
-) -> Volume:
-    """Create a qcow2 volume, backed by ``backing`` (copy on write) or empty.
+# --- pure: reading domain XML -------------------------------------------------------
 
-    An existing volume of that name is kept.
+
+@dataclass(frozen=True)
+class DiskInfo:
+    """A disk of a domain definition.
+
+    Attributes:
+        target: The guest device name (``vda``).
+        bus: ``virtio``, ``sata``, ``scsi``, ... (None when the XML names none).
+        device: ``disk``, ``cdrom``, ``floppy`` or ``lun``.
+        source: The file, block device or directory on the host; ``pool/volume`` for a
+            volume disk, the image name of a network disk; None for an empty drive.
+        format: The driver's format (``qcow2``, ``raw``), None when not given.
+        readonly: Whether the guest sees it read-only.
     """
-    found = volume(uri, pool, name)
-    if found is not None:
-        return found
-    with connect(uri) as conn:
-        try:
-            xml = volume_xml(name, capacity=size_gb * 1024**3, fmt="qcow2", backing=backing)
-            vol = conn.storagePoolLookupByName(pool).createXML(xml, 0)
-            return Volume(name, vol.path(), size_gb * 1024**3)
-        except libvirt.libvirtError as err:
-            raise DriverError(f"cannot create volume {pool}/{name}: {err}") from err
+
+    target: str
+    bus: str | None
+    device: str
+    source: str | None
+    format: str | None
+    readonly: bool
 
 
-def delete_volume(uri: str, pool: str, name: str) -> None:
-    """Delete a volume; one already gone is not an error."""
-    with connect(uri) as conn:
-        try:
-            conn.storagePoolLookupByName(pool).storageVolLookupByName(name).delete(0)
-        except libvirt.libvirtError as err:
-            if not _missing(err):
-                raise DriverError(f"cannot delete volume {pool}/{name}: {err}") from err
+@dataclass(frozen=True)
+class NicInfo:
+    """A network interface of a domain definition.
 
+    Attributes:
+        type: ``network``, ``bridge``, ``user``, ... For unkai's QEMU user-networking NICs
+            (``<qemu:commandline>``, not libvirt interfaces) it is ``user``.
+        source: The libvirt network or host bridge it is plugged into; None for ``user``.
+        model: The NIC model: libvirt's ``<model type>`` (``virtio``), or the QEMU device
+            of a user NIC (``virtio-net-pci``); None when not given.
+        mac: Its MAC address, None when the XML gives none.
+    """
 
-def delete_pool(uri: str, name: str) -> None:
-    """Stop and undefine pool ``name`` if it holds no volume; gone is not an error."""
-    with connect(uri) as conn:
-        try:
-            pool = conn.storagePoolLookupByName(name)
-            if pool.isActive():
-                pool.refresh(0)
-                if pool.numOfVolumes() > 0:
-                    return
-                pool.destroy()
-            pool.undefine()
-        except libvirt.libvirtError as err:
-            if not _missing(err):
-                raise DriverError(f"cannot delete storage pool {name}: {err}") from err
-
-
-# --- networks ------------------------------------------------------------------------
-
-
-def network_active(uri: str, name: str) -> bool | None:
-    """Whether network ``name`` is active; None when it is not defined."""
-    with connect(uri) as conn:
-        try:
-            return bool(conn.networkLookupByName(name).isActive())
-        except libvirt.libvirtError as err:
-            if _missing(err):
-                return None
-            raise DriverError(f"network {name}: {err}") from err
-
-
-def network_xml(uri: str, name: str) -> str | None:
-    """The defined XML of network ``name``; None when it is not defined."""
-    with connect(uri) as conn:
-        try:
-            return str(conn.networkLookupByName(name).XMLDesc(0))
-        except libvirt.libvirtError as err:
-            if _missing(err):
-                return None
-            raise DriverError(f"network {name}: {err}") from err
-
-
-def apply_network(uri: str, name: str, xml: str) -> None:
-    """Define network ``name`` from ``xml``, start it and mark it autostart."""
-    with connect(uri) as conn:
-        try:
-            net = conn.networkDefineXML(xml)
-            if not net.isActive():
-                net.create()
-            net.setAutostart(1)
-        except libvirt.libvirtError as err:
-            raise DriverError(f"cannot start network {name}: {err}") from err
-
-
-def delete_network(uri: str, name: str) -> None:
-    """Stop and undefine network ``name``; one already gone is not an error."""
-    with connect(uri) as conn:
-        try:
-            net = conn.networkLookupByName(name)
-            if net.isActive():
-                net.destroy()
-            net.undefine()
-        except libvirt.libvirtError as err:
-            if not _missing(err):
-                raise DriverError(f"cannot delete network {name}: {err}") from err
-
-
-# --- domains -------------------------------------------------------------------------
+    type: str
+    source: str | None
+    model: str | None
+    mac: str | None
 
 
 @dataclass(frozen=True)
 class DomainInfo:
-    """What libvirt knows of a domain.
+    """What libvirt knows of a domain, from its persistent (inactive) definition.
 
     Attributes:
         name: The domain's name.
-        uuid: Its UUID.
+        uuid: Its UUID ("" when the XML has none, as rendered XML).
         state: ``running``, ``shutoff``, ...
-        memory_mb: Memory of its definition.
-        vcpus: vCPUs of its definition.
+        memory_mb: Memory the guest boots with (``<currentMemory>``), MiB rounded down.
+        vcpus: vCPUs the guest boots with (``<vcpu current=...>``, else ``<vcpu>``).
         domain_type: ``kvm`` or ``qemu`` (TCG).
         definition_hash: unkai's definition hash from the domain's metadata, if any.
+        disks: Its disks, in the order of the definition.
+        nics: Its libvirt interfaces in order, then its QEMU user-networking NICs.
+        fingerprint: :func:`domain_fingerprint` of the definition.
+        max_memory_mb: The memory ceiling (``<memory>``), MiB rounded down.
+        max_vcpus: The vCPU ceiling (``<vcpu>``).
     """
 
     name: str
@@ -282,109 +229,325 @@ class DomainInfo:
     vcpus: int
     domain_type: str
     definition_hash: str | None
+    disks: tuple[DiskInfo, ...]
+    nics: tuple[NicInfo, ...]
+    fingerprint: str
+    max_memory_mb: int
+    max_vcpus: int
 
 
-_HASH = re.compile(r"<unkai:definition-hash>([0-9a-f]+)</unkai:definition-hash>")
-_TYPE = re.compile(r"<domain type='(\w+)'")
+def _scale(unit: str) -> int:
+    """Bytes per ``unit``, as libvirt reads a memory unit (``virScaleInteger``)."""
+    if unit.lower() in ("b", "byte", "bytes"):
+        return 1
+    prefix, rest = unit[:1].lower(), unit[1:]
+    if rest.lower() in ("", "ib"):
+        base = 1024
+    elif rest.lower() == "b":
+        base = 1000
+    else:
+        raise DriverError(f"memory unit {unit!r} is not one libvirt knows")
+    powers = "kmgtpe"
+    if not prefix or prefix not in powers:
+        raise DriverError(f"memory unit {unit!r} is not one libvirt knows")
+    return int(base ** (powers.index(prefix) + 1))
 
 
-def domain(uri: str, name: str) -> DomainInfo | None:
-    """The domain ``name``, or None when it is not defined."""
-    with connect(uri) as conn:
-        try:
-            dom = conn.lookupByName(name)
-            state, _, _, _, _ = dom.info()
-            xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
-        except libvirt.libvirtError as err:
-            if _missing(err):
-                return None
-            raise DriverError(f"domain {name}: {err}") from err
-    mem = re.search(r"<memory unit='KiB'>(\d+)</memory>", xml)
-    vcpu = re.search(r"<vcpu[^>]*>(\d+)</vcpu>", xml)
-    hashed = _HASH.search(xml)
-    typed = _TYPE.search(xml)
+def _kib(element: ET.Element | None) -> int | None:
+    """A memory element's size in KiB whatever its unit (libvirt rounds up)."""
+    value = _text(element)
+    if element is None or value is None:
+        return None
+    size = int(value) * _scale(element.get("unit", "KiB"))
+    return -(-size // 1024)
+
+
+def _vcpus(root: ET.Element) -> tuple[int, int]:
+    """``(at boot, maximum)`` vCPUs; libvirt's default is one."""
+    vcpu = root.find("vcpu")
+    maximum = int(_text(vcpu) or 1)
+    current = vcpu.get("current") if vcpu is not None else None
+    return (int(current) if current else maximum), maximum
+
+
+def _memory_kib(root: ET.Element) -> tuple[int, int]:
+    """``(at boot, maximum)`` memory in KiB; ``<currentMemory>`` defaults to ``<memory>``."""
+    maximum = _kib(root.find("memory")) or 0
+    current = _kib(root.find("currentMemory"))
+    return (maximum if current is None else current), maximum
+
+
+def _disk_source(source: ET.Element | None) -> str | None:
+    if source is None:
+        return None
+    if source.get("volume") is not None:
+        return f"{source.get('pool')}/{source.get('volume')}"
+    for attribute in ("file", "dev", "dir", "name"):
+        if source.get(attribute) is not None:
+            return source.get(attribute)
+    return None
+
+
+def _disks(root: ET.Element) -> tuple[DiskInfo, ...]:
+    disks = []
+    for disk in root.findall("devices/disk"):
+        target = disk.find("target")
+        driver = disk.find("driver")
+        disks.append(
+            DiskInfo(
+                target="" if target is None else target.get("dev", ""),
+                bus=None if target is None else target.get("bus"),
+                device=disk.get("device", "disk"),
+                source=_disk_source(disk.find("source")),
+                format=None if driver is None else driver.get("type"),
+                readonly=disk.find("readonly") is not None,
+            )
+        )
+    return tuple(disks)
+
+
+def _qemu_args(root: ET.Element) -> list[str]:
+    q = f"{{{_QEMU_XML_NAMESPACE}}}"
+    return [arg.get("value", "") for arg in root.findall(f"{q}commandline/{q}arg")]
+
+
+def _options(value: str) -> tuple[str, dict[str, str]]:
+    """``"virtio-net-pci,netdev=n0,mac=..."`` → ``("virtio-net-pci", {"netdev": "n0", ...})``."""
+    head, *rest = value.split(",")
+    options = {}
+    for item in rest:
+        key, _, val = item.partition("=")
+        options[key] = val
+    return head, options
+
+
+def _user_nics(args: list[str]) -> list[NicInfo]:
+    """The NICs of ``-netdev user,...`` / ``-device ...,netdev=...`` pairs of QEMU args."""
+    pairs = list(itertools.pairwise(args))
+    users = set()
+    for flag, value in pairs:
+        kind, options = _options(value)
+        if flag == "-netdev" and kind == "user":
+            users.add(options.get("id"))
+    nics = []
+    for flag, value in pairs:
+        model, options = _options(value)
+        if flag == "-device" and options.get("netdev") in users:
+            nics.append(NicInfo(type="user", source=None, model=model, mac=options.get("mac")))
+    return nics
+
+
+def _nics(root: ET.Element) -> tuple[NicInfo, ...]:
+    nics = []
+    for interface in root.findall("devices/interface"):
+        source = interface.find("source")
+        model = interface.find("model")
+        mac = interface.find("mac")
+        nics.append(
+            NicInfo(
+                type=interface.get("type", ""),
+                source=_nic_source(source),
+                model=None if model is None else model.get("type"),
+                mac=None if mac is None else mac.get("address"),
+            )
+        )
+    return tuple(nics) + tuple(_user_nics(_qemu_args(root)))
+
+
+def _nic_source(source: ET.Element | None) -> str | None:
+    if source is None:
+        return None
+    for attribute in ("network", "bridge", "dev"):
+        if source.get(attribute) is not None:
+            return source.get(attribute)
+    return None
+
+
+def _canonical(element: ET.Element) -> list[Any]:
+    """An element as nested lists: tag, sorted attributes, stripped text, children."""
+    return [
+        element.tag,
+        sorted(element.attrib.items()),
+        _text(element) or "",
+        [_canonical(child) for child in element],
+    ]
+
+
+def _unkai_metadata(root: ET.Element) -> ET.Element | None:
+    return root.find(f"metadata/{{{UNKAI_XML_NAMESPACE}}}instance")
+
+
+def _projection(root: ET.Element) -> dict[str, Any]:
+    """What :func:`domain_fingerprint` hashes: the settings unkai declares, normalised.
+
+    Left out, because libvirt fills them in or rewrites them: the UUID, the machine
+    type's version (``q35`` becomes ``pc-q35-7.2``), controllers, PCI addresses, default
+    devices and attributes, and the boot order libvirt adds when a kernel is given.
+    """
+    current_kib, max_kib = _memory_kib(root)
+    current_vcpus, max_vcpus = _vcpus(root)
+    os_type = root.find("os/type")
+    cpu = root.find("cpu")
+    metadata = _unkai_metadata(root)
+    logs = {
+        log.get("file", "")
+        for kind in ("serial", "console")
+        for log in root.findall(f"devices/{kind}/log")
+    }
+    return {
+        "type": root.get("type"),
+        "memory_kib": max_kib,
+        "current_memory_kib": current_kib,
+        "vcpus": max_vcpus,
+        "current_vcpus": current_vcpus,
+        "os": {
+            "type": _text(os_type),
+            "arch": None if os_type is None else os_type.get("arch"),
+            "kernel": _text(root.find("os/kernel")),
+            "initrd": _text(root.find("os/initrd")),
+            "cmdline": _text(root.find("os/cmdline")),
+        },
+        "cpu": None if cpu is None else [cpu.get("mode"), _text(cpu.find("model"))],
+        "disks": sorted(
+            [d.target, d.source, d.bus, d.device, d.readonly, d.format] for d in _disks(root)
+        ),
+        "nics": [[n.type, n.source, n.model, n.mac] for n in _nics(root)],
+        "console_logs": sorted(logs),
+        "qemu_args": _qemu_args(root),
+        "metadata": None if metadata is None else _canonical(metadata),
+    }
+
+
+def _fingerprint(root: ET.Element) -> str:
+    text = json.dumps(_projection(root), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def domain_fingerprint(xml: str) -> str:
+    """A digest of what a domain definition declares, the same before and after libvirt.
+
+    A sha256 over a normalised projection: the domain type; memory and current memory
+    in KiB whatever the unit; maximum and current vCPUs; ``os`` type, arch, kernel,
+    initrd and command line; the CPU mode and model; disks by target device with source,
+    bus, device kind, read-only and format; interfaces in order with type, source, model
+    and MAC (and the QEMU user NICs and arguments of ``<qemu:commandline>``); the
+    serial/console log files; unkai's metadata. The XML unkai renders and the XML
+    libvirt returns for it (``XMLDesc(VIR_DOMAIN_XML_INACTIVE)``, which adds the UUID,
+    MACs, PCI addresses, controllers and defaults) have the same fingerprint; a changed
+    memory or vCPU count, an added or removed disk, another kernel command line or NIC
+    model do not. Pure.
+
+    Args:
+        xml: A domain definition.
+
+    Returns:
+        64 hex digits.
+
+    Raises:
+        DriverError: ``xml`` does not parse, or a memory unit is unknown.
+    """
+    return _fingerprint(_parse(xml, "domain"))
+
+
+def domain_info(xml: str, *, state: str) -> DomainInfo:
+    """Read a domain definition (pure).
+
+    Args:
+        xml: The domain's XML, normally its persistent definition.
+        state: Its run state (``running``, ``shutoff``, ...), which the XML lacks.
+
+    Returns:
+        The domain as unkai sees it.
+
+    Raises:
+        DriverError: ``xml`` does not parse, or a memory unit is unknown.
+    """
+    root = _parse(xml, "domain")
+    current_kib, max_kib = _memory_kib(root)
+    current_vcpus, max_vcpus = _vcpus(root)
+    metadata = _unkai_metadata(root)
     return DomainInfo(
-        name=name,
-        uuid=dom.UUIDString(),
-        state=_STATES.get(state, str(state)),
-        memory_mb=int(mem.group(1)) // 1024 if mem else 0,
-        vcpus=int(vcpu.group(1)) if vcpu else 0,
-        domain_type=typed.group(1) if typed else "",
-        definition_hash=hashed.group(1) if hashed else None,
+        name=_text(root.find("name")) or "",
+        uuid=_text(root.find("uuid")) or "",
+        state=state,
+        memory_mb=current_kib // 1024,
+        vcpus=current_vcpus,
+        domain_type=root.get("type", ""),
+        definition_hash=(
+            None
+            if metadata is None
+            else _text(metadata.find(f"{{{UNKAI_XML_NAMESPACE}}}definition-hash"))
+        ),
+        disks=_disks(root),
+        nics=_nics(root),
+        fingerprint=_fingerprint(root),
+        max_memory_mb=max_kib // 1024,
+        max_vcpus=max_vcpus,
     )
 
 
-def define_domain(uri: str, name: str, xml: str) -> None:
-    """Define (or redefine) domain ``name`` from ``xml``.
+# --- pure: comparing network XML ----------------------------------------------------
 
-    A running domain keeps its old definition until it restarts.
+# Top-level elements whose absence from the rendered XML is itself a setting: a network
+# without <forward> is isolated, and one forwarding since a hand edit is not.
+_ABSENCE_MATTERS = ("forward",)
+
+
+def _contains(want: ET.Element, have: ET.Element) -> bool:
+    if want.tag != have.tag:
+        return False
+    if any(have.get(key) != value for key, value in want.attrib.items()):
+        return False
+    text = _text(want)
+    if text is not None and text != _text(have):
+        return False
+    return _covered(list(want), list(have))
+
+
+def _covered(wanted: list[ET.Element], available: list[ET.Element]) -> bool:
+    """Whether each wanted element is contained in a distinct available one.
+
+    Backtracking, exponential at worst in the number of same-tag siblings; network XML
+    has a handful.
     """
-    with connect(uri) as conn:
-        try:
-            existing = conn.lookupByName(name)
-        except libvirt.libvirtError as err:
-            if not _missing(err):
-                raise DriverError(f"domain {name}: {err}") from err
-            existing = None
-        if existing is not None and "<uuid>" not in xml:
-            # libvirt redefines a domain only under its UUID; rendered XML has none.
-            xml = with_uuid(xml, existing.UUIDString())
-        try:
-            conn.defineXML(xml)
-        except libvirt.libvirtError as err:
-            raise DriverError(f"cannot define domain {name}: {err}") from err
+    if not wanted:
+        return True
+    first, rest = wanted[0], wanted[1:]
+    return any(
+        _contains(first, candidate) and _covered(rest, available[:i] + available[i + 1 :])
+        for i, candidate in enumerate(available)
+    )
 
 
-def with_uuid(xml: str, uuid: str) -> str:
-    """``xml`` with ``<uuid>`` after its ``<name>`` (pure)."""
-    return re.sub(r"(</name>)", rf"\1\n  <uuid>{uuid}</uuid>", xml, count=1)
+def network_matches(rendered: str, live: str) -> bool:
+    """Whether the live network still has everything its rendered XML sets (pure).
+
+    True when every element of ``rendered``, with each of its attributes and its text,
+    is in ``live`` with the same values (each rendered element matched by a distinct
+    live one); what libvirt adds (UUID, MAC, bridge name and attributes, NAT port range,
+    ...) does not count. A ``<forward>`` that ``rendered`` lacks must be absent from
+    ``live`` too: an isolated network must not forward. Comparisons are textual: an
+    address written differently (``10.0.0.1`` vs an IPv6 short form) differs.
+
+    Args:
+        rendered: The network XML unkai rendered.
+        live: The XML libvirt returns for the network (``XMLDesc(0)``).
+
+    Returns:
+        Whether ``live`` matches.
+
+    Raises:
+        DriverError: Either XML does not parse.
+    """
+    want = _parse(rendered, "rendered network")
+    have = _parse(live, "live network")
+    for tag in _ABSENCE_MATTERS:
+        if want.find(tag) is None and have.find(tag) is not None:
+            return False
+    return _contains(want, have)
 
 
-def start_domain(uri: str, name: str) -> None:
-    """Start domain ``name`` unless it runs, and mark it autostart."""
-    with connect(uri) as conn:
-        try:
-            dom = conn.lookupByName(name)
-            if not dom.isActive():
-                dom.create()
-            dom.setAutostart(1)
-        except libvirt.libvirtError as err:
-            raise DriverError(f"cannot start domain {name}: {err}") from err
-
-
-def stop_domain(uri: str, name: str, *, timeout: float = 60.0) -> None:
-    """Shut domain ``name`` down (ACPI), forcing it off after ``timeout`` seconds."""
-    with connect(uri) as conn:
-        try:
-            dom = conn.lookupByName(name)
-            if not dom.isActive():
-                return
-            with contextlib.suppress(libvirt.libvirtError):
-                dom.shutdown()
-            deadline = time.monotonic() + timeout
-            while dom.isActive() and time.monotonic() < deadline:
-                time.sleep(0.5)
-            if dom.isActive():
-                dom.destroy()
-        except libvirt.libvirtError as err:
-            if not _missing(err):
-                raise DriverError(f"cannot stop domain {name}: {err}") from err
-
-
-def delete_domain(uri: str, name: str) -> None:
-    """Force domain ``name`` off and undefine it; one already gone is not an error."""
-    with connect(uri) as conn:
-        try:
-            dom = conn.lookupByName(name)
-            if dom.isActive():
-                dom.destroy()
-            dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)
-        except libvirt.libvirtError as err:
-            if not _missing(err):
-                raise DriverError(f"cannot delete domain {name}: {err}") from err
-
-
-# --- guests --------------------------------------------------------------------------
+# --- pure: guests ---------------------------------------------------------------------
 
 
 def seed_iso_argv(folder: Path, out: Path) -> list[str]:
@@ -432,6 +595,8 @@ def wait_for_console(
 ) -> GuestReady:
     """Wait until ``marker`` appears in the serial console ``log`` (not a fixed sleep).
 
+    :meth:`Session.wait_for_console` is this with the liveness check done on the session.
+
     Args:
         log: The console log libvirt writes (``<serial><log file=...>``).
         marker: The line that means done (cloud-init's ``final_message``).
@@ -461,3 +626,509 @@ def wait_for_console(
             say(f"waiting for cloud-init ({now - start:.0f} s)")
             last_note = now
         time.sleep(1)
+
+
+# --- the session ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Volume:
+    """A volume of a storage pool: its name, path on the host and size in bytes."""
+
+    name: str
+    path: str
+    capacity: int
+
+
+@dataclass(frozen=True)
+class PoolInfo:
+    """A storage pool as libvirt has it.
+
+    Attributes:
+        name: The pool's name.
+        path: Its target folder ("" when its XML names none).
+        active: Whether it is started.
+        autostart: Whether it starts with libvirtd.
+    """
+
+    name: str
+    path: str
+    active: bool
+    autostart: bool
+
+
+@dataclass(frozen=True)
+class NetworkInfo:
+    """A libvirt network.
+
+    Attributes:
+        name: The network's name.
+        active: Whether it is started.
+        autostart: Whether it starts with libvirtd.
+        xml: Its XML as libvirt returns it (``XMLDesc(0)``: the live definition of an
+            active network); compare with :func:`network_matches`.
+    """
+
+    name: str
+    active: bool
+    autostart: bool
+    xml: str
+
+
+def _version(number: int) -> str:
+    return f"{number // 1_000_000}.{number // 1000 % 1000}.{number % 1000}"
+
+
+class Session:
+    """One open libvirt connection, and every operation of this driver on it.
+
+    Get one from :func:`session`, which closes it. Objects that are gone count as done
+    for deletes and as None for reads; every other libvirt error is a
+    :class:`~unkai.errors.DriverError` naming the object and :attr:`uri`. Not shared
+    between threads: each handler call opens its own.
+
+    Attributes:
+        uri: The libvirt URI the connection goes to.
+    """
+
+    def __init__(self, conn: libvirt.virConnect, uri: str) -> None:
+        self._conn = conn
+        self.uri = uri
+
+    @property
+    def conn(self) -> libvirt.virConnect:
+        """The underlying ``virConnect``, for what this class does not cover."""
+        return self._conn
+
+    def _error(self, what: str, err: libvirt.libvirtError) -> DriverError:
+        return DriverError(f"{what} at {self.uri}: {err}")
+
+    # --- host ---------------------------------------------------------------------
+
+    def versions(self) -> tuple[str, str]:
+        """Libvirt's and the hypervisor's versions, ``("9.0.0", "7.2.22")``."""
+        try:
+            return _version(self._conn.getLibVersion()), _version(self._conn.getVersion())
+        except libvirt.libvirtError as err:
+            raise self._error("cannot read the versions of libvirt", err) from err
+
+    # --- storage ------------------------------------------------------------------
+
+    def pool(self, name: str) -> PoolInfo | None:
+        """The storage pool ``name``, or None when it is not defined."""
+        try:
+            pool = self._conn.storagePoolLookupByName(name)
+            path = _text(_parse(pool.XMLDesc(0), f"storage pool {name}").find("target/path"))
+            return PoolInfo(name, path or "", bool(pool.isActive()), bool(pool.autostart()))
+        except libvirt.libvirtError as err:
+            if _missing(err):
+                return None
+            raise self._error(f"storage pool {name}", err) from err
+
+    def ensure_pool(self, name: str, path: str) -> str:
+        """Define, build and start the directory pool ``name`` at ``path`` unless it runs.
+
+        Side effects: the folder is created; the pool autostarts and is refreshed.
+
+        Returns:
+            ``"present"`` or ``"created"``.
+        """
+        try:
+            try:
+                pool = self._conn.storagePoolLookupByName(name)
+                created = "present"
+            except libvirt.libvirtError as err:
+                if not _missing(err):
+                    raise
+                pool = self._conn.storagePoolDefineXML(pool_xml(name, path), 0)
+                pool.build(0)
+                created = "created"
+            if not pool.isActive():
+                pool.create(0)
+            pool.setAutostart(1)
+            pool.refresh(0)
+        except libvirt.libvirtError as err:
+            raise self._error(f"storage pool {name}", err) from err
+        return created
+
+    def remove_pool(self, name: str, *, only_if_empty: bool = True) -> bool:
+        """Stop, delete and undefine storage pool ``name``.
+
+        An inactive pool is started first so that its volumes can be counted. Side
+        effects: the pool's definition goes, and its folder when empty (libvirt's
+        ``pool-delete`` of a ``dir`` pool removes only an empty folder; one that still
+        holds files stays, the pool goes anyway). Volumes are never deleted here.
+
+        Args:
+            name: The pool.
+            only_if_empty: Leave a pool that holds volumes alone; False removes its
+                definition anyway (its files stay on the host).
+
+        Returns:
+            True when the pool is gone (removed now or already absent), False when it
+            holds volumes and ``only_if_empty`` left it alone.
+
+        Raises:
+            DriverError: libvirt refused to start, stop or undefine the pool.
+        """
+        try:
+            try:
+                pool = self._conn.storagePoolLookupByName(name)
+            except libvirt.libvirtError as err:
+                if _missing(err):
+                    return True
+                raise
+            if only_if_empty:
+                if not pool.isActive():
+                    pool.create(0)  # only an active pool can count its volumes
+                pool.refresh(0)
+                if pool.numOfVolumes() > 0:
+                    return False
+            if pool.isActive():
+                pool.destroy()
+            with contextlib.suppress(libvirt.libvirtError):
+                pool.delete(0)
+            pool.undefine()
+            return True
+        except libvirt.libvirtError as err:
+            raise self._error(f"cannot remove storage pool {name}", err) from err
+
+    def volume(self, pool: str, name: str) -> Volume | None:
+        """The volume ``name`` of ``pool``, or None when it does not exist."""
+        try:
+            vol = self._conn.storagePoolLookupByName(pool).storageVolLookupByName(name)
+            _, capacity, _ = vol.info()
+            return Volume(name, vol.path(), capacity)
+        except libvirt.libvirtError as err:
+            if _missing(err):
+                return None
+            raise self._error(f"volume {pool}/{name}", err) from err
+
+    def upload_volume(self, pool: str, name: str, source: Path, *, fmt: str) -> Volume:
+        """Create ``name`` in ``pool`` with the bytes of ``source``; an existing one is kept.
+
+        Callers put a content digest in ``name``, so an existing volume has these bytes.
+        A failed upload deletes the half-written volume.
+        """
+        found = self.volume(pool, name)
+        if found is not None:
+            return found
+        size = source.stat().st_size
+        try:
+            storage = self._conn.storagePoolLookupByName(pool)
+            vol = storage.createXML(volume_xml(name, capacity=size, fmt=fmt), 0)
+            stream = self._conn.newStream(0)
+            vol.upload(stream, 0, size, 0)
+            with source.open("rb") as data:
+                stream.sendAll(lambda _s, n, f: f.read(n), data)
+            stream.finish()
+            return Volume(name, vol.path(), size)
+        except libvirt.libvirtError as err:
+            with contextlib.suppress(libvirt.libvirtError):
+                self._conn.storagePoolLookupByName(pool).storageVolLookupByName(name).delete(0)
+            raise self._error(f"cannot upload {source} to volume {pool}/{name}", err) from err
+
+    def create_overlay(self, pool: str, name: str, *, backing: str | None, size_gb: int) -> Volume:
+        """Create a qcow2 volume, backed by ``backing`` (copy on write) or empty.
+
+        An existing volume of that name is kept.
+        """
+        found = self.volume(pool, name)
+        if found is not None:
+            return found
+        capacity = size_gb * 1024**3
+        try:
+            xml = volume_xml(name, capacity=capacity, fmt="qcow2", backing=backing)
+            vol = self._conn.storagePoolLookupByName(pool).createXML(xml, 0)
+            return Volume(name, vol.path(), capacity)
+        except libvirt.libvirtError as err:
+            raise self._error(f"cannot create volume {pool}/{name}", err) from err
+
+    def delete_volume(self, pool: str, name: str) -> None:
+        """Delete a volume; one already gone is not an error."""
+        try:
+            self._conn.storagePoolLookupByName(pool).storageVolLookupByName(name).delete(0)
+        except libvirt.libvirtError as err:
+            if not _missing(err):
+                raise self._error(f"cannot delete volume {pool}/{name}", err) from err
+
+    # --- networks -----------------------------------------------------------------
+
+    def network(self, name: str) -> NetworkInfo | None:
+        """The network ``name``, or None when it is not defined."""
+        try:
+            net = self._conn.networkLookupByName(name)
+            return NetworkInfo(
+                name=name,
+                active=bool(net.isActive()),
+                autostart=bool(net.autostart()),
+                xml=str(net.XMLDesc(0)),
+            )
+        except libvirt.libvirtError as err:
+            if _missing(err):
+                return None
+            raise self._error(f"network {name}", err) from err
+
+    def apply_network(self, name: str, xml: str) -> None:
+        """Define network ``name`` from ``xml``, start it and mark it autostart.
+
+        A running network keeps its old live definition until it restarts.
+        """
+        try:
+            net = self._conn.networkDefineXML(xml)
+            if not net.isActive():
+                net.create()
+            net.setAutostart(1)
+        except libvirt.libvirtError as err:
+            raise self._error(f"cannot start network {name}", err) from err
+
+    def delete_network(self, name: str) -> None:
+        """Stop and undefine network ``name``; one already gone is not an error."""
+        try:
+            net = self._conn.networkLookupByName(name)
+            if net.isActive():
+                net.destroy()
+            net.undefine()
+        except libvirt.libvirtError as err:
+            if not _missing(err):
+                raise self._error(f"cannot delete network {name}", err) from err
+
+    # --- domains ------------------------------------------------------------------
+
+    def _state(self, name: str) -> str | None:
+        """The run state of domain ``name``; None when it is not defined."""
+        try:
+            state, _reason = self._conn.lookupByName(name).state(0)
+        except libvirt.libvirtError as err:
+            if _missing(err):
+                return None
+            raise self._error(f"domain {name}", err) from err
+        return _STATES.get(state, str(state))
+
+    def domain(self, name: str) -> DomainInfo | None:
+        """The domain ``name`` from its persistent definition, or None when undefined."""
+        try:
+            dom = self._conn.lookupByName(name)
+            state, _reason = dom.state(0)
+            xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+        except libvirt.libvirtError as err:
+            if _missing(err):
+                return None
+            raise self._error(f"domain {name}", err) from err
+        return domain_info(xml, state=_STATES.get(state, str(state)))
+
+    def domain_xml(self, name: str) -> str | None:
+        """The persistent (inactive) definition of domain ``name``; None when undefined."""
+        try:
+            return str(self._conn.lookupByName(name).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+        except libvirt.libvirtError as err:
+            if _missing(err):
+                return None
+            raise self._error(f"domain {name}", err) from err
+
+    def define_domain(self, name: str, xml: str) -> None:
+        """Define (or redefine) domain ``name`` from ``xml``.
+
+        A redefinition keeps the domain's UUID (libvirt redefines a domain only under its
+        UUID; rendered XML has none). A running domain keeps its old definition until it
+        restarts.
+        """
+        try:
+            existing = self._conn.lookupByName(name)
+        except libvirt.libvirtError as err:
+            if not _missing(err):
+                raise self._error(f"domain {name}", err) from err
+            existing = None
+        if existing is not None and _parse(xml, f"domain {name}").find("uuid") is None:
+            xml = with_uuid(xml, existing.UUIDString())
+        try:
+            self._conn.defineXML(xml)
+        except libvirt.libvirtError as err:
+            raise self._error(f"cannot define domain {name}", err) from err
+
+    def start_domain(self, name: str) -> None:
+        """Start domain ``name`` unless it runs, and mark it autostart."""
+        try:
+            dom = self._conn.lookupByName(name)
+            if not dom.isActive():
+                dom.create()
+            dom.setAutostart(1)
+        except libvirt.libvirtError as err:
+            raise self._error(f"cannot start domain {name}", err) from err
+
+    def stop_domain(self, name: str, *, timeout: float = 60.0) -> None:
+        """Shut domain ``name`` down (ACPI), forcing it off after ``timeout`` seconds.
+
+        One that is not running or not defined is left as it is.
+        """
+        try:
+            dom = self._conn.lookupByName(name)
+            if not dom.isActive():
+                return
+            with contextlib.suppress(libvirt.libvirtError):
+                dom.shutdown()
+            deadline = time.monotonic() + timeout
+            while dom.isActive() and time.monotonic() < deadline:
+                time.sleep(0.5)
+            if dom.isActive():
+                dom.destroy()
+        except libvirt.libvirtError as err:
+            if not _missing(err):
+                raise self._error(f"cannot stop domain {name}", err) from err
+
+    def delete_domain(self, name: str) -> None:
+        """Force domain ``name`` off and undefine it; one already gone is not an error."""
+        try:
+            dom = self._conn.lookupByName(name)
+            if dom.isActive():
+                dom.destroy()
+            dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)
+        except libvirt.libvirtError as err:
+            if not _missing(err):
+                raise self._error(f"cannot delete domain {name}", err) from err
+
+    def wait_for_console(
+        self,
+        name: str,
+        log: Path,
+        marker: str,
+        *,
+        timeout: float,
+        say: Callable[[str], None] = lambda _: None,
+    ) -> GuestReady:
+        """Wait until ``marker`` appears in domain ``name``'s console ``log``.
+
+        The module-level :func:`wait_for_console`, with the domain's run state asked
+        through this session every poll: the wait fails at once when it stops.
+
+        Args:
+            name: The domain.
+            log: The console log libvirt writes (``<serial><log file=...>``), read here.
+            marker: The line that means done (cloud-init's ``final_message``).
+            timeout: Seconds to wait at most.
+            say: Receives progress lines.
+
+        Raises:
+            DriverError: the domain stopped, or the marker did not come in time.
+        """
+        return wait_for_console(
+            log,
+            marker,
+            timeout=timeout,
+            alive=lambda: self._state(name) == "running",
+            say=say,
+        )
+
+
+@contextlib.contextmanager
+def session(uri: str) -> Iterator[Session]:
+    """A :class:`Session` on one connection to ``uri``, closed on exit.
+
+    Raises:
+        DriverError: libvirtd does not answer at ``uri``.
+    """
+    try:
+        conn = libvirt.open(uri)
+    except libvirt.libvirtError as err:
+        raise DriverError(f"cannot connect to libvirt at {uri}: {err}") from err
+    try:
+        yield Session(conn, uri)
+    finally:
+        # A connection that died (SSH dropped) must not hide the error that ends the block.
+        with contextlib.suppress(libvirt.libvirtError):
+            conn.close()
+
+
+# --- one call, one session: the functions callers still use -------------------------
+
+
+def ensure_pool(uri: str, name: str, path: str) -> str:
+    """:meth:`Session.ensure_pool` on a session of its own."""
+    with session(uri) as lv:
+        return lv.ensure_pool(name, path)
+
+
+def volume(uri: str, pool: str, name: str) -> Volume | None:
+    """:meth:`Session.volume` on a session of its own."""
+    with session(uri) as lv:
+        return lv.volume(pool, name)
+
+
+def upload_volume(uri: str, pool: str, name: str, source: Path, *, fmt: str) -> Volume:
+    """:meth:`Session.upload_volume` on a session of its own."""
+    with session(uri) as lv:
+        return lv.upload_volume(pool, name, source, fmt=fmt)
+
+
+def create_overlay(uri: str, pool: str, name: str, *, backing: str | None, size_gb: int) -> Volume:
+    """:meth:`Session.create_overlay` on a session of its own."""
+    with session(uri) as lv:
+        return lv.create_overlay(pool, name, backing=backing, size_gb=size_gb)
+
+
+def delete_volume(uri: str, pool: str, name: str) -> None:
+    """:meth:`Session.delete_volume` on a session of its own."""
+    with session(uri) as lv:
+        lv.delete_volume(pool, name)
+
+
+def delete_pool(uri: str, name: str) -> bool:
+    """:meth:`Session.remove_pool` (only if empty) on a session of its own."""
+    with session(uri) as lv:
+        return lv.remove_pool(name)
+
+
+def network_active(uri: str, name: str) -> bool | None:
+    """Whether network ``name`` is active; None when it is not defined."""
+    with session(uri) as lv:
+        found = lv.network(name)
+    return None if found is None else found.active
+
+
+def network_xml(uri: str, name: str) -> str | None:
+    """The XML of network ``name`` (``XMLDesc(0)``); None when it is not defined."""
+    with session(uri) as lv:
+        found = lv.network(name)
+    return None if found is None else found.xml
+
+
+def apply_network(uri: str, name: str, xml: str) -> None:
+    """:meth:`Session.apply_network` on a session of its own."""
+    with session(uri) as lv:
+        lv.apply_network(name, xml)
+
+
+def delete_network(uri: str, name: str) -> None:
+    """:meth:`Session.delete_network` on a session of its own."""
+    with session(uri) as lv:
+        lv.delete_network(name)
+
+
+def domain(uri: str, name: str) -> DomainInfo | None:
+    """:meth:`Session.domain` on a session of its own."""
+    with session(uri) as lv:
+        return lv.domain(name)
+
+
+def define_domain(uri: str, name: str, xml: str) -> None:
+    """:meth:`Session.define_domain` on a session of its own."""
+    with session(uri) as lv:
+        lv.define_domain(name, xml)
+
+
+def start_domain(uri: str, name: str) -> None:
+    """:meth:`Session.start_domain` on a session of its own."""
+    with session(uri) as lv:
+        lv.start_domain(name)
+
+
+def stop_domain(uri: str, name: str, *, timeout: float = 60.0) -> None:
+    """:meth:`Session.stop_domain` on a session of its own."""
+    with session(uri) as lv:
+        lv.stop_domain(name, timeout=timeout)
+
+
+def delete_domain(uri: str, name: str) -> None:
+    """:meth:`Session.delete_domain` on a session of its own."""
+    with session(uri) as lv:
+        lv.delete_domain(name)
