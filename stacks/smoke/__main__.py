@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pulumi
 
-from unkai.components import LocalFile, LocalFileArgs
+from unkai.components import LocalFile
+from unkai.kinds import LocalFileInputs
 
 config = pulumi.Config()
 project_root = Path(__file__).resolve().parents[2]
@@ -14,7 +15,8 @@ path = config.get("path") or str(
 
 greeting = LocalFile(
     "greeting",
-    LocalFileArgs(
+    # model_construct: the content is a secret Output, validated by the provider's check.
+    LocalFileInputs.model_construct(
         path=path,
         content=config.require_secret("message"),
         mode=config.get("mode") or "0600",

@@ -76,8 +76,15 @@ def test_changing_the_path_is_a_replace_and_says_why(stack, tmp_path):
     stack.up()
     stack.set_config("path", auto.ConfigValue(str(tmp_path / "moved.txt")))
     lines: list[str] = []
-    preview = stack.preview(diff=True, on_output=lines.append)
+    events: list[auto.EngineEvent] = []
+    preview = stack.preview(on_output=lines.append, on_event=events.append)
     assert preview.change_summary.get("replace") == 1
+    reason = "replace because path changed: a file cannot move"
+    assert reason in "".join(lines)  # the engine's own display shows it on the resource
+    logged = [e.diagnostic_event for e in events if e.diagnostic_event is not None]
+    assert any(
+        (d.urn or "").endswith("::greeting") and d.message.startswith(reason) for d in logged
+    ), "the reason is logged on the resource's URN"
     stack.up()
     assert (tmp_path / "moved.txt").read_text() == SECRET
     assert not (tmp_path / "greeting.txt").exists()
@@ -111,11 +118,28 @@ def test_pulumi_cli_inside_the_stack_folder(tmp_path):
         assert SECRET not in (SMOKE / f"Pulumi.{name}.yaml").read_text()
         out = pulumi("preview", "--expect-no-changes")
         assert "2 unchanged" in out
+        pulumi("config", "set", "path", str(tmp_path / "moved.txt"))
+        out = pulumi("preview")
+        assert "replace because path changed: a file cannot move" in out
         pulumi("destroy", "--yes", "--skip-preview")
         assert not path.exists()
+        schema = json.loads(pulumi_schema(env))
+        assert schema["name"] == "unkai"
+        assert "unkai:compute:Instance" in schema["resources"]
     finally:
         subprocess.run(
             ["pulumi", "stack", "rm", name, "--yes", "--force", "--non-interactive"],
             cwd=SMOKE, env=env, capture_output=True, timeout=120, check=False,
         )
         (SMOKE / f"Pulumi.{name}.yaml").unlink(missing_ok=True)
+
+
+def pulumi_schema(env: dict[str, str]) -> str:
+    """``pulumi package get-schema`` on unkai's plugin: the engine loads and checks it."""
+    plugin = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "pulumi-resource-unkai"
+    proc = subprocess.run(
+        ["pulumi", "package", "get-schema", str(plugin)],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout

@@ -23,6 +23,7 @@ from unkai.environments import load_environment
 from unkai.errors import UnkaiError
 from unkai.model import Environment
 from unkai.placement import place
+from unkai.provider import parse_replace_reason
 from unkai.toolchain import cached_probe, project_root
 
 console = Console(soft_wrap=True)
@@ -197,10 +198,37 @@ def preview(
     """Show what ``up`` would change, and why (replacements name their property)."""
     root = root or project_root()
     stack = cloud_stack(env, root)
+    reasons: list[tuple[str, str, str]] = []
     result = stack.preview(
-        on_output=_stream, color=_color(), diff=True, expect_no_changes=expect_no_changes
+        on_output=_stream,
+        on_event=lambda event: _collect_reasons(event, reasons),
+        color=_color(),
+        diff=True,
+        expect_no_changes=expect_no_changes,
     )
+    _show_reasons(reasons)
     console.print(f"[green]preview[/] {env}: {result.change_summary}")
+
+
+def _collect_reasons(event: auto.EngineEvent, into: list[tuple[str, str, str]]) -> None:
+    diagnostic = event.diagnostic_event
+    found = parse_replace_reason(diagnostic.message) if diagnostic is not None else None
+    if diagnostic is not None and found is not None:
+        entry = ((diagnostic.urn or "").rsplit("::", 1)[-1], *found)
+        if entry not in into:
+            into.append(entry)
+
+
+def _show_reasons(reasons: list[tuple[str, str, str]]) -> None:
+    """A table of every replacement the preview plans: the resource, what changed, why."""
+    if not reasons:
+        return
+    table = Table(title="replacements, and why")
+    for column in ("resource", "property", "why"):
+        table.add_column(column)
+    for row in reasons:
+        table.add_row(*row)
+    console.print(table)
 
 
 def refresh(

@@ -1,51 +1,66 @@
-"""What a stack imports: resources of the unkai provider and the components built on them."""
+"""What a stack imports: resources of the unkai provider and the components built on them.
+
+Each resource's inputs are its kind's declaration (:mod:`unkai.kinds`); the
+``*_inputs`` functions build them from model values with the same render functions
+``unkai render`` uses, so what a reviewer reads is what is applied.
+"""
 
 from __future__ import annotations
 
 from unkai.components._cloud import Cloud, CloudArgs, InstanceGroup, InstanceGroupArgs
-from unkai.components._compute import KvmHost, KvmHostArgs
-from unkai.components._containers import ContainerImage, ContainerImageArgs
+from unkai.components._compute import KvmHost, kvm_host_inputs
+from unkai.components._containers import ContainerImage, container_image_inputs
+from unkai.components._kind import KindResource
 from unkai.components._kubernetes import (
     Cluster,
-    ClusterArgs,
     Kubernetes,
     NodePool,
     NodePoolArgs,
     Workload,
     WorkloadArgs,
     add_kubernetes,
+    cluster_inputs,
     clusters_root,
     pinned_image_ref,
     secret_config,
 )
 from unkai.components._local import LocalFile, LocalFileArgs
-from unkai.components._vms import Instance, Network, NetworkArgs, VmImage, VmImageArgs
+from unkai.components._vms import (
+    Instance,
+    Network,
+    VmImage,
+    instance_inputs,
+    network_inputs,
+    vm_image_inputs,
+)
 
 __all__ = [
     "Cloud",
     "CloudArgs",
     "Cluster",
-    "ClusterArgs",
     "ContainerImage",
-    "ContainerImageArgs",
     "Instance",
     "InstanceGroup",
     "InstanceGroupArgs",
+    "KindResource",
     "Kubernetes",
     "KvmHost",
-    "KvmHostArgs",
     "LocalFile",
     "LocalFileArgs",
     "Network",
-    "NetworkArgs",
     "NodePool",
     "NodePoolArgs",
     "VmImage",
-    "VmImageArgs",
     "Workload",
     "WorkloadArgs",
     "add_kubernetes",
+    "cluster_inputs",
     "clusters_root",
+    "container_image_inputs",
+    "instance_inputs",
+    "kvm_host_inputs",
+    "network_inputs",
     "pinned_image_ref",
     "secret_config",
+    "vm_image_inputs",
 ]

@@ -16,10 +16,17 @@ from typing import Any, Literal
 import pulumi
 
 from unkai import model
-from unkai.components._compute import KvmHost, KvmHostArgs
-from unkai.components._containers import ContainerImage, ContainerImageArgs
+from unkai.components._compute import KvmHost, kvm_host_inputs
+from unkai.components._containers import ContainerImage, container_image_inputs
 from unkai.components._kubernetes import Cluster, NodePool, Workload, add_kubernetes, clusters_root
-from unkai.components._vms import Instance, Network, NetworkArgs, VmImage, VmImageArgs
+from unkai.components._vms import (
+    Instance,
+    Network,
+    VmImage,
+    instance_inputs,
+    network_inputs,
+    vm_image_inputs,
+)
 from unkai.placement import place
 from unkai.toolchain import project_root
 
@@ -56,12 +63,14 @@ class InstanceGroup(pulumi.ComponentResource):
         for instance, host in args.members:
             self.instances[instance.name] = Instance(
                 f"{name}-{instance.name.removeprefix(args.group.name + '-')}",
-                instance=instance,
-                env=args.env,
-                host=host,
-                accelerator=args.accelerators[host.name],
-                image_volume_path=args.images[(instance.image, host.name)],
-                opts=pulumi.ResourceOptions(parent=self),
+                instance_inputs(
+                    instance,
+                    env=args.env,
+                    host=host,
+                    accelerator=args.accelerators[host.name],
+                    image_volume_path=args.images[(instance.image, host.name)],
+                ),
+                pulumi.ResourceOptions(parent=self),
             )
         self.register_outputs({"size": len(self.instances)})
 
@@ -93,10 +102,15 @@ class CloudArgs:
 class Cloud(pulumi.ComponentResource):
     """Every resource of an environment (``unkai:index:Cloud``).
 
+    Built layer by layer, each by a method of its own: hosts (Ansible), then per host
+    the images and libvirt networks its instances use, the instances (group members
+    under their :class:`InstanceGroup`), the container images, and Kubernetes.
+
     Raises:
         pulumi.ConfigMissingError: a workload's secret is not in the stack's config.
     """
 
+    hosts: dict[str, KvmHost]
     instances: dict[str, Instance]
     container_images: dict[str, ContainerImage]
     clusters: dict[str, Cluster]
@@ -107,95 +121,22 @@ class Cloud(pulumi.ComponentResource):
         self, name: str, args: CloudArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("unkai:index:Cloud", name, None, opts)
-        env = args.env
-        placement = place(env)
+        self._name, self._env = name, args.env
+        placement = place(args.env)
         instances = [
             i.model_copy(update={"ssh_keys": (*i.ssh_keys, *args.ssh_keys)})
-            for i in env.all_instances()
+            for i in args.env.all_instances()
         ]
-        host_of = {i.name: env.hosts[placement.host_of(i.name)] for i in instances}
-        child = pulumi.ResourceOptions(parent=self)
+        host_of = {i.name: args.env.hosts[placement.host_of(i.name)] for i in instances}
 
-        # Every host that runs an instance is configured first (Ansible): packages,
-        # libvirtd, the storage pool; its facts say which accelerator its VMs use.
-        self.hosts: dict[str, KvmHost] = {}
-        for host_name in sorted({h.name for h in host_of.values()}):
-            self.hosts[host_name] = KvmHost(
-                f"{name}-host-{host_name}",
-                KvmHostArgs.from_host(env.hosts[host_name], accelerator=args.accelerator),
-                child,
-            )
-        accelerators = {h: res.accelerator for h, res in self.hosts.items()}
-
-        def on_host(host_name: str) -> pulumi.ResourceOptions:
-            return pulumi.ResourceOptions(parent=self, depends_on=[self.hosts[host_name]])
-
-        images: dict[tuple[str, str], pulumi.Input[str]] = {}
-        for image_name, host_name in sorted({(i.image, host_of[i.name].name) for i in instances}):
-            host = env.hosts[host_name]
-            image = VmImage(
-                f"{name}-{image_name}-{host_name}",
-                VmImageArgs.from_model(env.vm_images[image_name], host, root=project_root()),
-                on_host(host_name),
-            )
-            images[(image_name, host_name)] = image.volume_path
-
-        networks = sorted(
-            {(n, host_of[i.name].name) for i in instances for n in i.networks}
-        )
-        for net_name, host_name in networks:
-            network = env.networks[net_name]
-            if network.mode != "user":  # QEMU provides user networks per domain
-                Network(
-                    f"{name}-{net_name}-{host_name}",
-                    NetworkArgs.from_model(network, env.hosts[host_name]),
-                    on_host(host_name),
-                )
-
-        self.instances = {}
-        for instance in instances:
-            if instance.group is None:
-                host = host_of[instance.name]
-                self.instances[instance.name] = Instance(
-                    f"{name}-{instance.name}",
-                    instance=instance,
-                    env=env,
-                    host=host,
-                    accelerator=accelerators[host.name],
-                    image_volume_path=images[(instance.image, host.name)],
-                    opts=on_host(host.name),
-                )
-        for group_name, group in sorted(env.instance_groups.items()):
-            members = tuple(
-                (i, host_of[i.name]) for i in instances if i.group == group_name
-            )
-            component = InstanceGroup(
-                f"{name}-{group_name}",
-                InstanceGroupArgs(group, members, env, accelerators, images),
-                child,
-            )
-            self.instances.update(component.instances)
-
-        self.container_images = {
-            image_name: ContainerImage(
-                f"{name}-{image_name}", ContainerImageArgs.from_model(image, env), child
-            )
-            for image_name, image in sorted(env.container_images.items())
-        }
-        images_summary: dict[str, Any] = {
-            image_name: pulumi.Output.all(
-                reference=res.reference, image_id=res.image_id, size_bytes=res.size_bytes,
-                build_seconds=res.build_seconds,
-            )
-            for image_name, res in self.container_images.items()
-        }  # fmt: skip
-        self.images_summary = images_summary
-
-        # Clusters (control plane, then node pools) and the workloads on them, each
-        # pinned to the image its ContainerImage built.
+        self.hosts = self._hosts(sorted({h.name for h in host_of.values()}), args.accelerator)
+        images = self._vm_images(instances, host_of)
+        self._networks(instances, host_of)
+        self.instances = self._instances(instances, host_of, images)
+        self.container_images = self._container_images()
         kube = add_kubernetes(
             name,
-            env,
+            args.env,
             images=self.container_images,
             state_root=args.clusters_root or clusters_root(project_root()),
             secrets=args.secrets,
@@ -206,15 +147,116 @@ class Cloud(pulumi.ComponentResource):
         )  # fmt: skip
         self.clusters_summary = kube.clusters_summary
         self.workloads_summary = kube.workloads_summary
+        self._summarise()
 
-        summary: dict[str, Any] = {
+    def _on_host(self, host_name: str) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, depends_on=[self.hosts[host_name]])
+
+    def _hosts(
+        self, names: list[str], accelerator: Literal["auto", "kvm", "tcg"]
+    ) -> dict[str, KvmHost]:
+        """Every host that runs an instance, configured first by Ansible.
+
+        Packages, libvirtd, the storage pool; its facts say which accelerator its VMs use.
+        """
+        return {
+            host_name: KvmHost(
+                f"{self._name}-host-{host_name}",
+                kvm_host_inputs(self._env.hosts[host_name], accelerator=accelerator),
+                pulumi.ResourceOptions(parent=self),
+            )
+            for host_name in names
+        }
+
+    def _vm_images(
+        self, instances: list[model.Instance], host_of: Mapping[str, model.Host]
+    ) -> dict[tuple[str, str], pulumi.Input[str]]:
+        """Each image on each host that boots it: (image, host) → its volume's path."""
+        images: dict[tuple[str, str], pulumi.Input[str]] = {}
+        for image_name, host_name in sorted({(i.image, host_of[i.name].name) for i in instances}):
+            image = VmImage(
+                f"{self._name}-{image_name}-{host_name}",
+                vm_image_inputs(
+                    self._env.vm_images[image_name], self._env.hosts[host_name],
+                    root=project_root(),
+                ),
+                self._on_host(host_name),
+            )  # fmt: skip
+            images[(image_name, host_name)] = image.volume_path
+        return images
+
+    def _networks(self, instances: list[model.Instance], host_of: Mapping[str, model.Host]) -> None:
+        """The libvirt networks the instances use, on each of their hosts."""
+        for net_name, host_name in sorted(
+            {(n, host_of[i.name].name) for i in instances for n in i.networks}
+        ):
+            network = self._env.networks[net_name]
+            if network.mode != "user":  # QEMU provides user networks per domain
+                Network(
+                    f"{self._name}-{net_name}-{host_name}",
+                    network_inputs(network, self._env.hosts[host_name]),
+                    self._on_host(host_name),
+                )
+
+    def _instances(
+        self,
+        instances: list[model.Instance],
+        host_of: Mapping[str, model.Host],
+        images: Mapping[tuple[str, str], pulumi.Input[str]],
+    ) -> dict[str, Instance]:
+        """Lone instances directly, group members under their InstanceGroup."""
+        accelerators = {h: res.accelerator for h, res in self.hosts.items()}
+        found: dict[str, Instance] = {}
+        for instance in instances:
+            if instance.group is None:
+                host = host_of[instance.name]
+                found[instance.name] = Instance(
+                    f"{self._name}-{instance.name}",
+                    instance_inputs(
+                        instance,
+                        env=self._env,
+                        host=host,
+                        accelerator=accelerators[host.name],
+                        image_volume_path=images[(instance.image, host.name)],
+                    ),
+                    self._on_host(host.name),
+                )
+        for group_name, group in sorted(self._env.instance_groups.items()):
+            members = tuple((i, host_of[i.name]) for i in instances if i.group == group_name)
+            component = InstanceGroup(
+                f"{self._name}-{group_name}",
+                InstanceGroupArgs(group, members, self._env, accelerators, images),
+                pulumi.ResourceOptions(parent=self),
+            )
+            found.update(component.instances)
+        return found
+
+    def _container_images(self) -> dict[str, ContainerImage]:
+        return {
+            image_name: ContainerImage(
+                f"{self._name}-{image_name}",
+                container_image_inputs(image, self._env),
+                pulumi.ResourceOptions(parent=self),
+            )
+            for image_name, image in sorted(self._env.container_images.items())
+        }
+
+    def _summarise(self) -> None:
+        """The outputs ``unkai up`` prints: per layer, what came up."""
+        self.images_summary: dict[str, Any] = {
+            image_name: pulumi.Output.all(
+                reference=res.reference, image_id=res.image_id, size_bytes=res.size_bytes,
+                build_seconds=res.build_seconds,
+            )
+            for image_name, res in self.container_images.items()
+        }  # fmt: skip
+        self.summary: dict[str, Any] = {
             vm: pulumi.Output.all(
                 host=res.host, state=res.state, ssh_port=res.ssh_port, ips=res.ip_addresses,
                 accelerator=res.accelerator, boot_seconds=res.boot_seconds,
             )
             for vm, res in sorted(self.instances.items())
         }  # fmt: skip
-        self.summary = summary
         self.hosts_summary: dict[str, Any] = {
             h: pulumi.Output.all(
                 accelerator=res.accelerator, reason=res.accelerator_reason,
@@ -225,8 +267,8 @@ class Cloud(pulumi.ComponentResource):
         self.register_outputs(
             {
                 "hosts": self.hosts_summary,
-                "instances": summary,
-                "container_images": images_summary,
+                "instances": self.summary,
+                "container_images": self.images_summary,
                 "clusters": self.clusters_summary,
                 "workloads": self.workloads_summary,
             }

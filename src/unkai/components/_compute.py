@@ -2,79 +2,48 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Literal
 
 import pulumi
 
 from unkai import model, render
+from unkai.components._kind import KindResource
+from unkai.kinds import KvmHostInputs, KvmHostState, LibvirtNetwork
 
 
-@dataclass(frozen=True)
-class KvmHostArgs:
-    """Inputs of :class:`KvmHost`.
+def kvm_host_inputs(
+    host: model.Host,
+    *,
+    pool_name: str = render.STORAGE_POOL,
+    pool_path: str = render.STORAGE_POOL_PATH,
+    accelerator: Literal["auto", "kvm", "tcg"] = "auto",
+    networks: Sequence[LibvirtNetwork] = (),
+) -> KvmHostInputs:
+    """The inputs that configure ``host`` with its storage pool.
 
-    Attributes:
-        name: Inventory name of the host (the model's host name).
-        address: IP address or DNS name Ansible and libvirt reach.
-        connection: ``local`` (this machine) or ``ssh``.
-        ssh_user: The SSH user of an ``ssh`` host.
-        libvirt_uri: Its libvirt URI.
-        pool_name: The storage pool holding unkai's volumes.
-        pool_path: That pool's folder.
-        accelerator: ``auto``, ``kvm`` or ``tcg``; pass what unkai's KVM probe found
-            (``unkai.toolchain.cached_probe().accelerator``), since ``/dev/kvm`` can open
-            and still not run a Linux guest.
-        networks: libvirt networks the playbook defines and starts, each
-            ``{"name": ..., "xml": ...}``; usually empty, because the ``Network``
-            resource manages the environment's networks itself.
+    Args:
+        host: A host of the environment.
+        pool_name: The storage pool's name (default: :data:`unkai.render.STORAGE_POOL`).
+        pool_path: Its folder (default: :data:`unkai.render.STORAGE_POOL_PATH`).
+        accelerator: What the KVM probe found, or ``auto`` to let the playbook decide
+            from ``/dev/kvm`` (which can open and still not run a Linux guest).
+        networks: libvirt networks to create with the host.
     """
-
-    name: str
-    address: str
-    connection: Literal["local", "ssh"]
-    libvirt_uri: str
-    ssh_user: str | None = None
-    pool_name: str = render.STORAGE_POOL
-    pool_path: str = render.STORAGE_POOL_PATH
-    accelerator: Literal["auto", "kvm", "tcg"] = "auto"
-    networks: tuple[Mapping[str, str], ...] = field(default=())
-
-    @classmethod
-    def from_host(
-        cls,
-        host: model.Host,
-        *,
-        pool_name: str = render.STORAGE_POOL,
-        pool_path: str = render.STORAGE_POOL_PATH,
-        accelerator: Literal["auto", "kvm", "tcg"] = "auto",
-        networks: Sequence[Mapping[str, str]] = (),
-    ) -> KvmHostArgs:
-        """The inputs that configure ``host`` with its storage pool.
-
-        Args:
-            host: A host of the environment.
-            pool_name: The storage pool's name (default: :data:`unkai.render.STORAGE_POOL`).
-            pool_path: Its folder (default: :data:`unkai.render.STORAGE_POOL_PATH`).
-            accelerator: What the KVM probe found, or ``auto`` to let the playbook decide
-                from ``/dev/kvm``.
-            networks: libvirt networks to create with the host (``{name, xml}``).
-        """
-        return cls(
-            name=host.name,
-            address=host.address,
-            connection=host.connection,
-            ssh_user=host.ssh_user,
-            libvirt_uri=host.libvirt_uri,
-            pool_name=pool_name,
-            pool_path=pool_path,
-            accelerator=accelerator,
-            networks=tuple(dict(net) for net in networks),
-        )
+    return KvmHostInputs(
+        name=host.name,
+        address=host.address,
+        connection=host.connection,
+        ssh_user=host.ssh_user,
+        libvirt_uri=host.libvirt_uri,
+        pool_name=pool_name,
+        pool_path=pool_path,
+        accelerator=accelerator,
+        networks=tuple(networks),
+    )
 
 
-class KvmHost(pulumi.CustomResource):
+class KvmHost(KindResource):
     """A KVM hypervisor host configured by Ansible (``unkai:compute:KvmHost``).
 
     Creating it runs ``playbooks/kvm-host.yml`` on the host: libvirt and QEMU installed
@@ -88,38 +57,16 @@ class KvmHost(pulumi.CustomResource):
     libvirt_uri: pulumi.Output[str]
     pool_name: pulumi.Output[str]
     pool_path: pulumi.Output[str]
-    cpus: pulumi.Output[float]
-    memory_mb: pulumi.Output[float]
+    cpus: pulumi.Output[int]
+    memory_mb: pulumi.Output[int]
     accelerator: pulumi.Output[str]
     accelerator_reason: pulumi.Output[str]
     accelerator_requested: pulumi.Output[str]
     libvirt_version: pulumi.Output[str]
     qemu_version: pulumi.Output[str]
-    changed: pulumi.Output[float]
+    changed: pulumi.Output[int]
 
     def __init__(
-        self, name: str, args: KvmHostArgs, opts: pulumi.ResourceOptions | None = None
+        self, name: str, args: KvmHostInputs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        props = {
-            "name": args.name,
-            "address": args.address,
-            "connection": args.connection,
-            "ssh_user": args.ssh_user,
-            "libvirt_uri": args.libvirt_uri,
-            "pool_name": args.pool_name,
-            "pool_path": args.pool_path,
-            "accelerator": args.accelerator,
-            "networks": [dict(net) for net in args.networks],
-            **dict.fromkeys(
-                (
-                    "cpus",
-                    "memory_mb",
-                    "accelerator_reason",
-                    "accelerator_requested",
-                    "libvirt_version",
-                    "qemu_version",
-                    "changed",
-                )
-            ),
-        }
-        super().__init__("unkai:compute:KvmHost", name, props, opts)
+        super().__init__(name, args, KvmHostState, opts)

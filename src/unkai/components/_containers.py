@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
-
 import pulumi
 
+from unkai.components._kind import KindResource
+from unkai.kinds import ContainerBase, ContainerImageInputs, ContainerImageState
 from unkai.model import DEBIAN_BASE_IMAGE, Environment
 from unkai.model import ContainerImage as ContainerImageModel
 from unkai.render import image_tag, render_dockerfile
@@ -15,71 +13,42 @@ from unkai.render import image_tag, render_dockerfile
 BASE_VM_IMAGE = "debian-12"
 """The VM image of an environment whose rootfs becomes ``unkai/debian:12``."""
 
-_DEFAULT_BASE: Mapping[str, Any] = {"name": "debian-12", "version": "12"}
 
+def container_image_inputs(
+    image: ContainerImageModel, env: Environment, *, base_vm_image: str = BASE_VM_IMAGE
+) -> ContainerImageInputs:
+    """The inputs of ``image`` of ``env``, its Dockerfile rendered as ``unkai render`` does.
 
-@dataclass(frozen=True)
-class ContainerImageArgs:
-    """Inputs of :class:`ContainerImage`.
+    The base is the rootfs of the environment's VM image ``base_vm_image`` (so one build
+    serves VMs and containers), or a plain Debian 12 when it has none. It is always the
+    unbaked rootfs: the base carries the package fields only, never the image's
+    ``playbook``, so a playbook baked into the VM image leaves ``unkai/debian:12`` as it
+    is.
 
-    Attributes:
-        name: The image's repository (``api``).
-        dockerfile: The rendered Dockerfile (never a secret: it is in the image history).
-        tag: Its content-hash tag (:func:`unkai.render.image_tag`).
-        base: Fields of the Debian rootfs imported as ``unkai/debian:12`` (name,
-            version, packages, disk_gb, suite, mirror), or None when the Dockerfile
-            starts from another image already on the engine.
-        registry: ``host[:port][/path]`` to push to; None keeps the image local.
+    Raises:
+        RenderError: The Dockerfile template failed.
     """
-
-    name: pulumi.Input[str]
-    dockerfile: pulumi.Input[str]
-    tag: pulumi.Input[str]
-    base: Mapping[str, Any] | None = None
-    registry: pulumi.Input[str] | None = None
-
-    @classmethod
-    def from_model(
-        cls,
-        image: ContainerImageModel,
-        env: Environment,
-        *,
-        base_vm_image: str = BASE_VM_IMAGE,
-    ) -> ContainerImageArgs:
-        """The inputs of ``image`` of ``env``, its Dockerfile rendered as ``unkai render`` does.
-
-        The base is the rootfs of the environment's VM image ``base_vm_image`` (so one
-        build serves VMs and containers), or a plain Debian 12 when it has none. It is
-        always the unbaked rootfs: ``base`` carries the package fields only, never the
-        image's ``playbook``, so a playbook baked into the VM image (which changes the
-        VM image's digest) leaves ``unkai/debian:12`` as it is.
-
-        Raises:
-            RenderError: The Dockerfile template failed.
-        """
-        base: Mapping[str, Any] | None = None
-        if image.base_image == DEBIAN_BASE_IMAGE:
-            vm = env.vm_images.get(base_vm_image)
-            base = (
-                dict(_DEFAULT_BASE)
-                if vm is None
-                else {
-                    "name": vm.name,
-                    "version": vm.version,
-                    "packages": sorted(vm.packages),
-                    "disk_gb": vm.disk_gb,
-                }
+    base: ContainerBase | None = None
+    if image.base_image == DEBIAN_BASE_IMAGE:
+        vm = env.vm_images.get(base_vm_image)
+        base = (
+            ContainerBase(name="debian-12", version="12")
+            if vm is None
+            else ContainerBase(
+                name=vm.name, version=vm.version, packages=tuple(sorted(vm.packages)),
+                disk_gb=vm.disk_gb,
             )
-        return cls(
-            name=image.name,
-            dockerfile=render_dockerfile(image, env),
-            tag=image_tag(image, env),
-            base=base,
-            registry=image.registry,
-        )
+        )  # fmt: skip
+    return ContainerImageInputs(
+        name=image.name,
+        dockerfile=render_dockerfile(image, env),
+        tag=image_tag(image, env),
+        base=base,
+        registry=image.registry,
+    )
 
 
-class ContainerImage(pulumi.CustomResource):
+class ContainerImage(KindResource):
     """A container image built from a rendered Dockerfile (``unkai:containers:ContainerImage``).
 
     An unchanged Dockerfile is no change; a changed one (a new content-hash tag) replaces
@@ -93,23 +62,10 @@ class ContainerImage(pulumi.CustomResource):
     reference: pulumi.Output[str]
     repo_digest: pulumi.Output[str]
     base_image_id: pulumi.Output[str]
-    size_bytes: pulumi.Output[float]
+    size_bytes: pulumi.Output[int]
     build_seconds: pulumi.Output[float]
 
     def __init__(
-        self, name: str, args: ContainerImageArgs, opts: pulumi.ResourceOptions | None = None
+        self, name: str, args: ContainerImageInputs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        props = {
-            "name": args.name,
-            "dockerfile": args.dockerfile,
-            "tag": args.tag,
-            "base": None if args.base is None else dict(args.base),
-            "registry": args.registry,
-            "image_id": None,
-            "reference": None,
-            "repo_digest": None,
-            "base_image_id": None,
-            "size_bytes": None,
-            "build_seconds": None,
-        }
-        super().__init__("unkai:containers:ContainerImage", name, props, opts)
+        super().__init__(name, args, ContainerImageState, opts)

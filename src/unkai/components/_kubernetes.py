@@ -18,6 +18,16 @@ import pulumi
 
 from unkai import model
 from unkai.components._containers import ContainerImage
+from unkai.components._kind import KindResource
+from unkai.kinds import (
+    ClusterInputs,
+    ClusterState,
+    NodePoolInputs,
+    NodePoolState,
+    Taint,
+    WorkloadInputs,
+    WorkloadState,
+)
 from unkai.render import render_manifests, secret_name
 
 
@@ -51,37 +61,18 @@ def secret_config(name: str) -> pulumi.Output[str]:
     return pulumi.Config(namespace or None).require_secret(key)
 
 
-@dataclass(frozen=True)
-class ClusterArgs:
-    """Inputs of :class:`Cluster`.
-
-    Attributes:
-        name: The cluster name.
-        version: The Kubernetes version (the provider requires the pinned one).
-        host: The API server host (loopback).
-        port: The API server port.
-        state_dir: The cluster's state folder (absolute).
-    """
-
-    name: str
-    version: str
-    host: str
-    port: int
-    state_dir: str
-
-    @classmethod
-    def from_model(cls, cluster: model.Cluster, *, state_root: Path) -> ClusterArgs:
-        """The inputs of ``cluster``, its state kept in ``state_root/<name>``."""
-        return cls(
-            name=cluster.name,
-            version=cluster.kubernetes_version,
-            host=cluster.control_plane.host,
-            port=cluster.control_plane.port,
-            state_dir=str((state_root / cluster.name).absolute()),
-        )
+def cluster_inputs(cluster: model.Cluster, *, state_root: Path) -> ClusterInputs:
+    """The inputs of ``cluster``, its state kept in ``state_root/<name>``."""
+    return ClusterInputs(
+        name=cluster.name,
+        version=cluster.kubernetes_version,
+        host=cluster.control_plane.host,
+        port=cluster.control_plane.port,
+        state_dir=str((state_root / cluster.name).absolute()),
+    )
 
 
-class Cluster(pulumi.CustomResource):
+class Cluster(KindResource):
     """A local Kubernetes control plane (``unkai:kubernetes:Cluster``).
 
     Creating it starts etcd, the API server, controllers, scheduler and kwok on
@@ -95,21 +86,9 @@ class Cluster(pulumi.CustomResource):
     healthy: pulumi.Output[bool]
 
     def __init__(
-        self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None
+        self, name: str, args: ClusterInputs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        props = {
-            "name": args.name,
-            "version": args.version,
-            "host": args.host,
-            "port": args.port,
-            "state_dir": args.state_dir,
-            "healthy": True,
-            "endpoint": None,
-            "kubeconfig": None,
-            "ca_fingerprint": None,
-            "components": None,
-        }
-        super().__init__("unkai:kubernetes:Cluster", name, props, opts)
+        super().__init__(name, args, ClusterState, opts)
 
 
 @dataclass(frozen=True)
@@ -129,7 +108,7 @@ class NodePoolArgs:
     pool: model.NodePool
 
 
-class NodePool(pulumi.CustomResource):
+class NodePool(KindResource):
     """A node pool's simulated nodes (``unkai:kubernetes:NodePool``).
 
     Each node has the pool's machine type as capacity, its labels and taints. A new
@@ -138,30 +117,27 @@ class NodePool(pulumi.CustomResource):
     """
 
     nodes: pulumi.Output[list[str]]
-    ready: pulumi.Output[float]
-    size: pulumi.Output[float]
+    ready: pulumi.Output[int]
+    size: pulumi.Output[int]
 
     def __init__(
         self, name: str, args: NodePoolArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         pool = args.pool
         shape = model.machine_type(pool.machine_type)
-        props = {
-            "cluster": args.cluster,
-            "kubeconfig": args.kubeconfig,
-            "cluster_ca": args.cluster_ca,
-            "name": pool.name,
-            "size": pool.size,
-            "cpu": str(shape.cpus),
-            "memory": f"{shape.memory_mb}Mi",
-            "pods": 110,
-            "machine_type": shape.name,
-            "labels": dict(pool.labels),
-            "taints": [t.model_dump(mode="json") for t in pool.taints],
-            "nodes": None,
-            "ready": None,
-        }
-        super().__init__("unkai:kubernetes:NodePool", name, props, opts)
+        inputs = NodePoolInputs.model_construct(
+            cluster=args.cluster,
+            kubeconfig=args.kubeconfig,  # type: ignore[arg-type]  # an Output
+            cluster_ca=args.cluster_ca,  # type: ignore[arg-type]  # an Output
+            name=pool.name,
+            size=pool.size,
+            cpu=str(shape.cpus),
+            memory=f"{shape.memory_mb}Mi",
+            machine_type=shape.name,
+            labels=dict(pool.labels),
+            taints=tuple(Taint.model_validate(t.model_dump(mode="json")) for t in pool.taints),
+        )
+        super().__init__(name, inputs, NodePoolState, opts)
 
 
 @dataclass(frozen=True)
@@ -188,7 +164,7 @@ class WorkloadArgs:
     namespace: str = "default"
 
 
-class Workload(pulumi.CustomResource):
+class Workload(KindResource):
     """A workload's objects on its cluster (``unkai:kubernetes:Workload``).
 
     The manifests are :func:`unkai.render.render_manifests` with the image pinned to
@@ -197,7 +173,7 @@ class Workload(pulumi.CustomResource):
     replica available.
     """
 
-    available: pulumi.Output[float]
+    available: pulumi.Output[int]
     objects: pulumi.Output[list[str]]
     manifests: pulumi.Output[dict[str, str]]
 
@@ -212,24 +188,21 @@ class Workload(pulumi.CustomResource):
         values: Any = None
         if args.secret_values:
             values = pulumi.Output.secret(dict(sorted(args.secret_values.items())))
-        props = {
-            "kubeconfig": args.kubeconfig,
-            "cluster_ca": args.cluster_ca,
-            "namespace": args.namespace,
-            "name": workload.name,
-            "manifests": manifests,
-            "replicas": None if workload.autoscaling is not None else workload.replicas,
-            "image_id": args.image.image_id,
-            "secret_name": secret_name(workload),
-            "secret_values": values,
-            "timeout": None,
-            "objects": None,
-            "available": None,
-        }
+        inputs = WorkloadInputs.model_construct(
+            kubeconfig=args.kubeconfig,  # type: ignore[arg-type]  # an Output
+            cluster_ca=args.cluster_ca,  # type: ignore[arg-type]  # an Output
+            namespace=args.namespace,
+            name=workload.name,
+            manifests=manifests,  # type: ignore[arg-type]  # an Output
+            replicas=None if workload.autoscaling is not None else workload.replicas,
+            image_id=args.image.image_id,  # type: ignore[arg-type]  # an Output
+            secret_name=secret_name(workload),
+            secret_values=values,
+        )
         super().__init__(
-            "unkai:kubernetes:Workload",
             name,
-            props,
+            inputs,
+            WorkloadState,
             pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[args.image])),
         )
 
@@ -286,7 +259,7 @@ def add_kubernetes(
     for cluster_name, cluster in sorted(env.clusters.items()):
         res = Cluster(
             f"{name}-{cluster_name}",
-            ClusterArgs.from_model(cluster, state_root=state_root),
+            cluster_inputs(cluster, state_root=state_root),
             child,
         )
         clusters[cluster_name] = res

@@ -2,46 +2,29 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pulumi
 
+from unkai.components._kind import KindResource
+from unkai.kinds import LocalFileInputs, LocalFileState
 
-@dataclass(frozen=True)
-class LocalFileArgs:
-    """Inputs of :class:`LocalFile`.
-
-    Attributes:
-        path: Absolute path of the file.
-        content: Its text; pass a secret (``config.require_secret``) to keep it secret.
-        mode: Permission bits as an octal string.
-    """
-
-    path: pulumi.Input[str]
-    content: pulumi.Input[str]
-    mode: pulumi.Input[str] = "0644"
+LocalFileArgs = LocalFileInputs
+"""Inputs of :class:`LocalFile`; build with ``model_construct`` to pass a secret Output."""
 
 
-class LocalFile(pulumi.CustomResource):
+class LocalFile(KindResource):
     """A file on the machine that runs the engine (``unkai:local:File``).
 
     Changing ``content`` or ``mode`` updates it in place; changing ``path`` replaces it.
+    A secret ``content`` (``config.require_secret``) stays secret and the file is 0600.
     """
 
     path: pulumi.Output[str]
     content: pulumi.Output[str]
     mode: pulumi.Output[str]
     sha256: pulumi.Output[str]
-    size: pulumi.Output[float]
+    size: pulumi.Output[int]
 
     def __init__(
-        self, name: str, args: LocalFileArgs, opts: pulumi.ResourceOptions | None = None
+        self, name: str, args: LocalFileInputs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        props = {
-            "path": args.path,
-            "content": args.content,
-            "mode": args.mode,
-            "sha256": None,
-            "size": None,
-        }
-        super().__init__("unkai:local:File", name, props, opts)
+        super().__init__(name, args, LocalFileState, opts)

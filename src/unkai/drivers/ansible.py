@@ -109,12 +109,14 @@ class PlaybookPlan:
         inventory: The YAML inventory text (one host in :data:`HOSTS_GROUP`).
         extravars: Extra variables passed with ``-e``.
         hosts: Inventory names of the hosts the run targets.
+        check: Check mode (``--check``): report what would change, change nothing.
     """
 
     playbook: Path
     inventory: str
     extravars: Mapping[str, Any]
     hosts: tuple[str, ...]
+    check: bool = False
 
 
 @dataclass(frozen=True)
@@ -126,12 +128,15 @@ class PlaybookResult:
         facts: Host → the variable the playbook reported last (``kvm_host_facts``).
         seconds: Wall-clock time of the run.
         tasks: The task names in the order they started.
+        changed_tasks: ``(host, task)`` of each task that changed something (in check
+            mode: would have).
     """
 
     changed: Mapping[str, int]
     facts: Mapping[str, Mapping[str, Any]]
     seconds: float
     tasks: tuple[str, ...] = field(default=())
+    changed_tasks: tuple[tuple[str, str], ...] = field(default=())
 
 
 def _host_vars(host: AnsibleHost, local_python: str) -> dict[str, Any]:
@@ -239,6 +244,22 @@ def reported_facts(events: Iterable[Mapping[str, Any]], variable: str) -> dict[s
     return facts
 
 
+def changed_tasks(events: Iterable[Mapping[str, Any]]) -> list[tuple[str, str]]:
+    """``(host, task)`` of each task that reported a change, in order; pure.
+
+    Args:
+        events: ansible-runner job events, in order.
+    """
+    found: list[tuple[str, str]] = []
+    for event in events:
+        if event.get("event") != "runner_on_ok":
+            continue
+        data = event.get("event_data") or {}
+        if (data.get("res") or {}).get("changed"):
+            found.append((str(data.get("host", "?")), str(data.get("task", "?"))))
+    return found
+
+
 def changed_counts(stats: Mapping[str, Any] | None, hosts: Iterable[str]) -> dict[str, int]:
     """Host → changed task count from the runner's final stats (a missing host: 0)."""
     changed = (stats or {}).get("changed") or {}
@@ -300,6 +321,7 @@ def run_playbook(
         "extravars": dict(plan.extravars),
         "envvars": _envvars(),
         "timeout": timeout,
+        **({"cmdline": "--check"} if plan.check else {}),
     }
     start = time.monotonic()
     # In a child process of its own: see unkai.drivers._ansible_child for why.
@@ -340,4 +362,5 @@ def run_playbook(
         facts=reported_facts(events, facts_var),
         seconds=seconds,
         tasks=tuple(tasks),
+        changed_tasks=tuple(changed_tasks(events)),
     )

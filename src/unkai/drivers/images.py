@@ -38,11 +38,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from unkai.drivers._run import run
+from unkai.model import DEBIAN_MIRROR
 
 # Bump when the way images are built changes, so that cached images are rebuilt.
 BUILDER_VERSION = "1"
 
-DEBIAN_MIRROR = "http://deb.debian.org/debian"
 
 # What every unkai VM image needs to boot, run cloud-init and accept SSH.
 BASE_PACKAGES = (

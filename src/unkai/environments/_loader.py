@@ -15,6 +15,7 @@ from pydantic_core import ErrorDetails
 
 from unkai.environments._errors import (
     ConfigProblem,
+    ConfigProblems,
     KeyPath,
     format_key_path,
     is_secret_path,
@@ -22,6 +23,7 @@ from unkai.environments._errors import (
 )
 from unkai.environments._merge import deep_merge
 from unkai.environments._yaml import ParsedFile, parse_file
+from unkai.errors import ConfigError
 from unkai.model import NAME_PATTERN, NAME_RULE, CrossReferenceError, Environment
 
 __all__ = [
@@ -43,6 +45,7 @@ LOADER_KEYS: tuple[str, ...] = ("extends",)
 
 _VALUE_ERROR = re.compile(r"^(?:Value error|Assertion failed), ")
 _PATH_PREFIX = re.compile(r"^([A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)+): (.*)$", re.DOTALL)
+_FIELD_PREFIX = re.compile(r"^([a-z_][a-z0-9_]*): (.*)$", re.DOTALL)
 
 
 def is_environment_name(name: object) -> bool:
@@ -150,7 +153,7 @@ def load_environment(
     try:
         return Environment.model_validate(resolved.document)
     except ValidationError as err:
-        problems = _Explainer(resolved).explain(err)
+        problems = _Explainer(resolved.document, Environment, resolved).explain(err)
         raise_problems(f"environment {name!r} is invalid", problems)
         raise AssertionError("unreachable: a ValidationError has errors") from err
 
@@ -256,9 +259,20 @@ def _lookup(document: Any, path: KeyPath) -> tuple[bool, Any]:
 
 
 class _Explainer:
-    """Turns pydantic's errors about a merged document into located problems."""
+    """Turns pydantic's errors about a document into located problems.
 
-    def __init__(self, resolved: _Resolved) -> None:
+    Args:
+        document: The document that was validated.
+        root: The model class that validated it.
+        resolved: The environment files it was merged from, to name the file and line
+            of each problem; None for a document that comes from no file.
+    """
+
+    def __init__(
+        self, document: Any, root: type[BaseModel], resolved: _Resolved | None = None
+    ) -> None:
+        self.document = document
+        self.root = root
         self.resolved = resolved
 
     def explain(self, err: ValidationError) -> list[ConfigProblem]:
@@ -288,7 +302,7 @@ class _Explainer:
                 self.problem(
                     path,
                     "is none of the accepted forms",
-                    value=_lookup(self.resolved.document, path)[1],
+                    value=_lookup(self.document, path)[1],
                     allowed=" | ".join(forms),
                 )
             )
@@ -300,7 +314,7 @@ class _Explainer:
 
     def clean(self, loc: Sequence[str | int]) -> tuple[KeyPath, bool]:
         """Keep the parts of ``loc`` that are keys of the document (drop union tags)."""
-        value: Any = self.resolved.document
+        value: Any = self.document
         path: list[str | int] = []
         exact = True
         for index, part in enumerate(loc):
@@ -320,14 +334,18 @@ class _Explainer:
     def from_detail(self, path: KeyPath, detail: ErrorDetails) -> ConfigProblem:
         kind = detail["type"]
         if kind == "missing":
-            return self.problem(path, "required key is missing", allowed=_fields_hint(path[:-1]))
+            hint = _fields_hint(self.root, path[:-1])
+            return self.problem(path, "required key is missing", allowed=hint)
         if kind == "extra_forbidden":
-            known = _field_names(path[:-1])
+            known = _field_names(self.root, path[:-1])
             close = difflib.get_close_matches(str(path[-1]), known, n=1)
             hint = f"unknown key (did you mean {close[0]!r}?)" if close else "unknown key"
-            return self.problem(path, hint, allowed=_fields_hint(path[:-1]))
+            return self.problem(path, hint, allowed=_fields_hint(self.root, path[:-1]))
         message = _message(detail)
         root_path = _PATH_PREFIX.match(message) if not path else None
+        own_field = _FIELD_PREFIX.match(message) if not path else None
+        if own_field is not None and own_field[1] in self.root.model_fields:
+            root_path = own_field  # a whole-document check naming one of its fields
         if root_path is not None:  # a whole-document check that names its own path
             path, message = _parse_key_path(root_path[1]), root_path[2]
         message, _, allowed = message.partition("; allowed: ")
@@ -367,10 +385,12 @@ class _Explainer:
             line=line,
         )
 
-    def origin(self, path: KeyPath) -> tuple[str, int | None]:
+    def origin(self, path: KeyPath) -> tuple[str | None, int | None]:
         """The file that supplied the value at ``path`` (the last one setting it), and line."""
+        if self.resolved is None:
+            return None, None
         prefix = path
-        while prefix and not _lookup(self.resolved.document, prefix)[0]:
+        while prefix and not _lookup(self.document, prefix)[0]:
             prefix = prefix[:-1]
         chain = self.resolved.chain
         for parsed in reversed(chain):
@@ -424,9 +444,9 @@ def _is_model(annotation: Any) -> bool:
     return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
 
-def _model_at(path: KeyPath) -> type[BaseModel] | None:
-    """The model class that validates the mapping at ``path`` of an environment."""
-    annotation: Any = Environment
+def _model_at(root: type[BaseModel], path: KeyPath) -> type[BaseModel] | None:
+    """The model class that validates the mapping at ``path`` of a ``root`` document."""
+    annotation: Any = root
     for part in path:
         annotation = _unwrap(annotation)
         origin = get_origin(annotation)
@@ -447,18 +467,42 @@ def _model_at(path: KeyPath) -> type[BaseModel] | None:
     return annotation if _is_model(annotation) else None
 
 
-def _field_names(path: KeyPath) -> list[str]:
-    model = _model_at(path)
+def _field_names(root: type[BaseModel], path: KeyPath) -> list[str]:
+    model = _model_at(root, path)
     if model is None:
         return []
     # `name` comes from the key in collections, and from the file name at the root.
-    hidden = {"name"} if path == () or (len(path) == 2) else set()
+    hidden = {"name"} if root is Environment and len(path) in (0, 2) else set()
     return [name for name in model.model_fields if name not in hidden]
 
 
-def _fields_hint(path: KeyPath) -> str | None:
-    names = _field_names(path)
+def _fields_hint(root: type[BaseModel], path: KeyPath) -> str | None:
+    names = _field_names(root, path)
     if not names:
         return None
-    keys = [*LOADER_KEYS, *names] if path == () else names
+    keys = [*LOADER_KEYS, *names] if root is Environment and path == () else names
     return f"one of {', '.join(keys)}"
+
+
+def explain_validation_error(
+    err: ValidationError, *, document: Mapping[str, Any], root: type[BaseModel], headline: str
+) -> ConfigError:
+    """The problems of ``document`` that ``root`` refused, as one :class:`ConfigError`.
+
+    The same explainer as for environment files, for documents that come from no file
+    (a resource's inputs): one key-path format (``disks.0.size_gb``), did-you-mean for
+    unknown keys, allowed values, secrets never echoed.
+
+    Args:
+        err: What ``root.model_validate(document)`` raised.
+        document: The document validated.
+        root: The model class that validated it.
+        headline: What was validated, for several problems at once.
+
+    Returns:
+        One :class:`ConfigProblem`, or :class:`ConfigProblems` listing several.
+    """
+    problems = _Explainer(document, root).explain(err)
+    if len(problems) == 1:
+        return problems[0]
+    return ConfigProblems(headline, problems)

@@ -61,7 +61,7 @@ from unkai.model._environment import (
     ReferenceProblem,
 )
 from unkai.model._hosts import Host, HostPool, Zone
-from unkai.model._images import DEBIAN_BASE_IMAGE, ContainerImage, VmImage
+from unkai.model._images import DEBIAN_BASE_IMAGE, DEBIAN_MIRROR, ContainerImage, VmImage
 from unkai.model._kubernetes import (
     Cluster,
     ContainerPort,
@@ -99,6 +99,7 @@ __all__ = [
     "CUSTOM_MEMORY_STEP_MB",
     "CUSTOM_MIN_MB",
     "DEBIAN_BASE_IMAGE",
+    "DEBIAN_MIRROR",
     "DNS_LABEL",
     "MACHINE_TYPES",
     "NAME_PATTERN",

@@ -11,11 +11,14 @@ from pydantic import Field, field_validator, model_validator
 
 from unkai.model._base import DnsLabel, UnkaiModel, sorted_mapping
 
-__all__ = ["DEBIAN_BASE_IMAGE", "ContainerImage", "VmImage"]
+__all__ = ["DEBIAN_BASE_IMAGE", "DEBIAN_MIRROR", "ContainerImage", "VmImage"]
 
 DEBIAN_BASE_IMAGE = "unkai/debian:12"
 """The container base image unkai builds from Debian packages (``docker import`` of the
 same rootfs that becomes the VM base disk); no registry is involved."""
+
+DEBIAN_MIRROR = "http://deb.debian.org/debian"
+"""The Debian mirror images are built from unless one is given."""
 
 _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 _DEB_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")

@@ -10,9 +10,11 @@ from __future__ import annotations
 import sys
 from importlib import metadata
 
+from unkai.kinds import UNKNOWN
+from unkai.provider._log import parse_replace_reason, replace_reason
 from unkai.provider._provider import ProviderError, UnkaiProvider
 from unkai.provider._resource import Diff, Resource
-from unkai.provider._values import UNKNOWN, Props, unwrap, wrap
+from unkai.provider._values import Props, unwrap, wrap
 
 __all__ = [
     "UNKNOWN",
@@ -21,6 +23,8 @@ __all__ = [
     "ProviderError",
     "Resource",
     "UnkaiProvider",
+    "parse_replace_reason",
+    "replace_reason",
     "serve",
     "unwrap",
     "wrap",
@@ -28,9 +32,19 @@ __all__ = [
 
 
 def serve() -> None:
-    """Entry point of ``pulumi-resource-unkai``: serve the provider to the engine."""
+    """Entry point of ``pulumi-resource-unkai``: serve the provider to the engine.
+
+    The engine passes its own address as the first argument: handlers' progress and
+    the reasons of replacements are logged there, on the resource they concern.
+    """
     from pulumi.provider.experimental.server import main
 
+    from unkai.provider._log import connect_engine
     from unkai.provider.resources import ALL
 
-    main(sys.argv[1:], metadata.version("unkai"), UnkaiProvider(ALL))
+    args = sys.argv[1:]
+    engine = next((arg for arg in args if not arg.startswith("-")), None)
+    if engine:
+        connect_engine(engine)
+    version = metadata.version("unkai")
+    main(args, version, UnkaiProvider(ALL, version=version))

@@ -1,17 +1,23 @@
-"""The unkai resource provider: dispatches each engine call to the resource's handler."""
+"""The unkai provider: dispatches each engine call to the resource kind's handler."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
-from typing import Any
+import json
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from pulumi.provider.experimental import provider as p
 from pulumi.provider.experimental.property_value import PropertyValue
 
 from unkai.errors import ConfigError, UnkaiError
+from unkai.kinds import input_names, parse_state, secret_names
+from unkai.provider._log import replace_reason, say, working_on
 from unkai.provider._resource import Resource
+from unkai.provider._schema import package_schema
 from unkai.provider._values import Props, unwrap, wrap
+
+T = TypeVar("T")
 
 
 class ProviderError(Exception):
@@ -23,12 +29,14 @@ class UnkaiProvider(p.Provider):
 
     Args:
         resources: The resource handlers it serves, one per type token.
+        version: The plugin's version (the package's).
     """
 
-    def __init__(self, resources: Iterable[Resource]) -> None:
+    def __init__(self, resources: Iterable[Resource[Any, Any]], version: str = "0.0.0") -> None:
         self.resources = {r.token: r for r in resources}
+        self.version = version
 
-    def _handler(self, token: str) -> Resource:
+    def _handler(self, token: str) -> Resource[Any, Any]:
         # A URN's type holds the parents' types too: "unkai:index:Cloud$unkai:compute:VmImage".
         token = token.rsplit("$", 1)[-1]
         try:
@@ -40,15 +48,37 @@ class UnkaiProvider(p.Provider):
             ) from None
 
     def _outputs(
-        self, handler: Resource, values: dict[str, Any], secrets: Iterable[str]
+        self, handler: Resource[Any, Any], state: Any, secrets: Iterable[str]
     ) -> dict[str, PropertyValue]:
-        return wrap(values, {*secrets, *handler.secret_outputs})
+        values = state.model_dump(mode="json")
+        return wrap(values, {*secrets, *secret_names(handler.state_model)})
 
-    async def _call(self, urn_name: str, fn, *args):  # type: ignore[no-untyped-def]
+    def _state(self, handler: Resource[Any, Any], props: Props) -> Any:
+        return parse_state(handler.state_model, props.values)
+
+    def _inputs(self, handler: Resource[Any, Any], props: Props) -> Any:
+        names = set(input_names(handler.inputs_model))
+        return handler.inputs_model.model_validate(
+            {k: v for k, v in props.values.items() if k in names}
+        )
+
+    async def _call(self, urn: str, name: str, fn: Callable[..., T], *args: Any) -> T:
+        def run() -> T:
+            with working_on(urn):
+                return fn(*args)
+
         try:
-            return await asyncio.to_thread(fn, *args)
+            return await asyncio.to_thread(run)
         except UnkaiError as err:
-            raise ProviderError(f"{urn_name}: {err}") from err
+            raise ProviderError(f"{name}: {err}") from err
+
+    async def get_schema(self, request: p.GetSchemaRequest) -> p.GetSchemaResponse:
+        """The Pulumi package schema, generated from the kinds' declarations."""
+        schema = package_schema(
+            [(h.inputs_model, h.state_model) for h in self.resources.values()],
+            version=self.version,
+        )
+        return p.GetSchemaResponse(schema=json.dumps(schema, indent=2, sort_keys=True))
 
     async def configure(self, request: p.ConfigureRequest) -> p.ConfigureResponse:
         """Accept secrets, so that secretness is kept exactly, property by property."""
@@ -61,17 +91,28 @@ class UnkaiProvider(p.Provider):
         try:
             inputs = await asyncio.to_thread(handler.check, news)
         except ConfigError as err:
-            reason = err.message + (f"; allowed: {err.allowed}" if err.allowed else "")
+            problems = getattr(err, "problems", (err,))
             return p.CheckResponse(
                 inputs=request.new_inputs,
-                failures=[p.CheckFailure(property=err.key_path or "", reason=reason)],
+                failures=[
+                    p.CheckFailure(
+                        property=problem.key_path or "",
+                        reason=problem.message
+                        + (f"; allowed: {problem.allowed}" if problem.allowed else ""),
+                    )
+                    for problem in problems
+                ],
             )
         return p.CheckResponse(inputs=wrap(inputs, news.secrets))
 
     async def diff(self, request: p.DiffRequest) -> p.DiffResponse:
-        """Which properties change, and which of them force a replacement."""
+        """Which properties change, which force a replacement, and why (logged on the URN)."""
         handler = self._handler(request.type)
-        result = handler.diff(unwrap(request.old_state), unwrap(request.new_inputs))
+        olds, news = unwrap(request.old_state), unwrap(request.new_inputs)
+        result = await self._call(request.urn, request.name, handler.diff, olds, news)
+        with working_on(request.urn):
+            for key in result.replaces:
+                say(replace_reason(key, result.reasons.get(key, "")))
         detailed = {
             key: p.PropertyDiff(
                 p.PropertyDiffKind.UPDATE_REPLACE
@@ -92,30 +133,51 @@ class UnkaiProvider(p.Provider):
     async def create(self, request: p.CreateRequest) -> p.CreateResponse:
         """Create the real thing."""
         handler = self._handler(request.type)
-        inputs = unwrap(request.properties)
-        resource_id, outputs = await self._call(request.name, handler.create, inputs)
-        return p.CreateResponse(resource_id, self._outputs(handler, outputs, inputs.secrets))
+        props = unwrap(request.properties)
+        inputs = self._inputs(handler, props)
+        resource_id, state = await self._call(request.urn, request.name, handler.create, inputs)
+        return p.CreateResponse(resource_id, self._outputs(handler, state, props.secrets))
 
     async def read(self, request: p.ReadRequest) -> p.ReadResponse:
         """Read the real thing, so that ``refresh`` tells the truth; gone means empty id."""
         handler = self._handler(request.type)
-        state = unwrap(request.properties)
-        outputs = await self._call(request.name, handler.read, request.resource_id, state)
-        if outputs is None:
+        props = unwrap(request.properties)
+        state = await self._call(
+            request.urn,
+            request.name,
+            handler.read,
+            request.resource_id,
+            self._state(handler, props),
+        )
+        if state is None:
             return p.ReadResponse(resource_id="")
-        props = self._outputs(handler, outputs, state.secrets)
-        inputs = {k: v for k, v in props.items() if k in handler.inputs}
-        return p.ReadResponse(request.resource_id, props, inputs)
+        outputs = self._outputs(handler, state, props.secrets)
+        names = set(input_names(handler.inputs_model))
+        inputs = {k: v for k, v in outputs.items() if k in names}
+        return p.ReadResponse(request.resource_id, outputs, inputs)
 
     async def update(self, request: p.UpdateRequest) -> p.UpdateResponse:
         """Change the real thing in place."""
         handler = self._handler(request.type)
         olds, news = unwrap(request.olds), unwrap(request.news)
-        outputs = await self._call(request.name, handler.update, request.resource_id, olds, news)
-        return p.UpdateResponse(self._outputs(handler, outputs, news.secrets))
+        state = await self._call(
+            request.urn,
+            request.name,
+            handler.update,
+            request.resource_id,
+            self._state(handler, olds),
+            self._inputs(handler, news),
+        )
+        return p.UpdateResponse(self._outputs(handler, state, news.secrets))
 
     async def delete(self, request: p.DeleteRequest) -> None:
         """Delete the real thing."""
         handler = self._handler(request.type)
-        state: Props = unwrap(request.properties)
-        await self._call(request.name, handler.delete, request.resource_id, state)
+        props = unwrap(request.properties)
+        await self._call(
+            request.urn,
+            request.name,
+            handler.delete,
+            request.resource_id,
+            self._state(handler, props),
+        )

@@ -14,22 +14,7 @@ from typing import Any
 
 from pulumi.provider.experimental.property_value import Computed, PropertyValue
 
-
-class _Unknown:
-    """A value the engine does not know yet (an output of a resource not yet created)."""
-
-    _instance: _Unknown | None = None
-
-    def __new__(cls) -> _Unknown:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def __repr__(self) -> str:
-        return "UNKNOWN"
-
-
-UNKNOWN = _Unknown()
+from unkai.kinds import UNKNOWN, has_unknown
 
 
 @dataclass(frozen=True)
@@ -50,17 +35,7 @@ class Props:
 
     def unknown(self) -> frozenset[str]:
         """Names of the top-level properties that hold an unknown value."""
-        return frozenset(k for k, v in self.values.items() if _has_unknown(v))
-
-
-def _has_unknown(value: Any) -> bool:
-    if value is UNKNOWN:
-        return True
-    if isinstance(value, Mapping):
-        return any(_has_unknown(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_unknown(v) for v in value)
-    return False
+        return frozenset(k for k, v in self.values.items() if has_unknown(v))
 
 
 def to_plain(value: PropertyValue) -> Any:

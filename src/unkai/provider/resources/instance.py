@@ -12,111 +12,65 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any, ClassVar
 
 from unkai.drivers import libvirt
 from unkai.drivers._run import run
-from unkai.errors import ConfigError, DriverError
+from unkai.errors import DriverError
+from unkai.kinds import InstanceInputs, InstanceState
+from unkai.provider._log import say
 from unkai.provider._resource import Resource
-from unkai.provider._values import UNKNOWN, Props
 
-_FIRST_BOOT = "cloud-init applies it only on an instance's first boot: the VM is recreated"
+READY_MARKER = "unkai: cloud-init finished"
+"""The line cloud-init's ``final_message`` writes to the serial console."""
 
 
-class Instance(Resource):
+def _seed(conn: libvirt.Session, inputs: InstanceInputs) -> None:
+    with tempfile.TemporaryDirectory(prefix="unkai-seed-") as tmp:
+        folder = Path(tmp)
+        files = {
+            "user-data": inputs.user_data,
+            "meta-data": inputs.meta_data,
+            "network-config": inputs.network_config,
+        }
+        for name, text in files.items():
+            if text:
+                (folder / name).write_text(text, encoding="utf-8")
+        iso = folder / "seed.iso"
+        run(libvirt.seed_iso_argv(folder, iso))
+        conn.delete_volume(inputs.pool, inputs.seed_volume)
+        conn.upload_volume(inputs.pool, inputs.seed_volume, iso, fmt="raw")
+
+
+def _boot(conn: libvirt.Session, inputs: InstanceInputs) -> InstanceState:
+    log = Path(inputs.console_log)
+    log.unlink(missing_ok=True)
+    conn.start_domain(inputs.name)
+    say(f"{inputs.name} started on {inputs.host}; waiting for cloud-init")
+    ready = conn.wait_for_console(
+        inputs.name, log, READY_MARKER, timeout=inputs.boot_timeout, say=say
+    )
+    info = conn.domain(inputs.name)
+    if info is None:
+        raise DriverError(f"domain {inputs.name} vanished while it booted")
+    say(f"{inputs.name}: cloud-init finished in {ready.seconds:.0f} s")
+    return InstanceState(
+        **dict(inputs),
+        state=info.state,
+        uuid=info.uuid,
+        accelerator="kvm" if info.domain_type == "kvm" else "tcg",
+        ip_addresses=ready.addresses,
+        ssh_host="127.0.0.1",
+        boot_seconds=ready.seconds,
+    )
+
+
+class Instance(Resource[InstanceInputs, InstanceState]):
     """A VM on one host."""
 
-    token = "unkai:compute:Instance"
-    inputs = (
-        "name",
-        "host",
-        "libvirt_uri",
-        "pool",
-        "domain_xml",
-        "user_data",
-        "meta_data",
-        "network_config",
-        "image_volume_path",
-        "disks",
-        "seed_volume",
-        "console_log",
-        "ssh_port",
-        "memory_mb",
-        "vcpus",
-        "running",
-        "boot_timeout",
-    )
-    # Every other input (domain_xml, memory_mb, vcpus, running, ...) changes in place:
-    # the domain is redefined and restarted.
-    replace_on: ClassVar = {
-        "name": "a domain cannot be renamed",
-        "host": "the VM moves to another host",
-        "libvirt_uri": "the VM moves to another host",
-        "pool": "the VM's disks move to another pool",
-        "user_data": _FIRST_BOOT,
-        "meta_data": _FIRST_BOOT,
-        "network_config": _FIRST_BOOT,
-        "image_volume_path": "the boot disk is a copy-on-write layer over the old image",
-        "disks": "disks are created with the VM (size, bus and backing are fixed then)",
-        "seed_volume": "the seed ISO is another volume",
-    }
+    inputs_model = InstanceInputs
+    state_model = InstanceState
 
-    def check(self, news: Props) -> dict[str, Any]:
-        """Sizes positive, the domain XML names the instance."""
-        values = dict(news.values)
-        for key in ("memory_mb", "vcpus"):
-            value = values.get(key)
-            if value is not UNKNOWN and not (isinstance(value, int | float) and value > 0):
-                raise ConfigError("must be a positive number", key_path=key, value=value)
-        disks = values.get("disks")
-        if disks is not UNKNOWN and (not isinstance(disks, list) or not disks):
-            raise ConfigError("must list the boot disk first", key_path="disks")
-        xml, name = values.get("domain_xml"), values.get("name")
-        if xml is not UNKNOWN and f"<name>{name}</name>" not in str(xml):
-            raise ConfigError(f"must define the domain {name!r}", key_path="domain_xml")
-        values.setdefault("running", True)
-        values.setdefault("boot_timeout", 900)
-        return values
-
-    def _seed(self, inputs: Props) -> Path:
-        uri, pool = inputs.get("libvirt_uri"), inputs.get("pool")
-        with tempfile.TemporaryDirectory(prefix="unkai-seed-") as tmp:
-            folder = Path(tmp)
-            for name in ("user-data", "meta-data", "network-config"):
-                text = inputs.get(name.replace("-", "_"))
-                if text:
-                    (folder / name).write_text(text, encoding="utf-8")
-            iso = folder / "seed.iso"
-            run(libvirt.seed_iso_argv(folder, iso))
-            libvirt.delete_volume(uri, pool, inputs.get("seed_volume"))
-            volume = libvirt.upload_volume(uri, pool, inputs.get("seed_volume"), iso, fmt="raw")
-        return Path(volume.path)
-
-    def _boot(self, inputs: Props) -> dict[str, Any]:
-        uri, name = inputs.get("libvirt_uri"), inputs.get("name")
-        log = Path(inputs.get("console_log"))
-        log.unlink(missing_ok=True)
-        libvirt.start_domain(uri, name)
-        ready = libvirt.wait_for_console(
-            log,
-            "unkai: cloud-init finished",
-            timeout=float(inputs.get("boot_timeout")),
-            alive=lambda: (libvirt.domain(uri, name) or _GONE).state == "running",
-        )
-        info = libvirt.domain(uri, name)
-        assert info is not None
-        return {
-            **inputs.values,
-            "state": info.state,
-            "running": info.state == "running",
-            "uuid": info.uuid,
-            "accelerator": "kvm" if info.domain_type == "kvm" else "tcg",
-            "ip_addresses": list(ready.addresses),
-            "ssh_host": "127.0.0.1",
-            "boot_seconds": ready.seconds,
-        }
-
-    def create(self, inputs: Props) -> tuple[str, dict[str, Any]]:
+    def create(self, inputs: InstanceInputs) -> tuple[str, InstanceState]:
         """Disk, seed, domain, boot, and wait for cloud-init.
 
         Raises:
@@ -124,62 +78,71 @@ class Instance(Resource):
                 takes over or deletes what it did not create), or the VM did not come
                 up; in that case everything this call created is removed again.
         """
-        uri, pool, name = inputs.get("libvirt_uri"), inputs.get("pool"), inputs.get("name")
-        if libvirt.domain(uri, name) is not None:
-            raise DriverError(
-                f"a domain named {name!r} already exists on {uri} and this stack did not "
-                "create it; remove it (virsh undefine) or rename the instance"
-            )
-        try:
-            for index, disk in enumerate(inputs.get("disks")):
-                # The first disk boots: a copy-on-write layer over the image; others empty.
-                libvirt.create_overlay(
-                    uri,
-                    pool,
-                    disk["volume"],
-                    backing=inputs.get("image_volume_path") if index == 0 else None,
-                    size_gb=int(disk["size_gb"]),
+        with libvirt.session(inputs.libvirt_uri) as conn:
+            if conn.domain(inputs.name) is not None:
+                raise DriverError(
+                    f"a domain named {inputs.name!r} already exists on {inputs.libvirt_uri}"
+                    " and this stack did not create it; remove it (virsh undefine) or rename"
+                    " the instance"
                 )
-            self._seed(inputs)
-            libvirt.define_domain(uri, name, inputs.get("domain_xml"))
-            return name, self._boot(inputs)
-        except Exception:
-            # Nothing half-created: a VM that did not come up goes with its disks.
-            self.delete(name, inputs)
-            raise
+            try:
+                for index, disk in enumerate(inputs.disks):
+                    # The first disk boots: a copy-on-write layer over the image; others empty.
+                    conn.create_overlay(
+                        inputs.pool,
+                        disk.volume,
+                        backing=inputs.image_volume_path if index == 0 else None,
+                        size_gb=disk.size_gb,
+                    )
+                _seed(conn, inputs)
+                conn.define_domain(inputs.name, inputs.domain_xml)
+                return inputs.name, _boot(conn, inputs)
+            except Exception:
+                # Nothing half-created: a VM that did not come up goes with its disks.
+                _remove(conn, inputs)
+                raise
 
-    def read(self, resource_id: str, state: Props) -> dict[str, Any] | None:
-        """The domain as libvirt has it; None when it was undefined."""
-        info = libvirt.domain(state.get("libvirt_uri"), resource_id)
-        if info is None:
-            return None
-        return {
-            **state.values,
-            "state": info.state,
-            "running": info.state == "running",
-            "memory_mb": info.memory_mb,
-            "vcpus": info.vcpus,
-            "uuid": info.uuid,
-        }
+    def read(self, resource_id: str, state: InstanceState) -> InstanceState | None:
+        """The domain as libvirt has it; None when it or its boot disk is gone.
 
-    def update(self, resource_id: str, olds: Props, news: Props) -> dict[str, Any]:
+        Memory, vCPUs and the run state read live. ``domain_xml`` reads as the rendered
+        text while the live definition has the same fingerprint (memory, vCPUs, disks,
+        NICs, kernel and command line, console; :func:`~unkai.drivers.libvirt.domain_fingerprint`),
+        and as the live XML after a hand change (``virsh edit``, ``setmem --config``):
+        the next preview shows it drifted and ``up`` redefines the domain.
+        """
+        with libvirt.session(state.libvirt_uri) as conn:
+            info = conn.domain(resource_id)
+            if info is None or conn.volume(state.pool, state.disks[0].volume) is None:
+                return None
+            live_xml = conn.domain_xml(resource_id)
+        same = info.fingerprint == libvirt.domain_fingerprint(state.domain_xml)
+        return state.model_copy(
+            update={
+                "domain_xml": state.domain_xml if same else (live_xml or ""),
+                "state": info.state,
+                "running": info.state == "running",
+                "memory_mb": info.memory_mb,
+                "vcpus": info.vcpus,
+                "uuid": info.uuid,
+            }
+        )
+
+    def update(self, resource_id: str, olds: InstanceState, news: InstanceInputs) -> InstanceState:
         """Redefine the domain and restart it so the new definition applies."""
-        uri = news.get("libvirt_uri")
-        libvirt.define_domain(uri, resource_id, news.get("domain_xml"))
-        libvirt.stop_domain(uri, resource_id, timeout=60)
-        return self._boot(news)
+        with libvirt.session(news.libvirt_uri) as conn:
+            conn.define_domain(resource_id, news.domain_xml)
+            conn.stop_domain(resource_id, timeout=60)
+            return _boot(conn, news)
 
-    def delete(self, resource_id: str, state: Props) -> None:
-        """Domain, boot disk and seed ISO."""
-        uri, pool = state.get("libvirt_uri"), state.get("pool")
-        libvirt.delete_domain(uri, resource_id)
-        for disk in state.get("disks") or []:
-            libvirt.delete_volume(uri, pool, disk["volume"])
-        libvirt.delete_volume(uri, pool, state.get("seed_volume"))
+    def delete(self, resource_id: str, state: InstanceState) -> None:
+        """Domain, disks and seed ISO."""
+        with libvirt.session(state.libvirt_uri) as conn:
+            _remove(conn, state)
 
 
-class _Gone:
-    state = "gone"
-
-
-_GONE = _Gone()
+def _remove(conn: libvirt.Session, inputs: InstanceInputs) -> None:
+    conn.delete_domain(inputs.name)
+    for disk in inputs.disks:
+        conn.delete_volume(inputs.pool, disk.volume)
+    conn.delete_volume(inputs.pool, inputs.seed_volume)

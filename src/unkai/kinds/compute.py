@@ -1,0 +1,328 @@
+"""The ``compute`` module: KVM hosts, VM images, libvirt networks and instances."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from unkai.kinds._base import Inputs, Replace, State, known
+from unkai.kinds._types import AbsolutePath, NonEmpty, Sha256Hex
+from unkai.model import DEBIAN_MIRROR
+from unkai.render import STORAGE_POOL, STORAGE_POOL_PATH
+
+__all__ = [
+    "DiskSpec",
+    "InstanceInputs",
+    "InstanceState",
+    "KvmHostInputs",
+    "KvmHostState",
+    "LibvirtNetwork",
+    "NetworkInputs",
+    "NetworkState",
+    "VmImageInputs",
+    "VmImageState",
+]
+
+_CONTENT = "the image's content changes: a new image is built and uploaded beside the old one"
+_FIRST_BOOT = "cloud-init applies it only on an instance's first boot: the VM is recreated"
+_OTHER_HOST = "the VM moves to another host"
+
+
+class LibvirtNetwork(Inputs):
+    """A libvirt network the host playbook defines and starts."""
+
+    name: NonEmpty
+    """The libvirt network's name."""
+    xml: NonEmpty
+    """Its network XML."""
+
+
+class KvmHostInputs(Inputs):
+    """A KVM hypervisor host configured by ``playbooks/kvm-host.yml``.
+
+    ``address`` and ``connection`` replace it: they name another machine. Everything
+    else runs the playbook again in place (a pool that moves is removed first when
+    empty).
+    """
+
+    token: ClassVar[str] = "unkai:compute:KvmHost"
+
+    name: NonEmpty
+    """Inventory name of the host."""
+    connection: Annotated[
+        Literal["local", "ssh"],
+        Replace("local and ssh reach different machines (this one, or one over SSH): "
+                "the host is configured anew"),
+    ] = "local"  # fmt: skip
+    """``local`` (this machine) or ``ssh``."""
+    address: Annotated[
+        str | None,
+        Replace("a different address is a different machine: it is configured anew "
+                "and the old host's storage pool is released"),
+    ] = None  # fmt: skip
+    """IP address or DNS name Ansible and libvirt reach (``127.0.0.1`` when local)."""
+    ssh_user: NonEmpty | None = None
+    """The SSH user of an ``ssh`` host."""
+    libvirt_uri: NonEmpty | None = None
+    """Its libvirt URI (derived from connection, address and user when omitted)."""
+    pool_name: NonEmpty = STORAGE_POOL
+    """The storage pool holding unkai's volumes."""
+    pool_path: AbsolutePath = STORAGE_POOL_PATH
+    """That pool's folder."""
+    accelerator: Literal["auto", "kvm", "tcg"] = "auto"
+    """What the host's VMs should use; unkai passes what its KVM probe found."""
+    networks: tuple[LibvirtNetwork, ...] = ()
+    """libvirt networks the playbook defines (usually none: the Network kind does)."""
+    converged: Literal[True] = True
+    """Always true: what is wanted. Reads as false when a check-mode run of the playbook
+    would change something (``drift`` names the tasks); ``up`` then runs it again."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derived(cls, data: Any) -> Any:
+        """Fill in the address of a local host and the libvirt URI from the others."""
+        if not isinstance(data, Mapping):
+            return data
+        data = dict(data)
+        connection = data.get("connection") or "local"
+        if not known(
+            connection, data.get("address"), data.get("ssh_user"), data.get("libvirt_uri")
+        ):
+            return data
+        if not data.get("address"):
+            if connection == "ssh":
+                raise ValueError("address: an ssh host needs an address")
+            data["address"] = "127.0.0.1"
+        if not data.get("libvirt_uri") and connection in ("local", "ssh"):
+            data["libvirt_uri"] = default_libvirt_uri(
+                connection=connection, address=data["address"], ssh_user=data.get("ssh_user")
+            )
+        return data
+
+
+def default_libvirt_uri(*, connection: str, address: str, ssh_user: str | None) -> str:
+    """The libvirt URI of a host, as ``unkai.model.Host`` derives it.
+
+    ``qemu:///system`` for ``connection: local``; ``qemu+ssh://[user@]address/system``
+    for ``ssh``.
+    """
+    if connection == "local":
+        return "qemu:///system"
+    user = f"{ssh_user}@" if ssh_user else ""
+    return f"qemu+ssh://{user}{address}/system"
+
+
+class KvmHostState(KvmHostInputs, State):
+    """The host's facts after the playbook ran.
+
+    ``accelerator`` in the state is the one in use (``kvm`` or ``tcg``);
+    ``accelerator_requested`` is the input it came from.
+    """
+
+    accelerator: Literal["auto", "kvm", "tcg"] = "auto"
+    """The accelerator in use (``kvm`` or ``tcg``) once configured."""
+    accelerator_requested: Literal["auto", "kvm", "tcg"] | None = None
+    """The accelerator asked for (the input)."""
+    accelerator_reason: str | None = None
+    """Why that accelerator: the KVM probe's verdict."""
+    cpus: int | None = None
+    """The host's CPUs."""
+    memory_mb: int | None = None
+    """The host's memory in MiB."""
+    libvirt_version: str | None = None
+    """libvirt's version on the host."""
+    qemu_version: str | None = None
+    """QEMU's version on the host."""
+    changed: int | None = None
+    """Tasks the last playbook run changed."""
+    converged: bool = True  # type: ignore[assignment]
+    """Whether a check-mode run of the playbook would change nothing."""
+    drift: tuple[str, ...] = ()
+    """The tasks a check-mode run would change (empty when converged)."""
+
+
+class VmImageInputs(Inputs):
+    """A Debian image built from packages and uploaded into a host's pool.
+
+    A custom image bakes a playbook in: ``playbook`` is its absolute path on the machine
+    running the engine, ``playbook_digest`` the digest of its content. The digest, not
+    the path, is what the image is: editing the playbook replaces the image; moving the
+    checkout changes nothing.
+    """
+
+    token: ClassVar[str] = "unkai:compute:VmImage"
+
+    name: Annotated[NonEmpty, Replace(_CONTENT)]
+    """The image family."""
+    version: Annotated[NonEmpty, Replace(_CONTENT)]
+    """The image version."""
+    suite: Annotated[NonEmpty, Replace(_CONTENT)] = "bookworm"
+    """The Debian suite."""
+    packages: Annotated[tuple[NonEmpty, ...], Replace(_CONTENT)] = ()
+    """Debian packages installed beside the base set (sorted, without duplicates)."""
+    disk_gb: Annotated[int, Field(ge=2, le=2048), Replace(_CONTENT)] = 4
+    """Size of the disk in GiB."""
+    mirror: Annotated[NonEmpty, Replace(_CONTENT)] = DEBIAN_MIRROR
+    """The Debian mirror."""
+    libvirt_uri: Annotated[NonEmpty, Replace("the image moves to another host")]
+    """The host's libvirt URI."""
+    pool: Annotated[NonEmpty, Replace("the image moves to another storage pool")] = STORAGE_POOL
+    """The storage pool of the disk volume."""
+    boot_dir: Annotated[AbsolutePath, Replace("the kernel and initrd move to another folder")]
+    """Folder on the host the kernel and initrd go to (what the domain XML boots from)."""
+    playbook: AbsolutePath | None = None
+    """Absolute path of a playbook baked into the image."""
+    playbook_digest: Annotated[
+        Sha256Hex | None, Replace("the playbook baked in changed: " + _CONTENT)
+    ] = None
+    """Digest of the playbook's content (its roles, files and templates included)."""
+
+    @field_validator("packages", mode="after")
+    @classmethod
+    def _sorted(cls, packages: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(sorted(set(packages)))
+
+    @model_validator(mode="after")
+    def _baked(self) -> VmImageInputs:
+        if known(self.playbook, self.playbook_digest) and (
+            (self.playbook is None) != (self.playbook_digest is None)
+        ):
+            raise ValueError(
+                "playbook_digest: a baked image needs both the playbook and its digest"
+            )
+        return self
+
+
+class VmImageState(VmImageInputs, State):
+    """The image as uploaded."""
+
+    digest: str | None = None
+    """Content digest of the built image."""
+    volume: str | None = None
+    """Name of the disk volume in the pool (``<name>-<digest12>.qcow2``)."""
+    volume_path: str | None = None
+    """Path of the disk volume on the host."""
+    size_bytes: int | None = None
+    """Size of the disk volume."""
+    build_seconds: float | None = None
+    """How long the build took (0 from the cache)."""
+
+
+class NetworkInputs(Inputs):
+    """A libvirt network (NAT, isolated or bridged) on one host, from the rendered XML."""
+
+    token: ClassVar[str] = "unkai:compute:Network"
+
+    name: Annotated[NonEmpty, Replace("a libvirt network cannot be renamed")]
+    """The libvirt network's name."""
+    libvirt_uri: Annotated[NonEmpty, Replace("the network moves to another host")]
+    """The host's libvirt URI."""
+    xml: Annotated[
+        NonEmpty, Replace("libvirt applies a changed network definition only by recreating it")
+    ]
+    """The rendered network XML."""
+    active: Literal[True] = True
+    """Always true: what is wanted. A stopped network reads as false and is started again."""
+
+    @model_validator(mode="after")
+    def _names_itself(self) -> NetworkInputs:
+        if known(self.xml, self.name):
+            if "<network" not in self.xml:
+                raise ValueError("xml: must be libvirt network XML")
+            if f"<name>{self.name}</name>" not in self.xml:
+                raise ValueError(f"xml: must name the network {self.name!r}")
+        return self
+
+
+class NetworkState(NetworkInputs, State):
+    """The network as libvirt has it."""
+
+    active: bool = True  # type: ignore[assignment]
+    """Whether the network is running."""
+    autostart: bool | None = None
+    """Whether it starts with libvirtd."""
+
+
+class DiskSpec(Inputs):
+    """One disk volume of an instance: the boot disk first."""
+
+    volume: NonEmpty
+    """The volume's name in the pool."""
+    size_gb: Annotated[int, Field(ge=1)]
+    """Its size in GiB."""
+
+
+class InstanceInputs(Inputs):
+    """A VM from the rendered domain XML and a NoCloud seed.
+
+    Memory and vCPU changes (and any other change of the domain XML) apply in place with
+    a restart; a change of image or cloud-init data replaces the VM.
+    """
+
+    token: ClassVar[str] = "unkai:compute:Instance"
+
+    name: Annotated[NonEmpty, Replace("a domain cannot be renamed")]
+    """The domain's name."""
+    host: Annotated[NonEmpty, Replace(_OTHER_HOST)]
+    """The host it runs on."""
+    libvirt_uri: Annotated[NonEmpty, Replace(_OTHER_HOST)]
+    """The host's libvirt URI."""
+    pool: Annotated[NonEmpty, Replace("the VM's disks move to another pool")] = STORAGE_POOL
+    """The storage pool of its volumes."""
+    domain_xml: NonEmpty
+    """The rendered domain XML."""
+    user_data: Annotated[str, Replace(_FIRST_BOOT)]
+    """The rendered cloud-init user-data."""
+    meta_data: Annotated[str, Replace(_FIRST_BOOT)]
+    """The rendered cloud-init meta-data."""
+    network_config: Annotated[str, Replace(_FIRST_BOOT)]
+    """The rendered cloud-init network-config."""
+    image_volume_path: Annotated[
+        NonEmpty, Replace("the boot disk is a copy-on-write layer over the old image")
+    ]
+    """Path of the image's volume the boot disk is layered over."""
+    disks: Annotated[
+        tuple[DiskSpec, ...],
+        Field(min_length=1),
+        Replace("disks are created with the VM (size, bus and backing are fixed then)"),
+    ]
+    """Its disk volumes, the boot disk first."""
+    seed_volume: Annotated[NonEmpty, Replace("the seed ISO is another volume")]
+    """Name of the NoCloud seed ISO volume."""
+    console_log: AbsolutePath
+    """The serial console log file on the host."""
+    ssh_port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    """Port on the host forwarded to the guest's SSH (user-mode networking)."""
+    memory_mb: Annotated[int, Field(gt=0)]
+    """Memory in MiB."""
+    vcpus: Annotated[int, Field(gt=0)]
+    """Virtual CPUs."""
+    running: bool = True
+    """Whether it should run."""
+    boot_timeout: Annotated[float, Field(gt=0)] = 900
+    """Seconds to wait for "cloud-init finished"."""
+
+    @model_validator(mode="after")
+    def _names_itself(self) -> InstanceInputs:
+        if known(self.domain_xml, self.name) and f"<name>{self.name}</name>" not in self.domain_xml:
+            raise ValueError(f"domain_xml: must define the domain {self.name!r}")
+        return self
+
+
+class InstanceState(InstanceInputs, State):
+    """The VM as libvirt has it."""
+
+    state: str | None = None
+    """libvirt's state: running, shutoff, ..."""
+    uuid: str | None = None
+    """The domain's UUID."""
+    accelerator: str | None = None
+    """``kvm`` or ``tcg``."""
+    ip_addresses: tuple[str, ...] | None = None
+    """IPv4 addresses the guest reported."""
+    ssh_host: str | None = None
+    """Where to reach its SSH port."""
+    boot_seconds: float | None = None
+    """Seconds from start to "cloud-init finished"."""

@@ -1,0 +1,185 @@
+"""The ``kubernetes`` module: clusters, node pools and workloads."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import AfterValidator, Field
+
+from unkai.kinds._base import Inputs, Replace, Secret, State
+from unkai.kinds._types import AbsolutePath, NonEmpty
+from unkai.model._base import DnsLabel
+
+__all__ = [
+    "ClusterInputs",
+    "ClusterState",
+    "NodePoolInputs",
+    "NodePoolState",
+    "Taint",
+    "WorkloadInputs",
+    "WorkloadState",
+]
+
+_ENDPOINT = "the API server's certificates name its endpoint: the cluster is created anew"
+_CAPACITY = "a node's capacity is fixed when it registers: the nodes are created anew"
+_OTHER_CLUSTER = "a pool cannot move to another cluster: its nodes are created there anew"
+
+
+def _loopback(host: str) -> str:
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        raise ValueError(
+            "a local control plane listens on loopback only; allowed: 127.0.0.1, ::1 or localhost"
+        )
+    return host
+
+
+class ClusterInputs(Inputs):
+    """The control plane of one cluster on this machine.
+
+    The resource id is the state folder. A control plane that is not healthy (stopped, a
+    machine rebooted) shows as a change of ``healthy``, so ``up`` starts it again.
+    """
+
+    token: ClassVar[str] = "unkai:kubernetes:Cluster"
+
+    name: Annotated[NonEmpty, Replace("a cluster cannot be renamed: its certificates name it")]
+    """The cluster's name."""
+    version: Annotated[
+        NonEmpty, Replace("the control plane's binaries change: the cluster is created anew")
+    ]
+    """The Kubernetes version (the toolchain's pinned one)."""
+    host: Annotated[str, AfterValidator(_loopback), Replace(_ENDPOINT)] = "127.0.0.1"
+    """The API server's address (loopback)."""
+    port: Annotated[int, Field(ge=1, le=65535), Replace(_ENDPOINT)]
+    """The API server's port."""
+    state_dir: Annotated[
+        AbsolutePath,
+        Replace("the cluster's data lives in its state folder: it is created anew there"),
+    ]
+    """Where the cluster keeps its certificates and data (``<project>/.unkai/clusters/<name>``)."""
+    healthy: Literal[True] = True
+    """Always true: what is wanted. A stopped control plane reads as false."""
+
+
+class ClusterState(ClusterInputs, State):
+    """The control plane as it runs."""
+
+    healthy: bool = True  # type: ignore[assignment]
+    """Whether every component answers its health check."""
+    endpoint: str | None = None
+    """``https://host:port``."""
+    kubeconfig: str | None = None
+    """Path of the admin kubeconfig."""
+    ca_fingerprint: str | None = None
+    """``sha256:`` of the cluster CA certificate."""
+    components: Mapping[str, int] | None = None
+    """Component name → pid."""
+
+
+class Taint(Inputs):
+    """A node taint."""
+
+    key: NonEmpty
+    """The taint's key."""
+    value: str = ""
+    """Its value (may be empty)."""
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
+    """What it does to pods that do not tolerate it."""
+
+
+class NodePoolInputs(Inputs):
+    """The simulated (KWOK) nodes of one node pool of a local cluster.
+
+    The resource id is ``<cluster>/<pool>``. A new size creates or deletes the
+    highest-numbered nodes only; new labels or taints patch the nodes in place; a new
+    capacity or machine type replaces the pool.
+    """
+
+    token: ClassVar[str] = "unkai:kubernetes:NodePool"
+
+    cluster: Annotated[NonEmpty, Replace(_OTHER_CLUSTER)]
+    """The cluster's name."""
+    kubeconfig: Annotated[NonEmpty, Replace(_OTHER_CLUSTER)]
+    """The cluster's admin kubeconfig (its ``kubeconfig`` output)."""
+    cluster_ca: Annotated[
+        NonEmpty, Replace("the cluster was created anew: its pools' nodes are created in it")
+    ]
+    """The cluster's ``ca_fingerprint`` output."""
+    name: Annotated[NonEmpty, Replace("a pool cannot be renamed: its nodes are named after it")]
+    """The pool's name."""
+    size: Annotated[int, Field(ge=0, le=100_000)]
+    """How many nodes."""
+    cpu: Annotated[NonEmpty, Replace(_CAPACITY)]
+    """Each node's CPU capacity (a quantity)."""
+    memory: Annotated[NonEmpty, Replace(_CAPACITY)]
+    """Each node's memory capacity (a quantity)."""
+    pods: Annotated[int, Field(ge=1, le=100_000), Replace(_CAPACITY)] = 110
+    """Each node's pod capacity."""
+    machine_type: Annotated[
+        NonEmpty, Replace("a node's machine type is fixed: the nodes are created anew")
+    ]
+    """The machine type the nodes stand for."""
+    labels: Mapping[str, str] = Field(default_factory=dict)
+    """Labels of every node."""
+    taints: tuple[Taint, ...] = ()
+    """Taints of every node."""
+
+
+class NodePoolState(NodePoolInputs, State):
+    """The pool's nodes as the cluster has them."""
+
+    nodes: tuple[str, ...] | None = None
+    """The nodes' names."""
+    ready: int | None = None
+    """How many are Ready."""
+
+
+class WorkloadInputs(Inputs):
+    """A workload's Deployment, Service, HPA, PDB and Secret on a cluster.
+
+    The resource id is ``<namespace>/<name>``.
+    """
+
+    token: ClassVar[str] = "unkai:kubernetes:Workload"
+
+    kubeconfig: Annotated[
+        NonEmpty, Replace("a workload cannot move to another cluster: it is created there anew")
+    ]
+    """The cluster's admin kubeconfig."""
+    cluster_ca: Annotated[
+        NonEmpty, Replace("the cluster was created anew: the workload is applied to it anew")
+    ]
+    """The cluster's ``ca_fingerprint`` output."""
+    namespace: Annotated[
+        DnsLabel, Replace("objects cannot move between namespaces: they are created anew")
+    ] = "default"
+    """Where its objects go."""
+    name: Annotated[NonEmpty, Replace("a Deployment cannot be renamed: it is created anew")]
+    """The Deployment's name."""
+    manifests: Mapping[str, str]
+    """File name → manifest text, exactly :func:`unkai.render.render_manifests`."""
+    replicas: Annotated[int, Field(ge=0)] | None = None
+    """The Deployment's replicas, or null when an HPA owns them."""
+    image_id: str | None = None
+    """The built image's id, so a rebuilt image shows as a change."""
+    secret_name: NonEmpty | None = None
+    """The Secret made from ``secret_values``."""
+    secret_values: Annotated[Mapping[str, str] | None, Secret()] = None
+    """Environment variable → value: must arrive as a Pulumi secret."""
+    timeout: Annotated[float, Field(gt=0)] = 300
+    """Seconds the Deployment gets to report every replica available."""
+
+
+class WorkloadState(WorkloadInputs, State):
+    """The live objects of the workload."""
+
+    objects: tuple[str, ...] | None = None
+    """``Kind/name`` of each object applied."""
+    available: int | None = None
+    """Available replicas."""
