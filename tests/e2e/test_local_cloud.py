@@ -147,6 +147,29 @@ def test_a_vm_deleted_behind_our_back_is_seen_and_recreated(stack):
     assert ssh(port, "hostname").strip() == "web-1"
 
 
+def test_a_definition_edited_by_hand_shows_as_drift_and_up_restores_it(stack):
+    """``virsh setmem --config`` behind unkai's back: refresh reads the live definition."""
+    subprocess.run(
+        ["virsh", "-c", URI, "setmem", "web-0", str(640 * 1024), "--config"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    stack.refresh()
+    lines: list[str] = []
+    preview = stack.preview(diff=True, on_output=lines.append)
+    assert preview.change_summary.get("update") == 1, "".join(lines)
+    shown = "".join(lines)
+    assert "memory_mb" in shown and "domain_xml" in shown
+    assert "replace" not in preview.change_summary
+    stack.up()
+    dumped = subprocess.run(
+        ["virsh", "-c", URI, "dumpxml", "--inactive", "web-0"],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    assert "<currentMemory unit='KiB'>655360</currentMemory>" not in dumped
+    stack.refresh()
+    assert set(stack.preview(expect_no_changes=True).change_summary) == {"same"}
+
+
 def test_memory_change_is_an_update_in_place(stack):
     before = instances(stack)["db"]
     uuid_before = subprocess.run(

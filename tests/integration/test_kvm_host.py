@@ -203,6 +203,22 @@ def test_stack_up_no_change_preview_refresh_repairs_drift_destroy(stack):
     assert "running" in virsh("pool-info", pool_name).stdout
     assert st.preview(expect_no_changes=True).change_summary == {"same": 2}
 
+    # A change only the playbook knows about (its folder's mode): refresh runs it in
+    # check mode, so the host reads as not converged, naming the task; up repairs it.
+    os.chmod(pool_path, 0o755)
+    events: list[auto.EngineEvent] = []
+    st.refresh(on_event=events.append)
+    lines.clear()
+    preview = st.preview(diff=True, on_output=lines.append)
+    assert preview.change_summary.get("update") == 1
+    assert "converged" in "".join(lines)
+    warnings = [e.diagnostic_event.message for e in events if e.diagnostic_event]
+    assert any("Create the storage pool's folder" in w for w in warnings), warnings
+    st.up()
+    assert Path(pool_path).stat().st_mode & 0o777 == 0o711
+    st.refresh()
+    assert st.preview(expect_no_changes=True).change_summary == {"same": 2}
+
     st.destroy()
     assert virsh("pool-info", pool_name, check=False).returncode != 0
     assert not Path(pool_path).exists()
