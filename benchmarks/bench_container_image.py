@@ -25,7 +25,7 @@ import time
 import uuid
 from pathlib import Path
 
-from unkai.components import ContainerImageArgs
+from unkai.components import container_image_inputs
 from unkai.drivers import docker as d
 from unkai.drivers.images import build_image as build_rootfs
 from unkai.environments import load_environment
@@ -47,7 +47,7 @@ def main() -> None:
     args = parser.parse_args()
 
     env = load_environment("local", root=ROOT)
-    base_fields = ContainerImageArgs.from_model(env.container_images["api"], env).base
+    base_fields = container_image_inputs(env.container_images["api"], env).base
     assert base_fields is not None
     start = time.monotonic()
     built = build_rootfs(base_spec(base_fields), cache_root())

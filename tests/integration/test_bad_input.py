@@ -34,7 +34,10 @@ def project(tmp_path: Path) -> Path:
     [
         (
             "instances:\n  db:\n    machine_type: e2-gigantic\n",
-            ["instances.db.machine_type", "unknown machine type", "e2-gigantic", "allowed"],
+            [
+                "environments/broken.yaml:4: instances.db.machine_type: unknown machine type"
+                " (got 'e2-gigantic'); allowed: one of e2-medium,",
+            ],
         ),
         (
             "instances:\n  db:\n    machine_type: n2-highmem-4\n",

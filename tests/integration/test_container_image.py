@@ -18,7 +18,7 @@ import pytest
 from pulumi import automation as auto
 
 from unkai.cli._workspace import select_stack
-from unkai.components import ContainerImageArgs
+from unkai.components import container_image_inputs
 from unkai.drivers import docker as d
 from unkai.drivers.images import build_image as build_rootfs
 from unkai.environments import load_environment
@@ -46,7 +46,7 @@ def local():
 
 @pytest.fixture(scope="module")
 def rootfs(local):
-    args = ContainerImageArgs.from_model(local.container_images["api"], local)
+    args = container_image_inputs(local.container_images["api"], local)
     assert args.base is not None
     return build_rootfs(base_spec(args.base), cache_root())
 

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from unkai.components import ContainerImageArgs
+from unkai.components import container_image_inputs
 from unkai.drivers import docker as d
 from unkai.drivers.images import ImageSpec, build_image
 from unkai.environments import load_environment
+from unkai.provider.resources.container_image import base_spec
 from unkai.toolchain import cache_root
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,9 +25,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def _base_spec() -> ImageSpec:
     """The Debian base the example images use (cached by the other image tests)."""
     env = load_environment("local", root=ROOT)
-    base = ContainerImageArgs.from_model(env.container_images["api"], env).base
+    base = container_image_inputs(env.container_images["api"], env).base
     assert base is not None
-    return ImageSpec(**{**base, "packages": tuple(base["packages"])})
+    return base_spec(base)
 
 
 def _free_port() -> int:

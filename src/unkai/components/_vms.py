@@ -1,6 +1,6 @@
 """VM images, libvirt networks and instances: resources of unkai's provider.
 
-Each ``*Args.from_model`` turns model values into the resource's inputs with the same
+Each ``*_inputs`` function turns model values into the resource's inputs with the same
 render functions ``unkai render`` uses, so what a reviewer reads is what is applied.
 """
 

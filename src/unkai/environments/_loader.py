@@ -279,6 +279,8 @@ class _Explainer:
         problems: list[ConfigProblem] = []
         unions: dict[KeyPath, list[str]] = {}
         for detail in err.errors(include_url=False):
+            if _short_only_after_validation(detail):
+                continue  # its items failed, and each is reported where it is
             error = detail.get("ctx", {}).get("error")
             if not detail["loc"] and isinstance(error, CrossReferenceError):
                 problems += [
@@ -405,6 +407,21 @@ def _line(parsed: ParsedFile, path: KeyPath) -> int | None:
             return parsed.lines[path]
         path = path[:-1]
     return None
+
+
+def _short_only_after_validation(detail: ErrorDetails) -> bool:
+    """Whether a collection is "too short" only because some of its items failed.
+
+    pydantic checks ``min_length`` on the items that validated, so one bad item of a
+    one-item list also reads as an empty list; the item's own error says what is wrong.
+    """
+    given, needed = detail.get("input"), detail.get("ctx", {}).get("min_length")
+    return (
+        detail["type"] == "too_short"
+        and isinstance(given, Sequence | Mapping)
+        and isinstance(needed, int)
+        and len(given) >= needed
+    )
 
 
 def _message(detail: ErrorDetails) -> str:

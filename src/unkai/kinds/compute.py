@@ -182,6 +182,8 @@ class VmImageInputs(Inputs):
     @field_validator("packages", mode="after")
     @classmethod
     def _sorted(cls, packages: tuple[str, ...]) -> tuple[str, ...]:
+        if not known(packages):  # a preview: the value is not known yet
+            return packages
         return tuple(sorted(set(packages)))
 
     @model_validator(mode="after")

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from unkai.components import ContainerImageArgs, VmImageArgs
+from unkai.components import container_image_inputs, vm_image_inputs
 from unkai.drivers import images
 from unkai.drivers.images import BAKE_PACKAGES, ImageSpec, bake_hook, mmdebstrap_argv
 from unkai.errors import ConfigError
+from unkai.kinds import ContainerBase, VmImageInputs, VmImageState
 from unkai.model import Host, VmImage
 from unkai.provider import Props
 from unkai.provider.resources import VmImage as VmImageResource
@@ -143,18 +144,19 @@ HOST = Host.model_validate(
 
 def test_component_resolves_the_playbook_under_the_project_root(project: Path):
     image = VmImage(name="web", version="1", playbook="playbooks/web.yml")
-    args = VmImageArgs.from_model(image, HOST, root=project)
+    args = vm_image_inputs(image, HOST, root=project)
+    assert isinstance(args, VmImageInputs)
     assert args.playbook == str(project / "playbooks" / "web.yml")
     assert args.playbook_digest == playbook_digest(project / "playbooks" / "web.yml")
-    plain = VmImageArgs.from_model(VmImage(name="web", version="1"), HOST)
+    plain = vm_image_inputs(VmImage(name="web", version="1"), HOST)
     assert (plain.playbook, plain.playbook_digest) == (None, None)
     with pytest.raises(ConfigError, match="does not exist"):
-        VmImageArgs.from_model(image, HOST, root=project / "nowhere")
+        vm_image_inputs(image, HOST, root=project / "nowhere")
 
 
 def test_resource_spec_and_diff_of_a_baked_image(project: Path):
     image = VmImage(name="web", version="1", playbook="playbooks/web.yml")
-    args = VmImageArgs.from_model(image, HOST, root=project)
+    args = vm_image_inputs(image, HOST, root=project)
     news = {
         "name": "web",
         "version": "1",
@@ -166,42 +168,60 @@ def test_resource_spec_and_diff_of_a_baked_image(project: Path):
     }
     resource = VmImageResource()
     checked = resource.check(Props(news))
-    spec = vm_image_spec(Props(checked))
+    spec = vm_image_spec(VmImageInputs.model_validate(checked))
     assert (spec.playbook, spec.playbook_digest) == (args.playbook, args.playbook_digest)
+    # The component's inputs pass the provider's check as they are.
+    assert resource.check(Props(args.model_dump(mode="json"))) == args.model_dump(mode="json")
     edited = resource.diff(Props(checked), Props({**checked, "playbook_digest": "cd" * 32}))
     assert edited.replaces == ("playbook_digest",)
+    assert "playbook baked in changed" in edited.reasons["playbook_digest"]
     moved = resource.diff(Props(checked), Props({**checked, "playbook": "/other/web.yml"}))
     assert moved.replaces == () and moved.changed == ("playbook",)
-    updated = resource.update("id", Props(checked), Props({**checked, "playbook": "/o.yml"}))
-    assert updated["playbook"] == "/o.yml"
+    state = VmImageState(**checked, digest="d" * 64, volume="web-dddddddddddd.qcow2")
+    updated = resource.update("id", state, VmImageInputs(**{**checked, "playbook": "/o.yml"}))
+    assert updated.playbook == "/o.yml"
+    # Nothing else moves: the built image is the same one.
+    assert updated == state.model_copy(update={"playbook": "/o.yml"})
 
 
 @pytest.mark.parametrize(
-    ("extra", "match"),
+    ("extra", "key", "match"),
     [
-        ({"playbook": "/p/web.yml"}, "both"),
-        ({"playbook_digest": DIGEST}, "both"),
-        ({"playbook": "web.yml", "playbook_digest": DIGEST}, "absolute"),
-        ({"playbook": "/p/web.yml", "playbook_digest": "xyz"}, "sha256"),
+        ({"playbook": "/p/web.yml"}, "playbook_digest", "needs both the playbook and its digest"),
+        ({"playbook_digest": DIGEST}, "playbook_digest", "needs both the playbook and its digest"),
+        (
+            {"playbook": "web.yml", "playbook_digest": DIGEST},
+            "playbook",
+            "must be an absolute path .*; allowed: /abs/path",
+        ),
+        (
+            {"playbook": "/p/web.yml", "playbook_digest": "xyz"},
+            "playbook_digest",
+            "must be a sha256 in hex .*; allowed: 64 hex digits",
+        ),
     ],
 )
-def test_resource_check_names_a_bad_bake_input(extra, match):
+def test_resource_check_names_a_bad_bake_input(extra, key, match):
     news = {"name": "web", "version": "1", "libvirt_uri": "qemu:///system", "pool": "unkai",
             "boot_dir": "/b", **extra}  # fmt: skip
-    with pytest.raises(ConfigError, match=match):
+    with pytest.raises(ConfigError, match=match) as err:
         VmImageResource().check(Props(news))
+    assert err.value.key_path == key
 
 
 def test_the_container_base_is_the_unbaked_rootfs():
-    # ContainerImageArgs.base carries only the package fields, so a playbook baked into
-    # the VM image never reaches unkai/debian:12 (the container base stays the plain tree).
+    # container_image_inputs(...).base carries only the package fields, so a playbook baked
+    # into the VM image never reaches unkai/debian:12 (the container base stays the plain
+    # tree).
     from unkai.model import ContainerImage, Environment
 
     env = Environment.model_validate(
         {"name": "e", "vm_images": {"debian-12": {"version": "1", "playbook": "p/web.yml"}},
          "container_images": {"api": {"dockerfile_template": "api.Dockerfile.j2"}}}
     )  # fmt: skip
-    args = ContainerImageArgs.from_model(env.container_images["api"], env)
-    assert args.base is not None and "playbook" not in args.base
+    args = container_image_inputs(env.container_images["api"], env)
+    assert isinstance(args.base, ContainerBase)
+    assert "playbook" not in ContainerBase.model_fields
+    assert "playbook" not in args.model_dump(mode="json")["base"]
     assert base_spec(args.base).playbook_digest is None
     assert isinstance(env.container_images["api"], ContainerImage)

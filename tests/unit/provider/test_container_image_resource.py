@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from unkai.components import ContainerImageArgs
+from unkai.components import container_image_inputs, vm_image_inputs
 from unkai.environments import load_environment
 from unkai.errors import ConfigError
+from unkai.kinds import ContainerBase, ContainerImageInputs
 from unkai.provider import Props
 from unkai.provider.resources import ContainerImage
 from unkai.provider.resources.container_image import base_spec
@@ -26,20 +27,15 @@ def local():
 
 @pytest.fixture
 def inputs(local) -> dict[str, object]:
-    args = ContainerImageArgs.from_model(local.container_images["api"], local)
-    return {
-        "name": args.name,
-        "dockerfile": args.dockerfile,
-        "tag": args.tag,
-        "base": dict(args.base or {}),
-        "registry": None,
-    }
+    """The props the component registers for ``api``, as plain values."""
+    return container_image_inputs(local.container_images["api"], local).model_dump(mode="json")
 
 
 def test_component_inputs_are_what_unkai_render_shows(local):
     for name in ("api", "worker"):
         image = local.container_images[name]
-        args = ContainerImageArgs.from_model(image, local)
+        args = container_image_inputs(image, local)
+        assert isinstance(args, ContainerImageInputs)
         assert args.name == name
         assert args.dockerfile == render_dockerfile(image, local)
         assert args.tag == image_tag(image, local)
@@ -48,24 +44,31 @@ def test_component_inputs_are_what_unkai_render_shows(local):
 
 
 def test_the_base_is_the_rootfs_of_the_vm_image(local):
-    args = ContainerImageArgs.from_model(local.container_images["worker"], local)
+    args = container_image_inputs(local.container_images["worker"], local)
     vm = local.vm_images["debian-12"]
-    assert args.base == {
+    assert args.base == ContainerBase(
+        name="debian-12",
+        version=vm.version,
+        packages=tuple(sorted(vm.packages)),
+        disk_gb=vm.disk_gb,
+    )
+    assert args.model_dump(mode="json")["base"] == {
         "name": "debian-12",
         "version": vm.version,
+        "suite": "bookworm",
         "packages": sorted(vm.packages),
         "disk_gb": vm.disk_gb,
+        "mirror": args.base.mirror,
     }
     # The same digest as the VmImage resource's: one rootfs build serves VMs and containers.
-    vm_props = Props({"name": vm.name, "version": vm.version, "packages": list(vm.packages),
-                      "disk_gb": float(vm.disk_gb)})  # fmt: skip
-    assert base_spec(args.base).digest() == vm_image_spec(vm_props).digest()
+    vm_inputs = vm_image_inputs(vm, local.hosts["localhost"], root=ROOT)
+    assert base_spec(args.base).digest() == vm_image_spec(vm_inputs).digest()
 
 
 def test_an_image_from_another_base_has_no_debian_base(local):
     image = local.container_images["api"].model_copy(update={"base_image": "busybox:1"})
     env = local.model_copy(update={"container_images": {**local.container_images, "api": image}})
-    assert ContainerImageArgs.from_model(image, env).base is None
+    assert container_image_inputs(image, env).base is None
 
 
 def test_check_accepts_rendered_inputs(inputs):
@@ -73,23 +76,48 @@ def test_check_accepts_rendered_inputs(inputs):
 
 
 @pytest.mark.parametrize(
-    ("key", "value", "match"),
+    ("key", "value", "path", "match"),
     [
-        ("name", "API", "repository name"),
-        ("tag", "-bad", "image tag"),
-        ("tag", "0123456789abcdef", "not the content hash"),
-        ("dockerfile", "echo hi", "Dockerfile"),
-        ("base", {"name": "debian-12"}, "non-empty string"),
-        ("base", {"name": "d", "version": "1", "color": "red"}, "unknown fields"),
-        ("base", {"name": "d", "version": "1", "disk_gb": 0.5}, "whole number"),
-        ("registry", "http://registry", "registry"),
+        ("name", "API", "name", r"should match pattern .* \(got 'API'\)"),
+        ("tag", "-bad", "tag", r"should match pattern .* \(got '-bad'\)"),
+        ("tag", "0123456789abcdef", "tag", "not the content hash of the Dockerfile; allowed: "),
+        ("dockerfile", "echo hi", "dockerfile", "must be the text of a Dockerfile; allowed: FROM"),
+        (
+            "base",
+            {"name": "debian-12"},
+            "base.version",
+            "required key is missing; allowed: one of name, version, suite",
+        ),
+        (
+            "base",
+            {"name": "d", "version": "1", "color": "red"},
+            "base.color",
+            "unknown key; allowed: one of name, version",
+        ),
+        (
+            "base",
+            {"name": "d", "version": "1", "disk_gb": 0.5},
+            "base.disk_gb",
+            r"fractional part \(got 0.5\)",
+        ),
+        ("base", {"name": "", "version": "1"}, "base.name", "at least 1 character"),
+        ("registry", "http://registry", "registry", r"\(got 'http://registry'\)"),
     ],
 )
-def test_check_names_the_bad_input(inputs, key, value, match):
+def test_check_names_the_bad_input(inputs, key, value, path, match):
     inputs[key] = value
     with pytest.raises(ConfigError, match=match) as err:
         ContainerImage().check(Props(inputs))
-    assert (err.value.key_path or "").split(".")[0] == key
+    assert err.value.key_path == path
+    assert str(err.value).startswith(f"{path}: ")
+
+
+def test_the_tag_error_names_the_right_tag(inputs):
+    """A tag that is not the content hash says which one is (the label in the Dockerfile)."""
+    right = inputs["tag"]
+    with pytest.raises(ConfigError) as err:
+        ContainerImage().check(Props({**inputs, "tag": "0123456789abcdef"}))
+    assert err.value.allowed is not None and err.value.allowed.startswith(str(right))
 
 
 def test_a_secret_dockerfile_is_refused(inputs):
@@ -113,11 +141,12 @@ def test_unchanged_is_no_diff_changed_dockerfile_replaces_registry_updates(input
             }
         }
     )
-    changed = ContainerImageArgs.from_model(env.container_images["api"], env)
+    changed = container_image_inputs(env.container_images["api"], env)
     news = Props({**inputs, "dockerfile": changed.dockerfile, "tag": changed.tag})
     diff = res.diff(state, news)
     assert set(diff.replaces) == {"dockerfile", "tag"}
-    assert diff.reasons is not None and "new tag is a new image" in diff.reasons["tag"]
+    assert "new tag is a new image" in diff.reasons["tag"]
+    assert "built anew" in diff.reasons["dockerfile"]
 
     pushed = res.diff(state, Props({**inputs, "registry": "registry.local:5000"}))
     assert pushed.changed == ("registry",) and pushed.replaces == ()

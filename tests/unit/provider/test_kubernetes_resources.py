@@ -45,8 +45,14 @@ def test_cluster_version_must_be_the_pinned_one():
     assert err.value.key_path == "version"
     assert err.value.allowed == kubernetes_version()
     assert kubernetes_version() in err.value.message
-    with pytest.raises(ConfigError, match="loopback"):
+    assert str(err.value).endswith(f"(got '1.31.4'); allowed: {kubernetes_version()}")
+    with pytest.raises(ConfigError, match="loopback") as err:
         Cluster().check(Props(cluster_inputs(host="10.0.0.1")))
+    assert err.value.key_path == "host"
+    assert str(err.value).endswith("(got '10.0.0.1'); allowed: 127.0.0.1, ::1 or localhost")
+    with pytest.raises(ConfigError, match="absolute path") as err:
+        Cluster().check(Props(cluster_inputs(state_dir="clusters/apps")))
+    assert err.value.key_path == "state_dir"
     assert Cluster().check(Props(cluster_inputs()))["healthy"] is True
 
 
@@ -71,7 +77,12 @@ def test_node_pool_scaling_is_in_place_capacity_replaces():
     assert new_cluster.replaces == ("cluster_ca",)
     with pytest.raises(ConfigError) as err:
         NodePool().check(Props({**base, "taints": [{"key": "a", "effect": "Never"}]}))
-    assert err.value.key_path == "taints.0"
+    assert err.value.key_path == "taints.0.effect"
+    assert "'NoSchedule', 'PreferNoSchedule' or 'NoExecute' (got 'Never')" in str(err.value)
+    with pytest.raises(ConfigError) as err:
+        NodePool().check(Props({**base, "taints": [{"key": "a", "efect": "NoSchedule"}]}))
+    assert {p.key_path for p in err.value.problems} == {"taints.0.efect", "taints.0.effect"}
+    assert "taints.0.efect: unknown key (did you mean 'effect'?)" in str(err.value)
 
 
 def test_workload_secret_values_must_arrive_secret(local):
@@ -82,10 +93,22 @@ def test_workload_secret_values_must_arrive_secret(local):
     assert checked["manifests"] == render_manifests(local.workloads["api"], local)
 
 
+def test_workload_errors_never_echo_a_secret_value(local):
+    inputs = workload_inputs(local, secret_values={"DB_PASSWORD": 987654321})
+    with pytest.raises(ConfigError) as err:
+        Workload().check(Props(inputs, frozenset({"secret_values"})))
+    assert err.value.key_path == "secret_values.DB_PASSWORD"
+    assert "987654321" not in str(err.value)
+
+
 def test_workload_replicas_must_match_the_manifests(local):
     with pytest.raises(ConfigError) as err:
         Workload().check(Props(workload_inputs(local, replicas=3), frozenset({"secret_values"})))
     assert err.value.key_path == "replicas"
+    assert str(err.value).endswith("(got 3); allowed: 1")
+    with pytest.raises(ConfigError) as err:
+        Workload().check(Props(workload_inputs(local, name="web"), frozenset({"secret_values"})))
+    assert err.value.key_path == "manifests" and "named web" in err.value.message
 
 
 def test_plan_objects_places_the_rendered_objects_and_secret_is_base64(local):

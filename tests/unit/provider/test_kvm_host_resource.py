@@ -1,4 +1,4 @@
-"""KvmHost's pure parts: checked inputs, the diff, and the component's arguments."""
+"""KvmHost's pure parts: checked inputs, the diff, the create plan and the component's inputs."""
 
 from __future__ import annotations
 
@@ -6,11 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from unkai.components import KvmHostArgs
+from unkai.components import kvm_host_inputs
+from unkai.drivers.ansible import AnsibleHost
+from unkai.drivers.kvm_host import KvmHostSpec, kvm_host_plan
 from unkai.environments import load_environment
 from unkai.errors import ConfigError
+from unkai.kinds import KvmHostInputs, LibvirtNetwork
 from unkai.provider import UNKNOWN, Props
 from unkai.provider.resources import KvmHost
+from unkai.provider.resources.kvm_host import _spec as kvm_host_spec
 from unkai.render import STORAGE_POOL, STORAGE_POOL_PATH
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -30,7 +34,10 @@ def test_check_fills_the_defaults_of_a_local_host():
         "pool_path": STORAGE_POOL_PATH,
         "accelerator": "auto",
         "networks": [],
+        "converged": True,
     }
+    # A local host without an address is this machine.
+    assert KvmHost().check(Props({"name": "localhost"}))["address"] == "127.0.0.1"
 
 
 def test_check_derives_the_ssh_libvirt_uri():
@@ -42,25 +49,38 @@ def test_check_derives_the_ssh_libvirt_uri():
 @pytest.mark.parametrize(
     ("values", "key", "text"),
     [
-        ({"accelerator": "hvf"}, "accelerator", "allowed: auto, kvm, tcg"),
-        ({"connection": "winrm"}, "connection", "allowed: local, ssh"),
-        ({"connection": "ssh", "address": None}, "address", "non-empty"),
-        ({"pool_path": "images/unkai"}, "pool_path", "absolute"),
-        ({"name": ""}, "name", "non-empty"),
-        ({"networks": "unkai-lan"}, "networks", "must be a list"),
-        ({"networks": [{"name": "unkai-lan"}]}, "networks[0]", "{name, xml}"),
+        ({"accelerator": "hvf"}, "accelerator", "'auto', 'kvm' or 'tcg' (got 'hvf')"),
+        ({"connection": "winrm"}, "connection", "'local' or 'ssh' (got 'winrm')"),
+        ({"connection": "ssh", "address": None}, "address", "an ssh host needs an address"),
+        ({"pool_path": "images/unkai"}, "pool_path", "absolute path (got 'images/unkai')"),
+        ({"name": ""}, "name", "at least 1 character"),
+        ({"networks": "unkai-lan"}, "networks", "valid tuple (got 'unkai-lan')"),
+        (
+            {"networks": [{"name": "unkai-lan"}]},
+            "networks.0.xml",
+            "required key is missing; allowed: one of name, xml",
+        ),
+        (
+            {"pool_nme": "images"},
+            "pool_nme",
+            "unknown key (did you mean 'pool_name'?); allowed: one of name, connection",
+        ),
+        ({"converged": False}, "converged", "Input should be True"),
     ],
 )
 def test_check_names_the_bad_property(values, key, text):
     with pytest.raises(ConfigError) as err:
         checked(**values)
     assert err.value.key_path == key
-    assert text in str(err.value)
+    assert f"{key}: " in str(err.value) and text in str(err.value)
 
 
 def test_check_lets_unknown_values_through_at_preview():
     inputs = checked(address=UNKNOWN, pool_path=UNKNOWN, accelerator=UNKNOWN)
     assert inputs["pool_path"] is UNKNOWN and inputs["accelerator"] is UNKNOWN
+    assert inputs["address"] is UNKNOWN
+    # The URI depends on the unknown address: it is not derived from a guess.
+    assert inputs["libvirt_uri"] is None
 
 
 def state(**values):
@@ -76,6 +96,7 @@ def state(**values):
             "libvirt_version": "9.0.0",
             "qemu_version": "7.2.0",
             "changed": 0.0,
+            "drift": [],
             **values,
         }
     )
@@ -94,6 +115,7 @@ def test_address_and_connection_replace_and_say_why():
         state(), Props(checked(connection="ssh", address="127.0.0.1", ssh_user="root"))
     )
     assert "connection" in diff.replaces and diff.reasons["connection"]
+    assert set(diff.reasons) == set(diff.replaces)
 
 
 def test_pool_drift_and_accelerator_change_update_in_place():
@@ -103,10 +125,46 @@ def test_pool_drift_and_accelerator_change_update_in_place():
     assert forced.changed == ("accelerator",) and forced.replaces == ()
 
 
-def test_component_args_from_the_local_host():
+def test_a_playbook_that_would_change_something_updates_in_place():
+    drift = state(converged=False, drift=["Install libvirt and QEMU"])
+    diff = KvmHost().diff(drift, Props(checked()))
+    assert diff.changed == ("converged",) and diff.replaces == ()
+
+
+def test_create_plans_the_playbook_run_from_typed_inputs():
+    net = LibvirtNetwork(name="unkai-lan", xml="<network><name>unkai-lan</name></network>")
+    inputs = KvmHostInputs(
+        name="kvm-1",
+        connection="ssh",
+        address="10.0.0.5",
+        ssh_user="ops",
+        pool_path="/srv/pool",
+        accelerator="tcg",
+        networks=(net,),
+    )
+    spec = kvm_host_spec(inputs)
+    assert spec == KvmHostSpec(
+        host=AnsibleHost(name="kvm-1", connection="ssh", address="10.0.0.5", ssh_user="ops"),
+        libvirt_uri="qemu+ssh://ops@10.0.0.5/system",
+        pool_name=STORAGE_POOL,
+        pool_path="/srv/pool",
+        accelerator="tcg",
+        networks=({"name": "unkai-lan", "xml": net.xml},),
+    )
+    plan = kvm_host_plan(spec, playbooks_dir=Path("/p"), local_python="/py")
+    assert plan.extravars == {
+        "kvm_host_accelerator": "tcg",
+        "kvm_host_libvirt_uri": "qemu+ssh://ops@10.0.0.5/system",
+        "kvm_host_networks": [{"name": "unkai-lan", "xml": net.xml}],
+        "kvm_host_pool_name": STORAGE_POOL,
+        "kvm_host_pool_path": "/srv/pool",
+    }
+
+
+def test_component_inputs_from_the_local_host():
     env = load_environment("local", root=ROOT)
-    args = KvmHostArgs.from_host(env.hosts["localhost"], accelerator="tcg")
-    assert args == KvmHostArgs(
+    inputs = kvm_host_inputs(env.hosts["localhost"], accelerator="tcg")
+    assert inputs == KvmHostInputs(
         name="localhost",
         address="127.0.0.1",
         connection="local",
@@ -117,3 +175,6 @@ def test_component_args_from_the_local_host():
         accelerator="tcg",
         networks=(),
     )
+    # What the component registers is what the provider's check accepts unchanged.
+    plain = inputs.model_dump(mode="json")
+    assert KvmHost().check(Props(plain)) == plain

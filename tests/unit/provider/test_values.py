@@ -1,5 +1,6 @@
 from pulumi.provider.experimental.property_value import PropertyValue
 
+from unkai import kinds
 from unkai.provider import UNKNOWN, unwrap, wrap
 
 
@@ -15,6 +16,8 @@ def test_unwrap_gives_plain_values_and_secret_names():
     assert plain.values == {"a": "x", "b": "s", "c": {"inner": "t"}, "d": [1.0, None], "e": UNKNOWN}
     assert plain.secrets == {"b", "c"}
     assert plain.unknown() == {"e"}
+    # One UNKNOWN: the kinds' check recognises what the provider's unwrap produces.
+    assert UNKNOWN is kinds.UNKNOWN and kinds.has_unknown(plain.values["e"])
 
 
 def test_wrap_marks_named_properties_secret_and_round_trips():

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pulumi
 
-from unkai.components import ContainerImage, ContainerImageArgs
+from unkai.components import ContainerImage, container_image_inputs
 from unkai.environments import load_environment
 
 config = pulumi.Config()
@@ -22,7 +22,7 @@ if config.get("port"):
 image = source.model_copy(update={"name": config.require("name"), "variables": variables})
 env = env.model_copy(update={"container_images": {**env.container_images, image.name: image}})
 
-built = ContainerImage(image.name, ContainerImageArgs.from_model(image, env))
+built = ContainerImage(image.name, container_image_inputs(image, env))
 
 pulumi.export("image_id", built.image_id)
 pulumi.export("reference", built.reference)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pulumi
 
-from unkai.components import ContainerImage, ContainerImageArgs, add_kubernetes
+from unkai.components import ContainerImage, add_kubernetes, container_image_inputs
 from unkai.environments import load_environment
 
 config = pulumi.Config()
@@ -56,7 +56,7 @@ env = env.model_copy(
 )
 
 built = {
-    name: ContainerImage(name, ContainerImageArgs.from_model(image, env))
+    name: ContainerImage(name, container_image_inputs(image, env))
     for name, image in sorted(images.items())
 }
 kube = add_kubernetes("it", env, images=built, state_root=Path(config.require("stateRoot")))

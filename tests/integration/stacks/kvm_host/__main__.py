@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pulumi
 
-from unkai.components import KvmHost, KvmHostArgs
+from unkai.components import KvmHost, kvm_host_inputs
 from unkai.environments import load_environment
 
 config = pulumi.Config()
@@ -18,7 +18,7 @@ env = load_environment("local", root=root)
 
 host = KvmHost(
     "localhost",
-    KvmHostArgs.from_host(
+    kvm_host_inputs(
         env.hosts["localhost"],
         pool_name=config.require("pool_name"),
         pool_path=config.require("pool_path"),
