@@ -27,6 +27,7 @@ from unkai.kinds import (
     Taint,
     WorkloadInputs,
     WorkloadState,
+    explained,
 )
 from unkai.render import render_manifests, secret_name
 
@@ -63,6 +64,11 @@ def secret_config(name: str) -> pulumi.Output[str]:
 
 def cluster_inputs(cluster: model.Cluster, *, state_root: Path) -> ClusterInputs:
     """The inputs of ``cluster``, its state kept in ``state_root/<name>``."""
+    with explained(ClusterInputs, f"cluster {cluster.name}"):
+        return _cluster(cluster, state_root=state_root)
+
+
+def _cluster(cluster: model.Cluster, *, state_root: Path) -> ClusterInputs:
     return ClusterInputs(
         name=cluster.name,
         version=cluster.kubernetes_version,

@@ -151,7 +151,7 @@ def volume_xml(name: str, *, capacity: int, fmt: str, backing: str | None = None
 
 
 def with_uuid(xml: str, uuid: str) -> str:
-    """``xml`` with ``<uuid>`` after its ``<name>`` (pure).
+    """``xml`` (a domain's or a network's) with ``<uuid>`` after its ``<name>`` (pure).
 
     A text insertion rather than an ElementTree round trip, which would rename the
     namespace prefixes and drop the comment of the rendered XML.
@@ -870,10 +870,20 @@ class Session:
             raise self._error(f"network {name}", err) from err
 
     def apply_network(self, name: str, xml: str) -> None:
-        """Define network ``name`` from ``xml``, start it and mark it autostart.
+        """Define (or redefine) network ``name`` from ``xml``, start it, mark it autostart.
 
-        A running network keeps its old live definition until it restarts.
+        A redefinition keeps the network's UUID (libvirt refuses a network of the same
+        name under another UUID; rendered XML has none). A running network keeps its old
+        live definition until it restarts.
         """
+        try:
+            existing = self._conn.networkLookupByName(name)
+        except libvirt.libvirtError as err:
+            if not _missing(err):
+                raise self._error(f"network {name}", err) from err
+            existing = None
+        if existing is not None and _parse(xml, f"network {name}").find("uuid") is None:
+            xml = with_uuid(xml, existing.UUIDString())
         try:
             net = self._conn.networkDefineXML(xml)
             if not net.isActive():

@@ -10,7 +10,8 @@ schema, the components' props, the docs — is derived from these two classes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, ClassVar, TypeVar
@@ -18,6 +19,7 @@ from typing import Any, ClassVar, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from unkai.environments import explain_validation_error
+from unkai.errors import ConfigError
 
 __all__ = [
     "UNKNOWN",
@@ -27,6 +29,7 @@ __all__ = [
     "State",
     "check_inputs",
     "component_props",
+    "explained",
     "has_unknown",
     "input_names",
     "input_values",
@@ -186,6 +189,23 @@ def check_inputs(kind: type[Inputs], values: Mapping[str, Any]) -> dict[str, Any
     out: dict[str, Any] = checked.model_dump(mode="json", exclude=set(unknown))
     out.update({name: values[name] for name in unknown})
     return out
+
+
+@contextmanager
+def explained(kind: type[Inputs], what: str) -> Iterator[None]:
+    """Within this block, a kind's ``ValidationError`` becomes a :class:`ConfigError`.
+
+    For the code that builds a kind's inputs from model values (the components'
+    ``*_inputs`` functions): the error names ``what`` is being built, the property and
+    what is allowed, like every other configuration error.
+    """
+    try:
+        yield
+    except ValidationError as err:
+        problem = explain_validation_error(
+            err, document={}, root=kind, headline=f"inputs of {kind.token} are invalid"
+        )
+        raise ConfigError(f"{what}: {problem}") from err
 
 
 def known(*values: Any) -> bool:

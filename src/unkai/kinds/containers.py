@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, ClassVar
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from unkai.kinds._base import Inputs, Replace, State, known
 from unkai.kinds._types import NonEmpty
@@ -24,9 +24,30 @@ CONTENT_HASH_LABEL = "dev.unkai.content-hash"
 HASH_LABEL = re.compile(rf'{re.escape(CONTENT_HASH_LABEL)}="?([0-9a-f]{{64}})"?')
 """Finds the content-hash label in a Dockerfile's text."""
 
-_REPOSITORY = r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$"
-_TAG = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
-_REGISTRY = r"^[A-Za-z0-9.-]+(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$"
+_REPOSITORY = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*")
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+_REGISTRY = re.compile(r"[A-Za-z0-9.-]+(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*")
+
+
+def _matching(pattern: re.Pattern[str], what: str, allowed: str) -> AfterValidator:
+    def check(value: str) -> str:
+        if not pattern.fullmatch(value):
+            raise ValueError(f"must be {what}; allowed: {allowed}")
+        return value
+
+    return AfterValidator(check)
+
+
+Repository = Annotated[
+    str,
+    _matching(_REPOSITORY, "an image repository name",
+              "lowercase [a-z0-9] words joined by '.', '_', '-' or '/'"),
+]  # fmt: skip
+Tag = Annotated[
+    str,
+    _matching(_TAG, "an image tag", "1-128 of [A-Za-z0-9_.-], not starting with '.' or '-'"),
+]
+Registry = Annotated[str, _matching(_REGISTRY, "a registry", "host[:port][/path]")]
 
 
 class ContainerBase(Inputs):
@@ -56,8 +77,7 @@ class ContainerImageInputs(Inputs):
     token: ClassVar[str] = "unkai:containers:ContainerImage"
 
     name: Annotated[
-        str,
-        Field(pattern=_REPOSITORY),
+        Repository,
         Replace("an image cannot be renamed: the new repository is built and the old removed"),
     ]
     """The image's repository (lowercase words joined by '.', '_', '-' or '/')."""
@@ -66,8 +86,7 @@ class ContainerImageInputs(Inputs):
     ]
     """The rendered Dockerfile."""
     tag: Annotated[
-        str,
-        Field(pattern=_TAG),
+        Tag,
         Replace("the tag is the content hash: a new tag is a new image"),
     ]
     """Its content-hash tag (:func:`unkai.render.image_tag`)."""
@@ -76,7 +95,7 @@ class ContainerImageInputs(Inputs):
         Replace("a new Debian base changes every layer: the image is built anew on it"),
     ] = None
     """The Debian base it builds on, or null when it starts from another local image."""
-    registry: Annotated[str, Field(pattern=_REGISTRY)] | None = None
+    registry: Registry | None = None
     """``host[:port][/path]`` to push to; null keeps the image local."""
 
     @model_validator(mode="after")

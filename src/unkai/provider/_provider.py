@@ -20,6 +20,14 @@ from unkai.provider._values import Props, unwrap, wrap
 T = TypeVar("T")
 
 
+def _shown(problem: ConfigError, *, secrets: frozenset[str]) -> str:
+    """`` (got …)`` for a bad value, unless the property it is in is a secret."""
+    top = (problem.key_path or "").split(".", 1)[0]
+    if problem.value is None or top in secrets:
+        return ""
+    return f" (got {problem.value!r})"
+
+
 class ProviderError(Exception):
     """An error the engine shows to the user: the resource, then what went wrong."""
 
@@ -98,6 +106,7 @@ class UnkaiProvider(p.Provider):
                     p.CheckFailure(
                         property=problem.key_path or "",
                         reason=problem.message
+                        + _shown(problem, secrets=news.secrets)
                         + (f"; allowed: {problem.allowed}" if problem.allowed else ""),
                     )
                     for problem in problems

@@ -78,8 +78,8 @@ def test_check_accepts_rendered_inputs(inputs):
 @pytest.mark.parametrize(
     ("key", "value", "path", "match"),
     [
-        ("name", "API", "name", r"should match pattern .* \(got 'API'\)"),
-        ("tag", "-bad", "tag", r"should match pattern .* \(got '-bad'\)"),
+        ("name", "API", "name", r"must be an image repository name \(got 'API'\)"),
+        ("tag", "-bad", "tag", r"must be an image tag \(got '-bad'\)"),
         ("tag", "0123456789abcdef", "tag", "not the content hash of the Dockerfile; allowed: "),
         ("dockerfile", "echo hi", "dockerfile", "must be the text of a Dockerfile; allowed: FROM"),
         (

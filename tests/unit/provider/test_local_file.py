@@ -67,7 +67,7 @@ def test_provider_reports_check_failures_by_property_and_keeps_secrets(tmp_path)
         provider.check(p.CheckRequest(URN, {}, wrap({"path": "rel", "content": "x"}), b""))
     )
     assert [f.property for f in bad.failures] == ["path"]
-    assert bad.failures[0].reason == "must be an absolute path; allowed: /abs/path"
+    assert bad.failures[0].reason == "must be an absolute path (got 'rel'); allowed: /abs/path"
 
     several = asyncio.run(
         provider.check(p.CheckRequest(URN, {}, wrap({"path": "rel", "mod": "0600"}), b""))
