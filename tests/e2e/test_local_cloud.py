@@ -16,7 +16,8 @@ import libvirt
 import pytest
 from pulumi import automation as auto
 
-from unkai.cli.cloud import cloud_stack, operator_key
+from unkai.cli.cloud import cloud_stack
+from unkai.toolchain import operator_key
 from unkai.environments import load_environment
 from unkai.render import STORAGE_POOL
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -24,7 +23,7 @@ from unkai.errors import UnkaiError
 from unkai.model import Environment
 from unkai.placement import place
 from unkai.provider import parse_replace_reason
-from unkai.toolchain import cached_probe, project_root
+from unkai.toolchain import cached_probe, operator_key, project_root
 
 console = Console(soft_wrap=True)
 
@@ -38,18 +37,6 @@ def _stream(line: str) -> None:
 
 def _color() -> str:
     return "always" if sys.stdout.isatty() else "never"
-
-
-def operator_key(root: Path) -> Path:
-    """The project's operator SSH key (``.unkai/ssh/id_ed25519``), made on first use."""
-    key = root / ".unkai" / "ssh" / "id_ed25519"
-    if not key.exists():
-        key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        subprocess.run(
-            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "unkai-operator", "-f", str(key)],
-            check=True,
-        )
-    return key
 
 
 def ensure_local_secrets(stack: auto.Stack, env: Environment) -> list[str]:

@@ -9,7 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from unkai.kinds._base import Inputs, Replace, State, known
 from unkai.kinds._types import AbsolutePath, NonEmpty, Sha256Hex
-from unkai.model import DEBIAN_MIRROR
+from unkai.model import DEBIAN_MIRROR, default_libvirt_uri
 from unkai.render import STORAGE_POOL, STORAGE_POOL_PATH
 
 __all__ = [
@@ -100,18 +100,6 @@ class KvmHostInputs(Inputs):
                 connection=connection, address=data["address"], ssh_user=data.get("ssh_user")
             )
         return data
-
-
-def default_libvirt_uri(*, connection: str, address: str, ssh_user: str | None) -> str:
-    """The libvirt URI of a host, as ``unkai.model.Host`` derives it.
-
-    ``qemu:///system`` for ``connection: local``; ``qemu+ssh://[user@]address/system``
-    for ``ssh``.
-    """
-    if connection == "local":
-        return "qemu:///system"
-    user = f"{ssh_user}@" if ssh_user else ""
-    return f"qemu+ssh://{user}{address}/system"
 
 
 class KvmHostState(KvmHostInputs, State):

@@ -60,7 +60,7 @@ from unkai.model._environment import (
     Environment,
     ReferenceProblem,
 )
-from unkai.model._hosts import Host, HostPool, Zone
+from unkai.model._hosts import Host, HostPool, Zone, default_libvirt_uri
 from unkai.model._images import DEBIAN_BASE_IMAGE, DEBIAN_MIRROR, ContainerImage, VmImage
 from unkai.model._kubernetes import (
     Cluster,
@@ -140,6 +140,7 @@ __all__ = [
     "VmImage",
     "Workload",
     "Zone",
+    "default_libvirt_uri",
     "dns_label",
     "expand_group",
     "machine_type",

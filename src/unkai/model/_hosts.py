@@ -11,7 +11,7 @@ from pydantic import Field, field_validator, model_validator
 
 from unkai.model._base import DNS_NAME, DnsLabel, Labels, UnkaiModel
 
-__all__ = ["Host", "HostPool", "Zone"]
+__all__ = ["Host", "HostPool", "Zone", "default_libvirt_uri"]
 
 _HOSTNAME = re.compile(DNS_NAME.pattern, re.IGNORECASE | re.ASCII)  # DNS ignores case
 _POSIX_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
@@ -101,6 +101,19 @@ class HostPool(UnkaiModel):
         return host.disk_gb
 
 
+def default_libvirt_uri(*, connection: str, address: str | None, ssh_user: str | None) -> str:
+    """The libvirt URI of a host reached by ``connection``.
+
+    ``qemu:///system`` for ``local``; ``qemu+ssh://[user@]address/system`` for ``ssh``
+    (an IPv6 address in brackets).
+    """
+    if connection == "local":
+        return "qemu:///system"
+    user = f"{ssh_user}@" if ssh_user else ""
+    host = f"[{address}]" if address and ":" in address else address
+    return f"qemu+ssh://{user}{host}/system"
+
+
 class Host(UnkaiModel):
     """A KVM hypervisor host, configured by Ansible and driven through libvirt.
 
@@ -153,14 +166,11 @@ class Host(UnkaiModel):
     def _derive_libvirt_uri(cls, data: Any) -> Any:
         if not isinstance(data, dict) or data.get("libvirt_uri"):
             return data
-        if data.get("connection", "ssh") == "local":
-            uri = "qemu:///system"
-        else:
-            user, address = data.get("ssh_user"), data.get("address")
-            if not isinstance(user, str) or not isinstance(address, str):
-                return data  # the field and model validators report what is missing
-            host = f"[{address}]" if ":" in address else address
-            uri = f"qemu+ssh://{user}@{host}/system"
+        connection = data.get("connection", "ssh")
+        user, address = data.get("ssh_user"), data.get("address")
+        if connection != "local" and (not isinstance(user, str) or not isinstance(address, str)):
+            return data  # the field and model validators report what is missing
+        uri = default_libvirt_uri(connection=connection, address=address, ssh_user=user)
         return {**data, "libvirt_uri": uri}
 
     @model_validator(mode="after")

@@ -43,11 +43,13 @@ from unkai.toolchain._pulumi import (
     find_pulumi,
     pulumi_tool,
 )
+from unkai.toolchain._ssh import SSH_ENV, environment_ssh, known_hosts_file, operator_key, ssh_dir
 
 __all__ = [
     "DAEMONS",
     "DOCKER",
     "LIBVIRTD",
+    "SSH_ENV",
     "Check",
     "Daemon",
     "Found",
@@ -68,6 +70,7 @@ __all__ = [
     "ensure_langhost",
     "ensure_pulumi",
     "ensure_running",
+    "environment_ssh",
     "etcd_bin",
     "etcd_version",
     "find_etcd",
@@ -75,10 +78,12 @@ __all__ = [
     "find_kwok",
     "find_langhost",
     "find_pulumi",
+    "known_hosts_file",
     "kubernetes_bin",
     "kubernetes_version",
     "kwok_bin",
     "kwok_version",
+    "operator_key",
     "pinned_version",
     "pins",
     "probe",
@@ -86,6 +91,7 @@ __all__ = [
     "pulumi_tool",
     "pulumi_version",
     "run_checks",
+    "ssh_dir",
     "state_dir",
     "toolchain_dir",
     "venv_bin",
