@@ -17,9 +17,9 @@ import pytest
 from pulumi import automation as auto
 
 from unkai.cli.cloud import cloud_stack
-from unkai.toolchain import operator_key
 from unkai.environments import load_environment
 from unkai.render import STORAGE_POOL
+from unkai.toolchain import operator_key
 
 ROOT = Path(__file__).resolve().parents[2]
 UNKAI = [sys.executable, "-m", "unkai.cli"]
