@@ -54,6 +54,7 @@ def _register() -> None:
     app.command("preview")(cloud.preview)
     app.command("refresh")(cloud.refresh)
     app.command("destroy")(cloud.destroy)
+    app.command("ssh")(cloud.ssh)
 
 
 def main() -> None:

@@ -7,10 +7,14 @@ with a clear error and creates nothing. Engine output streams live.
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import socket
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import typer
 from pulumi import automation as auto
@@ -19,11 +23,20 @@ from rich.table import Table
 
 from unkai.cli._workspace import select_stack
 from unkai.environments import load_environment
-from unkai.errors import UnkaiError
-from unkai.model import Environment
+from unkai.errors import ConfigError, DriverError, UnkaiError
+from unkai.model import Environment, Host
 from unkai.placement import place
 from unkai.provider import parse_replace_reason
-from unkai.toolchain import cached_probe, operator_key, project_root
+from unkai.render import render_ssh_config
+from unkai.toolchain import (
+    SSH_ENV,
+    cached_probe,
+    environment_ssh,
+    known_hosts_file,
+    operator_key,
+    project_root,
+    ssh_dir,
+)
 
 console = Console(soft_wrap=True)
 
@@ -72,12 +85,29 @@ def cloud_stack(env_name: str, root: Path) -> auto.Stack:
         PlacementError: its instances do not fit its hosts.
     """
     place(load_environment(env_name, root=root))  # before anything is created
-    stack = select_stack(root / "stacks" / "cloud", env_name)
+    wrapper = environment_ssh(
+        root,
+        env_name,
+        render_ssh_config(
+            load_environment(env_name, root=root),
+            identity_file=str(operator_key(root)),
+            known_hosts=str(known_hosts_file(root)),
+            control_dir=str(ssh_dir(root) / env_name / "control"),
+        ),
+    )
+    stack = select_stack(root / "stacks" / "cloud", env_name, env={SSH_ENV: str(wrapper)})
     overrides = stack.get_all_config().get("unkai:overrides")
     env = load_environment(
         env_name, root=root, overrides=json.loads(overrides.value) if overrides else None
     )
     place(env)
+    unreachable = unreachable_hosts(env)
+    if unreachable:
+        listed = ", ".join(f"{h.name} ({h.address})" for h in unreachable)
+        raise DriverError(
+            f"{env_name}: no SSH answers from {listed}. Start them, or, when they are"
+            f" simulated hosts, run: unkai hosts up {env_name}"
+        )
     public = operator_key(root).with_suffix(".pub").read_text().strip()
     stack.set_all_config(
         {
@@ -91,6 +121,19 @@ def cloud_stack(env_name: str, root: Path) -> auto.Stack:
                 f"generated a random value for secret [bold]{name}[/] (encrypted stack config)"
             )
     return stack
+
+
+def unreachable_hosts(env: Environment, *, timeout: float = 3.0) -> list[Host]:
+    """The ``ssh`` hosts of ``env`` whose SSH port does not accept a connection."""
+    down = []
+    for host in sorted(env.hosts.values(), key=lambda h: h.name):
+        if host.connection != "ssh":
+            continue
+        try:
+            socket.create_connection((host.address, 22), timeout=timeout).close()
+        except OSError:
+            down.append(host)
+    return down
 
 
 def _show_kubernetes(stack: auto.Stack) -> None:
@@ -144,7 +187,9 @@ def _show(stack: auto.Stack, root: Path) -> None:
             f"{vm['boot_seconds']:.0f}" if vm.get("boot_seconds") else "",
         )
     console.print(table)
-    console.print(f"log in: ssh -i {key.relative_to(root)} -p <ssh port> unkai@127.0.0.1")
+    if any(vm.get("ssh_port") for vm in instances.value.values()):
+        console.print(f"log in: ssh -i {key.relative_to(root)} -p <ssh port> unkai@127.0.0.1")
+    console.print(f"or: unkai ssh {stack.name} <VM>")
     images = outputs.get("container_images")
     if images is None or not images.value:
         return
@@ -240,3 +285,58 @@ def destroy(
     if result.summary.result != "succeeded":
         raise UnkaiError(f"destroy of {env} did not succeed: {result.summary.message}")
     console.print(f"[green]destroy[/] {env}: nothing left")
+
+
+CommandArgument = typer.Argument(None, help="A command to run instead of a shell.")
+
+GUEST_USER = "unkai"
+"""The user cloud-init creates in every guest, with the operator key authorised."""
+
+
+def ssh_argv(
+    *, wrapper: Path, vm: Mapping[str, Any], host: Host, guest_known_hosts: Path
+) -> list[str]:
+    """The command that logs in to a VM (pure): through its forwarded port or its host.
+
+    A VM on QEMU user networking is reached on the loopback port forwarded to it; any
+    other through its hypervisor host (``ProxyJump``), the host's SSH settings coming
+    from the environment's client configuration. A guest's host key is recorded on first
+    use in its own file (``guest_known_hosts``), never in the hosts' ``known_hosts``.
+    """
+    guest = [
+        "-o",
+        f"UserKnownHostsFile={guest_known_hosts}",
+        "-o",
+        "StrictHostKeyChecking=accept-new",
+    ]
+    port = vm.get("ssh_port")
+    if port:
+        return [str(wrapper), *guest, "-p", str(int(port)), f"{GUEST_USER}@127.0.0.1"]
+    addresses = vm.get("ips") or []
+    if not addresses:
+        raise DriverError(f"VM {vm.get('name', '')} reported no address to log in to")
+    return [str(wrapper), *guest, "-J", host.address, f"{GUEST_USER}@{addresses[0]}"]
+
+
+def ssh(
+    env: str = typer.Argument(..., help="Environment (and stack) name."),
+    instance: str = typer.Argument(..., help="The VM to log in to."),
+    command: list[str] | None = CommandArgument,
+    root: Path | None = RootOption,
+) -> None:
+    """Log in to a VM with the operator key (through its host when it has no forwarded port)."""
+    root = root or project_root()
+    environment = load_environment(env, root=root)
+    stack = cloud_stack(env, root)
+    instances = (stack.outputs().get("instances") or auto.OutputValue({}, False)).value or {}
+    if instance not in instances:
+        allowed = ", ".join(sorted(instances)) or "none (run unkai up first)"
+        raise ConfigError(f"{env} has no VM named {instance!r}", allowed=allowed)
+    vm = instances[instance]
+    argv = ssh_argv(
+        wrapper=ssh_dir(root) / env / "ssh",
+        vm=vm,
+        host=environment.hosts[vm["host"]],
+        guest_known_hosts=ssh_dir(root) / env / "guests_known_hosts",
+    )
+    os.execvp(argv[0], [*argv, *(command or [])])

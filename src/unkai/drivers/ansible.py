@@ -44,6 +44,7 @@ from typing import Any, Literal
 
 import yaml
 
+from unkai.drivers._ssh import ssh_executable
 from unkai.errors import DriverError, PlaybookFailed
 
 __all__ = [
@@ -147,6 +148,9 @@ def _host_vars(host: AnsibleHost, local_python: str) -> dict[str, Any]:
     if not host.address:
         raise DriverError(f"host {host.name}: connection ssh needs an address")
     hostvars: dict[str, Any] = {"ansible_connection": "ssh", "ansible_host": host.address}
+    executable = ssh_executable()
+    if executable is not None:  # the environment's client: its key and known hosts
+        hostvars["ansible_ssh_executable"] = executable
     if host.ssh_user:
         hostvars["ansible_user"] = host.ssh_user
     if host.ssh_user != "root":

@@ -39,10 +39,12 @@ from xml.sax.saxutils import escape
 
 import libvirt
 
+from unkai.drivers._ssh import libvirt_uri as ssh_uri
 from unkai.errors import DriverError
 
 __all__ = [
     "UNKAI_XML_NAMESPACE",
+    "ConsoleWatch",
     "DiskInfo",
     "DomainInfo",
     "GuestReady",
@@ -74,7 +76,6 @@ __all__ = [
     "upload_volume",
     "volume",
     "volume_xml",
-    "wait_for_console",
     "with_uuid",
 ]
 
@@ -585,49 +586,6 @@ def guest_addresses(console: str) -> tuple[str, ...]:
     return tuple(sorted(found))
 
 
-def wait_for_console(
-    log: Path,
-    marker: str,
-    *,
-    timeout: float,
-    alive: Callable[[], bool],
-    say: Callable[[str], None] = lambda _: None,
-) -> GuestReady:
-    """Wait until ``marker`` appears in the serial console ``log`` (not a fixed sleep).
-
-    :meth:`Session.wait_for_console` is this with the liveness check done on the session.
-
-    Args:
-        log: The console log libvirt writes (``<serial><log file=...>``).
-        marker: The line that means done (cloud-init's ``final_message``).
-        timeout: Seconds to wait at most.
-        alive: Returns False when the domain stopped, so the wait fails at once.
-        say: Receives progress lines.
-
-    Raises:
-        DriverError: the domain stopped, or the marker did not come in time; the error
-            holds the end of the console.
-    """
-    start = time.monotonic()
-    last_note = start
-    while True:
-        text = log.read_text(errors="replace") if log.exists() else ""
-        if marker in text:
-            return GuestReady(round(time.monotonic() - start, 1), guest_addresses(text))
-        now = time.monotonic()
-        tail = "\n".join(text.strip().splitlines()[-15:])
-        if not alive():
-            raise DriverError(f"the guest stopped before cloud-init finished; console:\n{tail}")
-        if now - start > timeout:
-            raise DriverError(
-                f"cloud-init did not finish within {timeout:.0f} s; end of {log}:\n{tail}"
-            )
-        if now - last_note > 15:
-            say(f"waiting for cloud-init ({now - start:.0f} s)")
-            last_note = now
-        time.sleep(1)
-
-
 # --- the session ----------------------------------------------------------------------
 
 
@@ -997,37 +955,98 @@ class Session:
             if not _missing(err):
                 raise self._error(f"cannot delete domain {name}", err) from err
 
-    def wait_for_console(
+    def start_and_watch(
         self,
         name: str,
-        log: Path,
         marker: str,
         *,
         timeout: float,
         say: Callable[[str], None] = lambda _: None,
     ) -> GuestReady:
-        """Wait until ``marker`` appears in domain ``name``'s console ``log``.
+        """Start domain ``name`` and read its serial console until ``marker`` appears.
 
-        The module-level :func:`wait_for_console`, with the domain's run state asked
-        through this session every poll: the wait fails at once when it stops.
+        The console is libvirt's console stream (``virDomainOpenConsole``), opened at
+        once after the start, so it works the same on this machine and on a host
+        reached over ``qemu+ssh``: no file on the host is read. The stream is
+        non-blocking and polled; the domain's run state is asked through this session
+        every second, so the wait fails at once when the guest stops.
 
         Args:
-            name: The domain.
-            log: The console log libvirt writes (``<serial><log file=...>``), read here.
+            name: The domain (defined, not running).
             marker: The line that means done (cloud-init's ``final_message``).
             timeout: Seconds to wait at most.
             say: Receives progress lines.
 
         Raises:
-            DriverError: the domain stopped, or the marker did not come in time.
+            DriverError: the domain did not start, stopped, or the marker did not come in
+                time; the error holds the end of the console.
         """
-        return wait_for_console(
-            log,
-            marker,
-            timeout=timeout,
-            alive=lambda: self._state(name) == "running",
-            say=say,
-        )
+        try:
+            dom = self._conn.lookupByName(name)
+            if not dom.isActive():
+                dom.create()
+            dom.setAutostart(1)
+            stream = self._conn.newStream(libvirt.VIR_STREAM_NONBLOCK)
+            dom.openConsole(None, stream, libvirt.VIR_DOMAIN_CONSOLE_FORCE)
+        except libvirt.libvirtError as err:
+            raise self._error(f"cannot start domain {name}", err) from err
+        watch = ConsoleWatch(marker)
+        start = last_note = last_check = time.monotonic()
+        try:
+            while True:
+                try:
+                    got = stream.recv(65536)
+                except libvirt.libvirtError as err:
+                    raise self._error(f"console of {name}", err) from err
+                if isinstance(got, bytes) and got:
+                    if watch.feed(got):
+                        return GuestReady(round(time.monotonic() - start, 1), watch.addresses())
+                    continue
+                now = time.monotonic()
+                if got == b"" or now - last_check >= 1:
+                    last_check = now
+                    if self._state(name) != "running":
+                        raise DriverError(
+                            f"{name}: the guest stopped before cloud-init finished; "
+                            f"console:\n{watch.tail()}"
+                        )
+                if now - start > timeout:
+                    raise DriverError(
+                        f"{name}: cloud-init did not finish within {timeout:.0f} s; "
+                        f"end of its console:\n{watch.tail()}"
+                    )
+                if now - last_note > 15:
+                    say(f"{name}: waiting for cloud-init ({now - start:.0f} s)")
+                    last_note = now
+                time.sleep(0.2)
+        finally:
+            with contextlib.suppress(libvirt.libvirtError):
+                stream.abort()
+
+
+class ConsoleWatch:
+    """What a guest's serial console said so far; pure, fed bytes as they arrive.
+
+    Args:
+        marker: The line that means done.
+    """
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+        self._text = ""
+
+    def feed(self, data: bytes) -> bool:
+        """Add console bytes; True once the marker has appeared."""
+        self._text += data.decode("utf-8", errors="replace")
+        return self.marker in self._text
+
+    def addresses(self) -> tuple[str, ...]:
+        """IPv4 addresses the guest reported (:func:`guest_addresses`)."""
+        return guest_addresses(self._text)
+
+    def tail(self, lines: int = 15) -> str:
+        """The last ``lines`` lines, for errors."""
+        return "\n".join(self._text.strip().splitlines()[-lines:])
 
 
 @contextlib.contextmanager
@@ -1038,7 +1057,7 @@ def session(uri: str) -> Iterator[Session]:
         DriverError: libvirtd does not answer at ``uri``.
     """
     try:
-        conn = libvirt.open(uri)
+        conn = libvirt.open(ssh_uri(uri))
     except libvirt.libvirtError as err:
         raise DriverError(f"cannot connect to libvirt at {uri}: {err}") from err
     try:

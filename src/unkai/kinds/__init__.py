@@ -39,7 +39,6 @@ from unkai.kinds.compute import (
     NetworkState,
     VmImageInputs,
     VmImageState,
-    default_libvirt_uri,
 )
 from unkai.kinds.containers import (
     CONTENT_HASH_LABEL,
@@ -57,6 +56,7 @@ from unkai.kinds.kubernetes import (
     WorkloadState,
 )
 from unkai.kinds.local import LocalFileInputs, LocalFileState
+from unkai.model import default_libvirt_uri
 
 KINDS: tuple[type[State], ...] = (
     LocalFileState,

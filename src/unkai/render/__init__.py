@@ -111,6 +111,7 @@ from unkai.render._libvirt import (
     ssh_port,
     volume_name,
 )
+from unkai.render._ssh import render_ssh_config
 from unkai.render._tree import INDEX_FILE, render_index, render_tree, write_tree
 from unkai.render.filters import canonical_json, content_hash
 
@@ -166,6 +167,7 @@ __all__ = [
     "render_meta_data",
     "render_network_config",
     "render_network_xml",
+    "render_ssh_config",
     "render_tree",
     "render_user_data",
     "resolve_playbook",

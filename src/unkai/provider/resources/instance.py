@@ -3,9 +3,10 @@
 Create: a copy-on-write disk over the image's volume, the seed ISO (user-data,
 meta-data, network-config, exactly as ``unkai render`` writes them), the domain
 defined and started, then a wait until cloud-init has finished — read on the serial
-console, not a fixed sleep. Memory and vCPU changes are applied in place with a
-restart; a change of image or cloud-init data replaces the VM, because cloud-init
-runs its first-boot work only once per instance.
+console through libvirt's console stream (the same on a remote host), not a fixed
+sleep. Memory and vCPU changes are applied in place with a restart; a change of image
+or cloud-init data replaces the VM, because cloud-init runs its first-boot work only
+once per instance.
 """
 
 from __future__ import annotations
@@ -42,12 +43,9 @@ def _seed(conn: libvirt.Session, inputs: InstanceInputs) -> None:
 
 
 def _boot(conn: libvirt.Session, inputs: InstanceInputs) -> InstanceState:
-    log = Path(inputs.console_log)
-    log.unlink(missing_ok=True)
-    conn.start_domain(inputs.name)
-    say(f"{inputs.name} started on {inputs.host}; waiting for cloud-init")
-    ready = conn.wait_for_console(
-        inputs.name, log, READY_MARKER, timeout=inputs.boot_timeout, say=say
+    say(f"{inputs.name}: starting on {inputs.host}; waiting for cloud-init")
+    ready = conn.start_and_watch(
+        inputs.name, READY_MARKER, timeout=inputs.boot_timeout, say=say
     )
     info = conn.domain(inputs.name)
     if info is None:
@@ -59,7 +57,9 @@ def _boot(conn: libvirt.Session, inputs: InstanceInputs) -> InstanceState:
         uuid=info.uuid,
         accelerator="kvm" if info.domain_type == "kvm" else "tcg",
         ip_addresses=ready.addresses,
-        ssh_host="127.0.0.1",
+        # A forwarded port listens on the host's loopback; otherwise the guest's own
+        # address, reached through its host (ProxyJump).
+        ssh_host="127.0.0.1" if inputs.ssh_port else next(iter(ready.addresses), None),
         boot_seconds=ready.seconds,
     )
 
