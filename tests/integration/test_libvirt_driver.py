@@ -4,7 +4,8 @@ A domain is defined from rendered XML in a throwaway storage pool under a tmp fo
 (never started): libvirt's definition has the rendered XML's fingerprint until a hand
 change (memory, vCPUs, a detached disk). An isolated network defined from rendered XML
 matches it until its IP range is changed by hand. The one pool-removal path keeps a pool
-that holds volumes. One session does all of it over one connection. Every object is
+that holds volumes. One session does many calls, a started guest watched until a
+timeout and a forced stop included, over one connection. Every object is
 named ``unkai-test-drv-...`` and removed at the end.
 """
 
@@ -268,9 +269,11 @@ def test_one_session_is_one_connection(
 
     monkeypatch.setattr(libvirt_binding, "open", counting_open)
     name = f"{PREFIX}conn-{suffix}"
+    # A guest with a console and nothing to boot: it runs, and never says the marker.
     xml = (
-        f"<domain type='qemu'><name>{name}</name><memory>65536</memory>"
-        "<os><type>hvm</type></os></domain>"
+        f"<domain type='qemu'><name>{name}</name><memory unit='MiB'>64</memory>"
+        "<os><type>hvm</type></os><devices><serial type='pty'/><console type='pty'/>"
+        "</devices></domain>"
     )
     with session(URI) as one:
         conn = one.conn
@@ -281,11 +284,14 @@ def test_one_session_is_one_connection(
         assert one.network(f"{PREFIX}absent-{suffix}") is None
         try:
             one.define_domain(name, xml)
-            assert one.domain(name) is not None
-            one.stop_domain(name, timeout=1)
-            with pytest.raises(DriverError, match="the guest stopped"):
-                # A shut-off guest: the session's liveness check ends the wait at once.
-                one.wait_for_console(name, tmp_path / "none.log", "never", timeout=60)
+            with pytest.raises(DriverError, match="did not finish within 3 s"):
+                # Polls the console stream and the run state on this session's connection.
+                one.start_and_watch(name, "never said", timeout=3)
+            running = one.domain(name)
+            assert running is not None and running.state == "running"
+            one.stop_domain(name, timeout=1)  # no ACPI answer: polled, then forced off
+            stopped = one.domain(name)
+            assert stopped is not None and stopped.state == "shutoff"
         finally:
             one.delete_domain(name)
         one.delete_volume(pool.name, "conn.qcow2")
