@@ -1,7 +1,8 @@
 """The example cloud: the environment named like the stack, deployed whole.
 
 Stack config (set by ``unkai up``): ``unkai:accelerator`` (kvm or tcg, from the host's
-KVM probe) and ``unkai:sshKeys`` (operator public keys added to every instance).
+KVM probe), ``unkai:sshKeys`` (operator public keys added to every instance) and
+``unkai:placement`` (instance → host after the last ``up``, so placement is sticky).
 ``unkai:overrides`` (optional) is merged over the environment files like one more
 layer of ``extends:``: a per-stack change that is not committed to ``environments/``.
 Each workload's secret env is read from the config key its SecretRef names, as a
@@ -24,7 +25,9 @@ env = load_environment(pulumi.get_stack(), root=ROOT, overrides=config.get_objec
 # open and still fail a guest, which only the probe notices.
 accelerator = config.get("accelerator") or cached_probe().accelerator
 ssh_keys = tuple(config.get_object("sshKeys") or ())
-cloud = Cloud(env.name, CloudArgs(env, accelerator, ssh_keys))
+# Where each VM ran after the last `unkai up`: placement is sticky.
+placement = config.get_object("placement") or {}
+cloud = Cloud(env.name, CloudArgs(env, accelerator, ssh_keys, placement=placement))
 
 pulumi.export("environment", env.name)
 pulumi.export("hosts", cloud.hosts_summary)

@@ -100,7 +100,7 @@ def cloud_stack(env_name: str, root: Path) -> auto.Stack:
     env = load_environment(
         env_name, root=root, overrides=json.loads(overrides.value) if overrides else None
     )
-    place(env)
+    place(env, previous=stored_placement(stack))
     unreachable = unreachable_hosts(env)
     if unreachable:
         listed = ", ".join(f"{h.name} ({h.address})" for h in unreachable)
@@ -121,6 +121,23 @@ def cloud_stack(env_name: str, root: Path) -> auto.Stack:
                 f"generated a random value for secret [bold]{name}[/] (encrypted stack config)"
             )
     return stack
+
+
+PLACEMENT_KEY = "unkai:placement"
+"""Stack config: instance → host after the last ``up`` (what makes placement sticky)."""
+
+
+def stored_placement(stack: auto.Stack) -> dict[str, str]:
+    """Where each instance ran after the last ``up`` of ``stack`` (empty at first)."""
+    value = stack.get_all_config().get(PLACEMENT_KEY)
+    return dict(json.loads(value.value)) if value is not None else {}
+
+
+def store_placement(stack: auto.Stack) -> None:
+    """Record where each instance runs now, from the stack's outputs, in its config."""
+    instances = (stack.outputs().get("instances") or auto.OutputValue({}, False)).value or {}
+    placement = {name: vm["host"] for name, vm in sorted(instances.items()) if vm.get("host")}
+    stack.set_config(PLACEMENT_KEY, auto.ConfigValue(json.dumps(placement, sort_keys=True)))
 
 
 def unreachable_hosts(env: Environment, *, timeout: float = 3.0) -> list[Host]:
@@ -216,6 +233,7 @@ def up(
     stack = cloud_stack(env, root)
     start = time.monotonic()
     result = stack.up(on_output=_stream, color=_color(), expect_no_changes=expect_no_changes)
+    store_placement(stack)
     changes = dict(result.summary.resource_changes or {})
     console.print(f"[green]up[/] {env}: {changes} in {time.monotonic() - start:.0f} s")
     _show(stack, root)

@@ -90,6 +90,8 @@ class CloudArgs:
             ``<project>/.unkai/clusters``).
         secrets: SecretRef name → value (Pulumi secrets) for the workloads' secret env;
             default: each read from the stack's config as a secret.
+        placement: Where each instance ran after the last ``up`` (instance → host):
+            placement is sticky (:func:`unkai.placement.place`).
     """
 
     env: model.Environment
@@ -97,6 +99,7 @@ class CloudArgs:
     ssh_keys: tuple[str, ...] = ()
     clusters_root: Path | None = None
     secrets: Mapping[str, pulumi.Input[str]] | None = None
+    placement: Mapping[str, str] | None = None
 
 
 class Cloud(pulumi.ComponentResource):
@@ -122,7 +125,7 @@ class Cloud(pulumi.ComponentResource):
     ) -> None:
         super().__init__("unkai:index:Cloud", name, None, opts)
         self._name, self._env = name, args.env
-        placement = place(args.env)
+        placement = place(args.env, previous=args.placement)
         instances = [
             i.model_copy(update={"ssh_keys": (*i.ssh_keys, *args.ssh_keys)})
             for i in args.env.all_instances()

@@ -204,7 +204,8 @@ def _selector(labels: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     )
 
 
-def _demands(env: Environment) -> list[_Demand]:
+def _demands(env: Environment, previous: Mapping[str, str] | None = None) -> list[_Demand]:
+    previous = previous or {}
     machines: dict[str, MachineType] = {}
     demands = []
     for instance in env.all_instances():
@@ -219,13 +220,18 @@ def _demands(env: Environment) -> list[_Demand]:
                 memory_mb=machine.memory_mb,
                 disk_gb=_disk_gb(instance),
                 zone=instance.zone,
-                pin=instance.host,
+                pin=instance.host or _kept(previous.get(instance.name), env),
                 selector=_selector(instance.labels),
                 weigher=group.spread if group else "spread",
                 group=group.name if group and group.anti_affinity else None,
             )
         )
     return demands
+
+
+def _kept(host: str | None, env: Environment) -> str | None:
+    """The host an instance ran on before, if the environment still has it."""
+    return host if host is not None and host in env.hosts else None
 
 
 def _disk_gb(instance: Instance) -> int:
@@ -491,7 +497,7 @@ class _Scheduler:
         )
 
 
-def place(env: Environment) -> Placement:
+def place(env: Environment, *, previous: Mapping[str, str] | None = None) -> Placement:
     """Assign every instance of ``env`` to a host.
 
     Filters first: the instance's zone, its pinned host, its host selector (labels under
@@ -514,11 +520,18 @@ def place(env: Environment) -> Placement:
     NP-hard, so this heuristic can fail on a fleet where a cleverer assignment exists;
     it is stable, fast and good in practice.
 
+    Placement is sticky: ``previous`` (instance → host, what the last ``up`` stored)
+    pins each instance to the host it runs on while that host is still in the
+    environment and the instance still fits there, so adding a host or an instance moves
+    nothing that already runs. An instance that no longer fits its old host (it grew,
+    the host shrank or left) is placed anew, as are new instances.
+
     Pure and deterministic: no I/O, and the same environment (whatever order its
     mappings were written in) gives an equal placement.
 
     Args:
         env: The environment to place.
+        previous: Where each instance ran before (stored by the last ``up``).
 
     Returns:
         Where every instance runs, and every host's allocation.
@@ -529,9 +542,19 @@ def place(env: Environment) -> Placement:
             short resource and by how much on the best candidate host, the largest host
             when the instance is larger than any host, or the filter that left no host).
     """
-    scheduler = _Scheduler(env)
-    demands = _demands(env)
-    scheduler.run(demands)
+    kept = dict(previous or {})
+    while True:
+        scheduler = _Scheduler(env)
+        demands = _demands(env, kept)
+        scheduler.run(demands)
+        # An instance held to its old host where it no longer fits is placed anew.
+        stuck = {p.instance for p in scheduler.problems} & {
+            d.name for d in demands if d.pin is not None and d.pin == kept.get(d.name)
+        }
+        stuck -= {i.name for i in env.all_instances() if i.host is not None}
+        if not stuck:
+            break
+        kept = {name: host for name, host in kept.items() if name not in stuck}
     if scheduler.problems:
         raise PlacementFailed(env.name, len(demands), tuple(scheduler.problems))
     return scheduler.result()
