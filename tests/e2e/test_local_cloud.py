@@ -8,6 +8,7 @@ nothing is left. Real pulumi, libvirt/QEMU, cloud-init; nothing is mocked.
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -126,6 +127,43 @@ def test_ssh_with_the_key_from_cloud_init(stack):
         out = ssh(int(vm["ssh_port"]), "hostname; cloud-init status --wait --long")
         assert out.splitlines()[0] == name
         assert "status: done" in out
+
+
+def test_instance_secret_is_in_the_guest_and_nowhere_else(deployed, stack, tmp_path):
+    """db's DB_PASSWORD: root-only in the guest; no plaintext in state, render, logs, host."""
+    value = stack.get_config("db-password").value
+    assert len(value) >= 16
+    port = int(instances(stack)["db"]["ssh_port"])
+    installed = ssh(
+        port, "sudo stat -c '%a %U' /etc/unkai/secrets.env; sudo cat /etc/unkai/secrets.env"
+    )
+    assert installed.splitlines()[0] == "600 root"
+    assert f"DB_PASSWORD={shlex.quote(value)}" in installed
+    assert value not in ssh(port, "cat /etc/unkai/secrets.env 2>&1 || true"), "readable by unkai"
+
+    rendered = tmp_path / "rendered"
+    assert unkai("render", ENV, "--out", str(rendered)).returncode == 0
+    places = [
+        *[p for p in (ROOT / ".unkai" / "state").rglob("*") if p.is_file()],
+        *[p for p in rendered.rglob("*") if p.is_file()],
+        # The host outside the guest disks: the seed now in the pool, libvirt's logs.
+        *[p for p in Path(pool_path()).glob("*seed*")],
+        *[p for p in Path("/var/log/libvirt").rglob("*") if p.is_file()],
+    ]
+    assert any(p.name.startswith("db-seed") for p in places), "the seed was not looked at"
+    for place in places:
+        assert value.encode() not in place.read_bytes(), f"plaintext secret in {place}"
+    logs = deployed.stdout + deployed.stderr
+    assert value not in logs
+
+
+def pool_path() -> str:
+    conn = libvirt.open(URI)
+    try:
+        xml = conn.storagePoolLookupByName(STORAGE_POOL).XMLDesc(0)
+    finally:
+        conn.close()
+    return xml.split("<path>", 1)[1].split("</path>", 1)[0]
 
 
 def test_second_up_changes_nothing(stack):

@@ -44,6 +44,10 @@ def _register() -> None:
 
     app.add_typer(env.env_app, name="env")
 
+    from unkai.cli.hosts import hosts_app
+
+    app.add_typer(hosts_app, name="hosts")
+
     from unkai.cli import render
 
     app.command("render")(render.render)

@@ -64,7 +64,10 @@ def ensure_local_secrets(stack: auto.Stack, env: Environment) -> list[str]:
     """
     project = stack.workspace.project_settings().name
     config = stack.get_all_config()
-    refs = sorted({ref.name for w in env.workloads.values() for ref in w.secret_env.values()})
+    refs = sorted(
+        {ref.name for w in env.workloads.values() for ref in w.secret_env.values()}
+        | {ref.name for i in env.all_instances() for ref in i.secrets.values()}
+    )
     made = []
     for ref in refs:
         key = ref if ":" in ref else f"{project}:{ref}"

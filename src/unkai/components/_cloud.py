@@ -9,7 +9,7 @@ the container images, each Kubernetes cluster with its node pools, and the workl
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,7 +18,14 @@ import pulumi
 from unkai import model
 from unkai.components._compute import KvmHost, kvm_host_inputs
 from unkai.components._containers import ContainerImage, container_image_inputs
-from unkai.components._kubernetes import Cluster, NodePool, Workload, add_kubernetes, clusters_root
+from unkai.components._kubernetes import (
+    Cluster,
+    NodePool,
+    Workload,
+    add_kubernetes,
+    clusters_root,
+    secret_config,
+)
 from unkai.components._vms import (
     Instance,
     Network,
@@ -41,6 +48,7 @@ class InstanceGroupArgs:
         env: The environment they belong to.
         accelerators: Accelerator of each host, by host name.
         images: Volume path of each (image, host) pair's uploaded image.
+        secrets: Member name → its secret values (variable → Pulumi secret).
     """
 
     group: model.InstanceGroup
@@ -48,6 +56,7 @@ class InstanceGroupArgs:
     env: model.Environment
     accelerators: Mapping[str, pulumi.Input[str]]
     images: Mapping[tuple[str, str], pulumi.Input[str]]
+    secrets: Mapping[str, Mapping[str, pulumi.Input[str]]] = field(default_factory=dict)
 
 
 class InstanceGroup(pulumi.ComponentResource):
@@ -69,6 +78,7 @@ class InstanceGroup(pulumi.ComponentResource):
                     host=host,
                     accelerator=args.accelerators[host.name],
                     image_volume_path=args.images[(instance.image, host.name)],
+                    secret_values=args.secrets.get(instance.name),
                 ),
                 pulumi.ResourceOptions(parent=self),
             )
@@ -88,8 +98,9 @@ class CloudArgs:
             operator key, kept out of the environment files).
         clusters_root: Where local clusters keep their state (default:
             ``<project>/.unkai/clusters``).
-        secrets: SecretRef name → value (Pulumi secrets) for the workloads' secret env;
-            default: each read from the stack's config as a secret.
+        secrets: SecretRef name → value (Pulumi secrets) for the workloads' secret env
+            and the instances' secrets; default: each read from the stack's config as a
+            secret.
         placement: Where each instance ran after the last ``up`` (instance → host):
             placement is sticky (:func:`unkai.placement.place`).
     """
@@ -124,7 +135,7 @@ class Cloud(pulumi.ComponentResource):
         self, name: str, args: CloudArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("unkai:index:Cloud", name, None, opts)
-        self._name, self._env = name, args.env
+        self._name, self._env, self._secret_values = name, args.env, args.secrets
         placement = place(args.env, previous=args.placement)
         instances = [
             i.model_copy(update={"ssh_keys": (*i.ssh_keys, *args.ssh_keys)})
@@ -221,6 +232,7 @@ class Cloud(pulumi.ComponentResource):
                         host=host,
                         accelerator=accelerators[host.name],
                         image_volume_path=images[(instance.image, host.name)],
+                        secret_values=self._secrets(instance),
                     ),
                     self._on_host(host.name),
                 )
@@ -228,11 +240,26 @@ class Cloud(pulumi.ComponentResource):
             members = tuple((i, host_of[i.name]) for i in instances if i.group == group_name)
             component = InstanceGroup(
                 f"{self._name}-{group_name}",
-                InstanceGroupArgs(group, members, self._env, accelerators, images),
+                InstanceGroupArgs(
+                    group,
+                    members,
+                    self._env,
+                    accelerators,
+                    images,
+                    secrets={i.name: self._secrets(i) for i, _ in members},
+                ),
                 pulumi.ResourceOptions(parent=self),
             )
             found.update(component.instances)
         return found
+
+    def _secrets(self, instance: model.Instance) -> dict[str, pulumi.Input[str]]:
+        """The values of an instance's secrets (variable → Pulumi secret)."""
+        given = self._secret_values or {}
+        return {
+            variable: given.get(ref.name) or secret_config(ref.name)
+            for variable, ref in instance.secrets.items()
+        }
 
     def _container_images(self) -> dict[str, ContainerImage]:
         return {

@@ -6,6 +6,7 @@ render functions ``unkai render`` uses, so what a reviewer reads is what is appl
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -107,17 +108,22 @@ def instance_inputs(
     host: model.Host,
     accelerator: pulumi.Input[str],
     image_volume_path: pulumi.Input[str],
+    secret_values: Mapping[str, pulumi.Input[str]] | None = None,
 ) -> InstanceInputs:
     """The inputs of ``instance`` on ``host``, rendered exactly as ``unkai render`` does.
 
     ``accelerator`` (the host's, known once it is configured) decides the domain type,
     ``image_volume_path`` is the image volume its boot disk is layered over: both may be
     outputs of other resources, so the inputs are built unvalidated (the provider's
-    check validates them).
+    check validates them). ``secret_values`` (variable → Pulumi secret, one per
+    ``instance.secrets`` entry) are installed root-only in the guest on its first boot.
     """
     files = render.render_cloud_init(instance, env)
     domain_xml = pulumi.Output.from_input(accelerator).apply(
         lambda acc: render.render_domain_xml(instance, env=env, accelerator=_accelerator(acc))
+    )
+    secret_env = (
+        pulumi.Output.secret(dict(sorted(secret_values.items()))) if secret_values else None
     )
     port = (
         render.ssh_port(env, instance)
@@ -143,6 +149,7 @@ def instance_inputs(
         ssh_port=port,
         memory_mb=instance.machine.memory_mb,
         vcpus=instance.machine.cpus,
+        secret_env=secret_env,  # type: ignore[arg-type]  # an Output
     )
 
 

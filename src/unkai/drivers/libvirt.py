@@ -31,7 +31,7 @@ import os
 import re
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -551,16 +551,17 @@ def network_matches(rendered: str, live: str) -> bool:
 # --- pure: guests ---------------------------------------------------------------------
 
 
-def seed_iso_argv(folder: Path, out: Path) -> list[str]:
+def seed_iso_argv(folder: Path, out: Path, *, extra: Sequence[Path] = ()) -> list[str]:
     """The command that packs a NoCloud seed into an ISO labelled ``cidata`` (pure).
 
-    The seed is ``user-data``, ``meta-data`` and ``network-config`` in ``folder``.
+    The seed is ``user-data``, ``meta-data`` and ``network-config`` in ``folder``, then
+    the ``extra`` files (Rock Ridge keeps their owner and mode).
     """
     files = [str(folder / f) for f in ("user-data", "meta-data", "network-config")]
     present = [f for f in files if os.path.exists(f)]
     return [
         "xorriso", "-as", "genisoimage", "-quiet", "-output", str(out),
-        "-volid", "cidata", "-joliet", "-rock", *present,
+        "-volid", "cidata", "-joliet", "-rock", *present, *map(str, extra),
     ]  # fmt: skip
 
 

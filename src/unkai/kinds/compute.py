@@ -7,7 +7,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from unkai.kinds._base import Inputs, Replace, State, known
+from unkai.kinds._base import Inputs, Replace, Secret, State, known
 from unkai.kinds._types import AbsolutePath, NonEmpty, Sha256Hex
 from unkai.model import DEBIAN_MIRROR, default_libvirt_uri
 from unkai.render import STORAGE_POOL, STORAGE_POOL_PATH
@@ -293,6 +293,9 @@ class InstanceInputs(Inputs):
     """Whether it should run."""
     boot_timeout: Annotated[float, Field(gt=0)] = 900
     """Seconds to wait for "cloud-init finished"."""
+    secret_env: Annotated[Mapping[str, str] | None, Secret(), Replace(_FIRST_BOOT)] = None
+    """Variable → value installed root-only in the guest on its first boot (must arrive as
+    a Pulumi secret); the seed that carried them is replaced once cloud-init finished."""
 
     @model_validator(mode="after")
     def _names_itself(self) -> InstanceInputs:

@@ -56,6 +56,8 @@ from unkai.render._ansible import (
 from unkai.render._cloudinit import (
     CLOUD_INIT_FINISHED_MARKER,
     DEFAULT_USER,
+    SECRETS_FILE,
+    SEED_SECRETS_FILE,
     cloud_config,
     instance_fqdn,
     render_cloud_init,
@@ -132,7 +134,9 @@ __all__ = [
     "INDEX_FILE",
     "LIBVIRT_NETWORK_PREFIX",
     "PLAYBOOK_CONTENT_DIRS",
+    "SECRETS_FILE",
     "SECRET_REFS_ANNOTATION",
+    "SEED_SECRETS_FILE",
     "STORAGE_POOL",
     "STORAGE_POOL_PATH",
     "TCG_CPU_MODEL",

@@ -14,6 +14,8 @@ from unkai.render.filters import content_hash
 __all__ = [
     "CLOUD_INIT_FINISHED_MARKER",
     "DEFAULT_USER",
+    "SECRETS_FILE",
+    "SEED_SECRETS_FILE",
     "cloud_config",
     "instance_fqdn",
     "render_cloud_init",
@@ -27,6 +29,10 @@ DEFAULT_USER = "unkai"
 the instance's SSH keys authorised."""
 
 CLOUD_INIT_FINISHED_MARKER = "unkai: cloud-init finished"
+SECRETS_FILE = "/etc/unkai/secrets.env"
+"""Where an instance's secrets are installed in the guest (root only, ``VAR=value``)."""
+SEED_SECRETS_FILE = "unkai-secrets.env"
+"""The file of the first-boot seed that carries them (never rendered, never kept)."""
 """Start of the ``final_message`` cloud-init prints on the serial console when it is done.
 
 A provider waits either for this line in the console log or for cloud-init's own
@@ -126,10 +132,32 @@ def cloud_config(instance: Instance, env: Environment) -> dict[str, Any]:
     users.extend(extra_users)
     config.update({key: value for key, value in given.items() if key != "users"})
     config["users"] = users
+    if instance.secrets:
+        config["bootcmd"] = [_install_secrets(instance), *list(given.get("bootcmd") or [])]
     config["final_message"] = (
         f"{CLOUD_INIT_FINISHED_MARKER} instance={instance.name} after $UPTIME seconds"
     )
     return config
+
+
+def _install_secrets(instance: Instance) -> list[str]:
+    """The boot command that installs the instance's secrets from its seed, root-only.
+
+    The values travel only in the seed the provider builds for the first boot (file
+    :data:`SEED_SECRETS_FILE` beside user-data); the rendered user-data names the
+    variables and their references, never a value. The provider replaces the seed by one
+    without secrets once cloud-init has finished, so later boots find none and keep the
+    file installed at the first.
+    """
+    names = ", ".join(f"{var} from {ref.name}" for var, ref in sorted(instance.secrets.items()))
+    script = (
+        f"# secrets: {names}\n"
+        f"[ -e {SECRETS_FILE} ] && exit 0; umask 077; mkdir -p {SECRETS_FILE.rsplit('/', 1)[0]};"
+        " dev=$(blkid -L cidata) || exit 0; m=$(mktemp -d); mount -o ro \"$dev\" \"$m\" &&"
+        f' {{ [ -e "$m/{SEED_SECRETS_FILE}" ] && install -m 0600 -o root -g root'
+        f' "$m/{SEED_SECRETS_FILE}" {SECRETS_FILE}; umount "$m"; }}; rmdir "$m"; true'
+    )
+    return ["sh", "-c", script]
 
 
 def render_user_data(

@@ -194,8 +194,9 @@ def test_secrets_are_declared_where_they_are_meant():
     assert {("WorkloadInputs", "secret_values"), ("WorkloadState", "secret_values")} <= declared
     assert secret_names(kinds.WorkloadInputs) == {"secret_values"}
     assert secret_names(kinds.WorkloadState) == {"secret_values"}
+    assert secret_names(kinds.InstanceState) == {"secret_env"}
     for inputs, state in PAIRS:
-        if inputs is not kinds.WorkloadInputs:
+        if inputs not in (kinds.WorkloadInputs, kinds.InstanceInputs):
             assert not secret_names(state), inputs.token
 
 
@@ -311,7 +312,10 @@ def test_schema_marks_the_secrets(schema):
         for name, prop in spec[part].items()
         if prop.get("secret")
     }
-    assert secret == {(kinds.WorkloadInputs.token, "secret_values")}
+    assert secret == {
+        (kinds.WorkloadInputs.token, "secret_values"),
+        (kinds.InstanceInputs.token, "secret_env"),
+    }
 
 
 def test_every_schema_ref_resolves(schema):

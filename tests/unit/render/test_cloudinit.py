@@ -39,7 +39,11 @@ def test_user_data_merges_instance_data_with_unkai_keys(env: Environment) -> Non
     assert user["ssh_authorized_keys"] == list(db.ssh_keys)
     assert config["final_message"].startswith(CLOUD_INIT_FINISHED_MARKER)
     assert "phone_home" not in config
-    assert "DB_PASSWORD" not in text and "db-password" not in text
+    # Secrets are installed from the first-boot seed: the user-data names them only.
+    (install,) = config["bootcmd"]
+    assert install[:2] == ["sh", "-c"]
+    assert "# secrets: DB_PASSWORD from db-password" in install[2]
+    assert "install -m 0600 -o root -g root" in install[2]
 
 
 def test_user_data_may_add_users_and_override_defaults(sample_document: dict[str, Any]) -> None:

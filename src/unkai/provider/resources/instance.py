@@ -11,21 +11,36 @@ once per instance.
 
 from __future__ import annotations
 
+import shlex
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
+from unkai._files import atomic_write
 from unkai.drivers import libvirt
 from unkai.drivers._run import run
-from unkai.errors import DriverError
+from unkai.errors import ConfigError, DriverError
 from unkai.kinds import InstanceInputs, InstanceState
 from unkai.provider._log import say
 from unkai.provider._resource import Resource
+from unkai.render import SEED_SECRETS_FILE
 
 READY_MARKER = "unkai: cloud-init finished"
 """The line cloud-init's ``final_message`` writes to the serial console."""
 
 
-def _seed(conn: libvirt.Session, inputs: InstanceInputs) -> None:
+def secrets_file(values: Mapping[str, str]) -> str:
+    """The ``VAR=value`` lines of the guest's secrets file, values shell-quoted (pure)."""
+    return "".join(f"{name}={shlex.quote(value)}\n" for name, value in sorted(values.items()))
+
+
+def _seed(conn: libvirt.Session, inputs: InstanceInputs, *, with_secrets: bool) -> None:
+    """Build the NoCloud seed ISO and put it in the pool (replacing the one there).
+
+    With ``with_secrets`` the seed also carries :data:`unkai.render.SEED_SECRETS_FILE`
+    for the first boot; it is built in a private temporary folder (0700) on the machine
+    running the engine and exists on the host only until cloud-init has finished.
+    """
     with tempfile.TemporaryDirectory(prefix="unkai-seed-") as tmp:
         folder = Path(tmp)
         files = {
@@ -36,8 +51,13 @@ def _seed(conn: libvirt.Session, inputs: InstanceInputs) -> None:
         for name, text in files.items():
             if text:
                 (folder / name).write_text(text, encoding="utf-8")
+        extra: list[Path] = []
+        if with_secrets and inputs.secret_env:
+            secret = folder / SEED_SECRETS_FILE
+            atomic_write(secret, secrets_file(inputs.secret_env), mode=0o600)
+            extra.append(secret)
         iso = folder / "seed.iso"
-        run(libvirt.seed_iso_argv(folder, iso))
+        run(libvirt.seed_iso_argv(folder, iso, extra=extra))
         conn.delete_volume(inputs.pool, inputs.seed_volume)
         conn.upload_volume(inputs.pool, inputs.seed_volume, iso, fmt="raw")
 
@@ -70,6 +90,14 @@ class Instance(Resource[InstanceInputs, InstanceState]):
     inputs_model = InstanceInputs
     state_model = InstanceState
 
+    def validate(self, inputs: InstanceInputs, *, secrets: frozenset[str]) -> None:
+        """Secret values must arrive as Pulumi secrets (so the state keeps them secret)."""
+        if inputs.secret_env and "secret_env" not in secrets:
+            raise ConfigError(
+                "must be a Pulumi secret (pulumi.Output.secret or Config.require_secret)",
+                key_path="secret_env",
+            )
+
     def create(self, inputs: InstanceInputs) -> tuple[str, InstanceState]:
         """Disk, seed, domain, boot, and wait for cloud-init.
 
@@ -94,9 +122,14 @@ class Instance(Resource[InstanceInputs, InstanceState]):
                         backing=inputs.image_volume_path if index == 0 else None,
                         size_gb=disk.size_gb,
                     )
-                _seed(conn, inputs)
+                _seed(conn, inputs, with_secrets=True)
                 conn.define_domain(inputs.name, inputs.domain_xml)
-                return inputs.name, _boot(conn, inputs)
+                state = _boot(conn, inputs)
+                if inputs.secret_env:
+                    # Installed in the guest: the host keeps no copy of the values.
+                    _seed(conn, inputs, with_secrets=False)
+                    say(f"{inputs.name}: secrets installed; the seed on the host holds none")
+                return inputs.name, state
             except Exception:
                 # Nothing half-created: a VM that did not come up goes with its disks.
                 _remove(conn, inputs)

@@ -1,0 +1,154 @@
+"""``unkai hosts``: start, list and remove an environment's simulated hosts on this machine.
+
+Thin: planning and applying live in :mod:`unkai.drivers.simulated_hosts`; this module
+finds the project's paths, prints progress and tables. Errors are
+:class:`~unkai.errors.ConfigError` / :class:`~unkai.errors.DriverError` and become
+``error: ...`` in :func:`unkai.cli.app.main`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from unkai.drivers import docker as engine
+from unkai.drivers import simulated_hosts as sim
+from unkai.environments import environment_file, load_environment
+from unkai.model import Environment
+from unkai.render import render_ssh_config
+from unkai.toolchain import (
+    cache_root,
+    environment_ssh,
+    known_hosts_file,
+    operator_key,
+    project_root,
+    ssh_dir,
+)
+
+hosts_app = typer.Typer(
+    name="hosts",
+    help="Start, list and remove an environment's hosts, simulated as containers here.",
+    no_args_is_help=True,
+)
+
+console = Console(highlight=False)
+
+_ROOT_HELP = "Project root holding environments/ (default: the unkai checkout around the cwd)."
+_Root = Annotated[Path | None, typer.Option("--root", help=_ROOT_HELP)]
+_Env = Annotated[str, typer.Argument(help="Environment name, such as fleet.")]
+
+
+def _root(root: Path | None) -> Path:
+    return (root if root is not None else project_root()).resolve()
+
+
+def _say(line: str) -> None:
+    console.print(f"[dim]·[/] {escape(line)}")
+
+
+def _load(env: str, root: Path) -> tuple[Environment, str]:
+    loaded = load_environment(env, root=root)
+    path = environment_file(env, root=root)
+    shown = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+    return loaded, shown
+
+
+@contextmanager
+def _client() -> Iterator[Any]:
+    client = engine.connect()
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def _ssh_wrapper(env: Environment, root: Path) -> Path:
+    """Write the environment's SSH client configuration and wrapper (every client uses it)."""
+    folder = ssh_dir(root) / env.name
+    config = render_ssh_config(
+        env,
+        identity_file=str(operator_key(root)),
+        known_hosts=str(known_hosts_file(root)),
+        control_dir=str(folder / "control"),
+    )
+    return environment_ssh(root, env.name, config)
+
+
+def _relative(path: Path, root: Path) -> str:
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+
+@hosts_app.command("up")
+def up(env: _Env, root: _Root = None) -> None:
+    """Start the environment's hosts (idempotent): image, network, containers, host keys."""
+    base = _root(root)
+    loaded, file = _load(env, base)
+    key = operator_key(base)
+    known_hosts = known_hosts_file(base)
+    with _client() as client:
+        report = sim.up(
+            client,
+            loaded,
+            project=base,
+            cache_root=cache_root(),
+            identity=key,
+            known_hosts=known_hosts,
+            file=file,
+            say=_say,
+        )
+    wrapper = _ssh_wrapper(loaded, base)
+    console.print(_table(loaded.name, report.hosts))
+    verb = "started" if report.changed else "already running"
+    console.print(
+        f"{len(report.hosts)} hosts of [bold]{escape(loaded.name)}[/] {verb}"
+        f" ({report.seconds:.0f} s, image {escape(report.image)}).\n"
+        f"Host keys: {escape(_relative(known_hosts, base))}; log in:"
+        f" {escape(_relative(wrapper, base))} {escape(report.hosts[0].host)}"
+    )
+
+
+@hosts_app.command("down")
+def down(env: _Env, root: _Root = None) -> None:
+    """Remove the environment's hosts: containers, their volumes (VM disks) and network."""
+    base = _root(root)
+    with _client() as client:
+        removed = sim.down(client, env, project=base, known_hosts=known_hosts_file(base), say=_say)
+    if removed:
+        console.print(f"removed {len(removed)} objects of [bold]{escape(env)}[/]")
+
+
+@hosts_app.command("list")
+def list_hosts(env: _Env, root: _Root = None) -> None:
+    """Show each host: address, zone, container state and whether libvirt answers."""
+    base = _root(root)
+    loaded, file = _load(env, base)
+    with _client() as client:
+        rows = sim.status(
+            client,
+            loaded,
+            project=base,
+            identity=operator_key(base),
+            known_hosts=known_hosts_file(base),
+            file=file,
+        )
+    console.print(_table(loaded.name, rows))
+
+
+def _table(env: str, rows: tuple[sim.HostStatus, ...]) -> Table:
+    table = Table(title=f"hosts of {env}")
+    for column in ("host", "address", "zone", "container", "libvirt"):
+        table.add_column(column, no_wrap=True)
+    for row in rows:
+        state = {"running": "[green]running[/]", "missing": "[dim]missing[/]"}.get(
+            row.container, f"[yellow]{escape(row.container)}[/]"
+        )
+        answers = {True: "[green]answers[/]", False: "[red]no answer[/]", None: "[dim]-[/]"}
+        table.add_row(row.host, row.address, row.zone, state, answers[row.libvirt])
+    return table
