@@ -29,7 +29,7 @@ stays short.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -204,11 +204,17 @@ def _selector(labels: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     )
 
 
-def _demands(env: Environment, previous: Mapping[str, str] | None = None) -> list[_Demand]:
+def _demands(
+    env: Environment,
+    previous: Mapping[str, str] | None = None,
+    exclude: frozenset[str] = frozenset(),
+) -> list[_Demand]:
     previous = previous or {}
     machines: dict[str, MachineType] = {}
     demands = []
     for instance in env.all_instances():
+        if instance.name in exclude:
+            continue
         machine = machines.get(instance.machine_type)
         if machine is None:
             machine = machines[instance.machine_type] = machine_type(instance.machine_type)
@@ -337,7 +343,9 @@ class _Scheduler:
                 members.setdefault(demand.group, []).append(demand)
         rejected: set[str] = set()
         for group, group_members in sorted(members.items()):
-            hosts = self.bucket(group_members[0])
+            # Members pinned to their hosts (sticky placement) each have a bucket of one:
+            # the group has the hosts of all its members' buckets.
+            hosts = set().union(*(self.bucket(member) for member in group_members))
             if len(group_members) <= len(hosts):
                 continue
             size = len(group_members)
@@ -497,7 +505,12 @@ class _Scheduler:
         )
 
 
-def place(env: Environment, *, previous: Mapping[str, str] | None = None) -> Placement:
+def place(
+    env: Environment,
+    *,
+    previous: Mapping[str, str] | None = None,
+    unavailable: Collection[str] = (),
+) -> Placement:
     """Assign every instance of ``env`` to a host.
 
     Filters first: the instance's zone, its pinned host, its host selector (labels under
@@ -526,12 +539,19 @@ def place(env: Environment, *, previous: Mapping[str, str] | None = None) -> Pla
     nothing that already runs. An instance that no longer fits its old host (it grew,
     the host shrank or left) is placed anew, as are new instances.
 
+    Hosts in ``unavailable`` (down, unreachable, drained) take nothing: their instances
+    are placed on the others (an evacuation). One that fits nowhere else stays assigned
+    to its old host and is listed in :attr:`Placement.stranded` with the reason, so the
+    rest of the environment still moves; any other instance that cannot be placed is an
+    error as usual.
+
     Pure and deterministic: no I/O, and the same environment (whatever order its
     mappings were written in) gives an equal placement.
 
     Args:
         env: The environment to place.
         previous: Where each instance ran before (stored by the last ``up``).
+        unavailable: Hosts that must take no instance.
 
     Returns:
         Where every instance runs, and every host's allocation.
@@ -542,10 +562,75 @@ def place(env: Environment, *, previous: Mapping[str, str] | None = None) -> Pla
             short resource and by how much on the best candidate host, the largest host
             when the instance is larger than any host, or the filter that left no host).
     """
-    kept = dict(previous or {})
+    down = frozenset(unavailable) & set(env.hosts)
+    if not down:
+        return _place(env, previous or {}, frozenset())
+    working = env.model_copy(
+        update={"hosts": {n: h for n, h in env.hosts.items() if n not in down}}
+    )
+    was_down = {n for n, h in (previous or {}).items() if h in down}
+    # An instance pinned to a host that is down has nowhere else to go.
+    stranded: tuple[PlacementProblem, ...] = tuple(
+        PlacementProblem(
+            instance=d.name,
+            shape=d.shape,
+            reason="host",
+            detail=f"pinned to host {d.pin}, which is unavailable",
+            host=d.pin,
+        )
+        for d in _demands(env)
+        if d.pin in down
+    )
+    was_down |= {p.instance for p in stranded}
+    previous = {**(previous or {}), **{p.instance: p.host or "" for p in stranded}}
+    while True:
+        try:
+            result = _place(working, previous or {}, frozenset(p.instance for p in stranded))
+        except PlacementFailed as err:
+            stuck = _stuck(err.problems, was_down - {p.instance for p in stranded})
+            if not stuck:
+                raise
+            stranded += stuck
+            continue
+        assignments = {
+            **result.assignments,
+            **{p.instance: (previous or {})[p.instance] for p in stranded},
+        }
+        return result.model_copy(
+            update={"assignments": dict(sorted(assignments.items())), "stranded": stranded}
+        )
+
+
+def _stuck(
+    problems: Sequence[PlacementProblem], moving: set[str]
+) -> tuple[PlacementProblem, ...]:
+    """The problems that evacuees cause: theirs, or their group's when others were named.
+
+    Anti-affinity names the highest members of a group that is short of hosts, not
+    necessarily the ones that lost theirs: the evacuees of that group are the ones to
+    keep where they were.
+    """
+    own = tuple(p for p in problems if p.instance in moving)
+    if own:
+        return own
+    found: list[PlacementProblem] = []
+    for problem in problems:
+        group = _MEMBER.fullmatch(problem.instance)
+        if problem.reason != "anti-affinity" or group is None:
+            continue
+        for name in sorted(moving):
+            member = _MEMBER.fullmatch(name)
+            if member is not None and member[1] == group[1] and len(found) < len(problems):
+                found.append(replace(problem, instance=name))
+                moving = moving - {name}
+    return tuple(found)
+
+
+def _place(env: Environment, previous: Mapping[str, str], exclude: frozenset[str]) -> Placement:
+    kept = dict(previous)
     while True:
         scheduler = _Scheduler(env)
-        demands = _demands(env, kept)
+        demands = _demands(env, kept, exclude)
         scheduler.run(demands)
         # An instance held to its old host where it no longer fits is placed anew.
         stuck = {p.instance for p in scheduler.problems} & {

@@ -24,8 +24,9 @@ __all__ = [
     "compact_names",
 ]
 
-Reason = Literal["cpu", "memory", "disk", "zone", "labels", "anti-affinity"]
-"""Why an instance could not be placed: a resource, or the filter that left no host."""
+Reason = Literal["cpu", "memory", "disk", "zone", "labels", "anti-affinity", "host"]
+"""Why an instance could not be placed: a resource, or the filter that left no host
+(``host``: it is pinned to a host that is unavailable)."""
 
 
 class ReportModel(UnkaiModel):
@@ -92,6 +93,13 @@ class Placement(UnkaiModel):
     )
     hosts: Mapping[str, HostAllocation] = Field(
         description="Host name → its allocation, for every host (empty ones too), sorted."
+    )
+    stranded: tuple[PlacementProblem, ...] = Field(
+        default=(),
+        description=(
+            "Instances of an unavailable host that fit nowhere else: they stay assigned to"
+            " that host, and each says why it could not move."
+        ),
     )
 
     def host_of(self, instance: str) -> str:
@@ -238,3 +246,6 @@ class PlacementFailed(PlacementError):
             many = f"{len(names)} instances of " if len(names) > 1 else ""
             lines.append(f"  cannot place {compact_names(names)} ({many}{shape}): {detail}")
         super().__init__("\n".join(lines))
+
+
+Placement.model_rebuild()  # ``stranded`` refers to PlacementProblem, defined after it

@@ -37,3 +37,13 @@ def test_a_host_that_left_or_no_longer_fits_places_its_instances_anew():
     small = {"h1": host(cpus=2, memory_mb=5120), "h2": host()}
     grown = place(build_env(small, instances={"vm0": big}), previous={"vm0": "h1"})
     assert grown.host_of("vm0") == "h2"
+
+
+def test_an_anti_affinity_group_stays_where_it_runs():
+    hosts = {f"h{i}": host() for i in range(4)}
+    group = {"web": {"template": "web", "size": 4, "anti_affinity": True}}
+    env = build_env(hosts, templates={"web": MACHINE}, groups=group)
+    first = place(env)
+    again = place(env, previous=dict(first.assignments))
+    assert again.assignments == first.assignments
+    assert len(set(again.assignments.values())) == 4
