@@ -28,7 +28,7 @@ import io
 import json
 import tarfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, cast
@@ -36,7 +36,7 @@ from typing import IO, Any, cast
 import docker
 import docker.errors
 
-from unkai.drivers.images import BuiltImage, docker_rootfs_members
+from unkai.drivers.images import BuiltImage, BuiltRootfs, docker_rootfs_members
 from unkai.errors import DriverError
 
 __all__ = [
@@ -201,26 +201,33 @@ class BaseImportPlan:
         return f"{self.repository}:{self.digest_tag}"
 
 
-def plan_base_import(built: BuiltImage, *, ref: str = DEBIAN_BASE_REF) -> BaseImportPlan:
+def plan_base_import(
+    built: BuiltImage | BuiltRootfs,
+    *,
+    ref: str = DEBIAN_BASE_REF,
+    changes: Sequence[str] = BASE_CHANGES,
+) -> BaseImportPlan:
     """The import of ``built``'s rootfs as the base image ``ref``; nothing runs.
 
     Args:
-        built: The Debian image in the cache.
+        built: The Debian image (or container-only tree) in the cache.
         ref: The reference Dockerfiles use (``FROM unkai/debian:12``).
+        changes: Dockerfile instructions applied on import after the labels (default:
+            PATH and ``CMD ["/bin/bash"]``; a tree with an entrypoint passes its own).
 
     Returns:
         The plan; its digest tag is ``<tag of ref>-<first 12 hex digits of the digest>``.
     """
     repository, tag = split_reference(ref)
     labels = {ROOTFS_DIGEST_LABEL: built.digest, MANAGED_LABEL: "unkai"}
-    changes = tuple(f"LABEL {k}={json.dumps(v)}" for k, v in sorted(labels.items()))
+    labels_changes = tuple(f"LABEL {k}={json.dumps(v)}" for k, v in sorted(labels.items()))
     return BaseImportPlan(
         rootfs=built.rootfs,
         digest=built.digest,
         repository=repository,
         digest_tag=f"{tag}-{built.digest[:12]}",
         aliases=(ref,),
-        changes=changes + BASE_CHANGES,
+        changes=labels_changes + tuple(changes),
     )
 
 
@@ -297,9 +304,10 @@ def _import_id(response: str) -> str:
 
 def ensure_base_image(
     client: Any,
-    built: BuiltImage,
+    built: BuiltImage | BuiltRootfs,
     *,
     ref: str = DEBIAN_BASE_REF,
+    changes: Sequence[str] = BASE_CHANGES,
     say: Progress = _ignore,
 ) -> str:
     """Make ``ref`` (and its digest tag) name the base image imported from ``built``.
@@ -312,6 +320,7 @@ def ensure_base_image(
         client: A Docker client (:func:`connect`).
         built: The Debian image in the cache (its ``rootfs.tar``).
         ref: The reference Dockerfiles start ``FROM``.
+        changes: Dockerfile instructions applied on import (see :func:`plan_base_import`).
         say: Receives a line for each step taken.
 
     Returns:
@@ -320,7 +329,7 @@ def ensure_base_image(
     Raises:
         DriverError: The rootfs cannot be read or the engine refused it.
     """
-    plan = plan_base_import(built, ref=ref)
+    plan = plan_base_import(built, ref=ref, changes=changes)
     current = image_state(client, ref)
     if current is not None and current.labels.get(ROOTFS_DIGEST_LABEL) == plan.digest:
         return current.id

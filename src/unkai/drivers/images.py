@@ -20,6 +20,11 @@ The plan (:class:`ImageSpec`, :func:`mmdebstrap_argv`, :func:`bake_hook`,
 ``<cache>/images/<digest>/``. An unchanged spec has the same digest and is never
 rebuilt; a baked image's digest covers the playbook's content
 (:func:`unkai.render.playbook_digest`), never its path.
+
+A tree that only ever runs as a container (a simulated hypervisor host, for one) needs
+neither kernel nor disk: :class:`RootfsSpec` names its packages, files and hooks, and
+:func:`build_rootfs` makes just the tarball, cached in ``<cache>/rootfs/<digest>/``, the
+same way (same mmdebstrap invocation, same atomic rename).
 """
 
 from __future__ import annotations
@@ -167,23 +172,42 @@ class BuiltImage:
 
 def mmdebstrap_argv(spec: ImageSpec, out_tar: Path) -> list[str]:
     """The ``mmdebstrap`` command that builds the rootfs tarball of ``spec``."""
-    hooks = []
-    for rel, content in ROOTFS_FILES:
-        hooks += ["--customize-hook", f"printf %s {_sh_quote(content)} > \"$1/{rel}\""]
+    hooks = [f'printf %s {_sh_quote(content)} > "$1/{rel}"' for rel, content in ROOTFS_FILES]
     if spec.playbook is not None:
-        hooks += ["--customize-hook", bake_hook(spec)]
+        hooks.append(bake_hook(spec))
     # Host keys made at build time would be shared by every VM: cloud-init makes new ones.
-    hooks += ["--customize-hook", 'rm -f "$1"/etc/ssh/ssh_host_*']
+    hooks.append(_REMOVE_HOST_KEYS)
+    return _mmdebstrap(
+        packages=spec.all_packages(),
+        hooks=hooks,
+        suite=spec.suite,
+        out_tar=out_tar,
+        mirror=spec.mirror,
+    )
+
+
+_REMOVE_HOST_KEYS = 'rm -f "$1"/etc/ssh/ssh_host_*'
+
+
+def _mmdebstrap(
+    *,
+    packages: Sequence[str],
+    hooks: Sequence[str],
+    suite: str,
+    out_tar: Path,
+    mirror: str,
+) -> list[str]:
+    """The one mmdebstrap invocation: minbase, root mode, a tarball, customize hooks."""
     return [
         "mmdebstrap",
         "--variant=minbase",
         "--mode=root",
         "--format=tar",
-        f"--include={','.join(spec.all_packages())}",
-        *hooks,
-        spec.suite,
+        f"--include={','.join(packages)}",
+        *(arg for hook in hooks for arg in ("--customize-hook", hook)),
+        suite,
         str(out_tar),
-        spec.mirror,
+        mirror,
     ]
 
 
@@ -344,3 +368,148 @@ def docker_rootfs_members(members: Sequence[tarfile.TarInfo]) -> list[tarfile.Ta
     """
     skip = ("./boot/", "./usr/lib/modules/", "./lib/modules/")
     return [m for m in members if not m.name.startswith(skip)]
+
+
+# --- container-only trees ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RootfsFile:
+    """A file written into a tree after its packages are installed.
+
+    Attributes:
+        path: Its path inside the tree, relative (``usr/local/sbin/entrypoint``).
+        content: Its text.
+        mode: Its permission bits.
+    """
+
+    path: str
+    content: str
+    mode: int = 0o644
+
+    def __post_init__(self) -> None:
+        parts = Path(self.path).parts
+        if not parts or self.path.startswith("/") or ".." in parts:
+            from unkai.errors import ConfigError
+
+            raise ConfigError(
+                "a rootfs file needs a relative path inside the tree",
+                key_path="path",
+                value=self.path,
+            )
+
+    def hook(self) -> str:
+        """The customize hook (``$1`` is the tree) that writes the file with its mode."""
+        target = f'"$1"/{_sh_quote(self.path)}'
+        folder = f'"$1"/{_sh_quote(str(Path(self.path).parent))}'
+        return (
+            f"mkdir -p {folder} && printf %s {_sh_quote(self.content)} > {target}"
+            f" && chmod {self.mode:04o} {target}"
+        )
+
+
+@dataclass(frozen=True)
+class RootfsSpec:
+    """A Debian tree that only runs as a container: packages, files, hooks; no kernel, no disk.
+
+    Attributes:
+        name: What the tree is (``kvm-host``); part of the digest.
+        packages: Every package installed (nothing is added to them).
+        files: Files written after the packages are installed, in order.
+        hooks: Shell commands (mmdebstrap customize hooks, ``$1`` is the tree) run after
+            the files are written, in order.
+        suite: Debian suite (``bookworm`` for Debian 12).
+        mirror: The Debian archive.
+
+    SSH host keys that packages make at install time are always removed last, so no two
+    containers of one tree share a host key.
+    """
+
+    name: str
+    packages: tuple[str, ...]
+    files: tuple[RootfsFile, ...] = ()
+    hooks: tuple[str, ...] = ()
+    suite: str = "bookworm"
+    mirror: str = DEBIAN_MIRROR
+    builder: str = field(default=BUILDER_VERSION)
+
+    def digest(self) -> str:
+        """sha256 of the canonical JSON of the spec (packages sorted): the tree's identity."""
+        data = {**asdict(self), "packages": sorted(set(self.packages))}
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class BuiltRootfs:
+    """A container-only tree in the cache.
+
+    Attributes:
+        digest: The spec's digest.
+        folder: Where its files are.
+        rootfs: The rootfs tarball (for ``docker import``).
+        build_seconds: How long the build took (0 when it came from the cache).
+    """
+
+    digest: str
+    folder: Path
+    rootfs: Path
+    build_seconds: float = 0.0
+
+
+def rootfs_argv(spec: RootfsSpec, out_tar: Path) -> list[str]:
+    """The ``mmdebstrap`` command that builds the tarball of ``spec``."""
+    hooks = [*(f.hook() for f in spec.files), *spec.hooks, _REMOVE_HOST_KEYS]
+    return _mmdebstrap(
+        packages=sorted(set(spec.packages)),
+        hooks=hooks,
+        suite=spec.suite,
+        out_tar=out_tar,
+        mirror=spec.mirror,
+    )
+
+
+def rootfs_layout(spec: RootfsSpec, cache_root: Path) -> BuiltRootfs:
+    """Where the tree of ``spec`` is (or will be) in the cache; nothing is read."""
+    folder = cache_root / "rootfs" / spec.digest()
+    return BuiltRootfs(spec.digest(), folder, folder / "rootfs.tar")
+
+
+def cached_rootfs(spec: RootfsSpec, cache_root: Path) -> BuiltRootfs | None:
+    """The built tree of ``spec`` if the cache has it whole."""
+    layout = rootfs_layout(spec, cache_root)
+    complete = layout.rootfs.is_file() and (layout.folder / "manifest.json").is_file()
+    return layout if complete else None
+
+
+def build_rootfs(
+    spec: RootfsSpec,
+    cache_root: Path,
+    *,
+    say: Callable[[str], None] = lambda _: None,
+) -> BuiltRootfs:
+    """Build the tree of ``spec`` into the cache unless it is there; return it.
+
+    Side effects: runs mmdebstrap (about a minute, as root) in a temporary folder beside
+    the cache entry, which is renamed into place whole, so an interrupted build leaves
+    no half tree behind.
+
+    Raises:
+        CommandFailed: mmdebstrap failed (its output in the error).
+    """
+    found = cached_rootfs(spec, cache_root)
+    if found is not None:
+        return found
+    start = time.monotonic()
+    final = rootfs_layout(spec, cache_root).folder
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{spec.digest()[:12]}-", dir=final.parent) as tmp:
+        out = Path(tmp) / "rootfs"
+        out.mkdir()
+        say(f"building the {spec.name} tree from Debian packages (mmdebstrap, about a minute)")
+        run(rootfs_argv(spec, out / "rootfs.tar"), timeout=1800)
+        seconds = round(time.monotonic() - start, 1)
+        manifest = {"spec": asdict(spec), "digest": spec.digest(), "build_seconds": seconds}
+        (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(out, final)
+    return dataclasses.replace(rootfs_layout(spec, cache_root), build_seconds=seconds)
