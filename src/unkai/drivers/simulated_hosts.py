@@ -275,10 +275,12 @@ class HostImagePlan:
     Attributes:
         spec: The tree (:func:`host_image_spec`).
         import_plan: Its ``docker import`` (reference, labels, entrypoint).
+        ref: The reference also pointed at it (:data:`HOST_IMAGE_REF`).
     """
 
     spec: RootfsSpec
     import_plan: engine.BaseImportPlan
+    ref: str = HOST_IMAGE_REF
 
     @property
     def reference(self) -> str:
@@ -286,18 +288,22 @@ class HostImagePlan:
         return self.import_plan.reference
 
 
-def plan_host_image(*, cache_root: Path, mirror: str = DEBIAN_MIRROR) -> HostImagePlan:
+def plan_host_image(
+    *, cache_root: Path, mirror: str = DEBIAN_MIRROR, ref: str = HOST_IMAGE_REF
+) -> HostImagePlan:
     """The host image's build and import; nothing runs, nothing is read.
 
     Args:
         cache_root: unkai's cache (``unkai.toolchain.cache_root()``).
         mirror: The Debian archive.
+        ref: The image's reference; its digest tag is ``<tag>-<digest12>``.
     """
     spec = host_image_spec(mirror=mirror)
     layout = rootfs_layout(spec, cache_root)
     return HostImagePlan(
         spec=spec,
-        import_plan=engine.plan_base_import(layout, ref=HOST_IMAGE_REF, changes=_IMPORT_CHANGES),
+        import_plan=engine.plan_base_import(layout, ref=ref, changes=_IMPORT_CHANGES),
+        ref=ref,
     )
 
 
@@ -884,7 +890,7 @@ def ensure_host_image(
         if built.build_seconds:
             say(f"built the host tree {built.digest[:12]} in {built.build_seconds:.0f} s")
         return engine.ensure_base_image(
-            client, built, ref=HOST_IMAGE_REF, changes=_IMPORT_CHANGES, say=say
+            client, built, ref=plan.ref, changes=_IMPORT_CHANGES, say=say
         )
 
 

@@ -113,6 +113,9 @@ def test_the_image_is_tagged_by_the_digest_of_its_tree_which_covers_files_and_ho
     assert plan.reference == f"unkai/kvm-host:bookworm-{digest[:12]}"
     assert plan.import_plan.rootfs == CACHE / "rootfs" / digest / "rootfs.tar"
     assert f'LABEL dev.unkai.rootfs-digest="{digest}"' in plan.import_plan.changes
+    bench = sim.plan_host_image(cache_root=CACHE, ref="bench/kvm-host:bookworm")
+    assert bench.reference == f"bench/kvm-host:bookworm-{digest[:12]}"
+    assert bench.ref == "bench/kvm-host:bookworm" and plan.ref == sim.HOST_IMAGE_REF
     other = RootfsSpec(
         name=plan.spec.name,
         packages=plan.spec.packages,
