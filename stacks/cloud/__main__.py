@@ -2,7 +2,8 @@
 
 Stack config (set by ``unkai up``): ``unkai:accelerator`` (kvm or tcg, from the host's
 KVM probe), ``unkai:sshKeys`` (operator public keys added to every instance) and
-``unkai:placement`` (instance → host after the last ``up``, so placement is sticky).
+``unkai:placement`` (instance → host after the last ``up``, so placement is sticky)
+and ``unkai:unavailable`` (hosts that did not answer: their instances are evacuated).
 ``unkai:overrides`` (optional) is merged over the environment files like one more
 layer of ``extends:``: a per-stack change that is not committed to ``environments/``.
 Each workload's secret env is read from the config key its SecretRef names, as a
@@ -27,7 +28,12 @@ accelerator = config.get("accelerator") or cached_probe().accelerator
 ssh_keys = tuple(config.get_object("sshKeys") or ())
 # Where each VM ran after the last `unkai up`: placement is sticky.
 placement = config.get_object("placement") or {}
-cloud = Cloud(env.name, CloudArgs(env, accelerator, ssh_keys, placement=placement))
+# Hosts that did not answer when `unkai up` started: their instances move elsewhere.
+unavailable = tuple(config.get_object("unavailable") or ())
+cloud = Cloud(
+    env.name,
+    CloudArgs(env, accelerator, ssh_keys, placement=placement, unavailable=unavailable),
+)
 
 pulumi.export("environment", env.name)
 pulumi.export("hosts", cloud.hosts_summary)

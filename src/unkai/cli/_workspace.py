@@ -11,13 +11,24 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 from pulumi import automation as auto
 
 from unkai.errors import ToolchainError
-from unkai.toolchain import engine_env, find_pulumi, project_root, state_dir
+from unkai.model import Environment
+from unkai.render import render_ssh_config
+from unkai.toolchain import (
+    engine_env,
+    environment_ssh,
+    find_pulumi,
+    known_hosts_file,
+    operator_key,
+    project_root,
+    state_dir,
+)
 
 
 def passphrase_file(root: Path) -> Path:
@@ -65,3 +76,19 @@ def select_stack(
         pulumi_command=command,
     )
     return auto.create_or_select_stack(stack_name=stack_name, work_dir=str(stack_dir), opts=opts)
+
+
+def ssh_client(env: Environment, root: Path) -> Path:
+    """Write ``env``'s SSH client configuration and wrapper; return the wrapper.
+
+    Every SSH client of unkai runs it (libvirt's ``qemu+ssh``, Ansible, ``unkai ssh``):
+    the operator key, the project's ``known_hosts``, shared connections.
+    """
+    config = render_ssh_config(
+        env,
+        identity_file=str(operator_key(root)),
+        known_hosts=str(known_hosts_file(root)),
+        # Short: a socket path is limited to 108 bytes, and %C alone takes 40.
+        control_dir=tempfile.gettempdir(),
+    )
+    return environment_ssh(root, env.name, config)

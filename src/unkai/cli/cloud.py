@@ -21,18 +21,15 @@ from pulumi import automation as auto
 from rich.console import Console
 from rich.table import Table
 
-from unkai.cli._workspace import select_stack
+from unkai.cli._workspace import select_stack, ssh_client
 from unkai.environments import load_environment
 from unkai.errors import ConfigError, DriverError, UnkaiError
 from unkai.model import Environment, Host
-from unkai.placement import place
+from unkai.placement import Placement, place
 from unkai.provider import parse_replace_reason
-from unkai.render import render_ssh_config
 from unkai.toolchain import (
     SSH_ENV,
     cached_probe,
-    environment_ssh,
-    known_hosts_file,
     operator_key,
     project_root,
     ssh_dir,
@@ -53,9 +50,10 @@ def _color() -> str:
 
 
 def ensure_local_secrets(stack: auto.Stack, env: Environment) -> list[str]:
-    """Give each workload SecretRef the stack has no value for a random one (``local`` only).
+    """Give each SecretRef the stack has no value for a random one.
 
-    So ``unkai up local`` works on a fresh machine. Values are stored as encrypted stack
+    For ``local`` and environments whose settings say ``generate_secrets: true`` (so
+    ``unkai up local`` works on a fresh machine). Values are stored as encrypted stack
     config (``secret=True``) and never printed; other environments must set theirs
     (``pulumi config set --secret <name> …``).
 
@@ -88,43 +86,47 @@ def cloud_stack(env_name: str, root: Path) -> auto.Stack:
         PlacementError: its instances do not fit its hosts.
     """
     place(load_environment(env_name, root=root))  # before anything is created
-    wrapper = environment_ssh(
-        root,
-        env_name,
-        render_ssh_config(
-            load_environment(env_name, root=root),
-            identity_file=str(operator_key(root)),
-            known_hosts=str(known_hosts_file(root)),
-            control_dir=str(ssh_dir(root) / env_name / "control"),
-        ),
-    )
+    wrapper = ssh_client(load_environment(env_name, root=root), root)
     stack = select_stack(root / "stacks" / "cloud", env_name, env={SSH_ENV: str(wrapper)})
     overrides = stack.get_all_config().get("unkai:overrides")
     env = load_environment(
         env_name, root=root, overrides=json.loads(overrides.value) if overrides else None
     )
-    place(env, previous=stored_placement(stack))
+    previous = stored_placement(stack)
     unreachable = unreachable_hosts(env)
-    if unreachable:
+    remote = [h for h in env.hosts.values() if h.connection == "ssh"]
+    if unreachable and len(unreachable) == len(remote):
         listed = ", ".join(f"{h.name} ({h.address})" for h in unreachable)
         raise DriverError(
             f"{env_name}: no SSH answers from {listed}. Start them, or, when they are"
             f" simulated hosts, run: unkai hosts up {env_name}"
         )
+    down = sorted(h.name for h in unreachable)
+    placement = place(env, previous=previous, unavailable=down)
+    if down:
+        show_unreachable(env, down, previous, placement)
     public = operator_key(root).with_suffix(".pub").read_text().strip()
     stack.set_all_config(
         {
             "unkai:accelerator": auto.ConfigValue(cached_probe().accelerator),
             "unkai:sshKeys": auto.ConfigValue(json.dumps([public])),
+            UNAVAILABLE_KEY: auto.ConfigValue(json.dumps(down)),
         }
     )
-    if env_name == "local":
+    if env_name == "local" or env.settings.get(GENERATE_SECRETS) is True:
         for name in ensure_local_secrets(stack, env):
             console.print(
                 f"generated a random value for secret [bold]{name}[/] (encrypted stack config)"
             )
     return stack
 
+
+GENERATE_SECRETS = "generate_secrets"
+"""An environment setting: when true, secrets missing from the stack's config are
+generated at random on ``up`` (always so for ``local``); for test and lab clouds."""
+
+UNAVAILABLE_KEY = "unkai:unavailable"
+"""Stack config: hosts that did not answer when ``up`` started; they take no instance."""
 
 PLACEMENT_KEY = "unkai:placement"
 """Stack config: instance → host after the last ``up`` (what makes placement sticky)."""
@@ -141,6 +143,23 @@ def store_placement(stack: auto.Stack) -> None:
     instances = (stack.outputs().get("instances") or auto.OutputValue({}, False)).value or {}
     placement = {name: vm["host"] for name, vm in sorted(instances.items()) if vm.get("host")}
     stack.set_config(PLACEMENT_KEY, auto.ConfigValue(json.dumps(placement, sort_keys=True)))
+
+
+def show_unreachable(
+    env: Environment, down: list[str], previous: Mapping[str, str], placement: Placement
+) -> None:
+    """A table of the hosts that do not answer, the instances on them and where they go."""
+    table = Table(title=f"unreachable hosts of {env.name}")
+    for column in ("host", "address", "instance", "goes to"):
+        table.add_column(column)
+    stranded = {p.instance: p.detail for p in placement.stranded}
+    for host in down:
+        names = sorted(n for n, h in previous.items() if h == host) or ["-"]
+        for name in names:
+            target = placement.assignments.get(name, "")
+            where = f"stays: {stranded[name]}" if name in stranded else target
+            table.add_row(host, env.hosts[host].address, name, where if name != "-" else "")
+    console.print(table)
 
 
 def unreachable_hosts(env: Environment, *, timeout: float = 3.0) -> list[Host]:

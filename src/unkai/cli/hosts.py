@@ -18,18 +18,16 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from unkai.cli._workspace import ssh_client
 from unkai.drivers import docker as engine
 from unkai.drivers import simulated_hosts as sim
 from unkai.environments import environment_file, load_environment
 from unkai.model import Environment
-from unkai.render import render_ssh_config
 from unkai.toolchain import (
     cache_root,
-    environment_ssh,
     known_hosts_file,
     operator_key,
     project_root,
-    ssh_dir,
 )
 
 hosts_app = typer.Typer(
@@ -69,18 +67,6 @@ def _client() -> Iterator[Any]:
         client.close()
 
 
-def _ssh_wrapper(env: Environment, root: Path) -> Path:
-    """Write the environment's SSH client configuration and wrapper (every client uses it)."""
-    folder = ssh_dir(root) / env.name
-    config = render_ssh_config(
-        env,
-        identity_file=str(operator_key(root)),
-        known_hosts=str(known_hosts_file(root)),
-        control_dir=str(folder / "control"),
-    )
-    return environment_ssh(root, env.name, config)
-
-
 def _relative(path: Path, root: Path) -> str:
     return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
 
@@ -103,7 +89,7 @@ def up(env: _Env, root: _Root = None) -> None:
             file=file,
             say=_say,
         )
-    wrapper = _ssh_wrapper(loaded, base)
+    wrapper = ssh_client(loaded, base)
     console.print(_table(loaded.name, report.hosts))
     verb = "started" if report.changed else "already running"
     console.print(

@@ -103,6 +103,7 @@ class CloudArgs:
             secret.
         placement: Where each instance ran after the last ``up`` (instance → host):
             placement is sticky (:func:`unkai.placement.place`).
+        unavailable: Hosts that take no instance now (down, unreachable): theirs move.
     """
 
     env: model.Environment
@@ -111,6 +112,7 @@ class CloudArgs:
     clusters_root: Path | None = None
     secrets: Mapping[str, pulumi.Input[str]] | None = None
     placement: Mapping[str, str] | None = None
+    unavailable: tuple[str, ...] = ()
 
 
 class Cloud(pulumi.ComponentResource):
@@ -136,7 +138,10 @@ class Cloud(pulumi.ComponentResource):
     ) -> None:
         super().__init__("unkai:index:Cloud", name, None, opts)
         self._name, self._env, self._secret_values = name, args.env, args.secrets
-        placement = place(args.env, previous=args.placement)
+        placement = place(args.env, previous=args.placement, unavailable=args.unavailable)
+        for problem in placement.stranded:
+            where = placement.host_of(problem.instance)
+            pulumi.log.warn(f"{problem.instance} stays on {where}, unreachable: {problem.detail}")
         instances = [
             i.model_copy(update={"ssh_keys": (*i.ssh_keys, *args.ssh_keys)})
             for i in args.env.all_instances()

@@ -134,6 +134,7 @@ def instance_inputs(
         name=instance.name,
         host=host.name,
         libvirt_uri=host.libvirt_uri,
+        host_address=host.address,
         pool=render.STORAGE_POOL,
         domain_xml=domain_xml,  # type: ignore[arg-type]  # an Output
         user_data=files["user-data"],

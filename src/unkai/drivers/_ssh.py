@@ -9,11 +9,12 @@ configuration (key, known hosts, shared connections) serves every remote call.
 from __future__ import annotations
 
 import os
-from urllib.parse import quote
+import socket
+from urllib.parse import quote, urlsplit
 
 from unkai.toolchain import SSH_ENV
 
-__all__ = ["libvirt_uri", "ssh_executable"]
+__all__ = ["libvirt_uri", "remote_host", "ssh_executable", "unreachable"]
 
 
 def ssh_executable() -> str | None:
@@ -31,3 +32,30 @@ def libvirt_uri(uri: str) -> str:
         return uri
     separator = "&" if "?" in uri else "?"
     return f"{uri}{separator}command={quote(executable, safe='/')}&no_tty=1"
+
+
+def remote_host(uri: str) -> str | None:
+    """The host a remote libvirt URI reaches; None for a local one.
+
+    ``qemu+ssh://root@10.0.0.1/system`` reaches ``10.0.0.1``; ``qemu:///system`` none.
+    """
+    parsed = urlsplit(uri)
+    return parsed.hostname if "+" in parsed.scheme else None
+
+
+def unreachable(uri: str, *, timeout: float = 3.0) -> bool:
+    """Whether the host of a remote libvirt URI does not answer on its SSH port at all.
+
+    Tells a host that is down or cut off (its instances cannot be read, moved or deleted
+    now) from a host that answers but whose libvirtd misbehaves. A local URI is never
+    unreachable.
+    """
+    host = remote_host(uri)
+    if host is None:
+        return False
+    port = urlsplit(uri).port or 22
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError:
+        return True
+    return False

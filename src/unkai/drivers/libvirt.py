@@ -40,6 +40,7 @@ from xml.sax.saxutils import escape
 import libvirt
 
 from unkai.drivers._ssh import libvirt_uri as ssh_uri
+from unkai.drivers._ssh import unreachable
 from unkai.errors import DriverError
 
 __all__ = [
@@ -73,6 +74,7 @@ __all__ = [
     "session",
     "start_domain",
     "stop_domain",
+    "unreachable",
     "upload_volume",
     "volume",
     "volume_xml",
@@ -955,6 +957,45 @@ class Session:
         except libvirt.libvirtError as err:
             if not _missing(err):
                 raise self._error(f"cannot delete domain {name}", err) from err
+
+    def migrate(
+        self,
+        name: str,
+        destination: Session,
+        *,
+        address: str,
+        disks: Sequence[str],
+    ) -> float:
+        """Live-migrate domain ``name`` to the host of ``destination``; return the seconds.
+
+        The guest keeps running: its memory is copied while it runs (pre-copy), the
+        ``disks`` (guest targets such as ``vda``) are copied over NBD on top of the
+        backing images the destination already has (incremental: the caller creates the
+        overlays there first, over the same image), and the definition moves with it
+        (persistent on the destination, undefined on the source). Migration data goes
+        straight from host to host, to ``address`` (the destination as the source host
+        reaches it).
+
+        Raises:
+            DriverError: the migration failed; the domain still runs on the source.
+        """
+        flags = (
+            libvirt.VIR_MIGRATE_LIVE
+            | libvirt.VIR_MIGRATE_PERSIST_DEST
+            | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE
+            | libvirt.VIR_MIGRATE_NON_SHARED_INC
+        )
+        params = {
+            libvirt.VIR_MIGRATE_PARAM_URI: f"tcp://{address}",
+            libvirt.VIR_MIGRATE_PARAM_MIGRATE_DISKS: list(disks),
+        }
+        start = time.monotonic()
+        try:
+            dom = self._conn.lookupByName(name)
+            dom.migrate3(destination.conn, params, flags)
+        except libvirt.libvirtError as err:
+            raise self._error(f"cannot migrate {name} to {destination.uri}", err) from err
+        return round(time.monotonic() - start, 1)
 
     def start_and_watch(
         self,

@@ -27,7 +27,6 @@ __all__ = [
 
 _CONTENT = "the image's content changes: a new image is built and uploaded beside the old one"
 _FIRST_BOOT = "cloud-init applies it only on an instance's first boot: the VM is recreated"
-_OTHER_HOST = "the VM moves to another host"
 
 
 class LibvirtNetwork(Inputs):
@@ -255,10 +254,12 @@ class InstanceInputs(Inputs):
 
     name: Annotated[NonEmpty, Replace("a domain cannot be renamed")]
     """The domain's name."""
-    host: Annotated[NonEmpty, Replace(_OTHER_HOST)]
-    """The host it runs on."""
-    libvirt_uri: Annotated[NonEmpty, Replace(_OTHER_HOST)]
+    host: NonEmpty
+    """The host it runs on. A new host is a live migration (an update), not a replace."""
+    libvirt_uri: NonEmpty
     """The host's libvirt URI."""
+    host_address: NonEmpty | None = None
+    """The address other hosts reach this host at (live migration's destination)."""
     pool: Annotated[NonEmpty, Replace("the VM's disks move to another pool")] = STORAGE_POOL
     """The storage pool of its volumes."""
     domain_xml: NonEmpty

@@ -10,7 +10,6 @@ environment names in ``UNKAI_SSH``. Host keys are verified against the project's
 
 from __future__ import annotations
 
-import os
 import shlex
 import subprocess
 from pathlib import Path
@@ -72,5 +71,4 @@ def environment_ssh(root: Path, env: str, config: str) -> Path:
     wrapper = folder / "ssh"
     script = f'#!/bin/sh\nexec ssh -F {shlex.quote(str(config_file))} "$@"\n'
     atomic_write(wrapper, script, mode=0o755)
-    os.makedirs(folder / "control", mode=0o700, exist_ok=True)
     return wrapper

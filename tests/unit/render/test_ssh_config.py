@@ -15,7 +15,7 @@ def _config(env_name: str) -> str:
         load_environment(env_name, root=ROOT),
         identity_file="/p/.unkai/ssh/id_ed25519",
         known_hosts="/p/.unkai/ssh/known_hosts",
-        control_dir="/p/.unkai/ssh/dev/control",
+        control_dir="/tmp",
     )
 
 
@@ -26,7 +26,7 @@ def test_each_ssh_host_has_its_address_and_user_and_keys_are_checked():
     assert "IdentityFile /p/.unkai/ssh/id_ed25519\n" in text
     assert "UserKnownHostsFile /p/.unkai/ssh/known_hosts\n" in text
     assert "StrictHostKeyChecking yes\n" in text
-    assert "ControlPath /p/.unkai/ssh/dev/control/%C\n" in text
+    assert "ControlPath /tmp/unkai-%C\n" in text
 
 
 def test_local_hosts_are_not_listed_and_rendering_is_deterministic():

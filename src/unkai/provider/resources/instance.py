@@ -21,8 +21,9 @@ from unkai.drivers import libvirt
 from unkai.drivers._run import run
 from unkai.errors import ConfigError, DriverError
 from unkai.kinds import InstanceInputs, InstanceState
-from unkai.provider._log import say
-from unkai.provider._resource import Resource
+from unkai.provider._log import say, warn
+from unkai.provider._resource import Diff, Resource
+from unkai.provider._values import Props
 from unkai.render import SEED_SECRETS_FILE
 
 READY_MARKER = "unkai: cloud-init finished"
@@ -144,11 +145,17 @@ class Instance(Resource[InstanceInputs, InstanceState]):
         and as the live XML after a hand change (``virsh edit``, ``setmem --config``):
         the next preview shows it drifted and ``up`` redefines the domain.
         """
-        with libvirt.session(state.libvirt_uri) as conn:
-            info = conn.domain(resource_id)
-            if info is None or conn.volume(state.pool, state.disks[0].volume) is None:
-                return None
-            live_xml = conn.domain_xml(resource_id)
+        try:
+            with libvirt.session(state.libvirt_uri) as conn:
+                info = conn.domain(resource_id)
+                if info is None or conn.volume(state.pool, state.disks[0].volume) is None:
+                    return None
+                live_xml = conn.domain_xml(resource_id)
+        except DriverError:
+            if not libvirt.unreachable(state.libvirt_uri):
+                raise
+            warn(f"{state.name}: host {state.host} is unreachable; its state is unknown")
+            return state.model_copy(update={"state": "unreachable"})
         same = info.fingerprint == libvirt.domain_fingerprint(state.domain_xml)
         return state.model_copy(
             update={
@@ -161,15 +168,87 @@ class Instance(Resource[InstanceInputs, InstanceState]):
             }
         )
 
+    def diff(self, olds: Props, news: Props) -> Diff:
+        """The generic diff; a new host is said as the migration it is."""
+        result = super().diff(olds, news)
+        if "host" in result.changed and not result.replaces:
+            say(f"migrate {olds.get('host')} → {news.get('host')} (live, the guest keeps running)")
+        return result
+
     def update(self, resource_id: str, olds: InstanceState, news: InstanceInputs) -> InstanceState:
-        """Redefine the domain and restart it so the new definition applies."""
+        """Move the VM live to its new host; redefine and restart it for a new definition."""
+        if olds.libvirt_uri != news.libvirt_uri:
+            olds = self._migrate(olds, news)
+            if olds.domain_xml == news.domain_xml:
+                return olds
         with libvirt.session(news.libvirt_uri) as conn:
             conn.define_domain(resource_id, news.domain_xml)
             conn.stop_domain(resource_id, timeout=60)
             return _boot(conn, news)
 
+    def _migrate(self, olds: InstanceState, news: InstanceInputs) -> InstanceState:
+        """Live migration: the destination gets the same volumes; then the guest moves.
+
+        The source's volumes go afterwards. The guest's boot, processes and memory are
+        untouched.
+        """
+        if not news.host_address:
+            raise DriverError(f"{news.name}: host {news.host} has no address to migrate to")
+        if libvirt.unreachable(olds.libvirt_uri):
+            # Evacuation: the old host is gone with the guest's disks; boot it anew.
+            warn(
+                f"{news.name}: host {olds.host} is unreachable: the VM is recreated on"
+                f" {news.host} (what was on its disks there is lost with that host)"
+            )
+            _, state = self.create(news)
+            return state
+        with libvirt.session(olds.libvirt_uri) as source, libvirt.session(
+            news.libvirt_uri
+        ) as destination:
+            info = source.domain(olds.name)
+            if info is None or info.state != "running":
+                raise DriverError(
+                    f"{olds.name} is not running on {olds.host}: nothing to migrate live"
+                    " (refresh, then up recreates it on its new host)"
+                )
+            say(f"{olds.name}: preparing {news.host} (volumes over its own image copy)")
+            for index, disk in enumerate(news.disks):
+                destination.create_overlay(
+                    news.pool,
+                    disk.volume,
+                    backing=news.image_volume_path if index == 0 else None,
+                    size_gb=disk.size_gb,
+                )
+            _seed(destination, news, with_secrets=False)
+            copied = [d.target for d in info.disks if d.device == "disk" and not d.readonly]
+            say(f"{olds.name}: migrating {olds.host} → {news.host} (disks {', '.join(copied)})")
+            seconds = source.migrate(
+                olds.name, destination, address=news.host_address, disks=copied
+            )
+            for disk in olds.disks:
+                source.delete_volume(olds.pool, disk.volume)
+            source.delete_volume(olds.pool, olds.seed_volume)
+            moved = destination.domain(news.name)
+        say(f"{news.name}: migrated to {news.host} in {seconds:.1f} s")
+        return olds.model_copy(
+            update={
+                "host": news.host,
+                "libvirt_uri": news.libvirt_uri,
+                "host_address": news.host_address,
+                "image_volume_path": news.image_volume_path,
+                "state": moved.state if moved else None,
+                "running": bool(moved and moved.state == "running"),
+            }
+        )
+
     def delete(self, resource_id: str, state: InstanceState) -> None:
-        """Domain, disks and seed ISO."""
+        """Domain, disks and seed ISO.
+
+        A host that is unreachable is said, not waited for: what is on it stays there.
+        """
+        if libvirt.unreachable(state.libvirt_uri):
+            warn(f"{state.name}: host {state.host} is unreachable; its domain and volumes stay")
+            return
         with libvirt.session(state.libvirt_uri) as conn:
             _remove(conn, state)
 

@@ -23,6 +23,7 @@ from unkai.drivers.kvm_host import (
     libvirt_state,
     remove_pool_if_empty,
 )
+from unkai.drivers.libvirt import unreachable
 from unkai.errors import DriverError
 from unkai.kinds import KvmHostInputs, KvmHostState
 from unkai.provider._log import say, warn
@@ -91,6 +92,9 @@ class KvmHost(Resource[KvmHostInputs, KvmHostState]):
         would change something.
         """
         wanted = [net.name for net in state.networks]
+        if state.libvirt_uri and unreachable(state.libvirt_uri):
+            warn(f"{state.name} ({state.address}) is unreachable: not checked")
+            return state
         try:
             found = libvirt_state(state.libvirt_uri or "", state.pool_name, networks=wanted)
         except DriverError:
@@ -124,5 +128,8 @@ class KvmHost(Resource[KvmHostInputs, KvmHostState]):
 
     def delete(self, resource_id: str, state: KvmHostState) -> None:
         """Remove the storage pool when empty; packages and daemons stay (see the module)."""
+        if state.libvirt_uri and unreachable(state.libvirt_uri):
+            warn(f"{state.name} ({state.address}) is unreachable; its storage pool stays")
+            return
         if not remove_pool_if_empty(state.libvirt_uri or "", state.pool_name):
             warn(f"{state.name}: storage pool {state.pool_name} still holds volumes; left in place")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from unkai.drivers import libvirt
 from unkai.kinds import NetworkInputs, NetworkState
+from unkai.provider._log import warn
 from unkai.provider._resource import Resource
 
 
@@ -31,6 +32,9 @@ class Network(Resource[NetworkInputs, NetworkState]):
         (``virsh net-edit``) reads as the live XML, so the next preview shows ``xml``
         drifted and ``up`` recreates the network from the rendered one.
         """
+        if libvirt.unreachable(state.libvirt_uri):
+            warn(f"{state.libvirt_uri} is unreachable; network {state.name} is not checked")
+            return state
         with libvirt.session(state.libvirt_uri) as conn:
             found = conn.network(resource_id)
         if found is None:
@@ -45,6 +49,9 @@ class Network(Resource[NetworkInputs, NetworkState]):
         return self.create(news)[1]
 
     def delete(self, resource_id: str, state: NetworkState) -> None:
-        """Stop and undefine the network."""
+        """Stop and undefine the network (on a host that is unreachable it stays: said)."""
+        if libvirt.unreachable(state.libvirt_uri):
+            warn(f"{state.libvirt_uri} is unreachable; network {state.name} stays there")
+            return
         with libvirt.session(state.libvirt_uri) as conn:
             conn.delete_network(resource_id)

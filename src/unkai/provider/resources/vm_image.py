@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from unkai.drivers import images, libvirt
 from unkai.kinds import VmImageInputs, VmImageState
-from unkai.provider._log import say
+from unkai.provider._log import say, warn
 from unkai.provider._resource import Resource
 from unkai.toolchain import cache_root
 
@@ -80,6 +80,9 @@ class VmImage(Resource[VmImageInputs, VmImageState]):
         (replaced by hand): it reads as gone too, and the next ``up`` uploads it again.
         """
         boot_pool = boot_pool_name(state.name, state.version)
+        if libvirt.unreachable(state.libvirt_uri):
+            warn(f"{state.libvirt_uri} is unreachable; image {state.volume} is not checked")
+            return state
         with libvirt.session(state.libvirt_uri) as conn:
             found = conn.volume(state.pool, state.volume or "")
             boot = [conn.volume(boot_pool, name) for name in _BOOT_FILES]
@@ -92,6 +95,9 @@ class VmImage(Resource[VmImageInputs, VmImageState]):
     def delete(self, resource_id: str, state: VmImageState) -> None:
         """Delete the disk volume and the boot files (the build cache is kept)."""
         boot_pool = boot_pool_name(state.name, state.version)
+        if libvirt.unreachable(state.libvirt_uri):
+            warn(f"{state.libvirt_uri} is unreachable; image {state.volume} stays there")
+            return
         with libvirt.session(state.libvirt_uri) as conn:
             if state.volume:
                 conn.delete_volume(state.pool, state.volume)
