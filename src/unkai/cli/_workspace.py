@@ -9,15 +9,17 @@ and ``PULUMI_CONFIG_PASSPHRASE`` / ``PULUMI_CONFIG_PASSPHRASE_FILE`` to use othe
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
+import socket
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 from pulumi import automation as auto
 
-from unkai.errors import ToolchainError
+from unkai.errors import ToolchainError, UnkaiError
 from unkai.model import Environment
 from unkai.render import render_ssh_config
 from unkai.toolchain import (
@@ -92,3 +94,57 @@ def ssh_client(env: Environment, root: Path) -> Path:
         control_dir=tempfile.gettempdir(),
     )
     return environment_ssh(root, env.name, config)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def release_dead_lock(stack: auto.Stack, root: Path) -> str | None:
+    """Release ``stack``'s lock when its holder is a dead process on this machine.
+
+    Pulumi's file backend keeps a lock per running update naming its pid and host; an
+    ``up`` that was killed leaves it behind, and every later run refuses to start. A
+    lock of a process that no longer exists here is removed (and said); a live holder,
+    or one on another machine, is refused with who holds it.
+
+    Returns:
+        What was released, for the user; None when there was no lock.
+
+    Raises:
+        UnkaiError: another operation on the stack is running (its pid and since when).
+    """
+    backend = os.environ.get("PULUMI_BACKEND_URL")
+    if backend and not backend.startswith("file://"):
+        return None  # a service backend keeps its own locks
+    base = Path(backend.removeprefix("file://")) if backend else state_dir(root)
+    project = stack.workspace.project_settings().name
+    folder = base / ".pulumi" / "locks" / "organization" / project / stack.name
+    released = None
+    for lock in sorted(folder.glob("*.json")):
+        try:
+            holder = json.loads(lock.read_text())
+            pid, host, since = int(holder["pid"]), str(holder["hostname"]), holder["timestamp"]
+        except (OSError, ValueError, KeyError):
+            continue
+        if host != socket.gethostname() or _alive(pid):
+            raise UnkaiError(
+                f"another operation on {stack.name} is running (pid {pid} on {host} since"
+                f" {since}); wait for it to end"
+            )
+        lock.unlink(missing_ok=True)
+        lock.with_name(lock.name + ".attrs").unlink(missing_ok=True)
+        released = f"released the lock of an interrupted run of {stack.name} (pid {pid}, {since})"
+    return released
+
+
+def pending_operations(stack: auto.Stack) -> list[dict[str, object]]:
+    """The operations an interrupted run left pending in ``stack``'s state."""
+    deployment = stack.export_stack().deployment or {}
+    return list(deployment.get("pending_operations") or [])

@@ -21,7 +21,12 @@ from pulumi import automation as auto
 from rich.console import Console
 from rich.table import Table
 
-from unkai.cli._workspace import select_stack, ssh_client
+from unkai.cli._workspace import (
+    pending_operations,
+    release_dead_lock,
+    select_stack,
+    ssh_client,
+)
 from unkai.environments import load_environment
 from unkai.errors import ConfigError, DriverError, UnkaiError
 from unkai.model import Environment, Host
@@ -88,6 +93,19 @@ def cloud_stack(env_name: str, root: Path) -> auto.Stack:
     place(load_environment(env_name, root=root))  # before anything is created
     wrapper = ssh_client(load_environment(env_name, root=root), root)
     stack = select_stack(root / "stacks" / "cloud", env_name, env={SSH_ENV: str(wrapper)})
+    released = release_dead_lock(stack, root)
+    if released:
+        console.print(f"[yellow]{released}[/]")
+    pending = pending_operations(stack)
+    if pending:
+        # An interrupted run: what it was creating may exist. Clearing the entries lets
+        # the next create find it; the provider adopts what is its own.
+        kinds = ", ".join(sorted({str(op.get("type")) for op in pending}))
+        console.print(
+            f"[yellow]an interrupted run of {env_name} left {len(pending)} operation(s)"
+            f" pending ({kinds}): reading the real world back and clearing them[/]"
+        )
+        stack.refresh(clear_pending_creates=True, on_output=_stream, color=_color())
     overrides = stack.get_all_config().get("unkai:overrides")
     env = load_environment(
         env_name, root=root, overrides=json.loads(overrides.value) if overrides else None

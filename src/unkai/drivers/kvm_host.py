@@ -116,7 +116,11 @@ def kvm_host_plan(
     """
     extravars = {
         "kvm_host_accelerator": spec.accelerator,
-        "kvm_host_libvirt_uri": spec.libvirt_uri,
+        # The playbook runs on the host itself: there libvirt is the local system daemon,
+        # whatever URI unkai uses to reach it (qemu+ssh://... for a remote host).
+        "kvm_host_libvirt_uri": (
+            "qemu:///system" if spec.host.connection == "ssh" else spec.libvirt_uri
+        ),
         "kvm_host_networks": [{"name": net["name"], "xml": net["xml"]} for net in spec.networks],
         "kvm_host_pool_name": spec.pool_name,
         "kvm_host_pool_path": spec.pool_path,

@@ -154,7 +154,8 @@ def test_create_plans_the_playbook_run_from_typed_inputs():
     plan = kvm_host_plan(spec, playbooks_dir=Path("/p"), local_python="/py")
     assert plan.extravars == {
         "kvm_host_accelerator": "tcg",
-        "kvm_host_libvirt_uri": "qemu+ssh://ops@10.0.0.5/system",
+        # The playbook runs on the host: it reaches its own libvirtd locally.
+        "kvm_host_libvirt_uri": "qemu:///system",
         "kvm_host_networks": [{"name": "unkai-lan", "xml": net.xml}],
         "kvm_host_pool_name": STORAGE_POOL,
         "kvm_host_pool_path": "/srv/pool",

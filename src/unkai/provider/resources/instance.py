@@ -108,12 +108,17 @@ class Instance(Resource[InstanceInputs, InstanceState]):
                 up; in that case everything this call created is removed again.
         """
         with libvirt.session(inputs.libvirt_uri) as conn:
-            if conn.domain(inputs.name) is not None:
-                raise DriverError(
-                    f"a domain named {inputs.name!r} already exists on {inputs.libvirt_uri}"
-                    " and this stack did not create it; remove it (virsh undefine) or rename"
-                    " the instance"
-                )
+            found = conn.domain(inputs.name)
+            if found is not None:
+                if not _own(found, inputs):
+                    raise DriverError(
+                        f"a domain named {inputs.name!r} already exists on"
+                        f" {inputs.libvirt_uri} and this stack did not create it; remove it"
+                        " (virsh undefine) or rename the instance"
+                    )
+                # Ours, from a create that was interrupted: made again from scratch.
+                say(f"{inputs.name}: adopting what an interrupted run left: it is made anew")
+                _remove(conn, inputs)
             try:
                 for index, disk in enumerate(inputs.disks):
                     # The first disk boots: a copy-on-write layer over the image; others empty.
@@ -251,6 +256,16 @@ class Instance(Resource[InstanceInputs, InstanceState]):
             return
         with libvirt.session(state.libvirt_uri) as conn:
             _remove(conn, state)
+
+
+def _own(found: libvirt.DomainInfo, inputs: InstanceInputs) -> bool:
+    """Whether a domain on the host is this instance's own, left by an interrupted create.
+
+    unkai's domains carry their environment and definition hash in their metadata: a
+    domain with the very definition this create is making is the one it made before.
+    """
+    wanted = libvirt.domain_info(inputs.domain_xml, state="").definition_hash
+    return wanted is not None and found.definition_hash == wanted
 
 
 def _remove(conn: libvirt.Session, inputs: InstanceInputs) -> None:
