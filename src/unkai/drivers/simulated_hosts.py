@@ -201,6 +201,9 @@ printf 'host_uuid = "%s"\n' "$UNKAI_HOST_UUID" >> /etc/libvirt/libvirtd.conf
 printf '%s\n' "$UNKAI_HOST_UUID" | tr -d '-' > /etc/machine-id
 
 install -d -m 0755 /run/sshd /run/libvirt
+# What systemd-tmpfiles makes on a booted Debian: /var/lock points here (libvirt locks
+# a guest's console pty in it).
+install -d -m 1777 /run/lock
 /usr/sbin/sshd
 /usr/sbin/virtlogd --daemon
 /usr/sbin/libvirtd --daemon

@@ -327,7 +327,9 @@ def render_domain_xml(
         "domain_type": "kvm" if accelerator == "kvm" else "qemu",
         "accelerator": accelerator,
         "cpu_model": TCG_CPU_MODEL,
-        "definition_hash": definition_hash(instance),
+        # Where it runs is placement, not what it is: moving a VM (a changed pin) is a
+        # live migration, and its definition must stay the same bytes.
+        "definition_hash": definition_hash(instance.model_copy(update={"host": None})),
         "disks": disks,
         "has_scsi": any(disk.bus == "scsi" for disk in disks),
         "seed_path": seed_path.replace("{instance}", instance.name),
