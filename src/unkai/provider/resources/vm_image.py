@@ -76,8 +76,10 @@ class VmImage(Resource[VmImageInputs, VmImageState]):
     def read(self, resource_id: str, state: VmImageState) -> VmImageState | None:
         """The image as the host has it: None when its disk or boot files are gone.
 
-        A disk volume of another size than the one uploaded is not this image any more
-        (replaced by hand): it reads as gone too, and the next ``up`` uploads it again.
+        The disk volume's name holds the image's content digest, so a volume of that name
+        is this image; one deleted by hand (or its kernel or initrd) reads as gone, and
+        the next ``up`` uploads it again. (Its size is not compared: libvirt reports a
+        qcow2 volume's virtual size once the pool is refreshed, not the bytes uploaded.)
         """
         boot_pool = boot_pool_name(state.name, state.version)
         if libvirt.unreachable(state.libvirt_uri):
@@ -88,9 +90,7 @@ class VmImage(Resource[VmImageInputs, VmImageState]):
             boot = [conn.volume(boot_pool, name) for name in _BOOT_FILES]
         if found is None or None in boot:
             return None
-        if state.size_bytes is not None and found.capacity != state.size_bytes:
-            return None
-        return state.model_copy(update={"volume_path": found.path, "size_bytes": found.capacity})
+        return state.model_copy(update={"volume_path": found.path})
 
     def delete(self, resource_id: str, state: VmImageState) -> None:
         """Delete the disk volume and the boot files (the build cache is kept)."""
