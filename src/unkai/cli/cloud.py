@@ -27,11 +27,13 @@ from unkai.cli._workspace import (
     select_stack,
     ssh_client,
 )
+from unkai.drivers import libvirt
 from unkai.environments import load_environment
 from unkai.errors import ConfigError, DriverError, UnkaiError
 from unkai.model import Environment, Host
 from unkai.placement import Placement, place
 from unkai.provider import parse_replace_reason
+from unkai.render import STORAGE_POOL
 from unkai.toolchain import (
     SSH_ENV,
     cached_probe,
@@ -92,6 +94,7 @@ def cloud_stack(env_name: str, root: Path) -> auto.Stack:
     """
     place(load_environment(env_name, root=root))  # before anything is created
     wrapper = ssh_client(load_environment(env_name, root=root), root)
+    os.environ[SSH_ENV] = str(wrapper)  # this process's own libvirt calls (destroy's sweep)
     stack = select_stack(root / "stacks" / "cloud", env_name, env={SSH_ENV: str(wrapper)})
     released = release_dead_lock(stack, root)
     if released:
@@ -342,7 +345,45 @@ def destroy(
     result = stack.destroy(on_output=_stream, color=_color())
     if result.summary.result != "succeeded":
         raise UnkaiError(f"destroy of {env} did not succeed: {result.summary.message}")
-    console.print(f"[green]destroy[/] {env}: nothing left")
+    environment = load_environment(env, root=root)
+    removed, left, unchecked = sweep_hosts(environment)
+    for line in removed:
+        console.print(f"[yellow]removed a leftover of {env}:[/] {line}")
+    checked = len(environment.hosts) - len(unchecked)
+    if left or unchecked:
+        for line in left:
+            console.print(f"[red]left:[/] {line}")
+        for host in unchecked:
+            console.print(f"[red]not checked (unreachable):[/] {host}")
+        raise UnkaiError(
+            f"destroy {env}: {len(left)} object(s) remain and {len(unchecked)} host(s) could"
+            " not be checked (listed above)"
+        )
+    console.print(
+        f"[green]destroy[/] {env}: checked {checked} host(s) for anything of {env}'s;"
+        " nothing left"
+    )
+
+
+def sweep_hosts(env: Environment) -> tuple[list[str], list[str], list[str]]:
+    """After a destroy, look on every host of ``env`` for anything of its own and remove it.
+
+    Returns:
+        What was removed, what is still there (``host: object``), and the hosts that
+        could not be checked (unreachable).
+    """
+    removed: list[str] = []
+    left: list[str] = []
+    unchecked: list[str] = []
+    for host in sorted(env.hosts.values(), key=lambda h: h.name):
+        if libvirt.unreachable(host.libvirt_uri):
+            unchecked.append(f"{host.name} ({host.address})")
+            continue
+        with libvirt.session(host.libvirt_uri) as conn:
+            gone, there = conn.sweep(env.name, pool=STORAGE_POOL)
+        removed += [f"{host.name}: {what}" for what in gone]
+        left += [f"{host.name}: {what}" for what in there]
+    return removed, left, unchecked
 
 
 CommandArgument = typer.Argument(None, help="A command to run instead of a shell.")

@@ -223,6 +223,8 @@ class DomainInfo:
         fingerprint: :func:`domain_fingerprint` of the definition.
         max_memory_mb: The memory ceiling (``<memory>``), MiB rounded down.
         max_vcpus: The vCPU ceiling (``<vcpu>``).
+        environment: The unkai environment whose domain it is (its metadata); None for a
+            domain unkai did not make.
     """
 
     name: str
@@ -237,6 +239,7 @@ class DomainInfo:
     fingerprint: str
     max_memory_mb: int
     max_vcpus: int
+    environment: str | None = None
 
 
 def _scale(unit: str) -> int:
@@ -486,6 +489,11 @@ def domain_info(xml: str, *, state: str) -> DomainInfo:
         fingerprint=_fingerprint(root),
         max_memory_mb=max_kib // 1024,
         max_vcpus=max_vcpus,
+        environment=(
+            None
+            if metadata is None
+            else _text(metadata.find(f"{{{UNKAI_XML_NAMESPACE}}}environment"))
+        ),
     )
 
 
@@ -996,6 +1004,56 @@ class Session:
         except libvirt.libvirtError as err:
             raise self._error(f"cannot migrate {name} to {destination.uri}", err) from err
         return round(time.monotonic() - start, 1)
+
+    def sweep(self, environment: str, *, pool: str) -> tuple[list[str], list[str]]:
+        """Remove every domain of ``environment`` left on this host, with its volumes.
+
+        What ``destroy`` checks after the engine is done: a domain whose metadata names
+        the environment is unkai's own (an interrupted create, a host that came back after
+        its VMs were evacuated). It is stopped and undefined, and the volumes of ``pool``
+        its disks use are deleted. Domains of other environments and anything without
+        unkai's metadata are never touched.
+
+        Returns:
+            What was removed (``domain x``, ``volume pool/y``), and what is still left in
+            ``pool`` afterwards (volumes no remaining domain of this environment uses).
+        """
+        removed: list[str] = []
+        try:
+            domains = self._conn.listAllDomains(0)
+        except libvirt.libvirtError as err:
+            raise self._error("cannot list domains", err) from err
+        for dom in domains:
+            try:
+                info = domain_info(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE), state="")
+            except (libvirt.libvirtError, DriverError):
+                continue
+            if info.environment != environment:
+                continue
+            self.delete_domain(info.name)
+            removed.append(f"domain {info.name}")
+            for disk in info.disks:
+                found = self._volume_by_path(pool, disk.source)
+                if found is not None:
+                    self.delete_volume(pool, found)
+                    removed.append(f"volume {pool}/{found}")
+        left: list[str] = []
+        with contextlib.suppress(libvirt.libvirtError):
+            storage = self._conn.storagePoolLookupByName(pool)
+            storage.refresh(0)
+            left = [f"volume {pool}/{name}" for name in sorted(storage.listVolumes())]
+        return removed, left
+
+    def _volume_by_path(self, pool: str, path: str | None) -> str | None:
+        if not path:
+            return None
+        try:
+            vol = self._conn.storageVolLookupByPath(path)
+            if vol.storagePoolLookupByVolume().name() == pool:
+                return str(vol.name())
+        except libvirt.libvirtError:
+            return None
+        return None
 
     def start_and_watch(
         self,
