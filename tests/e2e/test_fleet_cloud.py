@@ -142,6 +142,20 @@ def test_moving_an_instance_is_a_live_migration(stack):
         stack.remove_config("unkai:overrides")
 
 
+def test_draining_a_host_moves_what_can_move_live(stack):
+    host = instances(stack)["db"]["host"]
+    boot_id = ok(unkai("ssh", ENV, "db", "cat", "/proc/sys/kernel/random/boot_id")).strip()
+    drained = ok(unkai("hosts", "drain", ENV, host))
+    assert f"drained {host}" in drained
+    after = instances(stack)
+    assert after["db"]["host"] != host
+    assert ok(unkai("ssh", ENV, "db", "cat", "/proc/sys/kernel/random/boot_id")).strip() == boot_id
+    # The web member there has no free host (anti-affinity): it stays, and is named.
+    stayed = [n for n, vm in after.items() if n.startswith("web-") and vm["host"] == host]
+    assert stayed and f"{stayed[0]} stays on {host}" in drained
+    assert "takes instances again" in ok(unkai("hosts", "drain", ENV, host, "--undo"))
+
+
 KILLED: list[str] = []
 
 

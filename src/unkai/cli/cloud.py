@@ -122,8 +122,9 @@ def cloud_stack(env_name: str, root: Path) -> auto.Stack:
             f"{env_name}: no SSH answers from {listed}. Start them, or, when they are"
             f" simulated hosts, run: unkai hosts up {env_name}"
         )
-    down = sorted(h.name for h in unreachable)
-    placement = place(env, previous=previous, unavailable=down)
+    drained = stored_list(stack, DRAINED_KEY)
+    down = sorted({h.name for h in unreachable})
+    placement = place(env, previous=previous, unavailable=sorted({*down, *drained}))
     if down:
         show_unreachable(env, down, previous, placement)
     public = operator_key(root).with_suffix(".pub").read_text().strip()
@@ -131,7 +132,7 @@ def cloud_stack(env_name: str, root: Path) -> auto.Stack:
         {
             "unkai:accelerator": auto.ConfigValue(cached_probe().accelerator),
             "unkai:sshKeys": auto.ConfigValue(json.dumps([public])),
-            UNAVAILABLE_KEY: auto.ConfigValue(json.dumps(down)),
+            UNAVAILABLE_KEY: auto.ConfigValue(json.dumps(sorted({*down, *drained}))),
         }
     )
     if env_name == "local" or env.settings.get(GENERATE_SECRETS) is True:
@@ -149,6 +150,9 @@ generated at random on ``up`` (always so for ``local``); for test and lab clouds
 UNAVAILABLE_KEY = "unkai:unavailable"
 """Stack config: hosts that did not answer when ``up`` started; they take no instance."""
 
+DRAINED_KEY = "unkai:drained"
+"""Stack config: hosts drained by ``unkai hosts drain``; they take no instance."""
+
 PLACEMENT_KEY = "unkai:placement"
 """Stack config: instance → host after the last ``up`` (what makes placement sticky)."""
 
@@ -157,6 +161,36 @@ def stored_placement(stack: auto.Stack) -> dict[str, str]:
     """Where each instance ran after the last ``up`` of ``stack`` (empty at first)."""
     value = stack.get_all_config().get(PLACEMENT_KEY)
     return dict(json.loads(value.value)) if value is not None else {}
+
+
+def stored_list(stack: auto.Stack, key: str) -> list[str]:
+    """A JSON list kept in the stack's config (empty when unset)."""
+    value = stack.get_all_config().get(key)
+    return list(json.loads(value.value)) if value is not None else []
+
+
+def drain(
+    env: str = typer.Argument(..., help="Environment (and stack) name."),
+    host: str = typer.Argument(..., help="The host to empty."),
+    undo: bool = typer.Option(False, "--undo", help="Let the host take instances again."),
+    root: Path | None = RootOption,
+) -> None:
+    """Move every instance off a host, live, and keep it empty (``--undo`` to stop)."""
+    root = root or project_root()
+    environment = load_environment(env, root=root)
+    if host not in environment.hosts:
+        raise ConfigError(
+            f"{env} has no host {host!r}", allowed=", ".join(sorted(environment.hosts))
+        )
+    stack = cloud_stack(env, root)
+    drained = set(stored_list(stack, DRAINED_KEY))
+    drained = drained - {host} if undo else drained | {host}
+    stack.set_config(DRAINED_KEY, auto.ConfigValue(json.dumps(sorted(drained))))
+    if undo:
+        console.print(f"{host} takes instances again (nothing moves back: placement is sticky)")
+        return
+    up(env, expect_no_changes=False, root=root)
+    console.print(f"[green]drained[/] {host}: it runs no instance of {env}")
 
 
 def store_placement(stack: auto.Stack) -> None:

@@ -138,3 +138,16 @@ def _table(env: str, rows: tuple[sim.HostStatus, ...]) -> Table:
         answers = {True: "[green]answers[/]", False: "[red]no answer[/]", None: "[dim]-[/]"}
         table.add_row(row.host, row.address, row.zone, state, answers[row.libvirt])
     return table
+
+
+@hosts_app.command("drain")
+def drain(
+    env: _Env,
+    host: Annotated[str, typer.Argument(help="The host to empty.")],
+    undo: Annotated[bool, typer.Option("--undo", help="Let it take instances again.")] = False,
+    root: _Root = None,
+) -> None:
+    """Live-migrate every instance off a host and keep it empty (any host, not only these)."""
+    from unkai.cli.cloud import drain as drain_host
+
+    drain_host(env, host, undo=undo, root=root)

@@ -141,7 +141,10 @@ class Cloud(pulumi.ComponentResource):
         placement = place(args.env, previous=args.placement, unavailable=args.unavailable)
         for problem in placement.stranded:
             where = placement.host_of(problem.instance)
-            pulumi.log.warn(f"{problem.instance} stays on {where}, unreachable: {problem.detail}")
+            pulumi.log.warn(
+                f"{problem.instance} stays on {where}, which takes no instance now:"
+                f" {problem.detail}"
+            )
         instances = [
             i.model_copy(update={"ssh_keys": (*i.ssh_keys, *args.ssh_keys)})
             for i in args.env.all_instances()

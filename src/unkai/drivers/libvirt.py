@@ -49,6 +49,7 @@ __all__ = [
     "DiskInfo",
     "DomainInfo",
     "GuestReady",
+    "Migrated",
     "NetworkInfo",
     "NicInfo",
     "PoolInfo",
@@ -973,8 +974,8 @@ class Session:
         *,
         address: str,
         disks: Sequence[str],
-    ) -> float:
-        """Live-migrate domain ``name`` to the host of ``destination``; return the seconds.
+    ) -> Migrated:
+        """Live-migrate domain ``name`` to the host of ``destination``: how long it took.
 
         The guest keeps running: its memory is copied while it runs (pre-copy), the
         ``disks`` (guest targets such as ``vda``) are copied over NBD on top of the
@@ -1000,10 +1001,16 @@ class Session:
         start = time.monotonic()
         try:
             dom = self._conn.lookupByName(name)
-            dom.migrate3(destination.conn, params, flags)
+            moved = dom.migrate3(destination.conn, params, flags)
         except libvirt.libvirtError as err:
             raise self._error(f"cannot migrate {name} to {destination.uri}", err) from err
-        return round(time.monotonic() - start, 1)
+        seconds = round(time.monotonic() - start, 1)
+        downtime: float | None = None
+        with contextlib.suppress(libvirt.libvirtError, AttributeError):
+            stats = moved.jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED)
+            if "downtime" in stats:
+                downtime = float(stats["downtime"])
+        return Migrated(seconds=seconds, downtime_ms=downtime)
 
     def sweep(self, environment: str, *, pool: str) -> tuple[list[str], list[str]]:
         """Remove every domain of ``environment`` left on this host, with its volumes.
@@ -1122,6 +1129,20 @@ class Session:
         finally:
             with contextlib.suppress(libvirt.libvirtError):
                 stream.abort()
+
+
+@dataclass(frozen=True)
+class Migrated:
+    """How a live migration went.
+
+    Attributes:
+        seconds: From the start of the migration to the guest running on the destination.
+        downtime_ms: How long the guest was paused for the switch-over (libvirt's job
+            statistics), None when libvirt did not say.
+    """
+
+    seconds: float
+    downtime_ms: float | None
 
 
 class ConsoleWatch:

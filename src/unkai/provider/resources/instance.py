@@ -227,14 +227,17 @@ class Instance(Resource[InstanceInputs, InstanceState]):
             _seed(destination, news, with_secrets=False)
             copied = [d.target for d in info.disks if d.device == "disk" and not d.readonly]
             say(f"{olds.name}: migrating {olds.host} → {news.host} (disks {', '.join(copied)})")
-            seconds = source.migrate(
+            migrated = source.migrate(
                 olds.name, destination, address=news.host_address, disks=copied
             )
             for disk in olds.disks:
                 source.delete_volume(olds.pool, disk.volume)
             source.delete_volume(olds.pool, olds.seed_volume)
             moved = destination.domain(news.name)
-        say(f"{news.name}: migrated to {news.host} in {seconds:.1f} s")
+        paused = (
+            f", paused {migrated.downtime_ms:.0f} ms" if migrated.downtime_ms is not None else ""
+        )
+        say(f"{news.name}: migrated to {news.host} in {migrated.seconds:.1f} s{paused}")
         return olds.model_copy(
             update={
                 "host": news.host,
