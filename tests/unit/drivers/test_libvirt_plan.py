@@ -535,3 +535,19 @@ def test_each_rendered_element_needs_a_live_element_of_its_own():
     assert not network_matches(rendered, "<network><ip address='10.0.0.1'/></network>")
     two = "<network><ip address='10.0.0.1' prefix='24'/><ip address='10.0.0.1'/></network>"
     assert network_matches("<network><ip address='10.0.0.1'/><ip prefix='24'/></network>", two)
+
+
+def test_the_owner_of_a_domain_is_read_from_its_metadata(env: Environment):
+    """What destroy's sweep and an adopting create rely on: unkai's own domains say whose."""
+    rendered = domain_info(_rendered_db(env), state="")
+    assert rendered.environment == env.name
+    assert domain_info(LIBVIRT_DB, state="").environment == rendered.environment
+    foreign = "<domain type='kvm'><name>x</name><memory>1024</memory><vcpu>1</vcpu></domain>"
+    assert domain_info(foreign, state="").environment is None
+
+
+def test_a_host_pin_is_placement_not_definition(env: Environment):
+    db = _db(env)
+    pinned = db.model_copy(update={"host": "somewhere-else"})
+    moved = render.render_domain_xml(pinned, env=env, accelerator="tcg")
+    assert moved == _rendered_db(env)

@@ -63,3 +63,13 @@ def test_unkai_ssh_goes_through_the_host_or_the_forwarded_port():
                          guest_known_hosts=known)  # fmt: skip
     assert forwarded[-3:] == ["-p", "2201", "unkai@127.0.0.1"]
     assert f"UserKnownHostsFile={known}" in forwarded
+
+
+def test_a_remote_host_that_does_not_answer_is_unreachable_a_local_one_never():
+    from unkai.drivers._ssh import remote_host, unreachable
+
+    assert remote_host("qemu+ssh://root@10.231.0.11/system") == "10.231.0.11"
+    assert remote_host("qemu:///system") is None
+    assert unreachable("qemu:///system") is False
+    # Nothing listens on port 1 of the loopback: refused at once.
+    assert unreachable("qemu+ssh://root@127.0.0.1:1/system", timeout=2) is True
