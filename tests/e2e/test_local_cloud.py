@@ -232,6 +232,36 @@ def test_memory_change_is_an_update_in_place(stack):
         stack.remove_config("unkai:overrides")
 
 
+def test_a_data_volume_outlives_a_replace_of_its_instance(stack):
+    """db's data disk is a Volume: replacing db (new cloud-init data) re-attaches it."""
+    port = int(instances(stack)["db"]["ssh_port"])
+    ssh(
+        port,
+        "sudo mkfs.ext4 -q -F /dev/vdb && sudo mount /dev/vdb /mnt"
+        " && echo kept-across-replace | sudo tee /mnt/keep >/dev/null && sudo umount /mnt",
+    )
+    uuid_before = subprocess.run(
+        ["virsh", "-c", URI, "domuuid", "db"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    overrides = {"instances": {"db": {"user_data": {"timezone": "Etc/UTC"}}}}
+    stack.set_config("unkai:overrides", auto.ConfigValue(json.dumps(overrides)))
+    try:
+        events: list[auto.EngineEvent] = []
+        preview = stack.preview(on_event=events.append)
+        assert preview.change_summary.get("replace") == 1, preview.change_summary
+        said = [e.diagnostic_event.message for e in events if e.diagnostic_event]
+        assert any("replace because user_data changed" in m for m in said), said
+        stack.up()
+    finally:
+        stack.remove_config("unkai:overrides")
+    uuid_after = subprocess.run(
+        ["virsh", "-c", URI, "domuuid", "db"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert uuid_after != uuid_before, "db was not replaced"
+    kept = ssh(port, "sudo mount /dev/vdb /mnt && cat /mnt/keep; sudo umount /mnt")
+    assert kept.strip() == "kept-across-replace"
+
+
 def test_destroy_leaves_nothing_behind(stack):
     names = set(instances(stack))
     references = [i["reference"] for i in stack.outputs()["container_images"].value.values()]

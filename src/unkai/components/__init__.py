@@ -29,9 +29,11 @@ from unkai.components._vms import (
     Instance,
     Network,
     VmImage,
+    Volume,
     instance_inputs,
     network_inputs,
     vm_image_inputs,
+    volume_inputs,
 )
 
 __all__ = [
@@ -51,6 +53,7 @@ __all__ = [
     "NodePool",
     "NodePoolArgs",
     "VmImage",
+    "Volume",
     "Workload",
     "WorkloadArgs",
     "add_kubernetes",
@@ -63,4 +66,5 @@ __all__ = [
     "pinned_image_ref",
     "secret_config",
     "vm_image_inputs",
+    "volume_inputs",
 ]

@@ -30,9 +30,11 @@ from unkai.components._vms import (
     Instance,
     Network,
     VmImage,
+    Volume,
     instance_inputs,
     network_inputs,
     vm_image_inputs,
+    volume_inputs,
 )
 from unkai.placement import place
 from unkai.toolchain import project_root
@@ -70,6 +72,14 @@ class InstanceGroup(pulumi.ComponentResource):
         super().__init__("unkai:compute:InstanceGroup", name, None, opts)
         self.instances = {}
         for instance, host in args.members:
+            volumes = [
+                Volume(
+                    f"{name}-{volume.name.removesuffix('.qcow2')}",
+                    volume,
+                    pulumi.ResourceOptions(parent=self),
+                )
+                for volume in volume_inputs(instance, host)
+            ]
             self.instances[instance.name] = Instance(
                 f"{name}-{instance.name.removeprefix(args.group.name + '-')}",
                 instance_inputs(
@@ -80,7 +90,7 @@ class InstanceGroup(pulumi.ComponentResource):
                     image_volume_path=args.images[(instance.image, host.name)],
                     secret_values=args.secrets.get(instance.name),
                 ),
-                pulumi.ResourceOptions(parent=self),
+                pulumi.ResourceOptions(parent=self, depends_on=volumes),
             )
         self.register_outputs({"size": len(self.instances)})
 
@@ -232,6 +242,14 @@ class Cloud(pulumi.ComponentResource):
         for instance in instances:
             if instance.group is None:
                 host = host_of[instance.name]
+                volumes = [
+                    Volume(
+                        f"{self._name}-{volume.name.removesuffix('.qcow2')}",
+                        volume,
+                        self._on_host(host.name),
+                    )
+                    for volume in volume_inputs(instance, host)
+                ]
                 found[instance.name] = Instance(
                     f"{self._name}-{instance.name}",
                     instance_inputs(
@@ -242,7 +260,9 @@ class Cloud(pulumi.ComponentResource):
                         image_volume_path=images[(instance.image, host.name)],
                         secret_values=self._secrets(instance),
                     ),
-                    self._on_host(host.name),
+                    pulumi.ResourceOptions(
+                        parent=self, depends_on=[self.hosts[host.name], *volumes]
+                    ),
                 )
         for group_name, group in sorted(self._env.instance_groups.items()):
             members = tuple((i, host_of[i.name]) for i in instances if i.group == group_name)

@@ -22,6 +22,8 @@ from unkai.kinds import (
     NetworkState,
     VmImageInputs,
     VmImageState,
+    VolumeInputs,
+    VolumeState,
 )
 
 
@@ -97,6 +99,34 @@ def _pattern_path(pattern: str, instance: model.Instance, disk: str = "") -> str
     return pattern.replace("{instance}", instance.name).replace("{disk}", disk)
 
 
+def _disk_spec(instance: model.Instance, disk: model.Disk) -> DiskSpec:
+    return DiskSpec(volume=render.volume_name(instance, disk.name), size_gb=disk.size_gb or 1)
+
+
+def volume_inputs(instance: model.Instance, host: model.Host) -> list[VolumeInputs]:
+    """The data volumes of ``instance`` (every disk but the boot disk) on ``host``."""
+    return [
+        VolumeInputs(
+            name=render.volume_name(instance, disk.name),
+            size_gb=disk.size_gb or 1,
+            host=host.name,
+            libvirt_uri=host.libvirt_uri,
+        )
+        for disk in instance.disks[1:]
+    ]
+
+
+class Volume(KindResource):
+    """A data volume that outlives its instance's replacements (``unkai:compute:Volume``)."""
+
+    path: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: VolumeInputs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(name, args, VolumeState, opts)
+
+
 def _accelerator(name: str) -> Literal["kvm", "tcg"]:
     return "kvm" if name == "kvm" else "tcg"
 
@@ -141,10 +171,9 @@ def instance_inputs(
         meta_data=files["meta-data"],
         network_config=files["network-config"],
         image_volume_path=image_volume_path,  # type: ignore[arg-type]  # an Output
-        disks=tuple(
-            DiskSpec(volume=render.volume_name(instance, d.name), size_gb=d.size_gb)
-            for d in instance.disks
-        ),
+        # The boot disk is the VM's own; every other disk is a Volume (volume_inputs).
+        disks=(_disk_spec(instance, instance.disks[0]),),
+        volumes=tuple(_disk_spec(instance, d) for d in instance.disks[1:]),
         seed_volume=f"{instance.name}-seed.iso",
         console_log=_pattern_path(render.DEFAULT_CONSOLE_LOG, instance),
         ssh_port=port,

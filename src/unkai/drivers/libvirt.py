@@ -814,6 +814,27 @@ class Session:
         except libvirt.libvirtError as err:
             raise self._error(f"cannot create volume {pool}/{name}", err) from err
 
+    def grow_volume(self, pool: str, name: str, *, size_gb: int) -> Volume:
+        """Grow volume ``name`` of ``pool`` to ``size_gb`` GiB (never shrinks it).
+
+        Raises:
+            DriverError: the volume is missing, or larger than that already.
+        """
+        capacity = size_gb * 1024**3
+        try:
+            vol = self._conn.storagePoolLookupByName(pool).storageVolLookupByName(name)
+            _, current, _ = vol.info()
+            if capacity < current:
+                raise DriverError(
+                    f"volume {pool}/{name} is {current // 1024**3} GiB: a volume cannot shrink"
+                    f" to {size_gb} GiB"
+                )
+            if capacity > current:
+                vol.resize(capacity, 0)
+            return Volume(name, vol.path(), capacity)
+        except libvirt.libvirtError as err:
+            raise self._error(f"cannot grow volume {pool}/{name}", err) from err
+
     def delete_volume(self, pool: str, name: str) -> None:
         """Delete a volume; one already gone is not an error."""
         try:

@@ -39,6 +39,8 @@ from unkai.kinds.compute import (
     NetworkState,
     VmImageInputs,
     VmImageState,
+    VolumeInputs,
+    VolumeState,
 )
 from unkai.kinds.containers import (
     CONTENT_HASH_LABEL,
@@ -62,6 +64,7 @@ KINDS: tuple[type[State], ...] = (
     LocalFileState,
     KvmHostState,
     VmImageState,
+    VolumeState,
     NetworkState,
     InstanceState,
     ContainerImageState,
@@ -99,6 +102,8 @@ __all__ = [
     "Taint",
     "VmImageInputs",
     "VmImageState",
+    "VolumeInputs",
+    "VolumeState",
     "WorkloadInputs",
     "WorkloadState",
     "check_inputs",

@@ -23,6 +23,8 @@ __all__ = [
     "NetworkState",
     "VmImageInputs",
     "VmImageState",
+    "VolumeInputs",
+    "VolumeState",
 ]
 
 _CONTENT = "the image's content changes: a new image is built and uploaded beside the old one"
@@ -243,6 +245,38 @@ class DiskSpec(Inputs):
     """Its size in GiB."""
 
 
+class VolumeInputs(Inputs):
+    """A data volume in a host's pool, attached to an instance but not owned by it.
+
+    Replacing the instance (a new image, new cloud-init data) attaches the same volume to
+    the new VM: what was written to it is still there. It goes only when it leaves the
+    program (or the stack is destroyed). When its instance moves to another host the
+    volume moves with it: live migration copies its blocks; ``host`` here follows.
+    """
+
+    token: ClassVar[str] = "unkai:compute:Volume"
+
+    name: Annotated[NonEmpty, Replace("a volume cannot be renamed")]
+    """The volume's name in the pool (``<instance>-<disk>.qcow2``)."""
+    pool: Annotated[NonEmpty, Replace("a volume cannot move to another pool")] = STORAGE_POOL
+    """The storage pool."""
+    size_gb: Annotated[int, Field(ge=1)]
+    """Its size in GiB; growing it is an update, shrinking it is refused."""
+    host: NonEmpty
+    """The host it is on (its instance's)."""
+    libvirt_uri: NonEmpty
+    """The host's libvirt URI."""
+
+
+class VolumeState(VolumeInputs, State):
+    """The volume as the pool has it."""
+
+    path: str | None = None
+    """Its path on the host."""
+    capacity_bytes: int | None = None
+    """Its capacity."""
+
+
 class InstanceInputs(Inputs):
     """A VM from the rendered domain XML and a NoCloud seed.
 
@@ -279,7 +313,12 @@ class InstanceInputs(Inputs):
         Field(min_length=1),
         Replace("disks are created with the VM (size, bus and backing are fixed then)"),
     ]
-    """Its disk volumes, the boot disk first."""
+    """The disks the VM owns: its boot disk (a copy-on-write layer over the image)."""
+    volumes: Annotated[
+        tuple[DiskSpec, ...],
+        Replace("volumes are attached when the VM is defined"),
+    ] = ()
+    """Data volumes attached to it (the Volume kind's; they outlive a replace)."""
     seed_volume: Annotated[NonEmpty, Replace("the seed ISO is another volume")]
     """Name of the NoCloud seed ISO volume."""
     console_log: AbsolutePath

@@ -37,6 +37,7 @@ from unkai.components import (
     network_inputs,
     pinned_image_ref,
     vm_image_inputs,
+    volume_inputs,
 )
 from unkai.environments import load_environment
 from unkai.errors import ConfigError
@@ -82,6 +83,10 @@ EXAMPLES: dict[type[Inputs], dict[str, Any]] = {
     },
     kinds.NetworkInputs: {
         "name": "unkai-lan", "libvirt_uri": "qemu:///system", "xml": NETWORK_XML,
+    },
+    kinds.VolumeInputs: {
+        "name": "db-data.qcow2", "size_gb": 2, "host": "localhost",
+        "libvirt_uri": "qemu:///system",
     },
     kinds.InstanceInputs: {
         "name": "db", "host": "localhost", "libvirt_uri": "qemu:///system",
@@ -393,6 +398,8 @@ def _stack_resources(env_name: str, *, kubernetes: bool) -> list[tuple[str, Inpu
             instance, env=env, host=host, accelerator="tcg", image_volume_path=volume
         )
         found.append((instance.name, built_vm, kinds.InstanceState))
+        for data in volume_inputs(instance, host):
+            found.append((data.name, data, kinds.VolumeState))
     images = {}
     for name, image in sorted(env.container_images.items()):
         built_image = container_image_inputs(image, env)

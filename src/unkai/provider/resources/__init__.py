@@ -9,11 +9,13 @@ from unkai.provider.resources.kvm_host import KvmHost
 from unkai.provider.resources.local_file import LocalFile
 from unkai.provider.resources.network import Network
 from unkai.provider.resources.vm_image import VmImage
+from unkai.provider.resources.volume import Volume
 from unkai.provider.resources.workload import Workload
 
 ALL = (
     LocalFile(),
     VmImage(),
+    Volume(),
     Network(),
     Instance(),
     ContainerImage(),
@@ -33,5 +35,6 @@ __all__ = [
     "Network",
     "NodePool",
     "VmImage",
+    "Volume",
     "Workload",
 ]

@@ -119,15 +119,16 @@ class Instance(Resource[InstanceInputs, InstanceState]):
                 # Ours, from a create that was interrupted: made again from scratch.
                 say(f"{inputs.name}: adopting what an interrupted run left: it is made anew")
                 _remove(conn, inputs)
+            missing = [
+                v.volume for v in inputs.volumes if conn.volume(inputs.pool, v.volume) is None
+            ]
+            if missing:
+                raise DriverError(
+                    f"{inputs.name}: its volumes {', '.join(missing)} are not on {inputs.host}"
+                    " (the Volume resources make them first)"
+                )
             try:
-                for index, disk in enumerate(inputs.disks):
-                    # The first disk boots: a copy-on-write layer over the image; others empty.
-                    conn.create_overlay(
-                        inputs.pool,
-                        disk.volume,
-                        backing=inputs.image_volume_path if index == 0 else None,
-                        size_gb=disk.size_gb,
-                    )
+                _own_disks(conn, inputs)
                 _seed(conn, inputs, with_secrets=True)
                 conn.define_domain(inputs.name, inputs.domain_xml)
                 state = _boot(conn, inputs)
@@ -216,13 +217,11 @@ class Instance(Resource[InstanceInputs, InstanceState]):
                     f"{olds.name} is not running on {olds.host}: nothing to migrate live"
                     " (refresh, then up recreates it on its new host)"
                 )
-            say(f"{olds.name}: preparing {news.host} (volumes over its own image copy)")
-            for index, disk in enumerate(news.disks):
+            say(f"{olds.name}: preparing {news.host} (its disks over the host's own image)")
+            _own_disks(destination, news)
+            for volume in news.volumes:  # there already when its Volume moved first
                 destination.create_overlay(
-                    news.pool,
-                    disk.volume,
-                    backing=news.image_volume_path if index == 0 else None,
-                    size_gb=disk.size_gb,
+                    news.pool, volume.volume, backing=None, size_gb=volume.size_gb
                 )
             _seed(destination, news, with_secrets=False)
             copied = [d.target for d in info.disks if d.device == "disk" and not d.readonly]
@@ -230,7 +229,8 @@ class Instance(Resource[InstanceInputs, InstanceState]):
             migrated = source.migrate(
                 olds.name, destination, address=news.host_address, disks=copied
             )
-            for disk in olds.disks:
+            # The source's copies: its own disks, and its volumes' (they moved with it).
+            for disk in (*olds.disks, *olds.volumes):
                 source.delete_volume(olds.pool, disk.volume)
             source.delete_volume(olds.pool, olds.seed_volume)
             moved = destination.domain(news.name)
@@ -271,7 +271,19 @@ def _own(found: libvirt.DomainInfo, inputs: InstanceInputs) -> bool:
     return wanted is not None and found.definition_hash == wanted
 
 
+def _own_disks(conn: libvirt.Session, inputs: InstanceInputs) -> None:
+    """The disks the VM owns: the first boots, a copy-on-write layer over the image."""
+    for index, disk in enumerate(inputs.disks):
+        conn.create_overlay(
+            inputs.pool,
+            disk.volume,
+            backing=inputs.image_volume_path if index == 0 else None,
+            size_gb=disk.size_gb,
+        )
+
+
 def _remove(conn: libvirt.Session, inputs: InstanceInputs) -> None:
+    """The domain, its own disks and its seed; never its volumes (they outlive it)."""
     conn.delete_domain(inputs.name)
     for disk in inputs.disks:
         conn.delete_volume(inputs.pool, disk.volume)
