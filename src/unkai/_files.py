@@ -6,11 +6,14 @@ Standard library only, so every layer may use it (the pure ``render`` layer incl
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_write"]
+__all__ = ["atomic_write", "file_lock"]
 
 
 def atomic_write(path: Path, data: bytes | str, *, mode: int = 0o644) -> None:
@@ -46,3 +49,19 @@ def atomic_write(path: Path, data: bytes | str, *, mode: int = 0o644) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created when missing) for the block.
+
+    Serialises work that processes of unkai share (one cache entry, one file), across
+    the provider's threads and separate commands alike.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

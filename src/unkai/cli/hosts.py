@@ -8,10 +8,8 @@ finds the project's paths, prints progress and tables. Errors are
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -58,15 +56,6 @@ def _load(env: str, root: Path) -> tuple[Environment, str]:
     return loaded, shown
 
 
-@contextmanager
-def _client() -> Iterator[Any]:
-    client = engine.connect()
-    try:
-        yield client
-    finally:
-        client.close()
-
-
 def _relative(path: Path, root: Path) -> str:
     return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
 
@@ -78,7 +67,7 @@ def up(env: _Env, root: _Root = None) -> None:
     loaded, file = _load(env, base)
     key = operator_key(base)
     known_hosts = known_hosts_file(base)
-    with _client() as client:
+    with engine.session() as client:
         report = sim.up(
             client,
             loaded,
@@ -104,7 +93,7 @@ def up(env: _Env, root: _Root = None) -> None:
 def down(env: _Env, root: _Root = None) -> None:
     """Remove the environment's hosts: containers, their volumes (VM disks) and network."""
     base = _root(root)
-    with _client() as client:
+    with engine.session() as client:
         removed = sim.down(client, env, project=base, known_hosts=known_hosts_file(base), say=_say)
     if removed:
         console.print(f"removed {len(removed)} objects of [bold]{escape(env)}[/]")
@@ -115,7 +104,7 @@ def list_hosts(env: _Env, root: _Root = None) -> None:
     """Show each host: address, zone, container state and whether libvirt answers."""
     base = _root(root)
     loaded, file = _load(env, base)
-    with _client() as client:
+    with engine.session() as client:
         rows = sim.status(
             client,
             loaded,

@@ -24,6 +24,7 @@ templates take none, and a rendered Dockerfile never holds a secret value.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import tarfile
@@ -103,6 +104,20 @@ class ImageState:
     tags: tuple[str, ...] = ()
     size_bytes: int = 0
     repo_digests: tuple[str, ...] = ()
+
+
+@contextlib.contextmanager
+def session(*, base_url: str | None = None) -> Iterator[Any]:
+    """A client of the Docker engine (:func:`connect`), closed when the block ends.
+
+    Raises:
+        DriverError: The engine does not answer.
+    """
+    client = connect(base_url=base_url)
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 def connect(*, base_url: str | None = None, timeout: int = 900) -> Any:

@@ -50,16 +50,15 @@ Example:
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import ipaddress
 import json
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -68,7 +67,7 @@ from typing import Any, Literal
 import docker.errors
 import docker.types
 
-from unkai._files import atomic_write
+from unkai._files import atomic_write, file_lock
 from unkai.drivers import docker as engine
 from unkai.drivers.images import (
     RootfsFile,
@@ -860,17 +859,6 @@ def probe_argv(
 # --- applying ------------------------------------------------------------------------------
 
 
-@contextmanager
-def _lock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def ensure_host_image(
     client: Any, plan: HostImagePlan, *, cache_root: Path, say: Progress = _ignore
 ) -> str:
@@ -883,7 +871,7 @@ def ensure_host_image(
     Raises:
         DriverError: mmdebstrap failed, or the engine refused the import.
     """
-    with _lock(cache_root / "locks" / "kvm-host-image.lock"):
+    with file_lock(cache_root / "locks" / "kvm-host-image.lock"):
         current = engine.image_state(client, plan.reference)
         if current is not None and current.labels.get(engine.ROOTFS_DIGEST_LABEL) == (
             plan.spec.digest()
@@ -1030,7 +1018,7 @@ def _host_key(api: Any, host: HostPlan, deadline: float) -> str:
 def _record_host_keys(known_hosts: Path, keys: Mapping[str, str]) -> bool:
     """Write ``keys`` into ``known_hosts``; whether the file changed."""
     known_hosts.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with _lock(known_hosts.with_name(f".{known_hosts.name}.lock")):
+    with file_lock(known_hosts.with_name(f".{known_hosts.name}.lock")):
         old = known_hosts.read_text(encoding="utf-8") if known_hosts.exists() else ""
         new = merge_known_hosts(old, keys)
         if new == old:
@@ -1042,7 +1030,7 @@ def _record_host_keys(known_hosts: Path, keys: Mapping[str, str]) -> bool:
 def _forget_host_keys(known_hosts: Path, addresses: Sequence[str]) -> bool:
     if not known_hosts.exists() or not addresses:
         return False
-    with _lock(known_hosts.with_name(f".{known_hosts.name}.lock")):
+    with file_lock(known_hosts.with_name(f".{known_hosts.name}.lock")):
         old = known_hosts.read_text(encoding="utf-8")
         new = drop_known_hosts(old, addresses)
         if new == old:

@@ -14,11 +14,10 @@ shared base never does.
 
 from __future__ import annotations
 
-import fcntl
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
+from unkai._files import file_lock
 from unkai.drivers import docker as engine
 from unkai.drivers.images import ImageSpec
 from unkai.drivers.images import build_image as build_rootfs
@@ -54,31 +53,13 @@ def base_spec(base: ContainerBase) -> ImageSpec:
     )
 
 
-@contextmanager
-def _engine() -> Iterator[Any]:
-    """A Docker client, closed afterwards (a provider process lives for a whole run)."""
-    client = engine.connect()
-    try:
-        yield client
-    finally:
-        client.close()
-
-
-@contextmanager
-def _base_lock() -> Iterator[None]:
+def _base_lock() -> AbstractContextManager[None]:
     """Serialise base preparation and builds: ``unkai/debian:12`` is one shared tag.
 
     Two images of one stack are created in parallel; both need the base, and a base of
     another rootfs must not be re-tagged under a build that started ``FROM`` it.
     """
-    path = cache_root() / "locks" / "docker-base.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return file_lock(cache_root() / "locks" / "docker-base.lock")
 
 
 class ContainerImage(Resource[ContainerImageInputs, ContainerImageState]):
@@ -109,7 +90,7 @@ class ContainerImage(Resource[ContainerImageInputs, ContainerImageState]):
         local = f"{inputs.name}:{inputs.tag}"
         labels: dict[str, str] = {}
         base_image_id: str | None = None
-        with _engine() as client:
+        with engine.session() as client:
             with _base_lock():
                 if inputs.base is not None:
                     built = build_rootfs(base_spec(inputs.base), cache_root(), say=say)
@@ -158,7 +139,7 @@ class ContainerImage(Resource[ContainerImageInputs, ContainerImageState]):
         without one, its id) differs from the one built: then the built image is gone
         (``docker rmi`` and a rebuild by hand alike), and the next ``up`` builds it.
         """
-        with _engine() as client:
+        with engine.session() as client:
             found = engine.image_state(client, resource_id)
             if found is None:
                 return None
@@ -182,7 +163,7 @@ class ContainerImage(Resource[ContainerImageInputs, ContainerImageState]):
         The image itself goes with its last tag; images in a registry stay there.
         """
         plan = engine.plan_push(name=state.name, tag=state.tag, registry=state.registry)
-        with _engine() as client:
+        with engine.session() as client:
             if plan is not None:
                 engine.remove_image(client, plan.reference)
             engine.remove_image(client, resource_id)
