@@ -1065,12 +1065,43 @@ class Session:
                 if found is not None:
                     self.delete_volume(pool, found)
                     removed.append(f"volume {pool}/{found}")
+        if not self._conn.listAllDomains(0):
+            # No VM of any environment is left here: what remains of unkai's storage and
+            # networks serves nobody (an image a dead host kept, its pool, its network).
+            removed += self._sweep_unused(pool)
         left: list[str] = []
         with contextlib.suppress(libvirt.libvirtError):
             storage = self._conn.storagePoolLookupByName(pool)
             storage.refresh(0)
             left = [f"volume {pool}/{name}" for name in sorted(storage.listVolumes())]
         return removed, left
+
+    def _sweep_unused(self, pool: str) -> list[str]:
+        """Empty and remove unkai's pools and networks on this host.
+
+        The pools are ``pool`` and ``unkai-boot-*``, the networks ``unkai-*``. Only called
+        when no domain at all is left on the host.
+        """
+        removed: list[str] = []
+        for storage in self._conn.listAllStoragePools(0):
+            name = str(storage.name())
+            if name != pool and not name.startswith("unkai-boot-"):
+                continue
+            with contextlib.suppress(libvirt.libvirtError):
+                if not storage.isActive():
+                    storage.create(0)
+                storage.refresh(0)
+                for volume in sorted(storage.listVolumes()):
+                    self.delete_volume(name, volume)
+                    removed.append(f"volume {name}/{volume}")
+            if self.remove_pool(name):
+                removed.append(f"pool {name}")
+        for network in self._conn.listAllNetworks(0):
+            name = str(network.name())
+            if name.startswith("unkai-"):
+                self.delete_network(name)
+                removed.append(f"network {name}")
+        return removed
 
     def _volume_by_path(self, pool: str, path: str | None) -> str | None:
         if not path:
