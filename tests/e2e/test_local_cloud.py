@@ -232,6 +232,19 @@ def test_memory_change_is_an_update_in_place(stack):
         stack.remove_config("unkai:overrides")
 
 
+def test_an_image_volume_deleted_by_hand_is_uploaded_again(stack):
+    image = next(v for v in pool_volumes() if v.startswith("debian-12-"))
+    subprocess.run(
+        ["virsh", "-c", URI, "vol-delete", image, "--pool", STORAGE_POOL],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    stack.refresh()
+    assert stack.preview().change_summary.get("create") == 1
+    stack.up()
+    assert image in pool_volumes()
+    assert set(stack.preview(expect_no_changes=True).change_summary) == {"same"}
+
+
 def test_a_data_volume_outlives_a_replace_of_its_instance(stack):
     """db's data disk is a Volume: replacing db (new cloud-init data) re-attaches it."""
     port = int(instances(stack)["db"]["ssh_port"])

@@ -169,6 +169,15 @@ def test_up_no_change_drift_scale_secrets_destroy(run, tmp_path):
         assert [n.metadata.name for n in client.list(Node)] == ["default-0", "default-1"]
         assert available(client, "api") == 2
         assert scaled.outputs["clusters"].value[run.name]["pools"] == {"default": 2}
+
+        # A node deleted by hand is drift of its pool's size: up makes it again.
+        client.delete(Node, "default-1")
+        run.stack.refresh(on_output=run.output.append)
+        assert run.preview_steps() == {
+            f"unkai:kubernetes:NodePool::it-{run.name}-default": "OpType.UPDATE"
+        }
+        run.up()
+        assert [n.metadata.name for n in client.list(Node)] == ["default-0", "default-1"]
         pids = {s.name: s.pid for s in run.control_plane.status()}
         ports = [s.port for s in run.control_plane.status()]
     finally:
