@@ -38,7 +38,8 @@ def test_pulumi_cli_matches_the_pinned_sdk():
 def test_language_host_serves_the_plugin_protocol():
     host = find_langhost()
     assert host is not None
-    with subprocess.Popen([str(host.path), "127.0.0.1:1"], stdout=subprocess.PIPE, text=True) as proc:
+    argv = [str(host.path), "127.0.0.1:1"]
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, text=True) as proc:
         assert proc.stdout is not None
         try:
             port = int(proc.stdout.readline())
