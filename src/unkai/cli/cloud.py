@@ -21,6 +21,7 @@ from pulumi import automation as auto
 from rich.console import Console
 from rich.table import Table
 
+from unkai._files import atomic_write
 from unkai.cli._workspace import (
     pending_operations,
     release_dead_lock,
@@ -426,6 +427,18 @@ GUEST_USER = "unkai"
 """The user cloud-init creates in every guest, with the operator key authorised."""
 
 
+def guest_known_hosts(vm: Mapping[str, Any]) -> str:
+    """The ``known_hosts`` lines of a VM (pure): its address and the keys it printed.
+
+    A VM on a forwarded port is ``[127.0.0.1]:<port>``; any other its first address.
+    """
+    port = vm.get("ssh_port")
+    addresses = vm.get("ips") or []
+    where = f"[127.0.0.1]:{int(port)}" if port else (addresses[0] if addresses else "")
+    keys = vm.get("host_keys") or []
+    return "".join(f"{where} {key}\n" for key in keys) if where else ""
+
+
 def ssh_argv(
     *, wrapper: Path, vm: Mapping[str, Any], host: Host, guest_known_hosts: Path
 ) -> list[str]:
@@ -433,14 +446,15 @@ def ssh_argv(
 
     A VM on QEMU user networking is reached on the loopback port forwarded to it; any
     other through its hypervisor host (``ProxyJump``), the host's SSH settings coming
-    from the environment's client configuration. A guest's host key is recorded on first
-    use in its own file (``guest_known_hosts``), never in the hosts' ``known_hosts``.
+    from the environment's client configuration. The guest's host key is checked
+    against the keys it printed on its console at first boot (``guest_known_hosts``,
+    written by :func:`ssh` from the stack's outputs): never trusted on first use.
     """
     guest = [
         "-o",
         f"UserKnownHostsFile={guest_known_hosts}",
         "-o",
-        "StrictHostKeyChecking=accept-new",
+        "StrictHostKeyChecking=yes",
     ]
     port = vm.get("ssh_port")
     if port:
@@ -466,10 +480,16 @@ def ssh(
         allowed = ", ".join(sorted(instances)) or "none (run unkai up first)"
         raise ConfigError(f"{env} has no VM named {instance!r}", allowed=allowed)
     vm = instances[instance]
+    known = ssh_dir(root) / env / "guests_known_hosts"
+    atomic_write(known, "".join(guest_known_hosts(v) for _, v in sorted(instances.items())))
+    if not vm.get("host_keys"):
+        raise DriverError(
+            f"{instance} printed no SSH host key on its console; refresh, or up again"
+        )
     argv = ssh_argv(
         wrapper=ssh_dir(root) / env / "ssh",
         vm=vm,
         host=environment.hosts[vm["host"]],
-        guest_known_hosts=ssh_dir(root) / env / "guests_known_hosts",
+        guest_known_hosts=known,
     )
     os.execvp(argv[0], [*argv, *(command or [])])

@@ -312,6 +312,7 @@ class Cloud(pulumi.ComponentResource):
             vm: pulumi.Output.all(
                 host=res.host, state=res.state, ssh_port=res.ssh_port, ips=res.ip_addresses,
                 accelerator=res.accelerator, boot_seconds=res.boot_seconds,
+                host_keys=res.ssh_host_keys,
             )
             for vm, res in sorted(self.instances.items())
         }  # fmt: skip

@@ -197,6 +197,7 @@ class Instance(KindResource):
     ssh_port: pulumi.Output[int]
     accelerator: pulumi.Output[str]
     boot_seconds: pulumi.Output[float]
+    ssh_host_keys: pulumi.Output[list[str]]
     host: pulumi.Output[str]
 
     def __init__(

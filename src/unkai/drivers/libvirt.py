@@ -67,6 +67,7 @@ __all__ = [
     "domain_info",
     "ensure_pool",
     "guest_addresses",
+    "guest_host_keys",
     "network_active",
     "network_matches",
     "network_xml",
@@ -583,10 +584,30 @@ class GuestReady:
     Attributes:
         seconds: Time from the start of the wait until the marker.
         addresses: IPv4 addresses the guest reported (cloud-init's ci-info table).
+        host_keys: The guest's SSH host public keys (``type base64``), as cloud-init
+            printed them on the console: what a client pins instead of trusting the key
+            on first use.
     """
 
     seconds: float
     addresses: tuple[str, ...]
+    host_keys: tuple[str, ...] = ()
+
+
+_HOST_KEYS = re.compile(
+    r"-----BEGIN SSH HOST KEY KEYS-----(.*?)-----END SSH HOST KEY KEYS-----", re.DOTALL
+)
+
+
+def guest_host_keys(console: str) -> tuple[str, ...]:
+    """The SSH host keys cloud-init printed on the console (``type base64``), sorted; pure."""
+    keys: set[str] = set()
+    for block in _HOST_KEYS.findall(console):
+        for line in block.splitlines():
+            parts = line.strip().split()
+            if len(parts) >= 2 and parts[0].startswith(("ssh-", "ecdsa-")):
+                keys.add(f"{parts[0]} {parts[1]}")
+    return tuple(sorted(keys))
 
 
 _CI_ADDR = re.compile(r"ci-info: \|\s*(\w+)\s*\|\s*True\s*\|\s*(\d+\.\d+\.\d+\.\d+)\s*\|")
@@ -1159,7 +1180,11 @@ class Session:
                     raise self._error(f"console of {name}", err) from err
                 if isinstance(got, bytes) and got:
                     if watch.feed(got):
-                        return GuestReady(round(time.monotonic() - start, 1), watch.addresses())
+                        return GuestReady(
+                            round(time.monotonic() - start, 1),
+                            watch.addresses(),
+                            watch.host_keys(),
+                        )
                     continue
                 now = time.monotonic()
                 if got == b"" or now - last_check >= 1:
@@ -1216,6 +1241,10 @@ class ConsoleWatch:
     def addresses(self) -> tuple[str, ...]:
         """IPv4 addresses the guest reported (:func:`guest_addresses`)."""
         return guest_addresses(self._text)
+
+    def host_keys(self) -> tuple[str, ...]:
+        """The guest's SSH host keys (:func:`guest_host_keys`)."""
+        return guest_host_keys(self._text)
 
     def tail(self, lines: int = 15) -> str:
         """The last ``lines`` lines, for errors."""

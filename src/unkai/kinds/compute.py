@@ -359,3 +359,5 @@ class InstanceState(InstanceInputs, State):
     """Where to reach its SSH port."""
     boot_seconds: float | None = None
     """Seconds from start to "cloud-init finished"."""
+    ssh_host_keys: tuple[str, ...] | None = None
+    """The guest's SSH host public keys, read from its console at first boot."""

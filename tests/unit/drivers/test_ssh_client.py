@@ -63,6 +63,7 @@ def test_unkai_ssh_goes_through_the_host_or_the_forwarded_port():
                          guest_known_hosts=known)  # fmt: skip
     assert forwarded[-3:] == ["-p", "2201", "unkai@127.0.0.1"]
     assert f"UserKnownHostsFile={known}" in forwarded
+    assert "StrictHostKeyChecking=yes" in forwarded
 
 
 def test_a_remote_host_that_does_not_answer_is_unreachable_a_local_one_never():
@@ -73,3 +74,21 @@ def test_a_remote_host_that_does_not_answer_is_unreachable_a_local_one_never():
     assert unreachable("qemu:///system") is False
     # Nothing listens on port 1 of the loopback: refused at once.
     assert unreachable("qemu+ssh://root@127.0.0.1:1/system", timeout=2) is True
+
+
+def test_guest_host_keys_come_from_the_console_and_are_pinned():
+    from unkai.cli.cloud import guest_known_hosts
+    from unkai.drivers.libvirt import guest_host_keys
+
+    console = (
+        "noise\n-----BEGIN SSH HOST KEY KEYS-----\n"
+        "ecdsa-sha2-nistp256 AAAAE2VjZHNh root@web-0\n"
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5 root@web-0\n"
+        "-----END SSH HOST KEY KEYS-----\nmore\n"
+    )
+    keys = guest_host_keys(console)
+    assert keys == ("ecdsa-sha2-nistp256 AAAAE2VjZHNh", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5")
+    through = guest_known_hosts({"ips": ["10.232.0.17"], "host_keys": list(keys)})
+    assert through.splitlines() == [f"10.232.0.17 {k}" for k in keys]
+    forwarded = guest_known_hosts({"ssh_port": 2201.0, "host_keys": [keys[1]]})
+    assert forwarded == f"[127.0.0.1]:2201 {keys[1]}\n"

@@ -82,6 +82,7 @@ def _boot(conn: libvirt.Session, inputs: InstanceInputs) -> InstanceState:
         # address, reached through its host (ProxyJump).
         ssh_host="127.0.0.1" if inputs.ssh_port else next(iter(ready.addresses), None),
         boot_seconds=ready.seconds,
+        ssh_host_keys=ready.host_keys,
     )
 
 
@@ -190,7 +191,11 @@ class Instance(Resource[InstanceInputs, InstanceState]):
         with libvirt.session(news.libvirt_uri) as conn:
             conn.define_domain(resource_id, news.domain_xml)
             conn.stop_domain(resource_id, timeout=60)
-            return _boot(conn, news)
+            state = _boot(conn, news)
+        # cloud-init prints the host keys at first boot only; a restart keeps them.
+        return state if state.ssh_host_keys else state.model_copy(
+            update={"ssh_host_keys": olds.ssh_host_keys}
+        )
 
     def _migrate(self, olds: InstanceState, news: InstanceInputs) -> InstanceState:
         """Live migration: the destination gets the same volumes; then the guest moves.
