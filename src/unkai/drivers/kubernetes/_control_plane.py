@@ -30,6 +30,7 @@ from unkai.drivers.kubernetes._process import (
     command_line,
     free_ports,
     healthy,
+    is_running,
     launch,
     port_free,
     running_pid,
@@ -359,7 +360,10 @@ class ControlPlane:
         while time.monotonic() < deadline:
             if healthy(component.health_url, context=context, timeout=2):
                 return
-            if running_pid(component.pid_file, component.argv[0]) != pid:
+            # Alive is enough here: right after exec the kernel may not show the new
+            # command line yet (the launcher returns as soon as exec succeeds), and a
+            # check of the binary then read a starting component as gone.
+            if not is_running(pid):
                 raise DriverError(
                     f"cluster {self.name}: {component.name} exited while starting;"
                     f" end of {component.log}:\n{tail(component.log)}"
