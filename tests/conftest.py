@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+
 import pytest
 
 
@@ -12,3 +15,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
         elif "e2e" in parts:
             item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(autouse=True)
+def _blocking_stdio():
+    """Give every test blocking standard streams, whatever the one before it ran.
+
+    OpenSSH switches the descriptors it is given to non-blocking mode, and the mode lives
+    on the open file, which a test's subprocesses share with this process; Ansible then
+    refuses to run ("requires blocking IO"). Tests pass ``stdin=DEVNULL`` to what they
+    run over SSH; this keeps one that forgets from breaking every test after it.
+    """
+    yield
+    for fd in (0, 1, 2):
+        with contextlib.suppress(OSError):
+            os.set_blocking(fd, True)

@@ -32,6 +32,7 @@ def unkai(*args: str, timeout: float = 2400) -> subprocess.CompletedProcess[str]
     proc = subprocess.run(
         [str(Path(sys.executable).parent / "unkai"), *args],
         cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False,
+        stdin=subprocess.DEVNULL,
     )  # fmt: skip
     print(f"unkai {' '.join(args)}: {time.monotonic() - start:.1f} s")
     return proc
@@ -48,6 +49,7 @@ def on_host(host: str, *command: str) -> str:
     proc = subprocess.run(
         [str(WRAPPER), f"root@{address}", *command],
         capture_output=True, text=True, timeout=120, check=False,
+        stdin=subprocess.DEVNULL,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     return proc.stdout

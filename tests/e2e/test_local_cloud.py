@@ -32,6 +32,7 @@ def unkai(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]
     return subprocess.run(
         [str(Path(sys.executable).parent / "unkai"), *args],
         cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False,
+        stdin=subprocess.DEVNULL,
     )  # fmt: skip
 
 
@@ -44,6 +45,7 @@ def ssh(port: int, command: str) -> str:
             "unkai@127.0.0.1", command,
         ],
         capture_output=True, text=True, timeout=120, check=False,
+        stdin=subprocess.DEVNULL,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     return proc.stdout

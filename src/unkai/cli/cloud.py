@@ -95,7 +95,6 @@ def cloud_stack(env_name: str, root: Path) -> auto.Stack:
     """
     place(load_environment(env_name, root=root))  # before anything is created
     wrapper = ssh_client(load_environment(env_name, root=root), root)
-    os.environ[SSH_ENV] = str(wrapper)  # this process's own libvirt calls (destroy's sweep)
     stack = select_stack(root / "stacks" / "cloud", env_name, env={SSH_ENV: str(wrapper)})
     released = release_dead_lock(stack, root)
     if released:
@@ -381,7 +380,7 @@ def destroy(
     if result.summary.result != "succeeded":
         raise UnkaiError(f"destroy of {env} did not succeed: {result.summary.message}")
     environment = load_environment(env, root=root)
-    removed, left, unchecked = sweep_hosts(environment)
+    removed, left, unchecked = sweep_hosts(environment, ssh=ssh_dir(root) / env / "ssh")
     for line in removed:
         console.print(f"[yellow]removed a leftover of {env}:[/] {line}")
     checked = len(environment.hosts) - len(unchecked)
@@ -400,8 +399,10 @@ def destroy(
     )
 
 
-def sweep_hosts(env: Environment) -> tuple[list[str], list[str], list[str]]:
+def sweep_hosts(env: Environment, *, ssh: Path) -> tuple[list[str], list[str], list[str]]:
     """After a destroy, look on every host of ``env`` for anything of its own and remove it.
+
+    ``ssh`` is the environment's SSH client (:func:`unkai.cli._workspace.ssh_client`).
 
     Returns:
         What was removed, what is still there (``host: object``), and the hosts that
@@ -414,7 +415,7 @@ def sweep_hosts(env: Environment) -> tuple[list[str], list[str], list[str]]:
         if libvirt.unreachable(host.libvirt_uri):
             unchecked.append(f"{host.name} ({host.address})")
             continue
-        with libvirt.session(host.libvirt_uri) as conn:
+        with libvirt.session(host.libvirt_uri, ssh=str(ssh)) as conn:
             gone, there = conn.sweep(env.name, pool=STORAGE_POOL)
         removed += [f"{host.name}: {what}" for what in gone]
         left += [f"{host.name}: {what}" for what in there]

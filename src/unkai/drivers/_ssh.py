@@ -22,12 +22,12 @@ def ssh_executable() -> str | None:
     return os.environ.get(SSH_ENV) or None
 
 
-def libvirt_uri(uri: str) -> str:
-    """``uri`` with libvirt told to run :func:`ssh_executable` (``qemu+ssh`` URIs only).
+def libvirt_uri(uri: str, *, ssh: str | None = None) -> str:
+    """``uri`` with libvirt told to run ``ssh`` (default :func:`ssh_executable`).
 
-    A URI that names its own ``command`` is left as it is; other URIs too.
+    Only ``qemu+ssh`` URIs change; one that names its own ``command`` is left as it is.
     """
-    executable = ssh_executable()
+    executable = ssh or ssh_executable()
     if executable is None or not uri.startswith("qemu+ssh://") or "command=" in uri:
         return uri
     separator = "&" if "?" in uri else "?"

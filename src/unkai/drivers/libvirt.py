@@ -1252,14 +1252,19 @@ class ConsoleWatch:
 
 
 @contextlib.contextmanager
-def session(uri: str) -> Iterator[Session]:
+def session(uri: str, *, ssh: str | None = None) -> Iterator[Session]:
     """A :class:`Session` on one connection to ``uri``, closed on exit.
+
+    Args:
+        uri: The libvirt URI.
+        ssh: The SSH client a ``qemu+ssh`` URI runs (default: ``$UNKAI_SSH``, which
+            ``unkai`` sets for the engine and the provider).
 
     Raises:
         DriverError: libvirtd does not answer at ``uri``.
     """
     try:
-        conn = libvirt.open(ssh_uri(uri))
+        conn = libvirt.open(ssh_uri(uri, ssh=ssh))
     except libvirt.libvirtError as err:
         raise DriverError(f"cannot connect to libvirt at {uri}: {err}") from err
     try:
