@@ -97,13 +97,22 @@ def ssh_client(env: Environment, root: Path) -> Path:
 
 
 def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs; a zombie does not.
+
+    A killed engine whose parent died stays a zombie where PID 1 does not reap; it must
+    not hold the stack's lock forever.
+    """
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
 
 
 def release_dead_lock(stack: auto.Stack, root: Path) -> str | None:
