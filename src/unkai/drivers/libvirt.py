@@ -55,17 +55,9 @@ __all__ = [
     "PoolInfo",
     "Session",
     "Volume",
-    "apply_network",
-    "create_overlay",
-    "define_domain",
-    "delete_domain",
-    "delete_network",
-    "delete_pool",
-    "delete_volume",
     "domain",
     "domain_fingerprint",
     "domain_info",
-    "ensure_pool",
     "guest_addresses",
     "guest_host_keys",
     "network_active",
@@ -74,10 +66,7 @@ __all__ = [
     "pool_xml",
     "seed_iso_argv",
     "session",
-    "start_domain",
-    "stop_domain",
     "unreachable",
-    "upload_volume",
     "volume",
     "volume_xml",
     "with_uuid",
@@ -1275,43 +1264,13 @@ def session(uri: str, *, ssh: str | None = None) -> Iterator[Session]:
             conn.close()
 
 
-# --- one call, one session: the functions callers still use -------------------------
-
-
-def ensure_pool(uri: str, name: str, path: str) -> str:
-    """:meth:`Session.ensure_pool` on a session of its own."""
-    with session(uri) as lv:
-        return lv.ensure_pool(name, path)
+# --- one call, one session: for a single look from a script or a test ----------------
 
 
 def volume(uri: str, pool: str, name: str) -> Volume | None:
     """:meth:`Session.volume` on a session of its own."""
     with session(uri) as lv:
         return lv.volume(pool, name)
-
-
-def upload_volume(uri: str, pool: str, name: str, source: Path, *, fmt: str) -> Volume:
-    """:meth:`Session.upload_volume` on a session of its own."""
-    with session(uri) as lv:
-        return lv.upload_volume(pool, name, source, fmt=fmt)
-
-
-def create_overlay(uri: str, pool: str, name: str, *, backing: str | None, size_gb: int) -> Volume:
-    """:meth:`Session.create_overlay` on a session of its own."""
-    with session(uri) as lv:
-        return lv.create_overlay(pool, name, backing=backing, size_gb=size_gb)
-
-
-def delete_volume(uri: str, pool: str, name: str) -> None:
-    """:meth:`Session.delete_volume` on a session of its own."""
-    with session(uri) as lv:
-        lv.delete_volume(pool, name)
-
-
-def delete_pool(uri: str, name: str) -> bool:
-    """:meth:`Session.remove_pool` (only if empty) on a session of its own."""
-    with session(uri) as lv:
-        return lv.remove_pool(name)
 
 
 def network_active(uri: str, name: str) -> bool | None:
@@ -1328,43 +1287,7 @@ def network_xml(uri: str, name: str) -> str | None:
     return None if found is None else found.xml
 
 
-def apply_network(uri: str, name: str, xml: str) -> None:
-    """:meth:`Session.apply_network` on a session of its own."""
-    with session(uri) as lv:
-        lv.apply_network(name, xml)
-
-
-def delete_network(uri: str, name: str) -> None:
-    """:meth:`Session.delete_network` on a session of its own."""
-    with session(uri) as lv:
-        lv.delete_network(name)
-
-
 def domain(uri: str, name: str) -> DomainInfo | None:
     """:meth:`Session.domain` on a session of its own."""
     with session(uri) as lv:
         return lv.domain(name)
-
-
-def define_domain(uri: str, name: str, xml: str) -> None:
-    """:meth:`Session.define_domain` on a session of its own."""
-    with session(uri) as lv:
-        lv.define_domain(name, xml)
-
-
-def start_domain(uri: str, name: str) -> None:
-    """:meth:`Session.start_domain` on a session of its own."""
-    with session(uri) as lv:
-        lv.start_domain(name)
-
-
-def stop_domain(uri: str, name: str, *, timeout: float = 60.0) -> None:
-    """:meth:`Session.stop_domain` on a session of its own."""
-    with session(uri) as lv:
-        lv.stop_domain(name, timeout=timeout)
-
-
-def delete_domain(uri: str, name: str) -> None:
-    """:meth:`Session.delete_domain` on a session of its own."""
-    with session(uri) as lv:
-        lv.delete_domain(name)
