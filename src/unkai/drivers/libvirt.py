@@ -17,8 +17,8 @@ libvirt returns for it have the same fingerprint), and :func:`network_matches` w
 a live network still has everything its rendered XML asked for. XML is read with
 :mod:`xml.etree.ElementTree`.
 
-The module-level functions that take a ``uri`` (``domain(uri, name)``, ...) open a
-session for that one call; they stay until their callers use sessions.
+The few module-level functions that take a ``uri`` (``domain(uri, name)``, ...) open a
+session for that one look, for scripts and tests; unkai's own code works on sessions.
 """
 
 from __future__ import annotations
