@@ -11,7 +11,7 @@ from pulumi.provider.experimental import provider as p
 from pulumi.provider.experimental.property_value import PropertyValue
 
 from unkai.errors import ConfigError, UnkaiError
-from unkai.kinds import input_names, parse_state, secret_names
+from unkai.kinds import has_unknown, input_names, parse_state, secret_names
 from unkai.provider._log import replace_reason, say, working_on
 from unkai.provider._resource import Resource
 from unkai.provider._schema import package_schema
@@ -112,7 +112,11 @@ class UnkaiProvider(p.Provider):
                     for problem in problems
                 ],
             )
-        return p.CheckResponse(inputs=wrap(inputs, news.secrets))
+        # A value not known yet goes back exactly as the engine sent it.
+        unknown = {k for k, v in inputs.items() if has_unknown(v) and k in request.new_inputs}
+        checked = wrap({k: v for k, v in inputs.items() if k not in unknown}, news.secrets)
+        checked.update({k: request.new_inputs[k] for k in unknown})
+        return p.CheckResponse(inputs=checked)
 
     async def diff(self, request: p.DiffRequest) -> p.DiffResponse:
         """Which properties change, which force a replacement, and why (logged on the URN)."""

@@ -16,6 +16,9 @@ from pulumi.provider.experimental.property_value import Computed, PropertyValue
 
 from unkai.kinds import UNKNOWN, has_unknown
 
+UNKNOWN_SENTINEL = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+"""How the engine's wire protocol writes a value not known yet (``pulumi.runtime.rpc.UNKNOWN``)."""
+
 
 @dataclass(frozen=True)
 class Props:
@@ -41,7 +44,9 @@ class Props:
 def to_plain(value: PropertyValue) -> Any:
     """The plain Python value of a property value (secrets unwrapped)."""
     inner = value.value
-    if isinstance(inner, Computed):
+    # The engine still writes some unknowns (an output not known during a preview, nested
+    # in an input) as the wire protocol's sentinel string, not as a computed value.
+    if isinstance(inner, Computed) or inner == UNKNOWN_SENTINEL:
         return UNKNOWN
     if isinstance(inner, Mapping):
         return {k: to_plain(v) for k, v in inner.items()}

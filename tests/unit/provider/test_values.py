@@ -27,3 +27,14 @@ def test_wrap_marks_named_properties_secret_and_round_trips():
     back = unwrap(wrapped)
     assert back.values == {"a": "x", "n": 3.0, "m": {"k": [True]}}
     assert back.secrets == {"a"}
+
+
+def test_the_wire_protocol_unknown_string_is_unknown():
+    from pulumi.provider.experimental.property_value import PropertyValue
+    from pulumi.runtime.rpc import UNKNOWN as WIRE_UNKNOWN
+
+    from unkai.provider import UNKNOWN
+    from unkai.provider._values import to_plain
+
+    assert to_plain(PropertyValue(WIRE_UNKNOWN)) is UNKNOWN
+    assert to_plain(PropertyValue("a string")) == "a string"
