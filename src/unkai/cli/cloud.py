@@ -93,8 +93,9 @@ def cloud_stack(env_name: str, root: Path) -> auto.Stack:
         ConfigError: the environment is invalid (nothing is created).
         PlacementError: its instances do not fit its hosts.
     """
-    place(load_environment(env_name, root=root))  # before anything is created
-    wrapper = ssh_client(load_environment(env_name, root=root), root)
+    declared = load_environment(env_name, root=root)
+    place(declared)  # before anything is created
+    wrapper = ssh_client(declared, root)
     stack = select_stack(root / "stacks" / "cloud", env_name, env={SSH_ENV: str(wrapper)})
     released = release_dead_lock(stack, root)
     if released:
