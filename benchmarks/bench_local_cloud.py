@@ -33,7 +33,10 @@ def main() -> None:
     env = load_environment("local", root=ROOT)
     image = env.vm_images["debian-12"]
     spec = ImageSpec(
-        name=image.name, version=image.version, packages=tuple(image.packages), disk_gb=image.disk_gb
+        name=image.name,
+        version=image.version,
+        packages=tuple(image.packages),
+        disk_gb=image.disk_gb,
     )
     if args.cold_image:
         shutil.rmtree(image_cache(spec.digest(), cache_root()), ignore_errors=True)
@@ -53,7 +56,9 @@ def main() -> None:
     vms = stack.outputs()["instances"].value
     for name, vm in sorted(vms.items()):
         print(f"{name}: cloud-init finished {vm['boot_seconds']:.0f} s after its domain started")
-    print(f"up of {len(vms)} VMs in parallel (host, image, VMs, container images): {up_seconds:.0f} s")
+    print(
+        f"up of {len(vms)} VMs in parallel (host, image, VMs, container images): {up_seconds:.0f} s"
+    )
     start = time.monotonic()
     stack.up(expect_no_changes=True)
     print(f"no-change up: {time.monotonic() - start:.1f} s")

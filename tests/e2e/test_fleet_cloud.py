@@ -10,6 +10,7 @@ ones destroy the cloud and the hosts and check that nothing is left.
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 import time
@@ -21,33 +22,33 @@ from pulumi import automation as auto
 from unkai.cli.cloud import cloud_stack
 from unkai.environments import load_environment
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from commands import ok, run
+
 ROOT = Path(__file__).resolve().parents[2]
 ENV = "fleet"
 FLEET = load_environment(ENV, root=ROOT)
 WRAPPER = ROOT / ".unkai" / "ssh" / ENV / "ssh"
 
 
+def domain(instance: str) -> str:
+    """The libvirt name of an instance's domain: its project's and environment's first."""
+    return f"unkai-{ENV}-{instance}"
+
+
 def unkai(*args: str, timeout: float = 2400) -> subprocess.CompletedProcess[str]:
-    start = time.monotonic()
-    proc = subprocess.run(
-        [str(Path(sys.executable).parent / "unkai"), *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False,
-        stdin=subprocess.DEVNULL,
-    )  # fmt: skip
-    print(f"unkai {' '.join(args)}: {time.monotonic() - start:.1f} s")
-    return proc
-
-
-def ok(proc: subprocess.CompletedProcess[str]) -> str:
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    return proc.stdout
+    return run(Path(sys.executable).parent / "unkai", *args, cwd=ROOT, timeout=timeout)
 
 
 def on_host(host: str, *command: str) -> str:
-    """Run a command on a fleet host over SSH, as unkai's own clients do."""
+    """Run a command on a fleet host over SSH, as unkai's own clients do.
+
+    The command is quoted for the remote shell: ssh joins its arguments with spaces, so
+    ``sh -c "a b"`` would otherwise arrive as ``sh -c a b``.
+    """
     address = FLEET.hosts[host].address
     proc = subprocess.run(
-        [str(WRAPPER), f"root@{address}", *command],
+        [str(WRAPPER), f"root@{address}", shlex.join(command)],
         capture_output=True, text=True, timeout=120, check=False,
         stdin=subprocess.DEVNULL,
     )  # fmt: skip
@@ -90,10 +91,10 @@ def test_the_web_group_spreads_over_distinct_hosts(deployed, stack):
     vms = instances(stack)
     assert set(vms) == {"db", "web-0", "web-1", "web-2", "web-3"}
     found = running_domains()
-    web_hosts = {host for host, names in found.items() for n in names if n.startswith("web-")}
+    web_hosts = {h for h, names in found.items() for n in names if n.startswith(domain("web-"))}
     assert len(web_hosts) == 4, found  # anti-affinity: one member per host
     for name, vm in vms.items():
-        assert name in found[vm["host"]], f"{name} is not running on {vm['host']}: {found}"
+        assert domain(name) in found[vm["host"]], f"{name} is not on {vm['host']}: {found}"
         assert vm["state"] == "running" and vm["ips"], vm
 
 
@@ -101,21 +102,76 @@ def test_a_second_up_changes_nothing(stack):
     assert set(stack.preview(expect_no_changes=True).change_summary) == {"same"}
 
 
+def test_a_new_host_and_new_instances_move_nothing_that_runs(stack):
+    """Placement is sticky: what runs keeps its host; only the new things are created."""
+    grown = {
+        "hosts": {"kvm-c1": {
+            "address": "10.231.0.21", "connection": "ssh", "ssh_user": "root", "cpus": 2,
+            "memory_mb": 4096, "disk_gb": 20, "cpu_vendor": "amd", "pool": "fleet-b",
+            "zone": "fleet-b",
+        }},
+        "instance_groups": {"web": {"size": 5}},
+        "instances": {"cache": {
+            "machine_type": "custom-1-512", "image": "debian-12", "networks": ["default"],
+        }},
+    }  # fmt: skip
+    stack.set_config("unkai:overrides", auto.ConfigValue(json.dumps(grown)))
+    try:
+        lines: list[str] = []
+        preview = stack.preview(on_output=lines.append)
+    finally:
+        stack.remove_config("unkai:overrides")
+    assert set(preview.change_summary) == {"same", "create"}, "".join(lines)
+    # The host, its image and network, web-4 (the only free host for it) and cache.
+    assert preview.change_summary["create"] >= 5, preview.change_summary
+    assert "kvm-c1" in "".join(lines)
+
+
+def test_the_host_playbook_again_over_ssh_changes_nothing(stack, monkeypatch):
+    """The KvmHost's own run, with the host_vars unkai render writes: a second run is a no-op."""
+    from unkai.components import kvm_host_inputs
+    from unkai.drivers.kvm_host import configure_kvm_host
+    from unkai.provider.resources.kvm_host import _spec
+    from unkai.toolchain import SSH_ENV, cached_probe
+
+    monkeypatch.setenv(SSH_ENV, str(WRAPPER))
+    host = FLEET.hosts[instances(stack)["db"]["host"]]
+    inputs = kvm_host_inputs(host, env=FLEET, accelerator=cached_probe().accelerator)
+    facts = configure_kvm_host(_spec(inputs))
+    print(f"KvmHost playbook, second run over SSH on {host.name}: {facts.seconds:.1f} s")
+    assert facts.changed == 0, f"{host.name}: {facts.changed} task(s) changed"
+
+
 def test_unkai_ssh_logs_in_through_the_host(stack):
     assert ok(unkai("ssh", ENV, "web-0", "hostname")).strip() == "web-0"
 
 
-def test_the_instance_secret_reached_the_guest_only(stack):
+def test_the_instance_secret_reached_the_guest_only(stack, deployed, tmp_path):
     value = stack.get_config("db-password").value
     shown = ok(unkai("ssh", ENV, "db", "sudo", "cat", "/etc/unkai/secrets.env"))
     assert value in shown
+    # Not in the state (the file backend's files, as they rest on disk), the rendered
+    # tree or what up printed.
+    state = [p for p in (ROOT / ".unkai" / "state").rglob("*") if p.is_file()]
+    assert any(p.name.startswith(ENV) for p in state), "the stack's state was not looked at"
+    assert not [p for p in state if value.encode() in p.read_bytes()]
+    ok(unkai("render", ENV, "--out", str(tmp_path / "rendered")))
+    rendered = [p for p in (tmp_path / "rendered").rglob("*") if p.is_file()]
+    assert rendered and not [p for p in rendered if value.encode() in p.read_bytes()]
+    assert value not in deployed.stdout + deployed.stderr
     host = instances(stack)["db"]["host"]
-    # The host keeps no copy: not in the seed now in its pool, nor in libvirt's logs.
+    # The host keeps no copy outside the guest's own disks (the qcow2 volumes): not in the
+    # seed now in its pool, libvirt's files and logs, or anywhere in /tmp or /root.
     found = on_host(
         host, "sh", "-c",
-        f"grep -rl -- {json.dumps(value)} /var/lib/libvirt/images /var/log/libvirt || true",
+        f"grep -rl --exclude='*.qcow2' -- {shlex.quote(value)} /var/lib/libvirt"
+        " /var/log/libvirt /etc/libvirt /tmp /root; test $? -le 1",
     )  # fmt: skip
     assert found.strip() == ""
+    # The same search does find what is there: the domain's name in libvirt's own files.
+    named = on_host(host, "sh", "-c", f"grep -rl --exclude='*.qcow2' -- {domain('db')}"
+                    " /var/lib/libvirt /var/log/libvirt /etc/libvirt; test $? -le 1")  # fmt: skip
+    assert named.strip(), "the search for the secret would find nothing at all"
 
 
 def test_moving_an_instance_is_a_live_migration(stack):
@@ -136,8 +192,8 @@ def test_moving_an_instance_is_a_live_migration(stack):
         start = time.monotonic()
         ok(unkai("up", ENV))
         print(f"migration of db {before['host']} → {target}: {time.monotonic() - start:.1f} s")
-        assert "db" in running_domains()[target]
-        assert "db" not in running_domains()[before["host"]]
+        assert domain("db") in running_domains()[target]
+        assert domain("db") not in running_domains()[before["host"]]
         after = ok(unkai("ssh", ENV, "db", "cat", "/proc/sys/kernel/random/boot_id")).strip()
         assert after == boot_id, "the guest rebooted: that was not a live migration"
         ok(unkai("ssh", ENV, "db", "kill", "-0", pid.strip()))
@@ -179,14 +235,36 @@ def test_a_dead_host_is_reported_and_its_instances_move(stack):
     assert f"{web_there}" in moved and "stays" in moved  # anti-affinity: no free host
     after = instances(stack)
     assert after["db"]["host"] != victim and after["db"]["state"] == "running"
-    assert "db" in running_domains_of(after["db"]["host"])
+    assert domain("db") in running_domains_of(after["db"]["host"])
 
 
 def running_domains_of(host: str) -> set[str]:
     return set(on_host(host, "virsh", "-c", "qemu:///system", "list", "--name").split())
 
 
+# A domain and a volume of another project's ``fleet`` on a fleet host: names carry the
+# project and the environment, so both live side by side, and destroy leaves it alone.
+NEIGHBOUR_XML = """<domain type='qemu'><name>acme-fleet-db</name>
+<memory unit='MiB'>64</memory><vcpu>1</vcpu>
+<metadata><unkai:instance xmlns:unkai='https://unkai.dev/xmlns/libvirt/1.0'>
+<unkai:project>acme</unkai:project>
+<unkai:environment>fleet</unkai:environment></unkai:instance></metadata>
+<os><type arch='x86_64'>hvm</type></os>
+<devices><disk type='file' device='disk'><driver name='qemu' type='qcow2'/>
+<source file='/var/lib/libvirt/images/unkai/acme-fleet-db-boot.qcow2'/>
+<target dev='vda' bus='virtio'/></disk></devices></domain>"""
+
+
 def test_destroy_leaves_nothing_on_any_host(stack):
+    neighbour = instances(stack)["db"]["host"]
+    on_host(
+        neighbour, "sh", "-c",
+        "virsh -q vol-create-as unkai acme-fleet-db-boot.qcow2 16M --format qcow2 && printf %s"
+        f" {shlex.quote(NEIGHBOUR_XML)} > /tmp/n.xml && virsh -q define /tmp/n.xml",
+    )  # fmt: skip
+    assert {domain("db"), "acme-fleet-db"} <= set(
+        on_host(neighbour, "virsh", "list", "--all", "--name").split()
+    )
     # While a host cannot be checked, destroy cannot prove it left nothing: it says so.
     if KILLED:
         refused = unkai("destroy", ENV)
@@ -197,10 +275,16 @@ def test_destroy_leaves_nothing_on_any_host(stack):
         ok(unkai("hosts", "up", ENV))
     destroyed = ok(unkai("destroy", ENV))
     if KILLED:
-        assert f"removed a leftover of {ENV}: {KILLED[0]}: domain db" in destroyed
+        assert f"removed a leftover of {ENV}: {KILLED[0]}: domain {domain('db')}" in destroyed
     assert f"checked {len(FLEET.hosts)} host(s)" in destroyed
     for host in sorted(FLEET.hosts):
         domains = on_host(host, "virsh", "-c", "qemu:///system", "list", "--all", "--name")
-        assert domains.strip() == "", f"{host}: {domains}"
         volumes = on_host(host, "sh", "-c", "virsh -c qemu:///system vol-list unkai || true")
+        if host == neighbour:  # the other project's are untouched
+            assert domains.split() == ["acme-fleet-db"], f"{host}: {domains}"
+            assert "acme-fleet-db-boot.qcow2" in volumes
+            on_host(host, "sh", "-c", "virsh -q undefine acme-fleet-db && virsh -q vol-delete"
+                    " acme-fleet-db-boot.qcow2 --pool unkai")  # fmt: skip
+            continue
+        assert domains.strip() == "", f"{host}: {domains}"
         assert ".qcow2" not in volumes and "seed" not in volumes, f"{host}: {volumes}"

@@ -22,18 +22,22 @@ from unkai.environments import load_environment
 from unkai.render import STORAGE_POOL
 from unkai.toolchain import operator_key
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from commands import run
+
 ROOT = Path(__file__).resolve().parents[2]
 UNKAI = [sys.executable, "-m", "unkai.cli"]
 URI = "qemu:///system"
 ENV = "local"
 
 
+def domain(instance: str) -> str:
+    """The libvirt name of an instance's domain: its project's and environment's first."""
+    return f"unkai-{ENV}-{instance}"
+
+
 def unkai(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(Path(sys.executable).parent / "unkai"), *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False,
-        stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+    return run(Path(sys.executable).parent / "unkai", *args, cwd=ROOT, timeout=timeout)
 
 
 def ssh(port: int, command: str) -> str:
@@ -101,7 +105,7 @@ def test_up_boots_every_vm_to_cloud_init_finished(deployed, stack):
         assert vm["accelerator"] in {"kvm", "tcg"}
         assert vm["boot_seconds"] > 0
         assert vm["ips"], f"{name} reported no address on its console"
-    assert set(domains()) >= names
+    assert set(domains()) >= {domain(n) for n in names}
     # What came up is shown to the user.
     assert "instances of local" in deployed.stdout
     for name in names:
@@ -152,7 +156,7 @@ def test_instance_secret_is_in_the_guest_and_nowhere_else(deployed, stack, tmp_p
         *[p for p in Path(pool_path()).glob("*seed*")],
         *[p for p in Path("/var/log/libvirt").rglob("*") if p.is_file()],
     ]
-    assert any(p.name.startswith("db-seed") for p in places), "the seed was not looked at"
+    assert any(p.name.startswith(f"{domain('db')}-seed") for p in places), "seed not looked at"
     for place in places:
         assert value.encode() not in place.read_bytes(), f"plaintext secret in {place}"
     logs = deployed.stdout + deployed.stderr
@@ -176,14 +180,16 @@ def test_second_up_changes_nothing(stack):
 
 
 def test_a_vm_deleted_behind_our_back_is_seen_and_recreated(stack):
-    subprocess.run(["virsh", "-c", URI, "destroy", "web-1"], check=True, capture_output=True)
-    subprocess.run(["virsh", "-c", URI, "undefine", "web-1"], check=True, capture_output=True)
+    for action in ("destroy", "undefine"):
+        subprocess.run(
+            ["virsh", "-c", URI, action, domain("web-1")], check=True, capture_output=True
+        )
     refreshed = stack.refresh()
     assert refreshed.summary.resource_changes.get("delete") == 1
     preview = stack.preview()
     assert preview.change_summary.get("create") == 1
     stack.up()
-    assert domains().get("web-1") == libvirt.VIR_DOMAIN_RUNNING
+    assert domains().get(domain("web-1")) == libvirt.VIR_DOMAIN_RUNNING
     port = int(instances(stack)["web-1"]["ssh_port"])
     assert ssh(port, "hostname").strip() == "web-1"
 
@@ -191,7 +197,7 @@ def test_a_vm_deleted_behind_our_back_is_seen_and_recreated(stack):
 def test_a_definition_edited_by_hand_shows_as_drift_and_up_restores_it(stack):
     """``virsh setmem --config`` behind unkai's back: refresh reads the live definition."""
     subprocess.run(
-        ["virsh", "-c", URI, "setmem", "web-0", str(640 * 1024), "--config"],
+        ["virsh", "-c", URI, "setmem", domain("web-0"), str(640 * 1024), "--config"],
         check=True, capture_output=True,
     )  # fmt: skip
     stack.refresh()
@@ -203,7 +209,7 @@ def test_a_definition_edited_by_hand_shows_as_drift_and_up_restores_it(stack):
     assert "replace" not in preview.change_summary
     stack.up()
     dumped = subprocess.run(
-        ["virsh", "-c", URI, "dumpxml", "--inactive", "web-0"],
+        ["virsh", "-c", URI, "dumpxml", "--inactive", domain("web-0")],
         check=True, capture_output=True, text=True,
     ).stdout  # fmt: skip
     assert "<currentMemory unit='KiB'>655360</currentMemory>" not in dumped
@@ -214,7 +220,7 @@ def test_a_definition_edited_by_hand_shows_as_drift_and_up_restores_it(stack):
 def test_memory_change_is_an_update_in_place(stack):
     before = instances(stack)["db"]
     uuid_before = subprocess.run(
-        ["virsh", "-c", URI, "domuuid", "db"], capture_output=True, text=True, check=True
+        ["virsh", "-c", URI, "domuuid", domain("db")], capture_output=True, text=True, check=True
     ).stdout.strip()
     overrides = {"instances": {"db": {"machine_type": "custom-1-1280"}}}
     stack.set_config("unkai:overrides", auto.ConfigValue(json.dumps(overrides)))
@@ -225,7 +231,10 @@ def test_memory_change_is_an_update_in_place(stack):
         result = stack.up()
         assert result.summary.resource_changes.get("update") == 1
         uuid_after = subprocess.run(
-            ["virsh", "-c", URI, "domuuid", "db"], capture_output=True, text=True, check=True
+            ["virsh", "-c", URI, "domuuid", domain("db")],
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
         assert uuid_after == uuid_before, "the domain was replaced, not updated"
         mem_kib = int(ssh(int(before["ssh_port"]), "grep MemTotal /proc/meminfo").split()[1])
@@ -235,7 +244,7 @@ def test_memory_change_is_an_update_in_place(stack):
 
 
 def test_an_image_volume_deleted_by_hand_is_uploaded_again(stack):
-    image = next(v for v in pool_volumes() if v.startswith("debian-12-"))
+    image = next(v for v in pool_volumes() if v.startswith(f"unkai-{ENV}-debian-12-"))
     subprocess.run(
         ["virsh", "-c", URI, "vol-delete", image, "--pool", STORAGE_POOL],
         check=True, capture_output=True,
@@ -256,7 +265,7 @@ def test_a_data_volume_outlives_a_replace_of_its_instance(stack):
         " && echo kept-across-replace | sudo tee /mnt/keep >/dev/null && sudo umount /mnt",
     )
     uuid_before = subprocess.run(
-        ["virsh", "-c", URI, "domuuid", "db"], capture_output=True, text=True, check=True
+        ["virsh", "-c", URI, "domuuid", domain("db")], capture_output=True, text=True, check=True
     ).stdout.strip()
     overrides = {"instances": {"db": {"user_data": {"timezone": "Etc/UTC"}}}}
     stack.set_config("unkai:overrides", auto.ConfigValue(json.dumps(overrides)))
@@ -270,7 +279,7 @@ def test_a_data_volume_outlives_a_replace_of_its_instance(stack):
     finally:
         stack.remove_config("unkai:overrides")
     uuid_after = subprocess.run(
-        ["virsh", "-c", URI, "domuuid", "db"], capture_output=True, text=True, check=True
+        ["virsh", "-c", URI, "domuuid", domain("db")], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert uuid_after != uuid_before, "db was not replaced"
     kept = ssh(port, "sudo mount /dev/vdb /mnt && cat /mnt/keep; sudo umount /mnt")
@@ -282,8 +291,8 @@ def test_destroy_leaves_nothing_behind(stack):
     references = [i["reference"] for i in stack.outputs()["container_images"].value.values()]
     result = unkai("destroy", ENV)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert not names & set(domains())
-    assert not {v for v in pool_volumes() if v.split("-")[0] in {"db", "web", "debian"}}
+    assert not {domain(n) for n in names} & set(domains())
+    assert not {v for v in pool_volumes() if v.startswith(f"unkai-{ENV}-")}
     qemu = subprocess.run(["pgrep", "-f", "qemu-system"], capture_output=True, text=True)
     assert qemu.stdout.strip() == "", "a QEMU process outlived destroy"
     for reference in references:

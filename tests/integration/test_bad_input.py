@@ -26,6 +26,7 @@ def _domains() -> set[str]:
 def project(tmp_path: Path) -> Path:
     shutil.copytree(ROOT / "environments", tmp_path / "environments")
     shutil.copytree(ROOT / "stacks", tmp_path / "stacks")
+    shutil.copy(ROOT / "unkai.toml", tmp_path)
     return tmp_path
 
 

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-ROLE = ROOT / "playbooks" / "roles" / "k8s_node"
+ROLE = ROOT / "src/unkai/playbooks" / "roles" / "k8s_node"
 ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "NO_COLOR": "1"}
 
 
@@ -35,9 +35,10 @@ def run(*argv: str, cwd: Path = ROOT) -> str:
 
 
 def test_lint_production_profile_and_syntax_check():
-    out = run("ansible-lint", "--profile", "production", "playbooks/k8s-node.yml", str(ROLE))
+    playbook = "src/unkai/playbooks/k8s-node.yml"
+    out = run("ansible-lint", "--profile", "production", playbook, str(ROLE))
     assert "Profile 'production' was required, and it passed" in out
-    run("ansible-playbook", "--syntax-check", "-i", "node-1,", "playbooks/k8s-node.yml")
+    run("ansible-playbook", "--syntax-check", "-i", "node-1,", playbook)
 
 
 def test_join_configuration_is_templated_from_the_variables(tmp_path):

@@ -185,15 +185,21 @@ def test_up_no_change_drift_scale_secrets_destroy(run, tmp_path):
     assert all(pids.values()), pids
 
     # The secret is nowhere: raw state files (history and backups too), rendered files,
-    # anything the engine printed, the control plane's logs.
+    # anything the engine printed, the control plane's files (its logs, and etcd's data,
+    # where the Secret is sealed with the cluster's key).
     state_files = [p for p in state_dir(ROOT).rglob("*") if p.is_file()]
     assert any(run.name in p.name for p in state_files)
     for path in (*state_files, *rendered.rglob("*")):
         if path.is_file():
             assert SECRET.encode() not in path.read_bytes(), path
     assert SECRET not in "\n".join(run.output)
-    for log in run.control_plane.state_dir.rglob("*.log"):
-        assert SECRET.encode() not in log.read_bytes(), log
+    sealed = []
+    for path in run.control_plane.state_dir.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert SECRET.encode() not in data, path
+            sealed += [path] if b"k8s:enc:secretbox:v1:" in data else []
+    assert any(run.control_plane.state_dir / "etcd" in p.parents for p in sealed), sealed
 
     # Destroy: the workloads and nodes first (while the API server can say so), then the
     # control plane: its processes, ports and state are gone.

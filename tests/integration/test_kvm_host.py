@@ -26,8 +26,9 @@ from unkai.drivers.kvm_host import (
     libvirt_state,
     remove_pool_if_empty,
 )
+from unkai.environments import load_environment
 from unkai.errors import PlaybookFailed
-from unkai.render import STORAGE_POOL, STORAGE_POOL_PATH
+from unkai.render import STORAGE_POOL, STORAGE_POOL_PATH, render_host_vars
 from unkai.toolchain import cached_probe
 
 pytestmark = pytest.mark.integration
@@ -45,20 +46,28 @@ def virsh(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 
 def spec(**changes) -> KvmHostSpec:
+    """The local host, its variables rendered as ``unkai render`` renders them."""
     values = {
         "host": AnsibleHost(name="localhost", connection="local", address="127.0.0.1"),
         "libvirt_uri": URI,
         "pool_name": STORAGE_POOL,
         "pool_path": STORAGE_POOL_PATH,
         "accelerator": cached_probe().accelerator,
+        "networks": (),
         **changes,
     }
+    env = load_environment("local", root=ROOT)
+    values["host_vars"] = render_host_vars(
+        env.hosts["localhost"], env, accelerator=values["accelerator"],
+        pool_name=values["pool_name"], pool_path=values["pool_path"],
+        networks=values["networks"],
+    )  # fmt: skip
     return KvmHostSpec(**values)
 
 
 def test_ansible_lint_production_profile_is_clean():
     proc = subprocess.run(
-        [str(BIN / "ansible-lint"), "--profile", "production", "playbooks/"],
+        [str(BIN / "ansible-lint"), "--profile", "production", "src/unkai/playbooks/"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -77,8 +86,10 @@ def test_playbook_twice_on_this_machine_second_run_changes_nothing():
     start = time.monotonic()
     second = configure_kvm_host(spec())
     seconds = time.monotonic() - start
-    print(f"\nfirst run {first.seconds:.1f} s, changed={first.changed}; "
-          f"second run {second.seconds:.1f} s, changed={second.changed}")
+    print(
+        f"\nfirst run {first.seconds:.1f} s, changed={first.changed}; "
+        f"second run {second.seconds:.1f} s, changed={second.changed}"
+    )
     assert second.changed == 0
     assert seconds < 60
 

@@ -31,9 +31,11 @@ from unkai.model import Environment, Instance
 from unkai.model import Network as NetworkModel
 from unkai.render import (
     definition_hash,
+    domain_name,
     libvirt_network_name,
     render_domain_xml,
     render_network_xml,
+    seed_volume_name,
     volume_name,
 )
 
@@ -115,20 +117,24 @@ def test_domain_fingerprint_is_the_rendered_one_until_a_hand_change(
 ):
     env, instance = _environment(suffix)
     for disk, size in (("boot", 1), ("data", 1)):
-        lv.create_overlay(pool.name, volume_name(instance, disk), backing=None, size_gb=size)
+        lv.create_overlay(
+            pool.name, volume_name(env.name, instance.name, disk), backing=None, size_gb=size
+        )
     seed = tmp_path / "seed.iso"
     seed.write_bytes(b"not really an ISO" * 64)
-    uploaded = lv.upload_volume(pool.name, f"{instance.name}-seed.iso", seed, fmt="raw")
+    uploaded = lv.upload_volume(
+        pool.name, seed_volume_name(env.name, instance.name), seed, fmt="raw"
+    )
     assert uploaded.capacity == seed.stat().st_size
     rendered = render_domain_xml(
         instance,
         env=env,
         accelerator="tcg",
-        disk_path=f"{pool.path}/{{instance}}-{{disk}}.qcow2",
+        disk_path=f"{pool.path}/{{domain}}-{{disk}}.qcow2",
         seed_path=uploaded.path,
         console_log=str(tmp_path / "console.log"),
     )
-    name = instance.name
+    name = domain_name(env.name, instance.name)
     try:
         lv.define_domain(name, rendered)
         info = lv.domain(name)
@@ -142,7 +148,7 @@ def test_domain_fingerprint_is_the_rendered_one_until_a_hand_change(
             ("vdc", uploaded.path, True),
         ]
         assert [(n.type, n.source) for n in info.nics] == [
-            ("network", f"unkai-test-drv-{suffix}"),
+            ("network", f"unkai-{env.name}-test-drv-{suffix}"),
             ("user", None),
         ]
 
@@ -188,9 +194,9 @@ def test_isolated_network_matches_its_rendering_until_its_range_is_changed(
 ):
     octet = random.randint(16, 250)  # a subnet of its own, not one a parallel test holds
     model = NetworkModel(name=f"test-drv-{suffix}", mode="isolated", cidr=f"10.215.{octet}.0/24")
-    rendered = render_network_xml(model)
-    name = libvirt_network_name(model.name)
-    assert name.startswith(PREFIX)
+    rendered = render_network_xml(model, environment="itest")
+    name = libvirt_network_name("itest", model.name)
+    assert name == f"unkai-itest-test-drv-{suffix}"
     try:
         lv.apply_network(name, rendered)
         info = lv.network(name)
@@ -205,7 +211,9 @@ def test_isolated_network_matches_its_rendering_until_its_range_is_changed(
             cidr=model.cidr,
             dhcp_start=f"10.215.{octet}.200",
         )
-        lv.apply_network(name, render_network_xml(narrower))  # a hand edit (same UUID) ...
+        lv.apply_network(
+            name, render_network_xml(narrower, environment="itest")
+        )  # a hand edit (same UUID) ...
         still = lv.network(name)
         assert still is not None and still.xml == info.xml  # ... not live before a restart
         net = lv.conn.networkLookupByName(name)
@@ -214,7 +222,7 @@ def test_isolated_network_matches_its_rendering_until_its_range_is_changed(
         changed = lv.network(name)
         assert changed is not None and f"start='10.215.{octet}.200'" in changed.xml
         assert not network_matches(rendered, changed.xml)
-        assert network_matches(render_network_xml(narrower), changed.xml)
+        assert network_matches(render_network_xml(narrower, environment="itest"), changed.xml)
     finally:
         lv.delete_network(name)
     assert lv.network(name) is None

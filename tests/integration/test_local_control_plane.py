@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import ssl
+import stat
 import time
 import urllib.request
 import uuid
@@ -10,8 +12,9 @@ from pathlib import Path
 
 import pytest
 from lightkube import codecs
+from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.apps_v1 import Deployment
-from lightkube.resources.core_v1 import Node, Pod
+from lightkube.resources.core_v1 import Node, Pod, Secret
 
 from unkai.drivers.kubernetes import (
     COMPONENTS,
@@ -172,18 +175,58 @@ def test_control_plane_runs_a_deployment_on_kwok_nodes(control_plane, request):
     assert cp.stop() == ()
 
 
-def test_start_again_after_stop_keeps_the_data(control_plane):
+def etcd_files_holding(cp: ControlPlane, *needles: bytes) -> dict[bytes, list[str]]:
+    """Which of etcd's files (WAL, snapshots, the database) hold each of ``needles``."""
+    found: dict[bytes, list[str]] = {needle: [] for needle in needles}
+    for path in sorted((cp.state_dir / "etcd").rglob("*")):
+        if path.is_file():
+            data = path.read_bytes()
+            for needle in needles:
+                if needle in data:
+                    found[needle].append(str(path.relative_to(cp.state_dir)))
+    return found
+
+
+def test_start_again_after_stop_keeps_the_data_and_secrets_are_encrypted_in_etcd(
+    control_plane,
+):
     cp, _ = control_plane
     cp.start()
     pool = FakeNodePool(name="keep", size=1, cpu="2", memory="8Gi")
     create_fake_nodes(kubeconfig=cp.kubeconfig_path, pool=pool)
+    canary = f"CANARY-{uuid.uuid4().hex}"
+    client = kube_client(cp.kubeconfig_path)
+    try:
+        client.create(
+            Secret(metadata=ObjectMeta(name="db-password"), stringData={"password": canary}),
+            namespace="default",
+        )
+    finally:
+        client.close()
     ca = (cp.state_dir / "pki" / "ca.crt").read_bytes()
+    key_file = cp.state_dir / "pki" / "encryption-config.yaml"
+    key = key_file.read_bytes()
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     cp.stop()
+    found = etcd_files_holding(
+        cp,
+        canary.encode(),
+        base64.b64encode(canary.encode()),
+        b"/registry/secrets/default/db-password",
+        b"k8s:enc:secretbox:v1:unkai-1:",
+    )
+    assert found[canary.encode()] == [] and found[base64.b64encode(canary.encode())] == []
+    # The search does find what is there: the Secret's key, and its value sealed.
+    assert found[b"/registry/secrets/default/db-password"]
+    assert found[b"k8s:enc:secretbox:v1:unkai-1:"]
     cp.start()
     assert (cp.state_dir / "pki" / "ca.crt").read_bytes() == ca
+    assert key_file.read_bytes() == key  # the same key after a restart
     client = kube_client(cp.kubeconfig_path)
     try:
         assert client.get(Node, "keep-0").metadata.name == "keep-0"
+        secret = client.get(Secret, "db-password", namespace="default")
+        assert base64.b64decode(secret.data["password"]).decode() == canary
     finally:
         client.close()
     cp.remove()

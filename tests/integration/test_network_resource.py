@@ -45,10 +45,16 @@ def _stop_by_hand(name: str) -> None:
 def test_isolated_network_lifecycle_drift_and_repair():
     name = f"it{uuid.uuid4().hex[:6]}"
     model = NetworkModel(name=name, mode="isolated", cidr="10.213.7.0/24")
-    libvirt_name = libvirt_network_name(name)
+    libvirt_name = libvirt_network_name("itest", name)
     resource = Network()
     checked = resource.check(
-        Props({"name": libvirt_name, "libvirt_uri": URI, "xml": render_network_xml(model)})
+        Props(
+            {
+                "name": libvirt_name,
+                "libvirt_uri": URI,
+                "xml": render_network_xml(model, environment="itest"),
+            }
+        )
     )
     inputs = NetworkInputs.model_validate(checked)
     rid, state = resource.create(inputs)
@@ -60,7 +66,9 @@ def test_isolated_network_lifecycle_drift_and_repair():
         assert not resource.diff(_props(state), Props(checked)).has_changes
 
         # Redefined with another address range behind unkai's back: read tells the truth.
-        other = render_network_xml(NetworkModel(name=name, mode="isolated", cidr="10.213.8.0/24"))
+        other = render_network_xml(
+            NetworkModel(name=name, mode="isolated", cidr="10.213.8.0/24"), environment="itest"
+        )
         assert other != inputs.xml
         _redefine_by_hand(libvirt_name, other)
         drifted = resource.read(rid, state)

@@ -175,8 +175,14 @@ def test_ansible_inventory(rendered: tuple[Environment, Path]) -> None:
     assert sorted(listing.get(HOSTS_GROUP, {}).get("hosts", [])) == sorted(env.hosts)
     hostvars = listing["_meta"]["hostvars"]
     for host in env.hosts.values():
-        assert hostvars[host.name]["unkai_libvirt_uri"] == host.libvirt_uri
-        assert hostvars[host.name]["ansible_connection"] == host.connection
+        # What the KVM host playbook runs with, as Ansible itself reads the rendered tree.
+        own = hostvars[host.name]
+        assert own["ansible_connection"] == host.connection
+        assert own.get("ansible_host") == (host.address if host.connection == "ssh" else None)
+        assert own["kvm_host_libvirt_uri"] == (
+            "qemu:///system" if host.connection == "ssh" else host.libvirt_uri
+        )
+        assert own["kvm_host_pool_name"] == "unkai" and own["unkai_zone"] == host.zone
         assert host.name in listing[f"pool_{ansible_group(host.pool)}"]["hosts"]
         assert host.name in listing[f"zone_{ansible_group(host.zone)}"]["hosts"]
 

@@ -72,6 +72,7 @@ def project(client):
     root = Path(tempfile.mkdtemp(prefix="us-", dir="/tmp")).resolve()
     (root / "environments").mkdir()
     (root / "environments" / f"{ENV}.yaml").write_text(ENV_FILE)
+    (root / "unkai.toml").write_text('[project]\nname = "simulated-hosts"\n')
     start = time.monotonic()
     result = _unkai("hosts", "up", ENV, root=root)
     seconds = time.monotonic() - start

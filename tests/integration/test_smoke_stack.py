@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from pulumi import automation as auto
 
-from unkai.cli._workspace import select_stack, workspace_env
+from unkai.cli._workspace import packaged_program, select_stack, workspace_env
+from unkai.cli.cloud import engine_log_options
 
 ROOT = Path(__file__).resolve().parents[2]
-SMOKE = ROOT / "stacks" / "smoke"
+SMOKE = packaged_program("smoke", ROOT)
 SECRET = "smoke-secret-" + uuid.uuid4().hex
 
 
@@ -90,8 +91,30 @@ def test_changing_the_path_is_a_replace_and_says_why(stack, tmp_path):
     assert not (tmp_path / "greeting.txt").exists()
 
 
+def test_a_failed_create_reads_as_a_sentence_without_class_names(stack, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    stack.set_config("path", auto.ConfigValue(str(blocker / "greeting.txt")))
+    lines: list[str] = []
+    with pytest.raises(auto.CommandError):
+        stack.up(on_output=lines.append)
+    out = "".join(lines)
+    assert f"greeting: cannot write {blocker / 'greeting.txt'}: File exists" in out, out
+    assert "Unexpected" not in out and "<class" not in out and "Traceback" not in out, out
+
+
+def test_unkais_most_verbose_engine_log_shows_no_secret(stack, capsys, monkeypatch):
+    monkeypatch.delenv("PULUMI_DEBUG_GRPC", raising=False)
+    out: list[str] = []
+    stack.up(on_output=out.append, **engine_log_options(99))
+    err = capsys.readouterr().err
+    # The engine did log, down to its plans, and showed the secret as a secret.
+    assert "Planner decided to create" in err and "content:{[secret]}" in err
+    assert SECRET not in err and SECRET not in "\n".join(out)
+
+
 def test_pulumi_cli_inside_the_stack_folder(tmp_path):
-    """`pulumi up` run by hand in stacks/smoke, through the language host on PATH."""
+    """`pulumi up` run by hand in the smoke program's folder, through the language host on PATH."""
     env = {**os.environ, **workspace_env(ROOT), "PULUMI_SKIP_CONFIRMATIONS": "true"}
     name = "cli-" + uuid.uuid4().hex[:8]
     path = tmp_path / "by-hand.txt"
@@ -99,14 +122,23 @@ def test_pulumi_cli_inside_the_stack_folder(tmp_path):
     def pulumi(*args: str) -> str:
         proc = subprocess.run(
             ["pulumi", *args, "--stack", name, "--non-interactive"],
-            cwd=SMOKE, env=env, capture_output=True, text=True, timeout=300, check=False,
+            cwd=SMOKE,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
         )
         assert proc.returncode == 0, proc.stdout + proc.stderr
         return proc.stdout + proc.stderr
 
     subprocess.run(
         ["pulumi", "stack", "init", name, "--non-interactive"],
-        cwd=SMOKE, env=env, check=True, capture_output=True, timeout=120,
+        cwd=SMOKE,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
     )
     try:
         pulumi("config", "set", "--secret", "message", SECRET)
@@ -129,7 +161,11 @@ def test_pulumi_cli_inside_the_stack_folder(tmp_path):
     finally:
         subprocess.run(
             ["pulumi", "stack", "rm", name, "--yes", "--force", "--non-interactive"],
-            cwd=SMOKE, env=env, capture_output=True, timeout=120, check=False,
+            cwd=SMOKE,
+            env=env,
+            capture_output=True,
+            timeout=120,
+            check=False,
         )
         (SMOKE / f"Pulumi.{name}.yaml").unlink(missing_ok=True)
 

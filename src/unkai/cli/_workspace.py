@@ -9,28 +9,83 @@ and ``PULUMI_CONFIG_PASSPHRASE`` / ``PULUMI_CONFIG_PASSPHRASE_FILE`` to use othe
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 import os
 import secrets
 import socket
 import tempfile
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Annotated
 
+import typer
 from pulumi import automation as auto
 
-from unkai.errors import ToolchainError, UnkaiError
+from unkai.errors import ConfigError, ToolchainError, UnkaiError
 from unkai.model import Environment
 from unkai.render import render_ssh_config
 from unkai.toolchain import (
+    PROJECT_FILE,
     engine_env,
     environment_ssh,
+    find_project,
     find_pulumi,
     known_hosts_file,
+    load_project,
     operator_key,
     project_root,
     state_dir,
 )
+
+ROOT_HELP = (
+    "The unkai project (a folder with unkai.toml). Default: the one around the current"
+    " directory, found upward like git finds a repository."
+)
+Root = Annotated[Path | None, typer.Option("--root", help=ROOT_HELP, show_default=False)]
+"""The ``--root`` option every command that works on a project takes."""
+
+
+def resolve_root(root: Path | None) -> Path:
+    """The project root ``--root`` names, or the one around the current directory.
+
+    Raises:
+        ConfigError: ``root`` is not a project, or none is found; says where it looked.
+    """
+    return (load_project(root) if root is not None else find_project()).root
+
+
+def program_dir(root: Path) -> Path:
+    """The folder of the project's Pulumi program (``[project] program``).
+
+    Raises:
+        ConfigError: It has no ``Pulumi.yaml``.
+    """
+    program = load_project(root).program
+    if not (program / "Pulumi.yaml").is_file():
+        raise ConfigError(
+            f"{program} has no Pulumi.yaml", file=str(root / PROJECT_FILE),
+            key_path="project.program",
+        )  # fmt: skip
+    return program
+
+
+def packaged_program(name: str, root: Path) -> Path:
+    """A program unkai ships (``unkai/scaffold/<name>``), copied into the project to run.
+
+    The engine writes a stack's settings (``Pulumi.<stack>.yaml``) beside its program,
+    so it runs from ``<root>/.unkai/programs/<name>``, refreshed from the package on each
+    call: what runs is this unkai's program, whatever the project was made with.
+    """
+    source = Path(str(importlib.resources.files("unkai"))) / "scaffold" / name
+    target = root / ".unkai" / "programs" / name
+    target.mkdir(parents=True, exist_ok=True)
+    for file in ("Pulumi.yaml", "__main__.py"):
+        text = (source / file).read_text(encoding="utf-8")
+        if not (target / file).is_file() or (target / file).read_text(encoding="utf-8") != text:
+            (target / file).write_text(text, encoding="utf-8")
+    return target
 
 
 def passphrase_file(root: Path) -> Path:
@@ -115,19 +170,40 @@ def _alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
-def release_dead_lock(stack: auto.Stack, root: Path) -> str | None:
+_OPERATIONS = ("up", "preview", "refresh", "destroy", "import")
+
+
+def _operation(pid: int) -> str:
+    """The engine command ``pid`` runs (``up``, ``destroy``…); ``update`` when unknown."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return "update"
+    return next((a for a in argv[1:] if a in _OPERATIONS), "update")
+
+
+def release_dead_lock(
+    stack: auto.Stack,
+    root: Path,
+    *,
+    wait: bool = False,
+    say: Callable[[str], None] = lambda _: None,
+    poll: float = 1.0,
+) -> str | None:
     """Release ``stack``'s lock when its holder is a dead process on this machine.
 
     Pulumi's file backend keeps a lock per running update naming its pid and host; an
     ``up`` that was killed leaves it behind, and every later run refuses to start. A
-    lock of a process that no longer exists here is removed (and said); a live holder,
-    or one on another machine, is refused with who holds it.
+    lock of a process that no longer exists here is removed (and said). A live holder is
+    refused with what it runs, its pid and since when — or, with ``wait``, waited for
+    (``say`` tells the user once). A holder on another machine cannot be checked from
+    here: it is treated as live.
 
     Returns:
-        What was released, for the user; None when there was no lock.
+        What was released, for the user; None when there was no lock to release.
 
     Raises:
-        UnkaiError: another operation on the stack is running (its pid and since when).
+        UnkaiError: another operation on the stack is running and ``wait`` is false.
     """
     backend = os.environ.get("PULUMI_BACKEND_URL")
     if backend and not backend.startswith("file://"):
@@ -136,21 +212,35 @@ def release_dead_lock(stack: auto.Stack, root: Path) -> str | None:
     project = stack.workspace.project_settings().name
     folder = base / ".pulumi" / "locks" / "organization" / project / stack.name
     released = None
-    for lock in sorted(folder.glob("*.json")):
-        try:
-            holder = json.loads(lock.read_text())
-            pid, host, since = int(holder["pid"]), str(holder["hostname"]), holder["timestamp"]
-        except (OSError, ValueError, KeyError):
-            continue
-        if host != socket.gethostname() or _alive(pid):
-            raise UnkaiError(
-                f"another operation on {stack.name} is running (pid {pid} on {host} since"
-                f" {since}); wait for it to end"
+    told = False
+    while True:
+        live = None
+        for lock in sorted(folder.glob("*.json")):
+            try:
+                holder = json.loads(lock.read_text())
+                pid, host, since = int(holder["pid"]), str(holder["hostname"]), holder["timestamp"]
+            except (OSError, ValueError, KeyError):
+                continue
+            if host != socket.gethostname() or _alive(pid):
+                where = "" if host == socket.gethostname() else f" on {host}"
+                live = (
+                    f"another `{_operation(pid)}` of {stack.name} is running"
+                    f" (pid {pid}{where} since {since})"
+                )
+                continue
+            lock.unlink(missing_ok=True)
+            lock.with_name(lock.name + ".attrs").unlink(missing_ok=True)
+            released = (
+                f"released the lock of an interrupted run of {stack.name} (pid {pid}, {since})"
             )
-        lock.unlink(missing_ok=True)
-        lock.with_name(lock.name + ".attrs").unlink(missing_ok=True)
-        released = f"released the lock of an interrupted run of {stack.name} (pid {pid}, {since})"
-    return released
+        if live is None:
+            return released
+        if not wait:
+            raise UnkaiError(f"{live}; wait for it to end, or pass --wait")
+        if not told:
+            say(f"{live}: waiting for it to end")
+            told = True
+        time.sleep(poll)
 
 
 def pending_operations(stack: auto.Stack) -> list[dict[str, object]]:

@@ -29,8 +29,9 @@ err_console = Console(stderr=True, soft_wrap=True, emoji=False)
 def _register() -> None:
     # Imported here so that `unkai --help` stays cheap and a broken optional module
     # names itself instead of breaking every command.
-    from unkai.cli import doctor, stack
+    from unkai.cli import doctor, init, stack
 
+    app.command("init")(init.init)
     app.command("doctor")(doctor.doctor)
     app.command("bootstrap")(doctor.bootstrap)
     app.command("smoke")(stack.smoke)

@@ -6,6 +6,7 @@ with a clear error and creates nothing. Engine output streams live.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import secrets
@@ -14,17 +15,22 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from pulumi import automation as auto
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from unkai._files import atomic_write
+from unkai.cli._engine_log import SECRET_SAFE_VERBOSITY, plan_engine_log
 from unkai.cli._workspace import (
+    Root,
     pending_operations,
+    program_dir,
     release_dead_lock,
+    resolve_root,
     select_stack,
     ssh_client,
 )
@@ -34,23 +40,63 @@ from unkai.errors import ConfigError, DriverError, UnkaiError
 from unkai.model import Environment, Host
 from unkai.placement import Placement, place
 from unkai.provider import parse_replace_reason
-from unkai.render import STORAGE_POOL
+from unkai.render import STORAGE_POOL, Templates, owned_by, owner, render_tree
 from unkai.toolchain import (
+    RUN_ENV,
     SSH_ENV,
     cached_probe,
     operator_key,
-    project_root,
     ssh_dir,
+    stop_leftovers,
+    this_run,
 )
 
 console = Console(soft_wrap=True)
 
-RootOption = typer.Option(None, "--root", help="The unkai project (default: this checkout).")
+Wait = Annotated[
+    bool,
+    typer.Option(
+        "--wait",
+        help="When another operation on the environment runs, wait for it instead of failing.",
+    ),
+]
+
+Verbose = Annotated[
+    int,
+    typer.Option(
+        "--verbose",
+        "-v",
+        min=0,
+        help=(
+            "The engine's log level (pulumi's -v), on standard error. At most"
+            f" {SECRET_SAFE_VERBOSITY}: above, the engine prints the values of secrets."
+        ),
+    ),
+]
 
 
 def _stream(line: str) -> None:
     sys.stdout.write(line if line.endswith("\n") else line + "\n")
     sys.stdout.flush()
+
+
+def _stream_err(line: str) -> None:
+    sys.stderr.write(line if line.endswith("\n") else line + "\n")
+    sys.stderr.flush()
+
+
+def engine_log_options(verbose: int) -> dict[str, Any]:
+    """The Automation API's log options for ``--verbose``, after saying what the user must know.
+
+    The notes of :func:`plan_engine_log` (a level lowered so that no secret is printed, a
+    gRPC trace that would hold secrets) are printed before any engine runs.
+    """
+    log = plan_engine_log(verbose, os.environ)
+    for note in log.notes:
+        console.print(f"[yellow]{escape(note)}[/]")
+    if not log.verbosity:
+        return {}
+    return {"log_verbosity": log.verbosity, "log_to_std_err": True, "on_error": _stream_err}
 
 
 def _color() -> str:
@@ -83,8 +129,13 @@ def ensure_local_secrets(stack: auto.Stack, env: Environment) -> list[str]:
     return made
 
 
-def cloud_stack(env_name: str, root: Path) -> auto.Stack:
+def cloud_stack(env_name: str, root: Path, *, wait: bool = False) -> auto.Stack:
     """The stack of ``env_name``, validated and configured (accelerator, operator key).
+
+    What an interrupted run left is dealt with first, and the user told: its lock is
+    released, the processes it started that still run are stopped, and its pending
+    operations are cleared (the provider adopts what they made). A run that is still
+    alive is refused, or with ``wait`` waited for.
 
     For ``local``, a workload secret missing from the stack's config is generated
     (:func:`ensure_local_secrets`) and the user told so.
@@ -95,11 +146,29 @@ def cloud_stack(env_name: str, root: Path) -> auto.Stack:
     """
     declared = load_environment(env_name, root=root)
     place(declared)  # before anything is created
+    # Every template renders with what the environment gives it, or nothing starts.
+    render_tree(
+        declared,
+        accelerator="kvm" if cached_probe().accelerator == "kvm" else "tcg",
+        templates=Templates(root),
+    )
     wrapper = ssh_client(declared, root)
-    stack = select_stack(root / "stacks" / "cloud", env_name, env={SSH_ENV: str(wrapper)})
-    released = release_dead_lock(stack, root)
+    run = this_run(root, env_name)
+    stack = select_stack(
+        program_dir(root), env_name, env={SSH_ENV: str(wrapper), RUN_ENV: run.marker()}
+    )
+    released = release_dead_lock(
+        stack, root, wait=wait, say=lambda line: console.print(f"[yellow]{escape(line)}[/]")
+    )
     if released:
         console.print(f"[yellow]{released}[/]")
+    stopped = stop_leftovers(root, env_name)
+    if stopped:
+        listed = ", ".join(str(p) for p in stopped)
+        console.print(
+            f"[yellow]stopped {len(stopped)} process(es) an interrupted run of {env_name}"
+            f" left running: {escape(listed)}[/]"
+        )
     pending = pending_operations(stack)
     if pending:
         # An interrupted run: what it was creating may exist. Clearing the entries lets
@@ -174,10 +243,10 @@ def drain(
     env: str = typer.Argument(..., help="Environment (and stack) name."),
     host: str = typer.Argument(..., help="The host to empty."),
     undo: bool = typer.Option(False, "--undo", help="Let the host take instances again."),
-    root: Path | None = RootOption,
+    root: Root = None,
 ) -> None:
     """Move every instance off a host, live, and keep it empty (``--undo`` to stop)."""
-    root = root or project_root()
+    root = resolve_root(root)
     environment = load_environment(env, root=root)
     if host not in environment.hosts:
         raise ConfigError(
@@ -304,13 +373,16 @@ def _show(stack: auto.Stack, root: Path) -> None:
 def up(
     env: str = typer.Argument(..., help="Environment (and stack) name, e.g. local."),
     expect_no_changes: bool = typer.Option(False, help="Fail if anything would change."),
-    root: Path | None = RootOption,
+    root: Root = None,
+    verbose: Verbose = 0,
+    wait: Wait = False,
 ) -> None:
     """Deploy the environment and show what came up."""
-    root = root or project_root()
-    stack = cloud_stack(env, root)
+    root = resolve_root(root)
+    log = engine_log_options(verbose)
+    stack = cloud_stack(env, root, wait=wait)
     start = time.monotonic()
-    result = stack.up(on_output=_stream, color=_color(), expect_no_changes=expect_no_changes)
+    result = stack.up(on_output=_stream, color=_color(), expect_no_changes=expect_no_changes, **log)
     store_placement(stack)
     changes = dict(result.summary.resource_changes or {})
     console.print(f"[green]up[/] {env}: {changes} in {time.monotonic() - start:.0f} s")
@@ -321,11 +393,14 @@ def up(
 def preview(
     env: str = typer.Argument(..., help="Environment (and stack) name."),
     expect_no_changes: bool = typer.Option(False, help="Fail if anything would change."),
-    root: Path | None = RootOption,
+    root: Root = None,
+    verbose: Verbose = 0,
+    wait: Wait = False,
 ) -> None:
     """Show what ``up`` would change, and why (replacements name their property)."""
-    root = root or project_root()
-    stack = cloud_stack(env, root)
+    root = resolve_root(root)
+    log = engine_log_options(verbose)
+    stack = cloud_stack(env, root, wait=wait)
     reasons: list[tuple[str, str, str]] = []
     result = stack.preview(
         on_output=_stream,
@@ -333,6 +408,7 @@ def preview(
         color=_color(),
         diff=True,
         expect_no_changes=expect_no_changes,
+        **log,
     )
     _show_reasons(reasons)
     console.print(f"[green]preview[/] {env}: {result.change_summary}")
@@ -361,23 +437,29 @@ def _show_reasons(reasons: list[tuple[str, str, str]]) -> None:
 
 def refresh(
     env: str = typer.Argument(..., help="Environment (and stack) name."),
-    root: Path | None = RootOption,
+    root: Root = None,
+    verbose: Verbose = 0,
+    wait: Wait = False,
 ) -> None:
     """Read every resource back from the real world into the state."""
-    root = root or project_root()
-    stack = cloud_stack(env, root)
-    result = stack.refresh(on_output=_stream, color=_color())
+    root = resolve_root(root)
+    log = engine_log_options(verbose)
+    stack = cloud_stack(env, root, wait=wait)
+    result = stack.refresh(on_output=_stream, color=_color(), **log)
     console.print(f"[green]refresh[/] {env}: {dict(result.summary.resource_changes or {})}")
 
 
 def destroy(
     env: str = typer.Argument(..., help="Environment (and stack) name."),
-    root: Path | None = RootOption,
+    root: Root = None,
+    verbose: Verbose = 0,
+    wait: Wait = False,
 ) -> None:
     """Delete everything the environment's stack created."""
-    root = root or project_root()
-    stack = cloud_stack(env, root)
-    result = stack.destroy(on_output=_stream, color=_color())
+    root = resolve_root(root)
+    log = engine_log_options(verbose)
+    stack = cloud_stack(env, root, wait=wait)
+    result = stack.destroy(on_output=_stream, color=_color(), **log)
     if result.summary.result != "succeeded":
         raise UnkaiError(f"destroy of {env} did not succeed: {result.summary.message}")
     environment = load_environment(env, root=root)
@@ -395,8 +477,7 @@ def destroy(
             " not be checked (listed above)"
         )
     console.print(
-        f"[green]destroy[/] {env}: checked {checked} host(s) for anything of {env}'s;"
-        " nothing left"
+        f"[green]destroy[/] {env}: checked {checked} host(s) for anything of {env}'s; nothing left"
     )
 
 
@@ -417,7 +498,12 @@ def sweep_hosts(env: Environment, *, ssh: Path) -> tuple[list[str], list[str], l
             unchecked.append(f"{host.name} ({host.address})")
             continue
         with libvirt.session(host.libvirt_uri, ssh=str(ssh)) as conn:
-            gone, there = conn.sweep(env.name, pool=STORAGE_POOL)
+            gone, there = conn.sweep(
+                env.name,
+                project=env.project,
+                pool=STORAGE_POOL,
+                owns=functools.partial(owned_by, owner(env)),
+            )
         removed += [f"{host.name}: {what}" for what in gone]
         left += [f"{host.name}: {what}" for what in there]
     return removed, left, unchecked
@@ -471,10 +557,10 @@ def ssh(
     env: str = typer.Argument(..., help="Environment (and stack) name."),
     instance: str = typer.Argument(..., help="The VM to log in to."),
     command: list[str] | None = CommandArgument,
-    root: Path | None = RootOption,
+    root: Root = None,
 ) -> None:
     """Log in to a VM with the operator key (through its host when it has no forwarded port)."""
-    root = root or project_root()
+    root = resolve_root(root)
     environment = load_environment(env, root=root)
     stack = cloud_stack(env, root)
     instances = (stack.outputs().get("instances") or auto.OutputValue({}, False)).value or {}

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.tree import Tree
 
+from unkai.cli._workspace import Root, resolve_root
 from unkai.environments import (
     Change,
     compact,
@@ -28,7 +29,6 @@ from unkai.environments import (
     plan_new_environment,
 )
 from unkai.errors import ConfigError
-from unkai.toolchain import project_root
 
 env_app = typer.Typer(
     name="env",
@@ -36,14 +36,13 @@ env_app = typer.Typer(
     no_args_is_help=True,
 )
 
-_ROOT_HELP = "Project root holding environments/ (default: the unkai checkout around the cwd)."
-_Root = Annotated[Path | None, typer.Option("--root", help=_ROOT_HELP)]
+_Root = Root
 _STYLE = {"add": "green", "remove": "red", "change": "yellow"}
 _SYMBOL = {"add": "+", "remove": "-", "change": "~"}
 
 
 def _root(root: Path | None) -> Path:
-    return root if root is not None else project_root()
+    return resolve_root(root)
 
 
 def _document(name: str, root: Path | None) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from unkai.cli._workspace import ssh_client
+from unkai.cli._workspace import Root, resolve_root, ssh_client
 from unkai.drivers import docker as engine
 from unkai.drivers import simulated_hosts as sim
 from unkai.environments import environment_file, load_environment
@@ -25,7 +25,6 @@ from unkai.toolchain import (
     cache_root,
     known_hosts_file,
     operator_key,
-    project_root,
 )
 
 hosts_app = typer.Typer(
@@ -36,13 +35,12 @@ hosts_app = typer.Typer(
 
 console = Console(highlight=False)
 
-_ROOT_HELP = "Project root holding environments/ (default: the unkai checkout around the cwd)."
-_Root = Annotated[Path | None, typer.Option("--root", help=_ROOT_HELP)]
+_Root = Root
 _Env = Annotated[str, typer.Argument(help="Environment name, such as fleet.")]
 
 
 def _root(root: Path | None) -> Path:
-    return (root if root is not None else project_root()).resolve()
+    return resolve_root(root)
 
 
 def _say(line: str) -> None:

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from unkai.cli._workspace import Root, resolve_root
 from unkai.model import Environment
 from unkai.placement import (
     CapacityReport,
@@ -32,9 +33,8 @@ console = Console()
 def _load(name: str, root: Path | None) -> Environment:
     # Lazy: the loader is optional for `unkai --help`, and tests replace this function.
     from unkai.environments import load_environment
-    from unkai.toolchain import project_root
 
-    return load_environment(name, root=root if root is not None else project_root())
+    return load_environment(name, root=resolve_root(root))
 
 
 def _gib(mb: float) -> str:
@@ -160,10 +160,7 @@ def plan(
         Path | None, typer.Option("--chart", help="Also draw the density report to this PNG.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole plan as JSON.")] = False,
-    root: Annotated[
-        Path | None,
-        typer.Option("--root", help="Project root holding environments/ (default: this one)."),
-    ] = None,
+    root: Root = None,
 ) -> None:
     """Place every instance on a host and show capacity and VM-vs-container density.
 

@@ -16,43 +16,52 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-_ROOT_HELP = (
-    "Project root holding environments/ and, optionally, templates/ overriding the"
-    " built-in templates (default: the unkai checkout around the cwd)."
-)
+from unkai.cli._workspace import Root, resolve_root
 
 
 def render(
     env: Annotated[str, typer.Argument(help="Environment name, such as local or prod.")],
     out: Annotated[Path, typer.Option("--out", help="Output folder (replaced atomically).")],
     accelerator: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--accelerator",
-            help="kvm or tcg: the domain XML's type and CPU (the rest is the same).",
+            help=(
+                "kvm or tcg: the domain XML's type and CPU and the hosts' playbook"
+                " variable. Default: what `unkai up` uses, the KVM probe's verdict on"
+                " this machine."
+            ),
             case_sensitive=False,
+            show_default=False,
         ),
-    ] = "kvm",
-    root: Annotated[Path | None, typer.Option("--root", help=_ROOT_HELP)] = None,
+    ] = None,
+    root: Root = None,
 ) -> None:
     """Render every artifact of an environment into OUT, with index.json of content hashes.
 
     Everything is rendered and checked before anything is written: a bad environment
-    writes nothing. The same inputs always give the same bytes; secret values never
-    appear, only references.
+    writes nothing. The project's operator SSH key is authorised in every instance's
+    user-data, as ``unkai up`` does (it is made here when the project has none yet).
+    The same inputs always give the same bytes; secret values never appear, only
+    references.
     """
     from unkai.environments import load_environment
     from unkai.errors import ConfigError
     from unkai.render import INDEX_FILE, Templates, content_hash, render_tree, write_tree
-    from unkai.toolchain import project_root
+    from unkai.toolchain import cached_probe, operator_key
 
-    chosen = accelerator.lower()
+    chosen = (accelerator or cached_probe().accelerator).lower()
     if chosen not in ("kvm", "tcg"):
         raise ConfigError("unknown accelerator", value=accelerator, allowed="kvm, tcg")
     kind: Literal["kvm", "tcg"] = "kvm" if chosen == "kvm" else "tcg"
-    project = root if root is not None else project_root()
+    project = resolve_root(root)
     environment = load_environment(env, root=project)
-    tree = render_tree(environment, accelerator=kind, templates=Templates(project))
+    # The project's operator key, as `unkai up` authorises it on every instance (made on
+    # first use, like up does): the rendered user-data is the applied one.
+    operator = operator_key(project).with_suffix(".pub").read_text(encoding="utf-8").strip()
+    tree = render_tree(
+        environment, accelerator=kind, templates=Templates(project), ssh_keys=(operator,)
+    )
     write_tree(tree, out)
 
     counts = Counter(path.parts[0] for path in tree if path != INDEX_FILE)

@@ -9,9 +9,8 @@ import time
 import typer
 from rich.console import Console
 
-from unkai.cli._workspace import select_stack, workspace_env
+from unkai.cli._workspace import Root, packaged_program, resolve_root, select_stack, workspace_env
 from unkai.errors import UnkaiError
-from unkai.toolchain import project_root
 
 console = Console()
 
@@ -29,11 +28,17 @@ def _color() -> str:
 def smoke(
     stack: str = typer.Option("local", help="Name of the smoke stack."),
     keep: bool = typer.Option(False, help="Leave the stack up instead of destroying it."),
+    root: Root = None,
 ) -> None:
-    """Deploy the smoke stack, check a second preview changes nothing, then destroy it."""
-    root = project_root()
-    st = select_stack(root / "stacks" / "smoke", stack)
+    """Deploy the smoke stack, check a second preview changes nothing, then destroy it.
+
+    The stack writes one file, ``.unkai/smoke/<stack>.txt`` of the project, whose content
+    is a Pulumi secret: it proves the engine, the language host and unkai's provider.
+    """
+    root = resolve_root(root)
+    st = select_stack(packaged_program("smoke", root), stack)
     st.set_config("message", _secret("hello from unkai"))
+    st.set_config("path", _plain(str(root / ".unkai" / "smoke" / f"{stack}.txt")))
     timings: dict[str, float] = {}
 
     start = time.monotonic()
@@ -56,8 +61,7 @@ def smoke(
         timings["destroy"] = time.monotonic() - start
         console.print("[green]destroy:[/] nothing left")
     console.print(
-        "[bold green]smoke ok[/] "
-        + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()),
+        "[bold green]smoke ok[/] " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()),
         highlight=False,
     )
 
@@ -68,12 +72,18 @@ def _secret(value: str):  # type: ignore[no-untyped-def]
     return auto.ConfigValue(value=value, secret=True)
 
 
+def _plain(value: str):  # type: ignore[no-untyped-def]
+    from pulumi import automation as auto
+
+    return auto.ConfigValue(value=value)
+
+
 def shell_env() -> None:
     """Print ``export`` lines that let a shell run ``pulumi`` on unkai's stacks directly.
 
-    Use as ``eval "$(.venv/bin/unkai shell-env)"``, then ``cd stacks/<stack>`` and run
-    ``pulumi preview`` / ``pulumi up`` as usual. Creates the local passphrase file when
-    it does not exist yet; prints no secret.
+    Use as ``eval "$(.venv/bin/unkai shell-env)"``, then ``cd`` to the project's program
+    (``stacks/cloud`` in this checkout) and run ``pulumi preview`` / ``pulumi up``.
+    Creates the local passphrase file when it does not exist yet; prints no secret.
     """
     for key, value in sorted(workspace_env().items()):
         sys.stdout.write(f"export {key}={shlex.quote(value)}\n")

@@ -25,6 +25,7 @@ from unkai.components._kubernetes import (
     secret_config,
 )
 from unkai.components._local import LocalFile, LocalFileArgs
+from unkai.components._program import deploy_environment
 from unkai.components._vms import (
     Instance,
     Network,
@@ -60,6 +61,7 @@ __all__ = [
     "cluster_inputs",
     "clusters_root",
     "container_image_inputs",
+    "deploy_environment",
     "instance_inputs",
     "kvm_host_inputs",
     "network_inputs",

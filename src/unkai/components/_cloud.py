@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import pulumi
 
-from unkai import model
+from unkai import model, render
 from unkai.components._compute import KvmHost, kvm_host_inputs
 from unkai.components._containers import ContainerImage, container_image_inputs
 from unkai.components._kubernetes import (
@@ -51,6 +51,7 @@ class InstanceGroupArgs:
         accelerators: Accelerator of each host, by host name.
         images: Volume path of each (image, host) pair's uploaded image.
         secrets: Member name → its secret values (variable → Pulumi secret).
+        templates: Where the domain and cloud-init templates are found (the project's).
     """
 
     group: model.InstanceGroup
@@ -59,6 +60,7 @@ class InstanceGroupArgs:
     accelerators: Mapping[str, pulumi.Input[str]]
     images: Mapping[tuple[str, str], pulumi.Input[str]]
     secrets: Mapping[str, Mapping[str, pulumi.Input[str]]] = field(default_factory=dict)
+    templates: render.Templates | None = None
 
 
 class InstanceGroup(pulumi.ComponentResource):
@@ -72,16 +74,15 @@ class InstanceGroup(pulumi.ComponentResource):
         super().__init__("unkai:compute:InstanceGroup", name, None, opts)
         self.instances = {}
         for instance, host in args.members:
+            member = f"{name}-{instance.name.removeprefix(args.group.name + '-')}"
             volumes = [
-                Volume(
-                    f"{name}-{volume.name.removesuffix('.qcow2')}",
-                    volume,
-                    pulumi.ResourceOptions(parent=self),
-                )
-                for volume in volume_inputs(instance, host)
+                Volume(f"{member}-{disk}", volume, pulumi.ResourceOptions(parent=self))
+                for disk, volume in volume_inputs(
+                    instance, host, environment=render.owner(args.env)
+                ).items()
             ]
             self.instances[instance.name] = Instance(
-                f"{name}-{instance.name.removeprefix(args.group.name + '-')}",
+                member,
                 instance_inputs(
                     instance,
                     env=args.env,
@@ -89,6 +90,7 @@ class InstanceGroup(pulumi.ComponentResource):
                     accelerator=args.accelerators[host.name],
                     image_volume_path=args.images[(instance.image, host.name)],
                     secret_values=args.secrets.get(instance.name),
+                    templates=args.templates,
                 ),
                 pulumi.ResourceOptions(parent=self, depends_on=volumes),
             )
@@ -114,6 +116,9 @@ class CloudArgs:
         placement: Where each instance ran after the last ``up`` (instance → host):
             placement is sticky (:func:`unkai.placement.place`).
         unavailable: Hosts that take no instance now (down, unreachable): theirs move.
+        root: The project (default: the one around the current directory): its
+            ``templates/`` override the built-ins and its ``playbooks/`` hold the images'
+            playbooks, for deploy as for ``unkai render``.
     """
 
     env: model.Environment
@@ -123,6 +128,7 @@ class CloudArgs:
     secrets: Mapping[str, pulumi.Input[str]] | None = None
     placement: Mapping[str, str] | None = None
     unavailable: tuple[str, ...] = ()
+    root: Path | None = None
 
 
 class Cloud(pulumi.ComponentResource):
@@ -148,6 +154,8 @@ class Cloud(pulumi.ComponentResource):
     ) -> None:
         super().__init__("unkai:index:Cloud", name, None, opts)
         self._name, self._env, self._secret_values = name, args.env, args.secrets
+        self._root = args.root or project_root()
+        self._templates = render.Templates(self._root)
         placement = place(args.env, previous=args.placement, unavailable=args.unavailable)
         for problem in placement.stranded:
             where = placement.host_of(problem.instance)
@@ -155,10 +163,7 @@ class Cloud(pulumi.ComponentResource):
                 f"{problem.instance} stays on {where}, which takes no instance now:"
                 f" {problem.detail}"
             )
-        instances = [
-            i.model_copy(update={"ssh_keys": (*i.ssh_keys, *args.ssh_keys)})
-            for i in args.env.all_instances()
-        ]
+        instances = [render.with_keys(i, args.ssh_keys) for i in args.env.all_instances()]
         host_of = {i.name: args.env.hosts[placement.host_of(i.name)] for i in instances}
 
         self.hosts = self._hosts(sorted({h.name for h in host_of.values()}), args.accelerator)
@@ -170,9 +175,10 @@ class Cloud(pulumi.ComponentResource):
             name,
             args.env,
             images=self.container_images,
-            state_root=args.clusters_root or clusters_root(project_root()),
+            state_root=args.clusters_root or clusters_root(self._root),
             secrets=args.secrets,
             parent=self,
+            templates=self._templates,
         )
         self.clusters, self.node_pools, self.workloads = (
             kube.clusters, kube.node_pools, kube.workloads,
@@ -194,7 +200,12 @@ class Cloud(pulumi.ComponentResource):
         return {
             host_name: KvmHost(
                 f"{self._name}-host-{host_name}",
-                kvm_host_inputs(self._env.hosts[host_name], accelerator=accelerator),
+                kvm_host_inputs(
+                    self._env.hosts[host_name],
+                    env=self._env,
+                    accelerator=accelerator,
+                    templates=self._templates,
+                ),
                 pulumi.ResourceOptions(parent=self),
             )
             for host_name in names
@@ -210,7 +221,7 @@ class Cloud(pulumi.ComponentResource):
                 f"{self._name}-{image_name}-{host_name}",
                 vm_image_inputs(
                     self._env.vm_images[image_name], self._env.hosts[host_name],
-                    root=project_root(),
+                    environment=render.owner(self._env), root=self._root,
                 ),
                 self._on_host(host_name),
             )  # fmt: skip
@@ -226,7 +237,12 @@ class Cloud(pulumi.ComponentResource):
             if network.mode != "user":  # QEMU provides user networks per domain
                 Network(
                     f"{self._name}-{net_name}-{host_name}",
-                    network_inputs(network, self._env.hosts[host_name]),
+                    network_inputs(
+                        network,
+                        self._env.hosts[host_name],
+                        environment=render.owner(self._env),
+                        templates=self._templates,
+                    ),
                     self._on_host(host_name),
                 )
 
@@ -243,12 +259,10 @@ class Cloud(pulumi.ComponentResource):
             if instance.group is None:
                 host = host_of[instance.name]
                 volumes = [
-                    Volume(
-                        f"{self._name}-{volume.name.removesuffix('.qcow2')}",
-                        volume,
-                        self._on_host(host.name),
-                    )
-                    for volume in volume_inputs(instance, host)
+                    Volume(f"{self._name}-{instance.name}-{disk}", volume, self._on_host(host.name))
+                    for disk, volume in volume_inputs(
+                        instance, host, environment=render.owner(self._env)
+                    ).items()
                 ]
                 found[instance.name] = Instance(
                     f"{self._name}-{instance.name}",
@@ -259,6 +273,7 @@ class Cloud(pulumi.ComponentResource):
                         accelerator=accelerators[host.name],
                         image_volume_path=images[(instance.image, host.name)],
                         secret_values=self._secrets(instance),
+                        templates=self._templates,
                     ),
                     pulumi.ResourceOptions(
                         parent=self, depends_on=[self.hosts[host.name], *volumes]
@@ -275,6 +290,7 @@ class Cloud(pulumi.ComponentResource):
                     accelerators,
                     images,
                     secrets={i.name: self._secrets(i) for i, _ in members},
+                    templates=self._templates,
                 ),
                 pulumi.ResourceOptions(parent=self),
             )
@@ -293,7 +309,7 @@ class Cloud(pulumi.ComponentResource):
         return {
             image_name: ContainerImage(
                 f"{self._name}-{image_name}",
-                container_image_inputs(image, self._env),
+                container_image_inputs(image, self._env, templates=self._templates),
                 pulumi.ResourceOptions(parent=self),
             )
             for image_name, image in sorted(self._env.container_images.items())

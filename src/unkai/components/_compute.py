@@ -15,21 +15,32 @@ from unkai.kinds import KvmHostInputs, KvmHostState, LibvirtNetwork
 def kvm_host_inputs(
     host: model.Host,
     *,
+    env: model.Environment,
     pool_name: str = render.STORAGE_POOL,
     pool_path: str = render.STORAGE_POOL_PATH,
     accelerator: Literal["auto", "kvm", "tcg"] = "auto",
     networks: Sequence[LibvirtNetwork] = (),
+    templates: render.Templates | None = None,
 ) -> KvmHostInputs:
     """The inputs that configure ``host`` with its storage pool.
 
+    The playbook's variables are the host's ``host_vars`` file rendered as ``unkai
+    render`` renders it (:func:`unkai.render.render_host_vars`), carried as text.
+
     Args:
-        host: A host of the environment.
+        host: A host of ``env``.
+        env: Its environment.
         pool_name: The storage pool's name (default: :data:`unkai.render.STORAGE_POOL`).
         pool_path: Its folder (default: :data:`unkai.render.STORAGE_POOL_PATH`).
         accelerator: What the KVM probe found, or ``auto`` to let the playbook decide
             from ``/dev/kvm`` (which can open and still not run a Linux guest).
         networks: libvirt networks to create with the host.
+        templates: Where the host_vars template is found (default: the built-ins).
     """
+    host_vars = render.render_host_vars(
+        host, env, accelerator=accelerator, pool_name=pool_name, pool_path=pool_path,
+        networks=[{"name": n.name, "xml": n.xml} for n in networks], templates=templates,
+    )  # fmt: skip
     return KvmHostInputs(
         name=host.name,
         address=host.address,
@@ -40,6 +51,7 @@ def kvm_host_inputs(
         pool_path=pool_path,
         accelerator=accelerator,
         networks=tuple(networks),
+        host_vars=host_vars,
     )
 
 

@@ -8,14 +8,18 @@ from unkai.components._kind import KindResource
 from unkai.kinds import ContainerBase, ContainerImageInputs, ContainerImageState
 from unkai.model import DEBIAN_BASE_IMAGE, Environment
 from unkai.model import ContainerImage as ContainerImageModel
-from unkai.render import image_tag, render_dockerfile
+from unkai.render import Templates, image_tag, render_dockerfile
 
 BASE_VM_IMAGE = "debian-12"
 """The VM image of an environment whose rootfs becomes ``unkai/debian:12``."""
 
 
 def container_image_inputs(
-    image: ContainerImageModel, env: Environment, *, base_vm_image: str = BASE_VM_IMAGE
+    image: ContainerImageModel,
+    env: Environment,
+    *,
+    base_vm_image: str = BASE_VM_IMAGE,
+    templates: Templates | None = None,
 ) -> ContainerImageInputs:
     """The inputs of ``image`` of ``env``, its Dockerfile rendered as ``unkai render`` does.
 
@@ -23,7 +27,8 @@ def container_image_inputs(
     serves VMs and containers), or a plain Debian 12 when it has none. It is always the
     unbaked rootfs: the base carries the package fields only, never the image's
     ``playbook``, so a playbook baked into the VM image leaves ``unkai/debian:12`` as it
-    is.
+    is. ``templates`` (default: the built-ins) is where the Dockerfile template is found:
+    a project's own ``templates/`` first.
 
     Raises:
         RenderError: The Dockerfile template failed.
@@ -41,8 +46,8 @@ def container_image_inputs(
         )  # fmt: skip
     return ContainerImageInputs(
         name=image.name,
-        dockerfile=render_dockerfile(image, env),
-        tag=image_tag(image, env),
+        dockerfile=render_dockerfile(image, env, templates=templates),
+        tag=image_tag(image, env, templates=templates),
         base=base,
         registry=image.registry,
     )

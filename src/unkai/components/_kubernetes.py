@@ -29,7 +29,7 @@ from unkai.kinds import (
     WorkloadState,
     explained,
 )
-from unkai.render import render_manifests, secret_name
+from unkai.render import Templates, render_manifests, secret_name
 
 
 def clusters_root(root: Path) -> Path:
@@ -159,6 +159,7 @@ class WorkloadArgs:
         secret_values: Environment variable → value of each ``secret_env`` entry, as
             Pulumi secrets (:func:`secret_config`).
         namespace: Where its objects go.
+        templates: Where the manifests' templates come from (default: the built-ins).
     """
 
     workload: model.Workload
@@ -168,6 +169,7 @@ class WorkloadArgs:
     image: ContainerImage
     secret_values: Mapping[str, pulumi.Input[str]]
     namespace: str = "default"
+    templates: Templates | None = None
 
 
 class Workload(KindResource):
@@ -190,7 +192,9 @@ class Workload(KindResource):
         image_ref = pulumi.Output.all(args.image.reference, args.image.repo_digest).apply(
             lambda ref: pinned_image_ref(ref[0], ref[1])
         )
-        manifests = image_ref.apply(lambda ref: render_manifests(workload, env, image_ref=ref))
+        manifests = image_ref.apply(
+            lambda ref: render_manifests(workload, env, image_ref=ref, templates=args.templates)
+        )
         values: Any = None
         if args.secret_values:
             values = pulumi.Output.secret(dict(sorted(args.secret_values.items())))
@@ -240,6 +244,7 @@ def add_kubernetes(
     state_root: Path,
     secrets: Mapping[str, pulumi.Input[str]] | None = None,
     parent: pulumi.Resource | None = None,
+    templates: Templates | None = None,
 ) -> Kubernetes:
     """Create every cluster of ``env`` with its node pools, and every workload.
 
@@ -252,6 +257,7 @@ def add_kubernetes(
         secrets: SecretRef name → value (secret); default: each read from stack config
             with :func:`secret_config`.
         parent: The parent of every resource created.
+        templates: Where the manifests' templates come from (the project's first).
 
     Returns:
         The resources and summaries.
@@ -292,6 +298,7 @@ def add_kubernetes(
                 cluster_ca=cluster_res.ca_fingerprint,
                 image=images[workload.image],
                 secret_values=values,
+                templates=templates,
             ),
             # Its pods need nodes: the pools first (and, on destroy, the workload first).
             pulumi.ResourceOptions(parent=parent, depends_on=[cluster_res, *own_pools]),

@@ -28,9 +28,9 @@ from unkai.kinds import (
 
 
 def vm_image_inputs(
-    image: model.VmImage, host: model.Host, *, root: Path | None = None
+    image: model.VmImage, host: model.Host, *, environment: str, root: Path | None = None
 ) -> VmImageInputs:
-    """The image ``image`` as it is built for ``host``.
+    """The image ``image`` of ``environment`` as it is built for ``host``.
 
     A playbook to bake in (``image.playbook``) is resolved under the project ``root``
     (default: the working directory, where ``pulumi`` runs the program) and its content
@@ -45,12 +45,13 @@ def vm_image_inputs(
         path = render.resolve_playbook(image.playbook, root=root or Path.cwd())
         playbook, digest = str(path), render.playbook_digest(path)
     return VmImageInputs(
+        environment=environment,
         name=image.name,
         version=image.version,
         packages=tuple(image.packages),
         disk_gb=image.disk_gb,
         libvirt_uri=host.libvirt_uri,
-        boot_dir=render.boot_files_dir(image),
+        boot_dir=render.boot_files_dir(environment, image),
         playbook=playbook,
         playbook_digest=digest,
     )
@@ -75,12 +76,18 @@ class VmImage(KindResource):
         super().__init__(name, args, VmImageState, opts)
 
 
-def network_inputs(network: model.Network, host: model.Host) -> NetworkInputs:
-    """The libvirt network of ``network`` on ``host`` (not for ``user`` networks)."""
+def network_inputs(
+    network: model.Network,
+    host: model.Host,
+    *,
+    environment: str,
+    templates: render.Templates | None = None,
+) -> NetworkInputs:
+    """The libvirt network of ``network`` of ``environment`` on ``host`` (not for ``user``)."""
     return NetworkInputs(
-        name=render.libvirt_network_name(network.name),
+        name=render.libvirt_network_name(environment, network.name),
         libvirt_uri=host.libvirt_uri,
-        xml=render.render_network_xml(network),
+        xml=render.render_network_xml(network, environment=environment, templates=templates),
     )
 
 
@@ -95,25 +102,26 @@ class Network(KindResource):
         super().__init__(name, args, NetworkState, opts)
 
 
-def _pattern_path(pattern: str, instance: model.Instance, disk: str = "") -> str:
-    return pattern.replace("{instance}", instance.name).replace("{disk}", disk)
+def _disk_spec(environment: str, instance: model.Instance, disk: model.Disk) -> DiskSpec:
+    return DiskSpec(
+        volume=render.volume_name(environment, instance.name, disk.name),
+        size_gb=disk.size_gb or 1,
+    )
 
 
-def _disk_spec(instance: model.Instance, disk: model.Disk) -> DiskSpec:
-    return DiskSpec(volume=render.volume_name(instance, disk.name), size_gb=disk.size_gb or 1)
-
-
-def volume_inputs(instance: model.Instance, host: model.Host) -> list[VolumeInputs]:
-    """The data volumes of ``instance`` (every disk but the boot disk) on ``host``."""
-    return [
-        VolumeInputs(
-            name=render.volume_name(instance, disk.name),
+def volume_inputs(
+    instance: model.Instance, host: model.Host, *, environment: str
+) -> dict[str, VolumeInputs]:
+    """The data volumes of ``instance`` (every disk but the boot disk) on ``host``, by disk."""
+    return {
+        disk.name: VolumeInputs(
+            name=render.volume_name(environment, instance.name, disk.name),
             size_gb=disk.size_gb or 1,
             host=host.name,
             libvirt_uri=host.libvirt_uri,
         )
         for disk in instance.disks[1:]
-    ]
+    }
 
 
 class Volume(KindResource):
@@ -139,6 +147,7 @@ def instance_inputs(
     accelerator: pulumi.Input[str],
     image_volume_path: pulumi.Input[str],
     secret_values: Mapping[str, pulumi.Input[str]] | None = None,
+    templates: render.Templates | None = None,
 ) -> InstanceInputs:
     """The inputs of ``instance`` on ``host``, rendered exactly as ``unkai render`` does.
 
@@ -147,10 +156,14 @@ def instance_inputs(
     outputs of other resources, so the inputs are built unvalidated (the provider's
     check validates them). ``secret_values`` (variable → Pulumi secret, one per
     ``instance.secrets`` entry) are installed root-only in the guest on its first boot.
+    ``templates`` (default: the built-ins) is where the domain and cloud-init templates
+    are found: a project's own ``templates/`` first.
     """
-    files = render.render_cloud_init(instance, env)
+    files = render.render_cloud_init(instance, env, templates=templates)
     domain_xml = pulumi.Output.from_input(accelerator).apply(
-        lambda acc: render.render_domain_xml(instance, env=env, accelerator=_accelerator(acc))
+        lambda acc: render.render_domain_xml(
+            instance, env=env, accelerator=_accelerator(acc), templates=templates
+        )
     )
     secret_env = (
         pulumi.Output.secret(dict(sorted(secret_values.items()))) if secret_values else None
@@ -160,8 +173,10 @@ def instance_inputs(
         if any(env.networks[n].mode == "user" for n in instance.networks)
         else None
     )
+    owner = render.owner(env)
+    domain = render.domain_name(owner, instance.name)
     return InstanceInputs.model_construct(
-        name=instance.name,
+        name=domain,
         host=host.name,
         libvirt_uri=host.libvirt_uri,
         host_address=host.address,
@@ -172,10 +187,10 @@ def instance_inputs(
         network_config=files["network-config"],
         image_volume_path=image_volume_path,  # type: ignore[arg-type]  # an Output
         # The boot disk is the VM's own; every other disk is a Volume (volume_inputs).
-        disks=(_disk_spec(instance, instance.disks[0]),),
-        volumes=tuple(_disk_spec(instance, d) for d in instance.disks[1:]),
-        seed_volume=f"{instance.name}-seed.iso",
-        console_log=_pattern_path(render.DEFAULT_CONSOLE_LOG, instance),
+        disks=(_disk_spec(owner, instance, instance.disks[0]),),
+        volumes=tuple(_disk_spec(owner, instance, d) for d in instance.disks[1:]),
+        seed_volume=render.seed_volume_name(owner, instance.name),
+        console_log=render.DEFAULT_CONSOLE_LOG.replace("{domain}", domain),
         ssh_port=port,
         memory_mb=instance.machine.memory_mb,
         vcpus=instance.machine.cpus,

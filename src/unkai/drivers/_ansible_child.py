@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
+from pathlib import Path
 from typing import Any
 
 import ansible_runner
@@ -39,12 +40,18 @@ def main() -> int:
         return True
 
     with tempfile.TemporaryDirectory(prefix="unkai-ansible-") as tmp:
+        # The inventory folder: the hosts file and each host's host_vars file, as given.
+        inventory = Path(tmp) / "inventory"
+        for relative, text in job.pop("inventory_files").items():
+            (inventory / relative).parent.mkdir(parents=True, exist_ok=True)
+            (inventory / relative).write_text(text, encoding="utf-8")
         try:
             runner = ansible_runner.run(
                 private_data_dir=tmp,
                 event_handler=handle,
                 quiet=True,
                 suppress_env_files=True,
+                inventory=str(inventory),
                 **job,
             )
         except Exception as err:

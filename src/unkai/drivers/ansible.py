@@ -1,10 +1,11 @@
 """Running unkai's Ansible playbooks through ansible-runner.
 
 Plan, then apply (STYLE.md #2): :func:`playbook_plan` is pure and returns everything a
-run needs — the inventory text, the extra variables, the playbook's path — so tests
-compare it without running anything; :func:`run_playbook` executes a plan in a
-throw-away private data directory and turns the runner's result into values
-(:class:`PlaybookResult`) or into :class:`~unkai.errors.PlaybookFailed`.
+run needs — the inventory text, the host's variables (the bytes ``unkai render`` writes),
+the extra variables, the playbook's path — so tests compare it without running
+anything; :func:`run_playbook` executes a plan in a throw-away private data directory
+and turns the runner's result into values (:class:`PlaybookResult`) or into
+:class:`~unkai.errors.PlaybookFailed`.
 
 Nothing a run is given is logged: progress reports only task names, and
 ansible-runner writes no ``env/`` files (extra variables stay in memory).
@@ -67,21 +68,17 @@ _FAILED_EVENTS = ("runner_on_failed", "runner_on_unreachable")
 
 
 def builtin_playbooks_dir() -> Path:
-    """Locate unkai's ``playbooks/`` folder.
+    """Locate unkai's built-in ``playbooks/`` folder: ``unkai/playbooks`` in the package.
 
-    ``unkai/playbooks`` inside an installed package, else ``playbooks/`` at the root of
-    the source checkout the package was imported from (an editable install).
+    They are package data, so a wheel carries them.
 
     Raises:
-        DriverError: Neither location holds the folder.
+        DriverError: The package has no playbooks folder (a broken install).
     """
-    here = Path(__file__).resolve()
-    packaged = here.parents[1] / "playbooks"
-    checkout = here.parents[3] / "playbooks"
-    for candidate in (packaged, checkout):
-        if candidate.is_dir():
-            return candidate
-    raise DriverError(f"unkai's playbooks are missing; looked in {packaged} and {checkout}")
+    packaged = Path(__file__).resolve().parents[1] / "playbooks"
+    if not packaged.is_dir():
+        raise DriverError(f"unkai's playbooks are missing from {packaged}")
+    return packaged
 
 
 @dataclass(frozen=True)
@@ -108,6 +105,7 @@ class PlaybookPlan:
     Attributes:
         playbook: Absolute path of the playbook (its ``roles/`` folder beside it).
         inventory: The YAML inventory text (one host in :data:`HOSTS_GROUP`).
+        host_vars: Host → the text of its ``host_vars/<host>.yml`` beside the inventory.
         extravars: Extra variables passed with ``-e``.
         hosts: Inventory names of the hosts the run targets.
         check: Check mode (``--check``): report what would change, change nothing.
@@ -118,6 +116,7 @@ class PlaybookPlan:
     extravars: Mapping[str, Any]
     hosts: tuple[str, ...]
     check: bool = False
+    host_vars: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -140,17 +139,23 @@ class PlaybookResult:
     changed_tasks: tuple[tuple[str, str], ...] = field(default=())
 
 
-def _host_vars(host: AnsibleHost, local_python: str) -> dict[str, Any]:
+def _this_machine_vars(host: AnsibleHost, local_python: str) -> dict[str, Any]:
+    """How this machine reaches ``host``: its SSH client, or its Python; not the host's."""
     if host.connection == "local":
         # The venv's interpreter: ansible-core's modules run where ansible runs; the
         # apt module re-executes itself with the system python that has python3-apt.
-        return {"ansible_connection": "local", "ansible_python_interpreter": local_python}
+        return {"ansible_python_interpreter": local_python}
+    executable = ssh_executable()
+    # The environment's client: its key and known hosts.
+    return {} if executable is None else {"ansible_ssh_executable": executable}
+
+
+def _connection_vars(host: AnsibleHost) -> dict[str, Any]:
+    if host.connection == "local":
+        return {"ansible_connection": "local"}
     if not host.address:
         raise DriverError(f"host {host.name}: connection ssh needs an address")
     hostvars: dict[str, Any] = {"ansible_connection": "ssh", "ansible_host": host.address}
-    executable = ssh_executable()
-    if executable is not None:  # the environment's client: its key and known hosts
-        hostvars["ansible_ssh_executable"] = executable
     if host.ssh_user:
         hostvars["ansible_user"] = host.ssh_user
     if host.ssh_user != "root":
@@ -162,16 +167,23 @@ def playbook_plan(
     host: AnsibleHost,
     *,
     playbook: str,
+    host_vars: str | None = None,
     extravars: Mapping[str, Any] | None = None,
     playbooks_dir: Path | None = None,
     local_python: str | None = None,
 ) -> PlaybookPlan:
     """Plan a run of ``playbook`` against one host; pure.
 
+    With ``host_vars`` (the text ``unkai render`` writes for the host), the run uses
+    that file as the host's variables, connection included, and the inventory adds only
+    how this machine reaches the host (its SSH client or its Python). Without, the
+    connection variables come from ``host``.
+
     Args:
         host: The target host.
         playbook: File name of the playbook inside ``playbooks_dir`` (``kvm-host.yml``).
-        extravars: Extra variables (``kvm_host_accelerator``, ...).
+        host_vars: The host's rendered ``host_vars`` file.
+        extravars: Extra variables.
         playbooks_dir: The playbooks folder (default: :func:`builtin_playbooks_dir`).
         local_python: Interpreter for ``connection: local`` hosts (default: the one
             running unkai, the project's venv).
@@ -183,13 +195,16 @@ def playbook_plan(
         DriverError: An ``ssh`` host without an address.
     """
     folder = playbooks_dir if playbooks_dir is not None else builtin_playbooks_dir()
-    hostvars = _host_vars(host, local_python or sys.executable)
+    hostvars = _this_machine_vars(host, local_python or sys.executable)
+    if host_vars is None:
+        hostvars.update(_connection_vars(host))
     inventory = {"all": {"children": {HOSTS_GROUP: {"hosts": {host.name: hostvars}}}}}
     return PlaybookPlan(
         playbook=folder / playbook,
         inventory=yaml.safe_dump(inventory, sort_keys=True, default_flow_style=False),
         extravars=dict(extravars or {}),
         hosts=(host.name,),
+        host_vars={} if host_vars is None else {host.name: host_vars},
     )
 
 
@@ -321,7 +336,10 @@ def run_playbook(
     job = {
         "project_dir": str(plan.playbook.parent),
         "playbook": str(plan.playbook),
-        "inventory": plan.inventory,
+        "inventory_files": {
+            "hosts.yml": plan.inventory,
+            **{f"host_vars/{name}.yml": text for name, text in plan.host_vars.items()},
+        },
         "extravars": dict(plan.extravars),
         "envvars": _envvars(),
         "timeout": timeout,

@@ -1,4 +1,4 @@
-"""A KVM hypervisor host: configured by ``playbooks/kvm-host.yml``, read through libvirt.
+r"""A KVM hypervisor host: configured by ``playbooks/kvm-host.yml``, read through libvirt.
 
 :func:`kvm_host_plan` (pure) turns a :class:`KvmHostSpec` into the playbook run that
 installs and starts libvirt and QEMU, creates the storage pool (and networks when
@@ -7,6 +7,10 @@ host's :class:`KvmHostFacts`. :func:`libvirt_state` is the cheap read (one libvi
 session, no playbook) and :func:`remove_pool_if_empty` the only thing a delete undoes
 (the driver's one pool-removal path, :meth:`~unkai.drivers.libvirt.Session.remove_pool`).
 
+The playbook's variables are the host's rendered ``host_vars`` file
+(:func:`unkai.render.render_host_vars`), passed as text and applied as it is: what
+``unkai render`` writes is what Ansible runs with.
+
 Example:
     >>> spec = KvmHostSpec(
     ...     host=AnsibleHost(name="localhost", connection="local"),
@@ -14,12 +18,11 @@ Example:
     ...     pool_name="unkai",
     ...     pool_path="/var/lib/libvirt/images/unkai",
     ...     accelerator="tcg",
+    ...     host_vars="kvm_host_accelerator: tcg\n",
     ... )
     >>> plan = kvm_host_plan(spec, playbooks_dir=Path("/p"), local_python="/venv/bin/python")
-    >>> plan.playbook, sorted(plan.extravars)  # doctest: +NORMALIZE_WHITESPACE
-    (PosixPath('/p/kvm-host.yml'),
-     ['kvm_host_accelerator', 'kvm_host_libvirt_uri', 'kvm_host_networks',
-      'kvm_host_pool_name', 'kvm_host_pool_path'])
+    >>> plan.playbook, plan.host_vars, plan.extravars
+    (PosixPath('/p/kvm-host.yml'), {'localhost': 'kvm_host_accelerator: tcg\n'}, {})
 """
 
 from __future__ import annotations
@@ -66,7 +69,9 @@ class KvmHostSpec:
         pool_name: The ``dir`` storage pool holding unkai's volumes.
         pool_path: That pool's folder.
         accelerator: ``auto``, ``kvm`` or ``tcg`` (what unkai's KVM probe found).
-        networks: libvirt networks to define and start, each ``{"name", "xml"}``.
+        host_vars: The host's rendered ``host_vars`` file: the playbook's variables
+            (``kvm_host_*``, the connection), which say the same as the fields above.
+        networks: libvirt networks the playbook defines, each ``{"name", "xml"}``.
     """
 
     host: AnsibleHost
@@ -74,6 +79,7 @@ class KvmHostSpec:
     pool_name: str
     pool_path: str
     accelerator: Literal["auto", "kvm", "tcg"]
+    host_vars: str
     networks: tuple[Mapping[str, str], ...] = field(default=())
 
 
@@ -109,26 +115,17 @@ def kvm_host_plan(
 ) -> PlaybookPlan:
     """The playbook run that makes the host match ``spec``; pure.
 
+    The run's variables are ``spec.host_vars`` alone: no extra variables override them.
+
     Args:
         spec: The host.
         playbooks_dir: The playbooks folder (default: unkai's own).
         local_python: Interpreter of ``connection: local`` hosts (default: unkai's).
     """
-    extravars = {
-        "kvm_host_accelerator": spec.accelerator,
-        # The playbook runs on the host itself: there libvirt is the local system daemon,
-        # whatever URI unkai uses to reach it (qemu+ssh://... for a remote host).
-        "kvm_host_libvirt_uri": (
-            "qemu:///system" if spec.host.connection == "ssh" else spec.libvirt_uri
-        ),
-        "kvm_host_networks": [{"name": net["name"], "xml": net["xml"]} for net in spec.networks],
-        "kvm_host_pool_name": spec.pool_name,
-        "kvm_host_pool_path": spec.pool_path,
-    }
     return playbook_plan(
         spec.host,
         playbook=PLAYBOOK,
-        extravars=extravars,
+        host_vars=spec.host_vars,
         playbooks_dir=playbooks_dir,
         local_python=local_python,
     )

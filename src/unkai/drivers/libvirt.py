@@ -216,6 +216,7 @@ class DomainInfo:
         max_vcpus: The vCPU ceiling (``<vcpu>``).
         environment: The unkai environment whose domain it is (its metadata); None for a
             domain unkai did not make.
+        project: The unkai project whose domain it is (its metadata), when it names one.
     """
 
     name: str
@@ -231,6 +232,7 @@ class DomainInfo:
     max_memory_mb: int
     max_vcpus: int
     environment: str | None = None
+    project: str | None = None
 
 
 def _scale(unit: str) -> int:
@@ -484,6 +486,9 @@ def domain_info(xml: str, *, state: str) -> DomainInfo:
             None
             if metadata is None
             else _text(metadata.find(f"{{{UNKAI_XML_NAMESPACE}}}environment"))
+        ),
+        project=(
+            None if metadata is None else _text(metadata.find(f"{{{UNKAI_XML_NAMESPACE}}}project"))
         ),
     )
 
@@ -1043,18 +1048,32 @@ class Session:
                 downtime = float(stats["downtime"])
         return Migrated(seconds=seconds, downtime_ms=downtime)
 
-    def sweep(self, environment: str, *, pool: str) -> tuple[list[str], list[str]]:
+    def sweep(
+        self,
+        environment: str,
+        *,
+        project: str | None,
+        pool: str,
+        owns: Callable[[str], bool],
+    ) -> tuple[list[str], list[str]]:
         """Remove every domain of ``environment`` left on this host, with its volumes.
 
         What ``destroy`` checks after the engine is done: a domain whose metadata names
-        the environment is unkai's own (an interrupted create, a host that came back after
-        its VMs were evacuated). It is stopped and undefined, and the volumes of ``pool``
-        its disks use are deleted. Domains of other environments and anything without
-        unkai's metadata are never touched.
+        the project and the environment is unkai's own (an interrupted create, a host that
+        came back after its VMs were evacuated). It is stopped and undefined, and the
+        volumes of ``pool`` its disks use are deleted. Domains of other projects or
+        environments and anything without unkai's metadata are never touched.
+
+        Args:
+            environment: The environment whose leftovers go.
+            project: Its project (None: an environment of no project).
+            pool: unkai's storage pool.
+            owns: Whether a volume, pool or network name is the environment's (the names
+                carry it: ``unkai.render.owned_by``).
 
         Returns:
-            What was removed (``domain x``, ``volume pool/y``), and what is still left in
-            ``pool`` afterwards (volumes no remaining domain of this environment uses).
+            What was removed (``domain x``, ``volume pool/y``), and what of the
+            environment's is still left in ``pool`` afterwards.
         """
         removed: list[str] = []
         try:
@@ -1066,7 +1085,7 @@ class Session:
                 info = domain_info(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE), state="")
             except (libvirt.libvirtError, DriverError):
                 continue
-            if info.environment != environment:
+            if (info.project, info.environment) != (project, environment):
                 continue
             self.delete_domain(info.name)
             removed.append(f"domain {info.name}")
@@ -1076,39 +1095,40 @@ class Session:
                     self.delete_volume(pool, found)
                     removed.append(f"volume {pool}/{found}")
         if not self._conn.listAllDomains(0):
-            # No VM of any environment is left here: what remains of unkai's storage and
-            # networks serves nobody (an image a dead host kept, its pool, its network).
-            removed += self._sweep_unused(pool)
+            # No VM is left here: what remains of the environment's storage and networks
+            # serves nobody (an image a dead host kept, a boot-file pool, a network).
+            removed += self._sweep_unused(pool, owns)
         left: list[str] = []
         with contextlib.suppress(libvirt.libvirtError):
             storage = self._conn.storagePoolLookupByName(pool)
             storage.refresh(0)
-            left = [f"volume {pool}/{name}" for name in sorted(storage.listVolumes())]
+            left = [f"volume {pool}/{name}" for name in sorted(storage.listVolumes()) if owns(name)]
         return removed, left
 
-    def _sweep_unused(self, pool: str) -> list[str]:
-        """Empty and remove unkai's pools and networks on this host.
+    def _sweep_unused(self, pool: str, owns: Callable[[str], bool]) -> list[str]:
+        """Remove the environment's volumes, boot-file pools and networks on this host.
 
-        The pools are ``pool`` and ``unkai-boot-*``, the networks ``unkai-*``. Only called
-        when no domain at all is left on the host.
+        Only called when no domain at all is left on the host. ``pool`` itself goes
+        when nothing else is left in it.
         """
         removed: list[str] = []
         for storage in self._conn.listAllStoragePools(0):
             name = str(storage.name())
-            if name != pool and not name.startswith("unkai-boot-"):
+            if name != pool and not owns(name):
                 continue
             with contextlib.suppress(libvirt.libvirtError):
                 if not storage.isActive():
                     storage.create(0)
                 storage.refresh(0)
                 for volume in sorted(storage.listVolumes()):
-                    self.delete_volume(name, volume)
-                    removed.append(f"volume {name}/{volume}")
+                    if name != pool or owns(volume):
+                        self.delete_volume(name, volume)
+                        removed.append(f"volume {name}/{volume}")
             if self.remove_pool(name):
                 removed.append(f"pool {name}")
         for network in self._conn.listAllNetworks(0):
             name = str(network.name())
-            if name.startswith("unkai-"):
+            if owns(name):
                 self.delete_network(name)
                 removed.append(f"network {name}")
         return removed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import tomllib
 import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from unkai.environments._errors import (
     raise_problems,
 )
 from unkai.environments._merge import deep_merge
+from unkai.environments._references import missing_files
 from unkai.environments._yaml import ParsedFile, parse_file
 from unkai.errors import ConfigError
 from unkai.model import NAME_PATTERN, NAME_RULE, CrossReferenceError, Environment
@@ -128,8 +130,9 @@ def load_environment(
     See :func:`resolve_document` for how the files are found and merged. Every problem
     becomes a :class:`~unkai.errors.ConfigError` naming the file that supplied the bad
     value (the last file of the chain that sets it), its line, the key path, the bad
-    value (unless the key looks secret) and what is allowed. Reading the files is the
-    only side effect.
+    value (unless the key looks secret) and what is allowed. The files it names (Dockerfile
+    templates, image playbooks) must exist: a missing one is named with the closest that
+    do. Reading files is the only side effect.
 
     Args:
         name: The environment name (a DNS label).
@@ -148,14 +151,39 @@ def load_environment(
     """
     resolved = _resolve(name, root)
     if overrides:
-        layer = {k: v for k, v in overrides.items() if k not in LOADER_KEYS and k != "name"}
+        kept = {k: v for k, v in overrides.items() if k not in ("name", "project")}
+        layer = {k: v for k, v in kept.items() if k not in LOADER_KEYS}
         resolved = _Resolved(deep_merge(resolved.document, layer), resolved.chain)
+    explainer = _Explainer(resolved.document, Environment, resolved)
     try:
-        return Environment.model_validate(resolved.document)
+        env = Environment.model_validate(resolved.document)
     except ValidationError as err:
-        problems = _Explainer(resolved.document, Environment, resolved).explain(err)
-        raise_problems(f"environment {name!r} is invalid", problems)
+        raise_problems(f"environment {name!r} is invalid", explainer.explain(err))
         raise AssertionError("unreachable: a ValidationError has errors") from err
+    raise_problems(
+        f"environment {name!r} names files that do not exist",
+        [
+            explainer.problem(missing.path, missing.message, value=missing.value,
+                              allowed=missing.allowed)
+            for missing in missing_files(env, root)
+        ],
+    )  # fmt: skip
+    return env
+
+
+def _project_name(root: Path) -> str | None:
+    """The name in the project's ``unkai.toml`` (``[project] name``), if it has one.
+
+    The file itself is checked by the commands that find the project; here only the name
+    is taken, for the environment's ``project``.
+    """
+    try:
+        with (root / "unkai.toml").open("rb") as handle:
+            table = tomllib.load(handle).get("project")
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    name = table.get("name") if isinstance(table, dict) else None
+    return name if isinstance(name, str) and name else None
 
 
 def _resolve(name: str, root: Path) -> _Resolved:
@@ -163,19 +191,23 @@ def _resolve(name: str, root: Path) -> _Resolved:
     problems: list[ConfigProblem] = []
     document: dict[str, Any] = {"name": name}
     for parsed in chain:
-        if "name" in parsed.data:
-            problems.append(
-                ConfigProblem(
-                    "an environment file may not set name: it is the file's name",
-                    file=parsed.display,
-                    key_path="name",
-                    line=parsed.lines.get(("name",)),
-                    allowed="no name key",
+        for key, why in (("name", "it is the file's name"), ("project", "unkai.toml names it")):
+            if key in parsed.data:
+                problems.append(
+                    ConfigProblem(
+                        f"an environment file may not set {key}: {why}",
+                        file=parsed.display,
+                        key_path=key,
+                        line=parsed.lines.get((key,)),
+                        allowed=f"no {key} key",
+                    )
                 )
-            )
         layer = {key: value for key, value in parsed.data.items() if key not in LOADER_KEYS}
         document = deep_merge(document, layer)
     raise_problems(f"environment {name!r} is invalid", problems)
+    project = _project_name(root)
+    if project is not None:
+        document["project"] = project
     return _Resolved(document, tuple(chain))
 
 
@@ -488,8 +520,13 @@ def _field_names(root: type[BaseModel], path: KeyPath) -> list[str]:
     model = _model_at(root, path)
     if model is None:
         return []
-    # `name` comes from the key in collections, and from the file name at the root.
-    hidden = {"name"} if root is Environment and len(path) in (0, 2) else set()
+    # `name` comes from the key in collections, and from the file name at the root;
+    # `project` from unkai.toml.
+    hidden = (
+        ({"name", "project"} if len(path) == 0 else {"name"})
+        if root is Environment and len(path) in (0, 2)
+        else set()
+    )
     return [name for name in model.model_fields if name not in hidden]
 
 

@@ -76,6 +76,9 @@ class KvmHostInputs(Inputs):
     """What the host's VMs should use; unkai passes what its KVM probe found."""
     networks: tuple[LibvirtNetwork, ...] = ()
     """libvirt networks the playbook defines (usually none: the Network kind does)."""
+    host_vars: NonEmpty
+    """The host's ``ansible/host_vars/<name>.yml`` as ``unkai render`` writes it: the
+    playbook's variables, applied byte for byte. It must say what the fields above say."""
     converged: Literal[True] = True
     """Always true: what is wanted. Reads as false when a check-mode run of the playbook
     would change something (``drift`` names the tasks); ``up`` then runs it again."""
@@ -143,6 +146,11 @@ class VmImageInputs(Inputs):
 
     token: ClassVar[str] = "unkai:compute:VmImage"
 
+    environment: Annotated[
+        NonEmpty, Replace("an image's volumes are its environment's, named after it")
+    ]
+    """The environment it belongs to: its volume and boot files carry the name, so two
+    environments on one host never share (or delete) each other's image."""
     name: Annotated[NonEmpty, Replace(_CONTENT)]
     """The image family."""
     version: Annotated[NonEmpty, Replace(_CONTENT)]
@@ -192,7 +200,7 @@ class VmImageState(VmImageInputs, State):
     digest: str | None = None
     """Content digest of the built image."""
     volume: str | None = None
-    """Name of the disk volume in the pool (``<name>-<digest12>.qcow2``)."""
+    """Name of the disk volume in the pool (``<environment>-<name>-<digest12>.qcow2``)."""
     volume_path: str | None = None
     """Path of the disk volume on the host."""
     size_bytes: int | None = None
@@ -257,7 +265,7 @@ class VolumeInputs(Inputs):
     token: ClassVar[str] = "unkai:compute:Volume"
 
     name: Annotated[NonEmpty, Replace("a volume cannot be renamed")]
-    """The volume's name in the pool (``<instance>-<disk>.qcow2``)."""
+    """The volume's name in the pool (``<environment>-<instance>-<disk>.qcow2``)."""
     pool: Annotated[NonEmpty, Replace("a volume cannot move to another pool")] = STORAGE_POOL
     """The storage pool."""
     size_gb: Annotated[int, Field(ge=1)]

@@ -114,6 +114,14 @@ class Environment(UnkaiModel):
     """
 
     name: DnsLabel = Field(description="Environment name, such as ``prod``.")
+    project: DnsLabel | None = Field(
+        default=None,
+        description=(
+            "The project it belongs to (``unkai.toml``'s name), set by the loader, never by"
+            " a file: with the environment's name it prefixes the name of everything unkai"
+            " makes, so two projects' ``local`` never meet."
+        ),
+    )
     description: str = Field(default="", description="What the environment is for.")
     zones: Annotated[Mapping[str, Zone], AfterValidator(_sorted_collection)] = Field(
         default_factory=dict, description="Zones by name."

@@ -601,9 +601,7 @@ def place(
         )
 
 
-def _stuck(
-    problems: Sequence[PlacementProblem], moving: set[str]
-) -> tuple[PlacementProblem, ...]:
+def _stuck(problems: Sequence[PlacementProblem], moving: set[str]) -> tuple[PlacementProblem, ...]:
     """The problems that evacuees cause: theirs, or their group's when others were named.
 
     Anti-affinity names the highest members of a group that is short of hosts, not

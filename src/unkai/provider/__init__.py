@@ -7,6 +7,8 @@ breaks ``refresh`` of an old stack (see ARCHITECTURE.md, "Why a provider").
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sys
 from importlib import metadata
 
@@ -37,14 +39,15 @@ def serve() -> None:
     The engine passes its own address as the first argument: handlers' progress and
     the reasons of replacements are logged there, on the resource they concern.
     """
-    from pulumi.provider.experimental.server import main
-
     from unkai.provider._log import connect_engine
+    from unkai.provider._server import run_server
     from unkai.provider.resources import ALL
 
     args = sys.argv[1:]
     engine = next((arg for arg in args if not arg.startswith("-")), None)
-    if engine:
-        connect_engine(engine)
+    if engine is None:
+        sys.exit("pulumi-resource-unkai is started by the Pulumi engine, with its address")
+    connect_engine(engine)
     version = metadata.version("unkai")
-    main(args, version, UnkaiProvider(ALL, version=version))
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_server(UnkaiProvider(ALL, version=version), engine=engine, args=args))

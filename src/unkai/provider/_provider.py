@@ -28,7 +28,7 @@ def _shown(problem: ConfigError, *, secrets: frozenset[str]) -> str:
     return f" (got {problem.value!r})"
 
 
-class ProviderError(Exception):
+class ProviderError(UnkaiError):
     """An error the engine shows to the user: the resource, then what went wrong."""
 
 

@@ -18,9 +18,9 @@ Overriding a template: a project puts a file with the same relative path in its 
 ``templates/`` folder (``<project>/templates/docker/api.Dockerfile.j2``) and renders
 with ``Templates(project_dir=<project>)``; ``unkai render --root <project>`` does so.
 The search path is the project's folder first, then unkai's built-in folder
-(:data:`BUILTIN_TEMPLATES`): ``unkai/templates`` inside an installed package, or
-``templates/`` at the root of the source checkout, which is what an editable install
-(``pip install -e .``) uses. A container image's ``dockerfile_template`` names a file of
+(:data:`BUILTIN_TEMPLATES`): ``unkai/templates``, package data, which a wheel carries and
+an editable install (``pip install -e .``) finds in ``src/unkai/templates``. A
+container image's ``dockerfile_template`` names a file of
 ``docker/``; a project can add new ones the same way.
 
 Example:
@@ -48,6 +48,7 @@ from __future__ import annotations
 
 from unkai.render._ansible import (
     HOSTS_GROUP,
+    HostAccelerator,
     host_vars,
     inventory,
     render_host_vars,
@@ -93,6 +94,7 @@ from unkai.render._kubernetes import (
 )
 from unkai.render._libvirt import (
     BOOT_FILES_DIR,
+    BOOT_POOL_PREFIX,
     BUILT_INITRD,
     BUILT_KERNEL,
     DEFAULT_CONSOLE_LOG,
@@ -106,19 +108,25 @@ from unkai.render._libvirt import (
     UNKAI_XML_NAMESPACE,
     Accelerator,
     boot_files_dir,
+    boot_pool_name,
+    domain_name,
     instance_mac,
     libvirt_network_name,
+    owned_by,
+    owner,
     render_domain_xml,
     render_network_xml,
+    seed_volume_name,
     ssh_port,
     volume_name,
 )
 from unkai.render._ssh import render_ssh_config
-from unkai.render._tree import INDEX_FILE, render_index, render_tree, write_tree
+from unkai.render._tree import INDEX_FILE, render_index, render_tree, with_keys, write_tree
 from unkai.render.filters import canonical_json, content_hash
 
 __all__ = [
     "BOOT_FILES_DIR",
+    "BOOT_POOL_PREFIX",
     "BUILTIN_TEMPLATES",
     "BUILT_INITRD",
     "BUILT_KERNEL",
@@ -142,8 +150,10 @@ __all__ = [
     "TCG_CPU_MODEL",
     "UNKAI_XML_NAMESPACE",
     "Accelerator",
+    "HostAccelerator",
     "Templates",
     "boot_files_dir",
+    "boot_pool_name",
     "builtin_templates_dir",
     "canonical_json",
     "cloud_config",
@@ -151,6 +161,7 @@ __all__ = [
     "default_templates",
     "definition_hash",
     "dockerfile_hash",
+    "domain_name",
     "host_vars",
     "image_reference",
     "image_tag",
@@ -160,6 +171,8 @@ __all__ = [
     "kubernetes_minor",
     "libvirt_network_name",
     "make_jinja_environment",
+    "owned_by",
+    "owner",
     "playbook_digest",
     "render_cloud_init",
     "render_dockerfile",
@@ -177,9 +190,11 @@ __all__ = [
     "resolve_playbook",
     "secret_name",
     "secret_refs",
+    "seed_volume_name",
     "ssh_port",
     "template_search_path",
     "volume_name",
+    "with_keys",
     "workload_labels",
     "write_tree",
 ]

@@ -8,7 +8,7 @@ from typing import Any
 from unkai.errors import RenderError
 from unkai.model import Environment, Instance
 from unkai.render._jinja import Templates, default_templates
-from unkai.render._libvirt import instance_mac
+from unkai.render._libvirt import instance_mac, owner
 from unkai.render.filters import content_hash
 
 __all__ = [
@@ -153,7 +153,7 @@ def _install_secrets(instance: Instance) -> list[str]:
     script = (
         f"# secrets: {names}\n"
         f"[ -e {SECRETS_FILE} ] && exit 0; umask 077; mkdir -p {SECRETS_FILE.rsplit('/', 1)[0]};"
-        " dev=$(blkid -L cidata) || exit 0; m=$(mktemp -d); mount -o ro \"$dev\" \"$m\" &&"
+        ' dev=$(blkid -L cidata) || exit 0; m=$(mktemp -d); mount -o ro "$dev" "$m" &&'
         f' {{ [ -e "$m/{SEED_SECRETS_FILE}" ] && install -m 0600 -o root -g root'
         f' "$m/{SEED_SECRETS_FILE}" {SECRETS_FILE}; umount "$m"; }}; rmdir "$m"; true'
     )
@@ -207,7 +207,10 @@ def render_network_config(
         RenderError: The template failed.
     """
     ethernets = {
-        f"nic{index}": {"match": {"macaddress": instance_mac(instance, name)}, "dhcp4": True}
+        f"nic{index}": {
+            "match": {"macaddress": instance_mac(owner(env), instance.name, name)},
+            "dhcp4": True,
+        }
         for index, name in enumerate(instance.networks)
     }
     context = {"instance": instance, "network": {"version": 2, "ethernets": ethernets}}

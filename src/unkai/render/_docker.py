@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from unkai.errors import RenderError
+import difflib
+import re
+
+from unkai.errors import ConfigError, RenderError
 from unkai.model import ContainerImage, Environment
 from unkai.render._jinja import Templates, default_templates
 from unkai.render.filters import content_hash
@@ -27,6 +30,10 @@ _TAG_LENGTH = 16
 _PLACEHOLDER = "unkai-content-hash-placeholder-0000000000000000000000000000000000"
 
 
+# A template's `variables.x` that the image does not set: jinja's message for a dict.
+_MISSING_VARIABLE = re.compile(r"undefined value: 'dict object' has no attribute '([^']+)'")
+
+
 def _render(image: ContainerImage, env: Environment, templates: Templates | None) -> str:
     if image.name not in env.container_images:
         raise RenderError(f"container image {image.name!r} is not part of environment {env.name!r}")
@@ -38,7 +45,22 @@ def _render(image: ContainerImage, env: Environment, templates: Templates | None
         "uid": CONTAINER_UID,
         "gid": CONTAINER_GID,
     }
-    return (templates or default_templates()).render(f"docker/{image.dockerfile_template}", context)
+    try:
+        return (templates or default_templates()).render(
+            f"docker/{image.dockerfile_template}", context
+        )
+    except RenderError as err:
+        missing = _MISSING_VARIABLE.search(str(err))
+        if missing is None:
+            raise
+        names = sorted(image.variables)
+        close = difflib.get_close_matches(missing[1], names, n=1)
+        raise ConfigError(
+            f"{str(err).split(': undefined value')[0]} uses variables.{missing[1]}, which the"
+            " image does not set" + (f" (did you mean {close[0]!r}?)" if close else ""),
+            key_path=f"container_images.{image.name}.variables.{missing[1]}",
+            allowed=("one of " + ", ".join(names)) if names else "a variable set on the image",
+        ) from err
 
 
 def dockerfile_hash(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import jinja2
 
@@ -27,30 +28,21 @@ PROJECT_TEMPLATES = "templates"
 
 
 def builtin_templates_dir() -> Path:
-    """Locate unkai's built-in ``templates/`` folder.
+    """Locate unkai's built-in ``templates/`` folder: ``unkai/templates`` in the package.
 
-    Two layouts are supported, tried in order:
-
-    1. ``unkai/templates`` inside the installed package (a wheel built with the
-       templates as package data);
-    2. ``templates/`` at the root of the source checkout the package was imported from
-       (``<root>/src/unkai`` → ``<root>/templates``), which is what an editable install
-       (``pip install -e .``) and a plain checkout on ``sys.path`` see.
+    They are package data, so a wheel carries them and an editable install sees the
+    checkout's ``src/unkai/templates``.
 
     Returns:
         The folder, resolved.
 
     Raises:
-        RenderError: Neither location holds a templates folder.
+        RenderError: The package has no templates folder (a broken install).
     """
     packaged = Path(str(importlib.resources.files("unkai"))) / PROJECT_TEMPLATES
-    checkout = Path(__file__).resolve().parents[3] / PROJECT_TEMPLATES
-    for candidate in (packaged, checkout):
-        if candidate.is_dir():
-            return candidate.resolve()
-    raise RenderError(
-        f"unkai's built-in templates are missing; looked in {packaged} and {checkout}"
-    )
+    if not packaged.is_dir():
+        raise RenderError(f"unkai's built-in templates are missing from {packaged}")
+    return packaged.resolve()
 
 
 BUILTIN_TEMPLATES = builtin_templates_dir()
@@ -109,8 +101,24 @@ def make_jinja_environment(search_path: Sequence[Path]) -> jinja2.Environment:
         lstrip_blocks=True,
         auto_reload=False,
     )
-    env.filters.update(FILTERS)
+    env.filters.update({name: _defined_only(f) for name, f in FILTERS.items()})
     return env
+
+
+def _defined_only(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``function`` as a filter that fails on an undefined value as a lookup would.
+
+    StrictUndefined fails when printed, not when passed to a filter: ``to_json`` would
+    otherwise raise "not JSON serializable", naming neither the variable nor the line.
+    """
+
+    @functools.wraps(function)
+    def checked(value: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(value, jinja2.Undefined):
+            value._fail_with_undefined_error()
+        return function(value, *args, **kwargs)
+
+    return checked
 
 
 def _template_line(tb: TracebackType | None, filename: str | None) -> int | None:

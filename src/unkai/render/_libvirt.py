@@ -14,6 +14,7 @@ from unkai.render.filters import mac_address
 
 __all__ = [
     "BOOT_FILES_DIR",
+    "BOOT_POOL_PREFIX",
     "DEFAULT_CONSOLE_LOG",
     "DEFAULT_DISK_PATH",
     "DEFAULT_SEED_PATH",
@@ -23,10 +24,15 @@ __all__ = [
     "TCG_CPU_MODEL",
     "UNKAI_XML_NAMESPACE",
     "Accelerator",
+    "boot_pool_name",
+    "domain_name",
     "instance_mac",
     "libvirt_network_name",
+    "owned_by",
+    "owner",
     "render_domain_xml",
     "render_network_xml",
+    "seed_volume_name",
     "ssh_port",
     "volume_name",
 ]
@@ -38,15 +44,16 @@ STORAGE_POOL = "unkai"
 """Name of the libvirt storage pool that holds unkai's volumes on every host."""
 STORAGE_POOL_PATH = "/var/lib/libvirt/images/unkai"
 """Default directory of the :data:`STORAGE_POOL` pool."""
-DEFAULT_DISK_PATH = f"{STORAGE_POOL_PATH}/{{instance}}-{{disk}}.qcow2"
-"""Default ``disk_path`` pattern; ``{instance}`` and ``{disk}`` are filled in."""
-DEFAULT_SEED_PATH = f"{STORAGE_POOL_PATH}/{{instance}}-seed.iso"
-"""Default ``seed_path`` pattern of the NoCloud seed ISO; ``{instance}`` is filled in."""
-DEFAULT_CONSOLE_LOG = "/var/log/libvirt/qemu/unkai-{instance}-console.log"
-"""Default ``console_log`` pattern of the serial console log; ``{instance}`` is filled in."""
+DEFAULT_DISK_PATH = f"{STORAGE_POOL_PATH}/{{domain}}-{{disk}}.qcow2"
+"""Default ``disk_path`` pattern; ``{domain}`` (see :func:`domain_name`) and ``{disk}``
+are filled in."""
+DEFAULT_SEED_PATH = f"{STORAGE_POOL_PATH}/{{domain}}-seed.iso"
+"""Default ``seed_path`` pattern of the NoCloud seed ISO; ``{domain}`` is filled in."""
+DEFAULT_CONSOLE_LOG = "/var/log/libvirt/qemu/unkai-{domain}-console.log"
+"""Default ``console_log`` pattern of the serial console log; ``{domain}`` is filled in."""
 BOOT_FILES_DIR = "/var/lib/libvirt/boot/unkai"
 """Where a host keeps the kernel and initrd of direct-boot images, one folder per
-``<image>-<version>``."""
+environment and ``<image>-<version>``."""
 TCG_CPU_MODEL = "qemu64"
 # PCIe slots of user-mode NICs on q35's root bus, far above the ones libvirt assigns.
 USER_NIC_FIRST_SLOT = 0x10
@@ -63,46 +70,136 @@ _NETWORK_TEMPLATE = "libvirt/network.xml.j2"
 _SSH_PORT_BASE = "ssh_port_base"
 
 
-def volume_name(instance: Instance, disk: str) -> str:
+def owner(env: Environment) -> str:
+    """Whose a libvirt object is, as the first part of its name: ``<project>-<environment>``.
+
+    Just ``<environment>`` for an environment of no project (one built in a test). The
+    domain, volume and network names of :func:`domain_name`, :func:`volume_name`,
+    :func:`libvirt_network_name` and :func:`boot_pool_name` take it as their
+    ``environment``.
+
+    Args:
+        env: The environment.
+
+    Returns:
+        The prefix.
+    """
+    return f"{env.project}-{env.name}" if env.project else env.name
+
+
+def domain_name(environment: str, instance: str) -> str:
+    """The libvirt name of an instance's domain: ``<environment>-<instance>``.
+
+    Domain, volume and network names are global on a host; the environment in each of
+    them lets two environments (``local`` and ``fleet``, or ``dev`` and ``staging`` on
+    shared hypervisors) run instances of the same name side by side, and tells whose an
+    object is at a glance.
+
+    Args:
+        environment: The environment's name.
+        instance: The instance's name.
+
+    Returns:
+        The domain's name.
+    """
+    return f"{environment}-{instance}"
+
+
+BOOT_POOL_PREFIX = "unkai-boot-"
+"""Prefix of the storage pools of direct-boot files (see :func:`boot_pool_name`)."""
+
+
+def boot_pool_name(environment: str, image: str, version: str) -> str:
+    """The storage pool holding the kernel and initrd of one image version on a host.
+
+    Args:
+        environment: The environment's name.
+        image: The image's name.
+        version: Its version.
+
+    Returns:
+        ``unkai-boot-<environment>-<image>-<version>``.
+    """
+    return f"{BOOT_POOL_PREFIX}{environment}-{image}-{version}"
+
+
+def owned_by(environment: str, name: str) -> bool:
+    """Whether a libvirt object's name is one of ``environment``'s.
+
+    Domains and volumes start ``<environment>-`` (see :func:`domain_name`), networks
+    ``unkai-<environment>-`` (:func:`libvirt_network_name`), boot-file pools
+    ``unkai-boot-<environment>-`` (:func:`boot_pool_name`). A prefix alone cannot tell
+    ``dev`` from ``dev-b``: callers that can also compare the environment in a domain's
+    metadata.
+
+    Args:
+        environment: The environment's name.
+        name: A domain, volume, storage pool or network name.
+    """
+    return any(
+        name.startswith(prefix + environment + "-")
+        for prefix in ("", LIBVIRT_NETWORK_PREFIX, BOOT_POOL_PREFIX)
+    )
+
+
+def volume_name(environment: str, instance: str, disk: str) -> str:
     """The name of an instance's disk volume in the :data:`STORAGE_POOL` pool.
 
     Args:
-        instance: The instance.
+        environment: The environment's name.
+        instance: The instance's name.
         disk: The disk's name.
 
     Returns:
-        ``<instance>-<disk>.qcow2``; the default ``disk_path`` points at it.
+        ``<environment>-<instance>-<disk>.qcow2``; the default ``disk_path`` points at it.
     """
-    return f"{instance.name}-{disk}.qcow2"
+    return f"{domain_name(environment, instance)}-{disk}.qcow2"
 
 
-def libvirt_network_name(network: str) -> str:
-    """The name of a model network in libvirt: ``unkai-<name>``.
+def seed_volume_name(environment: str, instance: str) -> str:
+    """The name of an instance's NoCloud seed ISO volume (the default ``seed_path``'s).
+
+    Args:
+        environment: The environment's name.
+        instance: The instance's name.
+
+    Returns:
+        ``<environment>-<instance>-seed.iso``.
+    """
+    return f"{domain_name(environment, instance)}-seed.iso"
+
+
+def libvirt_network_name(environment: str, network: str) -> str:
+    """The name of a model network in libvirt: ``unkai-<environment>-<name>``.
 
     libvirt network names are global on a host, and Debian's libvirt ships a network
     called ``default``; the prefix keeps unkai's ``default`` from replacing it and makes
-    unkai's networks easy to tell apart (and to clean up).
+    unkai's networks easy to tell apart (and to clean up), the environment keeps two
+    environments' ``default`` networks apart.
 
     Args:
+        environment: The environment's name.
         network: The network's name in the model.
 
     Returns:
         The libvirt network name.
     """
-    return LIBVIRT_NETWORK_PREFIX + network
+    return f"{LIBVIRT_NETWORK_PREFIX}{environment}-{network}"
 
 
-def instance_mac(instance: Instance, network: str) -> str:
-    """The MAC address of ``instance``'s NIC on ``network``: derived from the two names.
+def instance_mac(environment: str, instance: str, network: str) -> str:
+    """The MAC address of an instance's NIC on ``network``: derived from the three names.
 
     Args:
-        instance: The instance.
+        environment: The environment's name (two environments bridged onto one LAN must
+            not share MACs).
+        instance: The instance's name.
         network: The network's name.
 
     Returns:
         A locally administered MAC (``52:54:xx:xx:xx:xx``), stable across renders.
     """
-    return mac_address(instance.name, network)
+    return mac_address(environment, instance, network)
 
 
 def ssh_port(env: Environment, instance: Instance) -> int:
@@ -168,7 +265,7 @@ def _target(prefix: str, index: int) -> str:
     return prefix + letters
 
 
-def _disks(instance: Instance, disk_path: str) -> tuple[list[_DiskView], str]:
+def _disks(instance: Instance, domain: str, disk_path: str) -> tuple[list[_DiskView], str]:
     """The disks with their device names, and the device name left for the seed.
 
     The seed is a read-only virtio disk after the virtio disks: Debian's cloud kernel
@@ -184,7 +281,7 @@ def _disks(instance: Instance, disk_path: str) -> tuple[list[_DiskView], str]:
         else:  # sata and scsi disks share the sd* names
             target = _target("sd", scsi)
             scsi += 1
-        path = disk_path.replace("{instance}", instance.name).replace("{disk}", disk.name)
+        path = disk_path.replace("{domain}", domain).replace("{disk}", disk.name)
         views.append(_DiskView(disk.name, path, disk.bus, target, disk.boot))
     return views, _target("vd", virtio)
 
@@ -194,7 +291,7 @@ def _nics(env: Environment, instance: Instance) -> list[_NicView]:
     forwarded = False
     for index, name in enumerate(instance.networks):
         network = env.networks[name]
-        mac = instance_mac(instance, name)
+        mac = instance_mac(owner(env), instance.name, name)
         netdev = device = None
         if network.mode == "user":
             netdev_id = f"unkai-net{index}"
@@ -216,7 +313,13 @@ def _nics(env: Environment, instance: Instance) -> list[_NicView]:
             )
         nics.append(
             _NicView(
-                name, libvirt_network_name(name), network.mode, mac, network.bridge, netdev, device
+                name,
+                libvirt_network_name(owner(env), name),
+                network.mode,
+                mac,
+                network.bridge,
+                netdev,
+                device,
             )
         )
     return nics
@@ -240,25 +343,26 @@ BUILT_INITRD = "initrd.img"
 DEFAULT_KERNEL_CMDLINE = "root=LABEL=rootfs ro console=ttyS0,115200n8 net.ifnames=0"
 
 
-def boot_files_dir(image: VmImage) -> str:
+def boot_files_dir(environment: str, image: VmImage) -> str:
     """The host folder that holds an image's kernel and initrd for direct boot.
 
     Args:
+        environment: The environment's name.
         image: The VM image.
 
     Returns:
-        ``<BOOT_FILES_DIR>/<name>-<version>``, a path on the hypervisor host.
+        ``<BOOT_FILES_DIR>/<environment>/<name>-<version>``, a path on the hypervisor host.
     """
-    return f"{BOOT_FILES_DIR}/{image.name}-{image.version}"
+    return f"{BOOT_FILES_DIR}/{environment}/{image.name}-{image.version}"
 
 
-def _direct_boot(image: VmImage) -> dict[str, str | None]:
+def _direct_boot(environment: str, image: VmImage) -> dict[str, str | None]:
     """Kernel, initrd and command line of an image, as paths on the host.
 
     A user-supplied ``kernel`` wins; otherwise the kernel and initrd that unkai
     extracted from the image it built.
     """
-    folder = boot_files_dir(image)
+    folder = boot_files_dir(environment, image)
     if image.kernel is None:
         return {
             "kernel": f"{folder}/{BUILT_KERNEL}",
@@ -300,10 +404,10 @@ def render_domain_xml(
         instance: The instance, as returned by ``env.all_instances()``.
         env: The environment it belongs to.
         accelerator: ``kvm`` or ``tcg``.
-        disk_path: Path pattern of disk volumes; ``{instance}`` and ``{disk}`` are
-            replaced by the names.
-        seed_path: Path pattern of the seed ISO; ``{instance}`` is replaced.
-        console_log: Path pattern of the serial console log; ``{instance}`` is replaced.
+        disk_path: Path pattern of disk volumes; ``{domain}`` (the domain's name, see
+            :func:`domain_name`) and ``{disk}`` are replaced.
+        seed_path: Path pattern of the seed ISO; ``{domain}`` is replaced.
+        console_log: Path pattern of the serial console log; ``{domain}`` is replaced.
         templates: Where templates come from (default: the built-ins).
 
     Returns:
@@ -318,12 +422,15 @@ def render_domain_xml(
         raise RenderError(f"accelerator {accelerator!r} is invalid; allowed: kvm, tcg")
     _check_references(instance, env)
     image = env.vm_images[instance.image]
-    disks, seed_target = _disks(instance, disk_path)
+    domain = domain_name(owner(env), instance.name)
+    disks, seed_target = _disks(instance, domain, disk_path)
     context = {
         "instance": instance,
+        "domain_name": domain,
         "machine": instance.machine,
         "image": image,
         "environment": env.name,
+        "project": env.project,
         "domain_type": "kvm" if accelerator == "kvm" else "qemu",
         "accelerator": accelerator,
         "cpu_model": TCG_CPU_MODEL,
@@ -332,21 +439,24 @@ def render_domain_xml(
         "definition_hash": definition_hash(instance.model_copy(update={"host": None})),
         "disks": disks,
         "has_scsi": any(disk.bus == "scsi" for disk in disks),
-        "seed_path": seed_path.replace("{instance}", instance.name),
+        "seed_path": seed_path.replace("{domain}", domain),
         "seed_target": seed_target,
-        "console_log": console_log.replace("{instance}", instance.name),
+        "console_log": console_log.replace("{domain}", domain),
         "nics": _nics(env, instance),
         "namespace": UNKAI_XML_NAMESPACE,
-        "direct_boot": _direct_boot(image),
+        "direct_boot": _direct_boot(owner(env), image),
     }
     return (templates or default_templates()).render(_DOMAIN_TEMPLATE, context)
 
 
-def render_network_xml(network: Network, *, templates: Templates | None = None) -> str:
+def render_network_xml(
+    network: Network, *, environment: str, templates: Templates | None = None
+) -> str:
     """Render the libvirt network XML of a ``nat``, ``isolated`` or ``bridged`` network.
 
-    The libvirt network is named :func:`libvirt_network_name` (``unkai-<name>``), as
-    are the ``<source network=...>`` of the domains attached to it.
+    The libvirt network is named :func:`libvirt_network_name`
+    (``unkai-<environment>-<name>``), as are the ``<source network=...>`` of the domains
+    attached to it.
 
     ``nat`` forwards with NAT, ``isolated`` has no forward element, ``bridged`` uses the
     existing host bridge. With a CIDR, the gateway address and DHCP range of the model
@@ -354,6 +464,7 @@ def render_network_xml(network: Network, *, templates: Templates | None = None) 
 
     Args:
         network: The network.
+        environment: The name of the environment it belongs to.
         templates: Where templates come from (default: the built-ins).
 
     Returns:
@@ -371,7 +482,7 @@ def render_network_xml(network: Network, *, templates: Templates | None = None) 
     net = network.network
     context = {
         "network": network,
-        "libvirt_name": libvirt_network_name(network.name),
+        "libvirt_name": libvirt_network_name(environment, network.name),
         "netmask": None if net is None else str(net.netmask),
     }
     return (templates or default_templates()).render(_NETWORK_TEMPLATE, context)

@@ -9,21 +9,27 @@ import os
 import shutil
 import tempfile
 import xml.parsers.expat
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 
 from unkai.errors import ConfigError, RenderError
-from unkai.model import Environment
+from unkai.model import Environment, Instance
 from unkai.render._ansible import render_host_vars, render_inventory
 from unkai.render._cloudinit import render_cloud_init
 from unkai.render._docker import image_reference, render_dockerfile
 from unkai.render._index import env_index
 from unkai.render._jinja import Templates, default_templates
 from unkai.render._kubernetes import render_manifests
-from unkai.render._libvirt import Accelerator, instance_mac, render_domain_xml, render_network_xml
+from unkai.render._libvirt import (
+    Accelerator,
+    instance_mac,
+    owner,
+    render_domain_xml,
+    render_network_xml,
+)
 from unkai.render.filters import content_hash
 
-__all__ = ["INDEX_FILE", "render_index", "render_tree", "write_tree"]
+__all__ = ["INDEX_FILE", "render_index", "render_tree", "with_keys", "write_tree"]
 
 INDEX_FILE = PurePosixPath("index.json")
 """The file of a rendered tree that maps every other file's path to its SHA-256."""
@@ -46,7 +52,7 @@ def _check_macs(env: Environment) -> None:
     seen: dict[tuple[str, str], str] = {}
     for instance in env_index(env).instances:
         for network in instance.networks:
-            mac = instance_mac(instance, network)
+            mac = instance_mac(owner(env), instance.name, network)
             other = seen.setdefault((network, mac), instance.name)
             if other != instance.name:
                 raise RenderError(
@@ -67,8 +73,30 @@ def _check_well_formed(tree: Mapping[PurePosixPath, str]) -> None:
             raise RenderError(f"{path}: rendered text is not well-formed: {err}") from err
 
 
+def with_keys(instance: Instance, ssh_keys: Sequence[str]) -> Instance:
+    """``instance`` with ``ssh_keys`` authorised after its own (the operator's keys).
+
+    What ``unkai render`` and deploy both do to every instance, so the rendered
+    user-data is the applied one.
+
+    Args:
+        instance: An instance of the environment.
+        ssh_keys: Public keys to add.
+
+    Returns:
+        The instance, or a copy with the keys added.
+    """
+    if not ssh_keys:
+        return instance
+    return instance.model_copy(update={"ssh_keys": (*instance.ssh_keys, *ssh_keys)})
+
+
 def render_tree(
-    env: Environment, *, accelerator: Accelerator, templates: Templates | None = None
+    env: Environment,
+    *,
+    accelerator: Accelerator,
+    templates: Templates | None = None,
+    ssh_keys: Sequence[str] = (),
 ) -> dict[PurePosixPath, str]:
     """Render every artifact of an environment, one folder per kind, plus ``index.json``.
 
@@ -92,6 +120,8 @@ def render_tree(
         env: The environment.
         accelerator: ``kvm`` or ``tcg`` for the domain XML.
         templates: Where templates come from (default: the built-ins).
+        ssh_keys: Public keys authorised on every instance besides its own (the
+            project's operator key, as ``unkai up`` adds it).
 
     Returns:
         Text by relative path, in path order.
@@ -101,7 +131,8 @@ def render_tree(
     """
     templates = templates or default_templates()
     tree: dict[PurePosixPath, str] = {}
-    for instance in env_index(env).instances:
+    for indexed in env_index(env).instances:
+        instance = with_keys(indexed, ssh_keys)
         tree[PurePosixPath("libvirt/domains", f"{instance.name}.xml")] = render_domain_xml(
             instance, env=env, accelerator=accelerator, templates=templates
         )
@@ -110,7 +141,7 @@ def render_tree(
     for network in env.networks.values():
         if network.mode != "user":
             tree[PurePosixPath("libvirt/networks", f"{network.name}.xml")] = render_network_xml(
-                network, templates=templates
+                network, environment=owner(env), templates=templates
             )
     for image in env.container_images.values():
         tree[PurePosixPath("docker", image.name, "Dockerfile")] = render_dockerfile(
@@ -119,7 +150,7 @@ def render_tree(
     tree[PurePosixPath("ansible/inventory.yml")] = render_inventory(env, templates=templates)
     for host in env.hosts.values():
         tree[PurePosixPath("ansible/host_vars", f"{host.name}.yml")] = render_host_vars(
-            host, env, templates=templates
+            host, env, accelerator=accelerator, templates=templates
         )
     references = {
         name: image_reference(image, env, templates=templates)

@@ -34,6 +34,7 @@ from unkai.toolchain._paths import (
     venv_bin,
 )
 from unkai.toolchain._pins import pinned_version, pins
+from unkai.toolchain._project import PROJECT_FILE, Project, find_project, load_project
 from unkai.toolchain._pulumi import (
     Found,
     engine_env,
@@ -43,19 +44,33 @@ from unkai.toolchain._pulumi import (
     find_pulumi,
     pulumi_tool,
 )
+from unkai.toolchain._run_marker import (
+    RUN_ENV,
+    Leftover,
+    Run,
+    detached_env,
+    leftovers,
+    stop_leftovers,
+    this_run,
+)
 from unkai.toolchain._ssh import SSH_ENV, environment_ssh, known_hosts_file, operator_key, ssh_dir
 
 __all__ = [
     "DAEMONS",
     "DOCKER",
     "LIBVIRTD",
+    "PROJECT_FILE",
+    "RUN_ENV",
     "SSH_ENV",
     "Check",
     "Daemon",
     "Found",
     "GoTool",
     "KvmReport",
+    "Leftover",
+    "Project",
     "Replace",
+    "Run",
     "answers",
     "boot_sector",
     "bootstrap",
@@ -63,6 +78,7 @@ __all__ = [
     "build_argv",
     "cache_root",
     "cached_probe",
+    "detached_env",
     "engine_env",
     "ensure_etcd",
     "ensure_kubernetes",
@@ -77,12 +93,15 @@ __all__ = [
     "find_kubernetes",
     "find_kwok",
     "find_langhost",
+    "find_project",
     "find_pulumi",
     "known_hosts_file",
     "kubernetes_bin",
     "kubernetes_version",
     "kwok_bin",
     "kwok_version",
+    "leftovers",
+    "load_project",
     "operator_key",
     "pinned_version",
     "pins",
@@ -93,6 +112,8 @@ __all__ = [
     "run_checks",
     "ssh_dir",
     "state_dir",
+    "stop_leftovers",
+    "this_run",
     "toolchain_dir",
     "venv_bin",
     "wrapper_files",

@@ -18,6 +18,7 @@ from pathlib import Path
 from unkai.errors import ToolchainError
 from unkai.toolchain._paths import log_dir
 from unkai.toolchain._run import which
+from unkai.toolchain._run_marker import detached_env
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,10 @@ def ensure_running(
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env={**os.environ, "PATH": os.environ.get("PATH", "") + ":/usr/sbin:/sbin"},
+            env={
+                **detached_env(os.environ),
+                "PATH": os.environ.get("PATH", "") + ":/usr/sbin:/sbin",
+            },
         )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -9,15 +9,14 @@ from pathlib import Path
 
 
 def project_root() -> Path:
-    """The unkai checkout: the nearest parent of the cwd with a ``pyproject.toml`` naming unkai.
+    """The root of the unkai project around the current directory (see ``find_project``).
 
-    Falls back to the checkout this package was installed from (editable installs).
+    Raises:
+        ConfigError: The current directory is not inside a project; says where it looked.
     """
-    for base in (Path.cwd(), *Path.cwd().parents):
-        pyproject = base / "pyproject.toml"
-        if pyproject.is_file() and 'name = "unkai"' in pyproject.read_text(encoding="utf-8"):
-            return base
-    return Path(__file__).resolve().parents[3]
+    from unkai.toolchain._project import find_project
+
+    return find_project().root
 
 
 def cache_root() -> Path:

@@ -1,4 +1,8 @@
-"""The pinned tool versions of ``toolchain.toml`` at the project root."""
+"""The pinned tool versions of ``toolchain.toml``, package data of ``unkai.toolchain``.
+
+The pins are unkai's, not a project's: a wheel carries them, and every project that
+uses this unkai builds and runs the same tools.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +11,17 @@ from pathlib import Path
 from typing import Any
 
 from unkai.errors import ToolchainError
-from unkai.toolchain._paths import project_root
 
 PINS_FILE = "toolchain.toml"
 
 
 def pins(root: Path | None = None) -> dict[str, Any]:
-    """The parsed ``toolchain.toml`` of the project at ``root`` (default: this checkout).
+    """The parsed ``toolchain.toml`` in ``root`` (default: unkai's own, beside this module).
 
     Raises:
         ToolchainError: the file is missing or is not valid TOML.
     """
-    path = (root or project_root()) / PINS_FILE
+    path = (root or Path(__file__).resolve().parent) / PINS_FILE
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)

@@ -21,7 +21,9 @@ from unkai.drivers.ansible import (
     reported_facts,
 )
 from unkai.drivers.kvm_host import KvmHostSpec, kvm_host_plan
+from unkai.environments import load_environment
 from unkai.errors import DriverError, PlaybookFailed
+from unkai.render import render_host_vars
 
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).resolve().parents[3]
@@ -92,41 +94,39 @@ def test_plan_is_pure_and_deterministic():
     host = AnsibleHost(name="localhost", connection="local")
     first = playbook_plan(host, playbook="kvm-host.yml", local_python="/py")
     assert first == playbook_plan(host, playbook="kvm-host.yml", local_python="/py")
-    assert first.playbook == ROOT / "playbooks" / "kvm-host.yml"
-    assert builtin_playbooks_dir() == ROOT / "playbooks"
+    assert first.playbook == ROOT / "src/unkai/playbooks/kvm-host.yml"
+    assert builtin_playbooks_dir() == ROOT / "src/unkai/playbooks"
 
 
-def test_kvm_host_plan_extravars():
+def test_kvm_host_plan_runs_with_the_rendered_host_vars_alone():
+    env = load_environment("fleet", root=ROOT)
+    rendered = render_host_vars(env.hosts["kvm-a1"], env, accelerator="tcg")
     spec = KvmHostSpec(
-        host=AnsibleHost(name="localhost", connection="local"),
-        libvirt_uri="qemu:///system",
+        host=AnsibleHost(name="kvm-a1", connection="ssh", address="10.231.0.11", ssh_user="root"),
+        libvirt_uri="qemu+ssh://root@10.231.0.11/system",
         pool_name="unkai",
         pool_path="/var/lib/libvirt/images/unkai",
         accelerator="tcg",
-        networks=({"name": "unkai-lan", "xml": "<network/>"},),
+        host_vars=rendered,
     )
     plan = kvm_host_plan(spec, playbooks_dir=Path("/p"), local_python="/py")
     assert plan.playbook == Path("/p/kvm-host.yml")
-    assert plan.extravars == {
-        "kvm_host_accelerator": "tcg",
-        "kvm_host_libvirt_uri": "qemu:///system",
-        "kvm_host_networks": [{"name": "unkai-lan", "xml": "<network/>"}],
-        "kvm_host_pool_name": "unkai",
-        "kvm_host_pool_path": "/var/lib/libvirt/images/unkai",
-    }
+    # The bytes unkai render writes are the host's variables; nothing overrides them,
+    # and the inventory adds only how this machine reaches the host.
+    assert plan.host_vars == {"kvm-a1": rendered} and plan.extravars == {}
+    hosts = yaml.safe_load(plan.inventory)["all"]["children"]["kvm_hosts"]["hosts"]
+    assert set(hosts["kvm-a1"] or {}) <= {"ansible_ssh_executable"}
 
 
-def test_every_extravar_is_a_documented_role_default():
-    defaults = yaml.safe_load((ROOT / "playbooks/roles/kvm_host/defaults/main.yml").read_text())
-    spec = KvmHostSpec(
-        host=AnsibleHost(name="h", connection="local"),
-        libvirt_uri="qemu:///system",
-        pool_name="unkai",
-        pool_path="/x",
-        accelerator="auto",
+def test_every_rendered_kvm_host_variable_is_a_documented_role_default():
+    defaults = yaml.safe_load(
+        (ROOT / "src/unkai/playbooks/roles/kvm_host/defaults/main.yml").read_text()
     )
-    assert set(kvm_host_plan(spec, playbooks_dir=Path("/p")).extravars) <= set(defaults)
-    text = (ROOT / "playbooks/roles/kvm_host/defaults/main.yml").read_text()
+    env = load_environment("fleet", root=ROOT)
+    rendered = yaml.safe_load(render_host_vars(env.hosts["kvm-a1"], env, accelerator="auto"))
+    role_vars = {name for name in rendered if name.startswith("kvm_host_")}
+    assert role_vars and role_vars <= set(defaults)
+    text = (ROOT / "src/unkai/playbooks/roles/kvm_host/defaults/main.yml").read_text()
     for name in defaults:
         before = text.split(f"\n{name}:")[0]
         assert before.rstrip().splitlines()[-1].startswith("#"), f"{name} is not documented"

@@ -144,20 +144,21 @@ HOST = Host.model_validate(
 
 def test_component_resolves_the_playbook_under_the_project_root(project: Path):
     image = VmImage(name="web", version="1", playbook="playbooks/web.yml")
-    args = vm_image_inputs(image, HOST, root=project)
+    args = vm_image_inputs(image, HOST, environment="local", root=project)
     assert isinstance(args, VmImageInputs)
     assert args.playbook == str(project / "playbooks" / "web.yml")
     assert args.playbook_digest == playbook_digest(project / "playbooks" / "web.yml")
-    plain = vm_image_inputs(VmImage(name="web", version="1"), HOST)
+    plain = vm_image_inputs(VmImage(name="web", version="1"), HOST, environment="local")
     assert (plain.playbook, plain.playbook_digest) == (None, None)
     with pytest.raises(ConfigError, match="does not exist"):
-        vm_image_inputs(image, HOST, root=project / "nowhere")
+        vm_image_inputs(image, HOST, environment="local", root=project / "nowhere")
 
 
 def test_resource_spec_and_diff_of_a_baked_image(project: Path):
     image = VmImage(name="web", version="1", playbook="playbooks/web.yml")
-    args = vm_image_inputs(image, HOST, root=project)
+    args = vm_image_inputs(image, HOST, environment="local", root=project)
     news = {
+        "environment": "local",
         "name": "web",
         "version": "1",
         "libvirt_uri": "qemu:///system",
@@ -202,8 +203,9 @@ def test_resource_spec_and_diff_of_a_baked_image(project: Path):
     ],
 )
 def test_resource_check_names_a_bad_bake_input(extra, key, match):
-    news = {"name": "web", "version": "1", "libvirt_uri": "qemu:///system", "pool": "unkai",
-            "boot_dir": "/b", **extra}  # fmt: skip
+    news = {"environment": "local", "name": "web", "version": "1",
+            "libvirt_uri": "qemu:///system", "pool": "unkai", "boot_dir": "/b",
+            **extra}  # fmt: skip
     with pytest.raises(ConfigError, match=match) as err:
         VmImageResource().check(Props(news))
     assert err.value.key_path == key

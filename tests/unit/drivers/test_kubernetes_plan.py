@@ -1,3 +1,5 @@
+import base64
+import stat
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -11,6 +13,11 @@ from unkai.drivers.kubernetes import (
     Ports,
     plan_control_plane,
     render_kubeconfig,
+)
+from unkai.drivers.kubernetes._encryption import (
+    encryption_key,
+    ensure_encryption_config,
+    render_encryption_config,
 )
 from unkai.errors import DriverError
 
@@ -164,3 +171,79 @@ def test_ports_json_round_trip_and_errors():
     assert Ports.from_json(PORTS.to_json()) == PORTS
     with pytest.raises(ValueError):
         Ports.from_json('{"apiserver": 1}')
+
+
+def test_apiserver_encrypts_secrets_with_the_clusters_key_file():
+    p = plan()
+    f = flags(p.component("kube-apiserver").argv)
+    assert f["--encryption-provider-config"] == str(STATE / "pki/encryption-config.yaml")
+    assert p.encryption_config == STATE / "pki/encryption-config.yaml"
+    assert p.encryption_config not in p.files  # made once, never rewritten by a start
+
+
+def test_encryption_config_is_secretbox_for_secrets_with_identity_to_read_old_ones():
+    key = bytes(range(32))
+    doc = yaml.safe_load(render_encryption_config(key))
+    assert doc["apiVersion"] == "apiserver.config.k8s.io/v1"
+    assert doc["kind"] == "EncryptionConfiguration"
+    [entry] = doc["resources"]
+    assert entry["resources"] == ["secrets"]
+    first, last = entry["providers"]
+    assert base64.b64decode(first["secretbox"]["keys"][0]["secret"]) == key
+    assert last == {"identity": {}}
+    assert encryption_key(render_encryption_config(key)) == key
+    with pytest.raises(ValueError, match="32 bytes, not 16"):
+        render_encryption_config(bytes(16))
+
+
+def test_the_key_is_made_once_private_and_kept(tmp_path):
+    path = tmp_path / "pki" / "encryption-config.yaml"
+    assert ensure_encryption_config(path) is True
+    first = path.read_text()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert len(encryption_key(first)) == 32
+    assert ensure_encryption_config(path) is False
+    assert path.read_text() == first
+    path.chmod(0o644)
+    assert ensure_encryption_config(path) is False
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and path.read_text() == first
+    other = tmp_path / "other.yaml"
+    ensure_encryption_config(other)
+    assert encryption_key(other.read_text()) != encryption_key(first)  # a key per cluster
+
+
+def test_a_damaged_key_file_is_refused_not_replaced(tmp_path):
+    path = tmp_path / "encryption-config.yaml"
+    path.write_text("kind: EncryptionConfiguration\nresources: []\n")
+    with pytest.raises(DriverError) as err:
+        ensure_encryption_config(path)
+    assert str(err.value) == (
+        f"{path} is not the encryption configuration of this cluster's Secrets: it does not"
+        " encrypt secrets. The Secrets in etcd can only be read with the key it held:"
+        " restore it, or remove the cluster to start afresh"
+    )
+    assert path.read_text() == "kind: EncryptionConfiguration\nresources: []\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("{", "not YAML"),
+        ("kind: Config\n", "not an EncryptionConfiguration"),
+        ("kind: EncryptionConfiguration\nresources: [x]\n", "does not encrypt secrets"),
+        (
+            "kind: EncryptionConfiguration\n"
+            "resources: [{resources: [secrets], providers: [{identity: {}}]}]\n",
+            "not written with a secretbox key",
+        ),
+        (
+            "kind: EncryptionConfiguration\nresources: [{resources: [secrets],"
+            " providers: [{secretbox: {keys: [{name: k, secret: c2hvcnQ=}]}}]}]\n",
+            "the key is 5 bytes, not 32",
+        ),
+    ],
+)
+def test_what_is_not_a_usable_key_file_is_named(text, why):
+    with pytest.raises(ValueError, match=why):
+        encryption_key(text)

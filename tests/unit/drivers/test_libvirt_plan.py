@@ -77,7 +77,7 @@ def test_the_metadata_namespace_is_the_renderers():
 # again (virsh dumpxml --inactive).
 LIBVIRT_DB = """\
 <domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
-  <name>db</name>
+  <name>dev-db</name>
   <uuid>62a9e47a-d010-4cc9-9774-72827c2f101b</uuid>
   <title>db (dev)</title>
   <metadata>
@@ -97,8 +97,8 @@ LIBVIRT_DB = """\
   <vcpu placement='static'>2</vcpu>
   <os>
     <type arch='x86_64' machine='pc-q35-7.2'>hvm</type>
-    <kernel>/var/lib/libvirt/boot/unkai/debian-12-db-1/vmlinuz</kernel>
-    <initrd>/var/lib/libvirt/boot/unkai/debian-12-db-1/initrd.img</initrd>
+    <kernel>/var/lib/libvirt/boot/unkai/dev/debian-12-db-1/vmlinuz</kernel>
+    <initrd>/var/lib/libvirt/boot/unkai/dev/debian-12-db-1/initrd.img</initrd>
     <cmdline>root=LABEL=rootfs ro console=ttyS0,115200n8 net.ifnames=0</cmdline>
     <boot dev='hd'/>
   </os>
@@ -117,21 +117,21 @@ LIBVIRT_DB = """\
     <emulator>/usr/bin/qemu-system-x86_64</emulator>
     <disk type='file' device='disk'>
       <driver name='qemu' type='qcow2' discard='unmap'/>
-      <source file='/var/lib/libvirt/images/unkai/db-boot.qcow2'/>
+      <source file='/var/lib/libvirt/images/unkai/dev-db-boot.qcow2'/>
       <target dev='vda' bus='virtio'/>
       <serial>boot</serial>
       <address type='pci' domain='0x0000' bus='0x03' slot='0x00' function='0x0'/>
     </disk>
     <disk type='file' device='disk'>
       <driver name='qemu' type='qcow2' discard='unmap'/>
-      <source file='/var/lib/libvirt/images/unkai/db-data.qcow2'/>
+      <source file='/var/lib/libvirt/images/unkai/dev-db-data.qcow2'/>
       <target dev='vdb' bus='virtio'/>
       <serial>data</serial>
       <address type='pci' domain='0x0000' bus='0x04' slot='0x00' function='0x0'/>
     </disk>
     <disk type='file' device='disk'>
       <driver name='qemu' type='raw'/>
-      <source file='/var/lib/libvirt/images/unkai/db-seed.iso'/>
+      <source file='/var/lib/libvirt/images/unkai/dev-db-seed.iso'/>
       <target dev='vdc' bus='virtio'/>
       <readonly/>
       <serial>cidata</serial>
@@ -185,19 +185,19 @@ LIBVIRT_DB = """\
       <address type='pci' domain='0x0000' bus='0x00' slot='0x01' function='0x7'/>
     </controller>
     <interface type='network'>
-      <mac address='52:54:f0:79:f3:6a'/>
-      <source network='unkai-backend'/>
+      <mac address='52:54:27:c3:73:9b'/>
+      <source network='unkai-dev-backend'/>
       <model type='virtio'/>
       <address type='pci' domain='0x0000' bus='0x01' slot='0x00' function='0x0'/>
     </interface>
     <serial type='pty'>
-      <log file='/var/log/libvirt/qemu/unkai-db-console.log' append='off'/>
+      <log file='/var/log/libvirt/qemu/unkai-dev-db-console.log' append='off'/>
       <target type='isa-serial' port='0'>
         <model name='isa-serial'/>
       </target>
     </serial>
     <console type='pty'>
-      <log file='/var/log/libvirt/qemu/unkai-db-console.log' append='off'/>
+      <log file='/var/log/libvirt/qemu/unkai-dev-db-console.log' append='off'/>
       <target type='serial' port='0'/>
     </console>
     <input type='mouse' bus='ps2'/>
@@ -215,7 +215,7 @@ LIBVIRT_DB = """\
     <qemu:arg value='-netdev'/>
     <qemu:arg value='user,id=unkai-net0,domainname=dev.unkai.internal,hostfwd=tcp:127.0.0.1:2200-:22'/>
     <qemu:arg value='-device'/>
-    <qemu:arg value='virtio-net-pci,netdev=unkai-net0,mac=52:54:86:d1:a7:e7,bus=pcie.0,addr=0x10'/>
+    <qemu:arg value='virtio-net-pci,netdev=unkai-net0,mac=52:54:62:03:2f:03,bus=pcie.0,addr=0x10'/>
   </qemu:commandline>
 </domain>
 """  # noqa: E501
@@ -249,7 +249,7 @@ def test_rendered_and_libvirt_expanded_domain_have_one_fingerprint(env: Environm
 def test_domain_info_reads_the_libvirt_definition(env: Environment):
     info = domain_info(LIBVIRT_DB, state="shutoff")
     assert (info.name, info.uuid, info.state) == (
-        "db",
+        "dev-db",
         "62a9e47a-d010-4cc9-9774-72827c2f101b",
         "shutoff",
     )
@@ -263,13 +263,15 @@ def test_domain_info_reads_the_libvirt_definition(env: Environment):
     assert info.definition_hash == render.definition_hash(_db(env))
     pool = "/var/lib/libvirt/images/unkai"
     assert info.disks == (
-        DiskInfo("vda", "virtio", "disk", f"{pool}/db-boot.qcow2", "qcow2", readonly=False),
-        DiskInfo("vdb", "virtio", "disk", f"{pool}/db-data.qcow2", "qcow2", readonly=False),
-        DiskInfo("vdc", "virtio", "disk", f"{pool}/db-seed.iso", "raw", readonly=True),
+        DiskInfo("vda", "virtio", "disk", f"{pool}/dev-db-boot.qcow2", "qcow2", readonly=False),
+        DiskInfo("vdb", "virtio", "disk", f"{pool}/dev-db-data.qcow2", "qcow2", readonly=False),
+        DiskInfo("vdc", "virtio", "disk", f"{pool}/dev-db-seed.iso", "raw", readonly=True),
     )
     assert info.nics == (
-        NicInfo("network", "unkai-backend", "virtio", render.instance_mac(_db(env), "backend")),
-        NicInfo("user", None, "virtio-net-pci", render.instance_mac(_db(env), "lan")),
+        NicInfo(
+            "network", "unkai-dev-backend", "virtio", render.instance_mac(env.name, "db", "backend")
+        ),
+        NicInfo("user", None, "virtio-net-pci", render.instance_mac(env.name, "db", "lan")),
     )
 
 
@@ -292,7 +294,7 @@ def test_boot_time_memory_and_vcpus_are_read_apart_from_the_ceilings():
 _DATA_DISK = """\
     <disk type='file' device='disk'>
       <driver name='qemu' type='qcow2' discard='unmap'/>
-      <source file='/var/lib/libvirt/images/unkai/db-data.qcow2'/>
+      <source file='/var/lib/libvirt/images/unkai/dev-db-data.qcow2'/>
       <target dev='vdb' bus='virtio'/>
       <serial>data</serial>
       <address type='pci' domain='0x0000' bus='0x04' slot='0x00' function='0x0'/>
@@ -308,8 +310,8 @@ _CDROM = """\
 """
 _NIC = """\
     <interface type='network'>
-      <mac address='52:54:f0:79:f3:6a'/>
-      <source network='unkai-backend'/>
+      <mac address='52:54:27:c3:73:9b'/>
+      <source network='unkai-dev-backend'/>
       <model type='virtio'/>
       <address type='pci' domain='0x0000' bus='0x01' slot='0x00' function='0x0'/>
     </interface>
@@ -349,11 +351,11 @@ HAND_CHANGES = {
     "disk read-write": ("      <readonly/>\n", ""),
     "disk format": ("<driver name='qemu' type='raw'/>", "<driver name='qemu' type='qcow2'/>"),
     "NIC model": ("<model type='virtio'/>", "<model type='e1000'/>"),
-    "NIC network": ("<source network='unkai-backend'/>", "<source network='default'/>"),
-    "NIC MAC": ("52:54:f0:79:f3:6a", "52:54:00:00:00:01"),
+    "NIC network": ("<source network='unkai-dev-backend'/>", "<source network='default'/>"),
+    "NIC MAC": ("52:54:27:c3:73:9b", "52:54:00:00:00:01"),
     "NIC detached": (_NIC, ""),
     "user NIC forward": ("hostfwd=tcp:127.0.0.1:2200-:22", "hostfwd=tcp:0.0.0.0:2200-:22"),
-    "console log": ("unkai-db-console.log", "unkai-db-console-old.log"),
+    "console log": ("unkai-dev-db-console.log", "unkai-db-console-old.log"),
     "CPU model": (">qemu64</model>", ">max</model>"),
     "unkai metadata": ("<unkai:hostname>db<", "<unkai:hostname>db2<"),
 }
@@ -441,7 +443,7 @@ def test_unreadable_domain_xml_is_a_driver_error():
 LIBVIRT_NETWORKS = {
     "backend": """\
 <network>
-  <name>unkai-backend</name>
+  <name>unkai-dev-backend</name>
   <uuid>a4eb9485-2724-471d-a0ca-76fa51bef7cf</uuid>
   <forward mode='nat'>
     <nat>
@@ -460,7 +462,7 @@ LIBVIRT_NETWORKS = {
 """,
     "storage": """\
 <network>
-  <name>unkai-storage</name>
+  <name>unkai-dev-storage</name>
   <uuid>a7a202ce-b289-463c-8e05-c280f31f8935</uuid>
   <bridge name='virbr1' stp='on' delay='0'/>
   <mac address='52:54:00:a4:b8:24'/>
@@ -473,7 +475,7 @@ LIBVIRT_NETWORKS = {
 """,
     "uplink": """\
 <network>
-  <name>unkai-uplink</name>
+  <name>unkai-dev-uplink</name>
   <uuid>259def51-5de0-432d-9b55-36e37df3a884</uuid>
   <forward mode='bridge'/>
   <bridge name='br0'/>
@@ -484,7 +486,7 @@ LIBVIRT_NETWORKS = {
 
 @pytest.mark.parametrize("network", sorted(LIBVIRT_NETWORKS))
 def test_rendered_network_matches_what_libvirt_made_of_it(env: Environment, network: str):
-    rendered = render.render_network_xml(env.networks[network])
+    rendered = render.render_network_xml(env.networks[network], environment=env.name)
     assert network_matches(rendered, LIBVIRT_NETWORKS[network])
     assert network_matches(rendered, rendered)
 
@@ -499,7 +501,7 @@ def test_rendered_network_matches_what_libvirt_made_of_it(env: Environment, netw
         pytest.param("backend", "netmask='255.255.255.0'", "netmask='255.255.0.0'", id="mask"),
         pytest.param("backend", "address='10.20.0.1'", "address='10.20.0.2'", id="gateway"),
         pytest.param("backend", "localOnly='yes'", "localOnly='no'", id="dns local"),
-        pytest.param("backend", "unkai-backend", "unkai-other", id="name"),
+        pytest.param("backend", "unkai-dev-backend", "unkai-other", id="name"),
         pytest.param(
             "storage",
             "  <bridge name='virbr1'",
@@ -517,7 +519,7 @@ def test_rendered_network_matches_what_libvirt_made_of_it(env: Environment, netw
 def test_a_hand_changed_network_does_not_match(env: Environment, network: str, old: str, new: str):
     live = LIBVIRT_NETWORKS[network]
     assert old in live
-    rendered = render.render_network_xml(env.networks[network])
+    rendered = render.render_network_xml(env.networks[network], environment=env.name)
     assert not network_matches(rendered, live.replace(old, new))
 
 
@@ -527,7 +529,9 @@ def test_what_libvirt_adds_to_a_network_does_not_matter(env: Environment):
         "      <host mac='52:54:00:00:00:09' ip='10.20.0.9'/>\n    </dhcp>",
     )
     live = live.replace("a4eb9485", "b4eb9485").replace("<network>", "<network connections='2'>")
-    assert network_matches(render.render_network_xml(env.networks["backend"]), live)
+    assert network_matches(
+        render.render_network_xml(env.networks["backend"], environment=env.name), live
+    )
 
 
 def test_each_rendered_element_needs_a_live_element_of_its_own():

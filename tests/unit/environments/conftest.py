@@ -12,8 +12,9 @@ from env_helpers import REPO, SHIPPED, Write
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    """An empty project root with an ``environments/`` folder."""
+    """An empty project root (``unkai.toml``) with an ``environments/`` folder."""
     (tmp_path / "environments").mkdir()
+    (tmp_path / "unkai.toml").write_text('[project]\nname = "test"\n')
     return tmp_path
 
 

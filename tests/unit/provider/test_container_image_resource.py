@@ -61,7 +61,7 @@ def test_the_base_is_the_rootfs_of_the_vm_image(local):
         "mirror": args.base.mirror,
     }
     # The same digest as the VmImage resource's: one rootfs build serves VMs and containers.
-    vm_inputs = vm_image_inputs(vm, local.hosts["localhost"], root=ROOT)
+    vm_inputs = vm_image_inputs(vm, local.hosts["localhost"], environment="local", root=ROOT)
     assert base_spec(args.base).digest() == vm_image_spec(vm_inputs).digest()
 
 

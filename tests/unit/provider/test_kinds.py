@@ -75,9 +75,14 @@ EXAMPLES: dict[type[Inputs], dict[str, Any]] = {
     kinds.KvmHostInputs: {
         "name": "kvm-1", "connection": "ssh", "address": "10.0.0.5", "ssh_user": "ops",
         "networks": [{"name": "unkai-lan", "xml": NETWORK_XML}],
+        "host_vars": (
+            "ansible_connection: ssh\nansible_host: 10.0.0.5\nkvm_host_accelerator: auto\n"
+            "kvm_host_pool_name: unkai\nkvm_host_pool_path: /var/lib/libvirt/images/unkai\n"
+        ),
     },
     kinds.VmImageInputs: {
-        "name": "debian-12", "version": "12.0.1", "packages": ["vim", "curl", "vim"],
+        "environment": "local", "name": "debian-12", "version": "12.0.1",
+        "packages": ["vim", "curl", "vim"],
         "libvirt_uri": "qemu:///system", "boot_dir": "/var/lib/unkai/boot/debian-12",
         "playbook": "/srv/project/playbooks/web.yml", "playbook_digest": SHA,
     },
@@ -383,13 +388,17 @@ def _stack_resources(env_name: str, *, kubernetes: bool) -> list[tuple[str, Inpu
     host_of = {i.name: env.hosts[placement.host_of(i.name)] for i in instances}
     found: list[tuple[str, Inputs, type[State]]] = []
     for host_name in sorted({h.name for h in host_of.values()}):
-        found.append((host_name, kvm_host_inputs(env.hosts[host_name]), kinds.KvmHostState))
+        found.append(
+            (host_name, kvm_host_inputs(env.hosts[host_name], env=env), kinds.KvmHostState)
+        )
     for image, host in sorted({(i.image, host_of[i.name].name) for i in instances}):
-        built = vm_image_inputs(env.vm_images[image], env.hosts[host], root=ROOT)
+        built = vm_image_inputs(
+            env.vm_images[image], env.hosts[host], environment=env.name, root=ROOT
+        )
         found.append((f"{image}-{host}", built, kinds.VmImageState))
     for net, host in sorted({(n, host_of[i.name].name) for i in instances for n in i.networks}):
         if env.networks[net].mode != "user":
-            built_net = network_inputs(env.networks[net], env.hosts[host])
+            built_net = network_inputs(env.networks[net], env.hosts[host], environment=env.name)
             found.append((f"{net}-{host}", built_net, kinds.NetworkState))
     for instance in instances:
         host = host_of[instance.name]
@@ -398,7 +407,7 @@ def _stack_resources(env_name: str, *, kubernetes: bool) -> list[tuple[str, Inpu
             instance, env=env, host=host, accelerator="tcg", image_volume_path=volume
         )
         found.append((instance.name, built_vm, kinds.InstanceState))
-        for data in volume_inputs(instance, host):
+        for data in volume_inputs(instance, host, environment=env.name).values():
             found.append((data.name, data, kinds.VolumeState))
     images = {}
     for name, image in sorted(env.container_images.items()):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from unkai.components import kvm_host_inputs
 from unkai.drivers.ansible import AnsibleHost
@@ -15,13 +16,29 @@ from unkai.kinds import KvmHostInputs, LibvirtNetwork
 from unkai.provider import UNKNOWN, Props
 from unkai.provider.resources import KvmHost
 from unkai.provider.resources.kvm_host import _spec as kvm_host_spec
-from unkai.render import STORAGE_POOL, STORAGE_POOL_PATH
+from unkai.render import STORAGE_POOL, STORAGE_POOL_PATH, render_host_vars
 
 ROOT = Path(__file__).resolve().parents[3]
 LOCAL = {"name": "localhost", "address": "127.0.0.1", "connection": "local"}
 
 
+def host_vars(**values) -> str:
+    """A ``host_vars`` text that says what ``values`` say (as render writes it)."""
+    found = {**LOCAL, **values}
+    return yaml.safe_dump(
+        {
+            "ansible_connection": found.get("connection", "local"),
+            "ansible_host": found.get("address"),
+            "kvm_host_accelerator": found.get("accelerator", "auto"),
+            "kvm_host_pool_name": found.get("pool_name", STORAGE_POOL),
+            "kvm_host_pool_path": found.get("pool_path", STORAGE_POOL_PATH),
+        }
+    )
+
+
 def checked(**values):
+    if "host_vars" not in values:
+        values["host_vars"] = host_vars(**values)
     return KvmHost().check(Props({**LOCAL, **values}))
 
 
@@ -34,10 +51,21 @@ def test_check_fills_the_defaults_of_a_local_host():
         "pool_path": STORAGE_POOL_PATH,
         "accelerator": "auto",
         "networks": [],
+        "host_vars": host_vars(),
         "converged": True,
     }
     # A local host without an address is this machine.
-    assert KvmHost().check(Props({"name": "localhost"}))["address"] == "127.0.0.1"
+    found = KvmHost().check(Props({"name": "localhost", "host_vars": host_vars()}))
+    assert found["address"] == "127.0.0.1"
+
+
+def test_host_vars_that_say_otherwise_are_refused():
+    with pytest.raises(ConfigError) as err:
+        KvmHost().check(Props({**LOCAL, "host_vars": host_vars(pool_path="/elsewhere")}))
+    assert err.value.key_path == "host_vars"
+    assert "kvm_host_pool_path is '/elsewhere'" in str(err.value)
+    with pytest.raises(ConfigError, match="host_vars: must be a YAML mapping"):
+        KvmHost().check(Props({**LOCAL, "host_vars": "- a list\n"}))
 
 
 def test_check_derives_the_ssh_libvirt_uri():
@@ -76,7 +104,7 @@ def test_check_names_the_bad_property(values, key, text):
 
 
 def test_check_lets_unknown_values_through_at_preview():
-    inputs = checked(address=UNKNOWN, pool_path=UNKNOWN, accelerator=UNKNOWN)
+    inputs = checked(address=UNKNOWN, pool_path=UNKNOWN, accelerator=UNKNOWN, host_vars=UNKNOWN)
     assert inputs["pool_path"] is UNKNOWN and inputs["accelerator"] is UNKNOWN
     assert inputs["address"] is UNKNOWN
     # The URI depends on the unknown address: it is not derived from a guess.
@@ -122,7 +150,7 @@ def test_pool_drift_and_accelerator_change_update_in_place():
     drifted = KvmHost().diff(state(pool_path=""), Props(checked()))
     assert drifted.changed == ("pool_path",) and drifted.replaces == ()
     forced = KvmHost().diff(state(), Props(checked(accelerator="kvm")))
-    assert forced.changed == ("accelerator",) and forced.replaces == ()
+    assert forced.changed == ("accelerator", "host_vars") and forced.replaces == ()
 
 
 def test_a_playbook_that_would_change_something_updates_in_place():
@@ -141,6 +169,7 @@ def test_create_plans_the_playbook_run_from_typed_inputs():
         pool_path="/srv/pool",
         accelerator="tcg",
         networks=(net,),
+        host_vars="kvm_host_pool_path: /srv/pool\n",
     )
     spec = kvm_host_spec(inputs)
     assert spec == KvmHostSpec(
@@ -149,22 +178,18 @@ def test_create_plans_the_playbook_run_from_typed_inputs():
         pool_name=STORAGE_POOL,
         pool_path="/srv/pool",
         accelerator="tcg",
+        host_vars="kvm_host_pool_path: /srv/pool\n",
         networks=({"name": "unkai-lan", "xml": net.xml},),
     )
     plan = kvm_host_plan(spec, playbooks_dir=Path("/p"), local_python="/py")
-    assert plan.extravars == {
-        "kvm_host_accelerator": "tcg",
-        # The playbook runs on the host: it reaches its own libvirtd locally.
-        "kvm_host_libvirt_uri": "qemu:///system",
-        "kvm_host_networks": [{"name": "unkai-lan", "xml": net.xml}],
-        "kvm_host_pool_name": STORAGE_POOL,
-        "kvm_host_pool_path": "/srv/pool",
-    }
+    # The rendered variables are the run's, as they are: nothing overrides them.
+    assert plan.host_vars == {"kvm-1": "kvm_host_pool_path: /srv/pool\n"}
+    assert plan.extravars == {}
 
 
 def test_component_inputs_from_the_local_host():
     env = load_environment("local", root=ROOT)
-    inputs = kvm_host_inputs(env.hosts["localhost"], accelerator="tcg")
+    inputs = kvm_host_inputs(env.hosts["localhost"], env=env, accelerator="tcg")
     assert inputs == KvmHostInputs(
         name="localhost",
         address="127.0.0.1",
@@ -175,6 +200,7 @@ def test_component_inputs_from_the_local_host():
         pool_path=STORAGE_POOL_PATH,
         accelerator="tcg",
         networks=(),
+        host_vars=render_host_vars(env.hosts["localhost"], env, accelerator="tcg"),
     )
     # What the component registers is what the provider's check accepts unchanged.
     plain = inputs.model_dump(mode="json")

@@ -93,8 +93,14 @@ def test_network_config_matches_nics_by_mac(env: Environment) -> None:
     assert config == {
         "version": 2,
         "ethernets": {
-            "nic0": {"dhcp4": True, "match": {"macaddress": instance_mac(db, "lan")}},
-            "nic1": {"dhcp4": True, "match": {"macaddress": instance_mac(db, "backend")}},
+            "nic0": {
+                "dhcp4": True,
+                "match": {"macaddress": instance_mac(env.name, db.name, "lan")},
+            },
+            "nic1": {
+                "dhcp4": True,
+                "match": {"macaddress": instance_mac(env.name, db.name, "backend")},
+            },
         },
     }
 

@@ -56,3 +56,23 @@ def test_missing_template_is_a_render_error(env: Environment) -> None:
     image = ContainerImage(name="api", dockerfile_template="nope.Dockerfile.j2")
     with pytest.raises(RenderError, match=r"docker/nope\.Dockerfile\.j2 not found"):
         render_dockerfile(image, env)
+
+
+def test_a_variable_the_image_does_not_set_names_the_key_to_set(
+    sample_document: dict, tmp_path
+) -> None:
+    from unkai.errors import ConfigError
+    from unkai.render import Templates
+
+    own = tmp_path / "templates" / "docker"
+    own.mkdir(parents=True)
+    (own / "mine.Dockerfile.j2").write_text(
+        '{% extends "docker/base.Dockerfile.j2" %}\n'
+        "{% block environment %}\nENV PORT={{ variables.prot | to_json }}\n{% endblock %}\n"
+    )
+    sample_document["container_images"]["api"]["dockerfile_template"] = "mine.Dockerfile.j2"
+    env = Environment.model_validate(sample_document)
+    with pytest.raises(ConfigError) as err:
+        render_dockerfile(env.container_images["api"], env, templates=Templates(tmp_path))
+    assert err.value.key_path == "container_images.api.variables.prot"
+    assert "line 3" in str(err.value) and "did you mean 'port'?" in str(err.value)

@@ -44,7 +44,7 @@ def test_domain_xml(file_regression: Any, env: Environment, vm: str, accelerator
 
 @pytest.mark.parametrize("network", ["backend", "storage", "uplink"])
 def test_network_xml(file_regression: Any, env: Environment, network: str) -> None:
-    text = render_network_xml(env.networks[network])
+    text = render_network_xml(env.networks[network], environment=env.name)
     file_regression.check(text, extension=".xml", basename=f"network-{network}")
 
 
@@ -66,7 +66,9 @@ def test_dockerfile(file_regression: Any, env: Environment, image: str) -> None:
 def test_ansible(file_regression: Any, env: Environment) -> None:
     file_regression.check(render_inventory(env), extension=".yml", basename="inventory")
     file_regression.check(
-        render_host_vars(env.hosts["kvm-2"], env), extension=".yml", basename="host-vars-kvm-2"
+        render_host_vars(env.hosts["kvm-2"], env, accelerator="kvm"),
+        extension=".yml",
+        basename="host-vars-kvm-2",
     )
 
 

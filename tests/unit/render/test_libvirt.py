@@ -12,6 +12,8 @@ from unkai.render import (
     UNKAI_XML_NAMESPACE,
     definition_hash,
     instance_mac,
+    owned_by,
+    owner,
     render_domain_xml,
     render_network_xml,
     ssh_port,
@@ -50,26 +52,26 @@ def test_domain_sizes_disks_console_and_metadata(env: Environment) -> None:
             db,
             env=env,
             accelerator="kvm",
-            disk_path="/pool/{instance}/{disk}.qcow2",
-            seed_path="/seed/{instance}.iso",
-            console_log="/log/{instance}.log",
+            disk_path="/pool/{domain}/{disk}.qcow2",
+            seed_path="/seed/{domain}.iso",
+            console_log="/log/{domain}.log",
         )
     )
-    assert root.findtext("name") == "db"
+    assert root.findtext("name") == "dev-db"  # the environment, then the instance
     assert root.findtext("memory") == "16384" and root.find("memory").get("unit") == "MiB"  # type: ignore[union-attr]
     assert root.findtext("vcpu") == "2"
     disks = root.findall("devices/disk")
     assert [
         (d.get("device"), d.find("source").get("file"), d.find("target").get("dev")) for d in disks
     ] == [  # type: ignore[union-attr]
-        ("disk", "/pool/db/boot.qcow2", "vda"),
-        ("disk", "/pool/db/data.qcow2", "vdb"),
-        ("disk", "/seed/db.iso", "vdc"),
+        ("disk", "/pool/dev-db/boot.qcow2", "vda"),
+        ("disk", "/pool/dev-db/data.qcow2", "vdb"),
+        ("disk", "/seed/dev-db.iso", "vdc"),
     ]
     assert all(d.find("target").get("bus") == "virtio" for d in disks)  # type: ignore[union-attr]
     assert disks[0].find("driver").get("type") == "qcow2"  # type: ignore[union-attr]
     serial = root.find("devices/serial")
-    assert serial.get("type") == "pty" and serial.find("log").get("file") == "/log/db.log"  # type: ignore[union-attr]
+    assert serial.get("type") == "pty" and serial.find("log").get("file") == "/log/dev-db.log"  # type: ignore[union-attr]
     meta = root.find(f"metadata/{{{UNKAI_XML_NAMESPACE}}}instance")
     assert meta is not None
     assert meta.findtext(f"{{{UNKAI_XML_NAMESPACE}}}definition-hash") == definition_hash(db)
@@ -89,14 +91,15 @@ def test_user_network_is_qemu_commandline_with_ssh_forward(env: Environment) -> 
         "-netdev",
         f"user,id=unkai-net0,domainname=dev.unkai.internal,hostfwd=tcp:127.0.0.1:{port}-:22",
         "-device",
-        f"virtio-net-pci,netdev=unkai-net0,mac={instance_mac(db, 'lan')},bus=pcie.0,addr=0x10",
+        "virtio-net-pci,netdev=unkai-net0,"
+        f"mac={instance_mac(env.name, db.name, 'lan')},bus=pcie.0,addr=0x10",
     ]
     interfaces = root.findall("devices/interface")
     assert [
         (i.get("type"), i.find("source").get("network"), i.find("mac").get("address"))
         for i in interfaces
     ] == [  # type: ignore[union-attr]
-        ("network", "unkai-backend", instance_mac(db, "backend"))
+        ("network", "unkai-dev-backend", instance_mac(env.name, db.name, "backend"))
     ]
 
 
@@ -135,19 +138,19 @@ def test_unknown_accelerator(env: Environment) -> None:
 
 
 def test_network_xml_modes(env: Environment) -> None:
-    nat = ET.fromstring(render_network_xml(env.networks["backend"]))
-    assert nat.findtext("name") == "unkai-backend"  # never libvirt's own "default"
+    nat = ET.fromstring(render_network_xml(env.networks["backend"], environment=env.name))
+    assert nat.findtext("name") == "unkai-dev-backend"  # never libvirt's own "default"
     assert nat.find("forward").get("mode") == "nat"  # type: ignore[union-attr]
     assert nat.find("ip").attrib == {"address": "10.20.0.1", "netmask": "255.255.255.0"}  # type: ignore[union-attr]
     assert nat.find("ip/dhcp/range").attrib == {"start": "10.20.0.128", "end": "10.20.0.254"}  # type: ignore[union-attr]
     assert nat.find("domain").get("name") == "backend.internal"  # type: ignore[union-attr]
-    isolated = ET.fromstring(render_network_xml(env.networks["storage"]))
+    isolated = ET.fromstring(render_network_xml(env.networks["storage"], environment=env.name))
     assert isolated.find("forward") is None
-    bridged = ET.fromstring(render_network_xml(env.networks["uplink"]))
+    bridged = ET.fromstring(render_network_xml(env.networks["uplink"], environment=env.name))
     assert bridged.find("forward").get("mode") == "bridge"  # type: ignore[union-attr]
     assert bridged.find("ip") is None
     with pytest.raises(RenderError, match="user network"):
-        render_network_xml(env.networks["lan"])
+        render_network_xml(env.networks["lan"], environment=env.name)
 
 
 def test_direct_kernel_boot(sample_document: dict[str, Any]) -> None:
@@ -156,7 +159,9 @@ def test_direct_kernel_boot(sample_document: dict[str, Any]) -> None:
     )
     env = Environment.model_validate(sample_document)
     root = ET.fromstring(render_domain_xml(_instance(env, "gw"), env=env, accelerator="kvm"))
-    assert root.findtext("os/kernel") == "/var/lib/libvirt/boot/unkai/debian-12-2024.06.1/vmlinuz"
+    assert (
+        root.findtext("os/kernel") == "/var/lib/libvirt/boot/unkai/dev/debian-12-2024.06.1/vmlinuz"
+    )
     assert root.findtext("os/initrd").endswith("/initrd.img")  # type: ignore[union-attr]
     assert root.findtext("os/cmdline") == "console=ttyS0"
     assert root.find("os/boot") is None
@@ -168,3 +173,18 @@ def test_instance_from_another_environment(env: Environment) -> None:
     stray = Instance(name="stray", machine_type="e2-small", image="other", networks=["nowhere"])
     with pytest.raises(RenderError, match="image 'other', network 'nowhere'"):
         render_domain_xml(stray, env=env, accelerator="kvm")
+
+
+def test_names_carry_the_project_and_the_environment(env: Environment) -> None:
+    mine = env.model_copy(update={"project": "acme"})
+    db = _instance(mine, "db")
+    root = ET.fromstring(render_domain_xml(db, env=mine, accelerator="tcg"))
+    assert root.findtext("name") == "acme-dev-db"
+    meta = root.find(f"metadata/{{{UNKAI_XML_NAMESPACE}}}instance")
+    assert meta is not None and meta.findtext(f"{{{UNKAI_XML_NAMESPACE}}}project") == "acme"
+    sources = [d.find("source").get("file") for d in root.findall("devices/disk")]  # type: ignore[union-attr]
+    assert all("/acme-dev-db-" in s for s in sources), sources
+    assert owner(mine) == "acme-dev" and owner(env) == "dev"
+    assert owned_by("acme-dev", "acme-dev-db-boot.qcow2")
+    assert owned_by("acme-dev", "unkai-acme-dev-default")  # its network
+    assert not owned_by("acme-dev", "dev-db-boot.qcow2")  # another project's, or none

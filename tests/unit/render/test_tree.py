@@ -94,8 +94,12 @@ def test_mac_collisions_are_refused(monkeypatch: pytest.MonkeyPatch, env: Enviro
     import unkai.render._libvirt as libvirt
     import unkai.render._tree as tree_module
 
-    monkeypatch.setattr(tree_module, "instance_mac", lambda instance, network: "52:54:00:00:00:01")
-    monkeypatch.setattr(libvirt, "instance_mac", lambda instance, network: "52:54:00:00:00:01")
+    monkeypatch.setattr(
+        tree_module, "instance_mac", lambda environment, instance, network: "52:54:00:00:00:01"
+    )
+    monkeypatch.setattr(
+        libvirt, "instance_mac", lambda environment, instance, network: "52:54:00:00:00:01"
+    )
     with pytest.raises(RenderError, match="same MAC"):
         render_tree(env, accelerator="kvm")
 

@@ -13,9 +13,17 @@ def _request(**kw):
         root_directory="/p",
     )
     base = dict(
-        info=info, pwd="/p", program="", project="proj", stack="dev", organization="",
-        monitor_address="127.0.0.1:1", dryRun=True, parallel=4,
-        config={"proj:a": "1"}, configSecretKeys=["proj:a"],
+        info=info,
+        pwd="/p",
+        program="",
+        project="proj",
+        stack="dev",
+        organization="",
+        monitor_address="127.0.0.1:1",
+        dryRun=True,
+        parallel=4,
+        config={"proj:a": "1"},
+        configSecretKeys=["proj:a"],
     )
     base.update(kw)
     return SimpleNamespace(**base)

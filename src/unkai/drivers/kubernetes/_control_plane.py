@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from unkai._files import atomic_write
+from unkai.drivers.kubernetes._encryption import ensure_encryption_config
 from unkai.drivers.kubernetes._pki import issue, pki_current, write_pki
 from unkai.drivers.kubernetes._plan import (
     Binaries,
@@ -257,8 +258,12 @@ class ControlPlane:
 
     # -- start -----------------------------------------------------------------------
 
-    def _write_files(self, plan: Plan, *, now: dt.datetime) -> bool:
+    def _write_files(self, plan: Plan, *, now: dt.datetime, say: Callable[[str], None]) -> bool:
         """Write certificates (when not current), kubeconfigs and configuration.
+
+        The Secrets' encryption key is made the first time only (see
+        :func:`ensure_encryption_config`); a cluster that stored data before it had
+        one is told that its existing Secrets stay as they were.
 
         Returns:
             Whether the certificates were issued anew (running processes must restart).
@@ -280,6 +285,12 @@ class ControlPlane:
             _write_private(kubeconfig.path, text)
         for path, text in plan.files.items():
             _write_private(path, text)
+        had_data = plan.etcd_data.exists()
+        if ensure_encryption_config(plan.encryption_config) and had_data:
+            say(
+                f"Secrets are encrypted in etcd from now on; those cluster {self.name}"
+                " already holds stay unencrypted there until they are written again"
+            )
         return reissued
 
     def start(
@@ -306,7 +317,8 @@ class ControlPlane:
 
         Raises:
             DriverError: a component exited or did not answer in time (the error holds
-                the end of its log), or the API server port is taken by another process.
+                the end of its log), the API server port is taken by another process,
+                or the Secrets' encryption configuration was damaged.
             ToolchainError: the binaries are not built.
         """
         recorded = self._recorded_ports()
@@ -321,7 +333,7 @@ class ControlPlane:
                 " choose another control_plane.port"
             )
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if self._write_files(plan, now=now or dt.datetime.now(dt.UTC)) and running:
+        if self._write_files(plan, now=now or dt.datetime.now(dt.UTC), say=say) and running:
             say("certificates issued anew: restarting the running components")
             self.stop()
             running = {}

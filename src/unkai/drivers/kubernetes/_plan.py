@@ -10,6 +10,7 @@ The state folder of a cluster::
     <state_dir>/
       ports.json                    the ports chosen at the first start
       pki/                          CA, certificates, service-account keys (0600 keys)
+      pki/encryption-config.yaml    the key Secrets are encrypted with in etcd (0600)
       kubeconfig/<user>.kubeconfig  admin, controller-manager, scheduler, kwok
       config/                       kube-scheduler and kwok configuration
       etcd/                         etcd's data
@@ -144,6 +145,10 @@ class Plan:
         kubeconfigs: The kubeconfigs, the admin's first.
         files: Configuration files: path → text.
         pki_dir: Where certificates and keys live.
+        encryption_config: The API server's encryption configuration: the key Secrets
+            are encrypted with in etcd, made once per cluster (not in ``files``: it is
+            never rewritten).
+        etcd_data: etcd's data folder.
     """
 
     cluster: str
@@ -155,6 +160,8 @@ class Plan:
     kubeconfigs: tuple[Kubeconfig, ...]
     files: Mapping[Path, str]
     pki_dir: Path
+    encryption_config: Path
+    etcd_data: Path
 
     def component(self, name: str) -> Component:
         """The component called ``name``.
@@ -300,6 +307,8 @@ def plan_control_plane(
     kcm_kubeconfig = kubeconfigs[1].path
     scheduler_kubeconfig = kubeconfigs[2].path
     etcd_url = f"http://{LOOPBACK}:{ports.etcd_client}"
+    encryption_config = pki / "encryption-config.yaml"
+    etcd_data = state_dir / "etcd"
 
     def component(
         name: str, argv: list[str], health: str, port: int, env: Mapping[str, str] | None = None
@@ -319,7 +328,7 @@ def plan_control_plane(
         [
             str(binaries.etcd),
             f"--name={cluster}",
-            f"--data-dir={state_dir / 'etcd'}",
+            f"--data-dir={etcd_data}",
             f"--listen-client-urls={etcd_url}",
             f"--advertise-client-urls={etcd_url}",
             f"--listen-peer-urls=http://{LOOPBACK}:{ports.etcd_peer}",
@@ -353,6 +362,7 @@ def plan_control_plane(
             # The API server's own Endpoints would hold 127.0.0.1, which validation
             # refuses for Endpoints; no pod needs to reach it on a simulated cluster.
             "--endpoint-reconciler-type=none",
+            f"--encryption-provider-config={encryption_config}",
             "--profiling=false",
         ],
         f"{internal}/readyz",
@@ -441,4 +451,6 @@ def plan_control_plane(
             state_dir / "ports.json": ports.to_json(),
         },
         pki_dir=pki,
+        encryption_config=encryption_config,
+        etcd_data=etcd_data,
     )

@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from unkai.errors import DriverError
+from unkai.toolchain import detached_env
 
 _LAUNCHER = """
 import json, os, subprocess, sys
@@ -94,7 +95,12 @@ def launch(
     """
     log.parent.mkdir(parents=True, exist_ok=True)
     pid_file.parent.mkdir(parents=True, exist_ok=True)
-    spec = {"argv": list(argv), "log": str(log), "env": {**os.environ, **env}, "cwd": str(cwd)}
+    spec = {
+        "argv": list(argv),
+        "log": str(log),
+        "env": {**detached_env(os.environ), **env},
+        "cwd": str(cwd),
+    }
     proc = subprocess.run(
         [sys.executable, "-c", _LAUNCHER, json.dumps(spec)],
         capture_output=True,

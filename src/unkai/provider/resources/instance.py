@@ -65,9 +65,7 @@ def _seed(conn: libvirt.Session, inputs: InstanceInputs, *, with_secrets: bool) 
 
 def _boot(conn: libvirt.Session, inputs: InstanceInputs) -> InstanceState:
     say(f"{inputs.name}: starting on {inputs.host}; waiting for cloud-init")
-    ready = conn.start_and_watch(
-        inputs.name, READY_MARKER, timeout=inputs.boot_timeout, say=say
-    )
+    ready = conn.start_and_watch(inputs.name, READY_MARKER, timeout=inputs.boot_timeout, say=say)
     info = conn.domain(inputs.name)
     if info is None:
         raise DriverError(f"domain {inputs.name} vanished while it booted")
@@ -193,8 +191,10 @@ class Instance(Resource[InstanceInputs, InstanceState]):
             conn.stop_domain(resource_id, timeout=60)
             state = _boot(conn, news)
         # cloud-init prints the host keys at first boot only; a restart keeps them.
-        return state if state.ssh_host_keys else state.model_copy(
-            update={"ssh_host_keys": olds.ssh_host_keys}
+        return (
+            state
+            if state.ssh_host_keys
+            else state.model_copy(update={"ssh_host_keys": olds.ssh_host_keys})
         )
 
     def _migrate(self, olds: InstanceState, news: InstanceInputs) -> InstanceState:
@@ -213,9 +213,10 @@ class Instance(Resource[InstanceInputs, InstanceState]):
             )
             _, state = self.create(news)
             return state
-        with libvirt.session(olds.libvirt_uri) as source, libvirt.session(
-            news.libvirt_uri
-        ) as destination:
+        with (
+            libvirt.session(olds.libvirt_uri) as source,
+            libvirt.session(news.libvirt_uri) as destination,
+        ):
             info = source.domain(olds.name)
             if info is None or info.state != "running":
                 raise DriverError(

@@ -15,6 +15,8 @@ volume; a pool that still holds volumes is left as it is.
 
 from __future__ import annotations
 
+import yaml
+
 from unkai.drivers.ansible import AnsibleHost
 from unkai.drivers.kvm_host import (
     KvmHostSpec,
@@ -24,7 +26,7 @@ from unkai.drivers.kvm_host import (
     remove_pool_if_empty,
 )
 from unkai.drivers.libvirt import unreachable
-from unkai.errors import DriverError
+from unkai.errors import ConfigError, DriverError
 from unkai.kinds import KvmHostInputs, KvmHostState
 from unkai.provider._log import say, warn
 from unkai.provider._resource import Diff, Resource
@@ -43,6 +45,7 @@ def _spec(inputs: KvmHostInputs) -> KvmHostSpec:
         pool_name=inputs.pool_name,
         pool_path=inputs.pool_path,
         accelerator=inputs.accelerator,
+        host_vars=inputs.host_vars,
         networks=tuple({"name": n.name, "xml": n.xml} for n in inputs.networks),
     )
 
@@ -52,6 +55,37 @@ class KvmHost(Resource[KvmHostInputs, KvmHostState]):
 
     inputs_model = KvmHostInputs
     state_model = KvmHostState
+
+    def validate(self, inputs: KvmHostInputs, *, secrets: frozenset[str]) -> None:
+        """The rendered ``host_vars`` say what the other inputs say, or nothing runs.
+
+        The playbook applies ``host_vars``; unkai reads the host through the fields. A
+        ``host_vars`` written for another pool, accelerator or address would configure
+        one host and check another.
+
+        Raises:
+            ConfigError: naming ``host_vars`` and each variable that disagrees.
+        """
+        try:
+            found = yaml.safe_load(inputs.host_vars)
+        except yaml.YAMLError as err:
+            raise ConfigError("is not YAML", key_path="host_vars", value=str(err)) from err
+        if not isinstance(found, dict):
+            raise ConfigError("must be a YAML mapping of variables", key_path="host_vars")
+        wanted: dict[str, object] = {
+            "ansible_connection": inputs.connection,
+            "kvm_host_accelerator": inputs.accelerator,
+            "kvm_host_pool_name": inputs.pool_name,
+            "kvm_host_pool_path": inputs.pool_path,
+        }
+        if inputs.connection == "ssh":
+            wanted["ansible_host"] = inputs.address
+        wrong = [f"{k} is {found.get(k)!r}" for k, v in wanted.items() if found.get(k) != v]
+        if wrong:
+            raise ConfigError(
+                "disagrees with the other inputs", key_path="host_vars", value="; ".join(wrong),
+                allowed=", ".join(f"{k}: {v}" for k, v in wanted.items()),
+            )  # fmt: skip
 
     def diff(self, olds: Props, news: Props) -> Diff:
         """The generic diff, with ``accelerator`` compared to what was asked for.

@@ -2,8 +2,10 @@
 
 The image is built from Debian packages into the content-addressed cache (never
 rebuilt for an unchanged definition), then its qcow2 disk is uploaded into the
-``unkai`` pool as ``<name>-<digest12>.qcow2`` and its kernel and initrd into a small
-pool of their own at the folder the rendered domain XML boots from.
+``unkai`` pool as ``<environment>-<name>-<digest12>.qcow2`` and its kernel and initrd
+into a small pool of their own at the folder the rendered domain XML boots from. Both
+carry the environment: two environments on one host never share an image, so destroying
+one never takes the other's backing files.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from unkai.drivers import images, libvirt
 from unkai.kinds import VmImageInputs, VmImageState
 from unkai.provider._log import say, warn
 from unkai.provider._resource import Resource
+from unkai.render import boot_pool_name
 from unkai.toolchain import cache_root
 
 _BOOT_FILES = ("vmlinuz", "initrd.img")
@@ -30,11 +33,6 @@ def _spec(inputs: VmImageInputs) -> images.ImageSpec:
     )
 
 
-def boot_pool_name(name: str, version: str) -> str:
-    """The storage pool that holds the kernel and initrd of one image version."""
-    return f"unkai-boot-{name}-{version}"
-
-
 class VmImage(Resource[VmImageInputs, VmImageState]):
     """A Debian image built from packages and uploaded into a host's pool."""
 
@@ -45,12 +43,11 @@ class VmImage(Resource[VmImageInputs, VmImageState]):
         """Build (or take from the cache) and upload the image."""
         spec = _spec(inputs)
         built = images.build_image(spec, cache_root(), say=say)
-        boot_pool = boot_pool_name(spec.name, spec.version)
+        boot_pool = boot_pool_name(inputs.environment, spec.name, spec.version)
+        volume = f"{inputs.environment}-{spec.name}-{built.digest[:12]}.qcow2"
         with libvirt.session(inputs.libvirt_uri) as conn:
-            say(f"uploading {spec.name}-{built.digest[:12]}.qcow2 to {inputs.libvirt_uri}")
-            disk = conn.upload_volume(
-                inputs.pool, f"{spec.name}-{built.digest[:12]}.qcow2", built.disk, fmt="qcow2"
-            )
+            say(f"uploading {volume} to {inputs.libvirt_uri}")
+            disk = conn.upload_volume(inputs.pool, volume, built.disk, fmt="qcow2")
             conn.ensure_pool(boot_pool, inputs.boot_dir)
             # The version's boot files are replaced whole: they must match the disk just made.
             for volume_name, source in zip(_BOOT_FILES, (built.kernel, built.initrd), strict=True):
@@ -81,7 +78,7 @@ class VmImage(Resource[VmImageInputs, VmImageState]):
         the next ``up`` uploads it again. (Its size is not compared: libvirt reports a
         qcow2 volume's virtual size once the pool is refreshed, not the bytes uploaded.)
         """
-        boot_pool = boot_pool_name(state.name, state.version)
+        boot_pool = boot_pool_name(state.environment, state.name, state.version)
         if libvirt.unreachable(state.libvirt_uri):
             warn(f"{state.libvirt_uri} is unreachable; image {state.volume} is not checked")
             return state
@@ -94,7 +91,7 @@ class VmImage(Resource[VmImageInputs, VmImageState]):
 
     def delete(self, resource_id: str, state: VmImageState) -> None:
         """Delete the disk volume and the boot files (the build cache is kept)."""
-        boot_pool = boot_pool_name(state.name, state.version)
+        boot_pool = boot_pool_name(state.environment, state.name, state.version)
         if libvirt.unreachable(state.libvirt_uri):
             warn(f"{state.libvirt_uri} is unreachable; image {state.volume} stays there")
             return

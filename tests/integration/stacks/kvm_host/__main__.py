@@ -20,6 +20,7 @@ host = KvmHost(
     "localhost",
     kvm_host_inputs(
         env.hosts["localhost"],
+        env=env,
         pool_name=config.require("pool_name"),
         pool_path=config.require("pool_path"),
         accelerator=config.get("accelerator") or "auto",

@@ -1,6 +1,8 @@
-"""Smoke stack: one file written by unkai's provider, its content a Pulumi secret."""
+"""Smoke stack: one file written by unkai's provider, its content a Pulumi secret.
 
-from pathlib import Path
+Config: ``message`` (a secret, the file's content), ``path`` (where the file goes;
+``unkai smoke`` puts it under the project's ``.unkai/smoke/``), ``mode`` (default 0600).
+"""
 
 import pulumi
 
@@ -8,16 +10,12 @@ from unkai.components import LocalFile
 from unkai.kinds import LocalFileInputs
 
 config = pulumi.Config()
-project_root = Path(__file__).resolve().parents[2]
-path = config.get("path") or str(
-    project_root / ".unkai" / "smoke" / f"{pulumi.get_stack()}.txt"
-)
 
 greeting = LocalFile(
     "greeting",
     # model_construct: the content is a secret Output, validated by the provider's check.
     LocalFileInputs.model_construct(
-        path=path,
+        path=config.require("path"),
         content=config.require_secret("message"),
         mode=config.get("mode") or "0600",
     ),
