@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import signal
 import subprocess
+import threading
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -39,3 +44,88 @@ def ok(proc: subprocess.CompletedProcess[str]) -> str:
 def clean_env() -> dict[str, str]:
     """This process's environment without the venv's own variables (for another venv)."""
     return {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+
+
+@dataclass
+class Killed:
+    """One run killed on purpose: where, what it was doing, and what it printed."""
+
+    point: str
+    in_progress: list[str]
+    """The resources the engine had started and not finished when the kill came."""
+    output: str
+
+
+ENGINE_STEP = re.compile(r"^\s*\S+\s+(?P<type>unkai:\w+:\w+)\s+(?P<name>\S+)\s+(?P<step>\w+)")
+"""An engine progress line: ``+  unkai:compute:Instance local-db creating (3s)``."""
+
+
+def in_progress(lines: list[str]) -> list[str]:
+    """The resources (``type name``) the engine started and had not finished (pure)."""
+    started: dict[str, None] = {}
+    for line in lines:
+        match = ENGINE_STEP.match(line)
+        if match is None:
+            continue
+        key = f"{match['type']} {match['name']}"
+        if match["step"] in ("creating", "updating", "replacing", "deleting"):
+            started[key] = None
+        elif match["step"] in ("created", "updated", "replaced", "deleted", "failed"):
+            started.pop(key, None)
+    return list(started)
+
+
+def kill_when(
+    *argv: str | Path,
+    cwd: Path,
+    points: Mapping[str, tuple[re.Pattern[str], float]] | None = None,
+    after: float | None = None,
+    timeout: float = 1800,
+) -> Killed | None:
+    """Run ``argv`` in a process group of its own and SIGKILL the whole group mid-way.
+
+    Either ``points`` — a name for each pattern of an output line and a delay: the group
+    is killed ``delay`` seconds after the first line that matches — or ``after``: killed
+    that many seconds after it started. None when the command ended before the kill (it
+    did its whole work).
+    """
+    proc = subprocess.Popen(
+        [str(a) for a in argv], cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )  # fmt: skip
+    lines: list[str] = []
+    hit: list[tuple[str, float]] = []
+    seen = threading.Event()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            for name, (pattern, delay) in (points or {}).items():
+                if not hit and pattern.search(line):
+                    hit.append((name, delay))
+                    seen.set()
+        seen.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    if after is not None:
+        hit.append((f"{after:.0f} s", after))
+    elif not seen.wait(timeout) or not hit:
+        proc.wait(timeout=60)
+        reader.join(10)
+        return None
+    point, delay = hit[0]
+    try:
+        proc.wait(timeout=delay)
+    except subprocess.TimeoutExpired:
+        pass
+    else:  # it finished before the kill
+        reader.join(10)
+        return None
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    reader.join(10)
+    print(f"killed {Path(str(argv[0])).name} {' '.join(map(str, argv[1:]))} at {point}")
+    return Killed(point, in_progress(lines), "".join(lines))

@@ -3,11 +3,18 @@
 One deployment serves the whole module (VMs boot under TCG here, about a minute or
 two each); the tests run in order and the last one destroys everything and checks that
 nothing is left. Real pulumi, libvirt/QEMU, cloud-init; nothing is mocked.
+
+The deployment is made the hard way, as the kill harness: ``unkai up local`` is killed
+(SIGKILL to its whole process group) inside host configuration, image build, VM boot,
+cluster start and workload apply, one ``up`` after another, each starting from what the
+killed one left, with no manual step; then one ``up`` converges, and the tests that
+follow show a second changes nothing and destroy leaves nothing.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import subprocess
 import sys
@@ -20,10 +27,10 @@ from pulumi import automation as auto
 from unkai.cli.cloud import cloud_stack
 from unkai.environments import load_environment
 from unkai.render import STORAGE_POOL
-from unkai.toolchain import operator_key
+from unkai.toolchain import leftovers, operator_key
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from commands import run
+from commands import Killed, kill_when, run
 
 ROOT = Path(__file__).resolve().parents[2]
 UNKAI = [sys.executable, "-m", "unkai.cli"]
@@ -36,8 +43,11 @@ def domain(instance: str) -> str:
     return f"unkai-{ENV}-{instance}"
 
 
+UNKAI_BIN = Path(sys.executable).parent / "unkai"
+
+
 def unkai(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
-    return run(Path(sys.executable).parent / "unkai", *args, cwd=ROOT, timeout=timeout)
+    return run(UNKAI_BIN, *args, cwd=ROOT, timeout=timeout)
 
 
 def ssh(port: int, command: str) -> str:
@@ -77,8 +87,43 @@ def pool_volumes() -> set[str]:
         conn.close()
 
 
+KILL_POINTS = {
+    "host configuration": (re.compile(r"unkai:compute:KvmHost \S+ creating"), 4.0),
+    "image build": (re.compile(r"unkai:compute:VmImage \S+ creating"), 8.0),
+    "VM boot": (re.compile(r"unkai:compute:Instance \S+ creating"), 25.0),
+    "cluster start": (re.compile(r"unkai:kubernetes:Cluster \S+ creating"), 1.0),
+    "workload apply": (re.compile(r"unkai:kubernetes:Workload \S+ creating"), 0.5),
+}
+"""Where ``up`` is killed: the first line of a phase, then a delay to be inside it."""
+
+
+def phase_type(point: str) -> str:
+    return KILL_POINTS[point][0].pattern.split()[0]
+
+
 @pytest.fixture(scope="module")
-def deployed():
+def kills() -> list[Killed]:
+    """``unkai up local`` killed inside each phase, one run after another.
+
+    Each run is killed in the first phase not yet hit that it enters; a kill hits every
+    phase that was in progress at that moment (they run side by side).
+    """
+    remaining = dict(KILL_POINTS)
+    killed: list[Killed] = []
+    while remaining and len(killed) < len(KILL_POINTS):
+        run_killed = kill_when(UNKAI_BIN, "up", ENV, cwd=ROOT, points=remaining)
+        if run_killed is None:
+            break  # it finished: no phase left that it entered
+        killed.append(run_killed)
+        for point in list(remaining):
+            if any(r.startswith(phase_type(point) + " ") for r in run_killed.in_progress):
+                del remaining[point]
+    yield killed
+    assert not remaining, f"no up was killed inside: {', '.join(remaining)}"
+
+
+@pytest.fixture(scope="module")
+def deployed(kills):
     result = unkai("up", ENV)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     yield result
@@ -92,6 +137,25 @@ def stack(deployed) -> auto.Stack:
 
 def instances(stack: auto.Stack) -> dict[str, dict]:
     return stack.outputs()["instances"].value
+
+
+def test_each_killed_up_was_finished_by_the_next_with_no_manual_step(kills, deployed):
+    """Every phase was hit; what a kill interrupted, a later ``up`` finished by itself."""
+    assert {phase for k in kills for phase in KILL_POINTS if any(
+        r.startswith(phase_type(phase) + " ") for r in k.in_progress
+    )} == set(KILL_POINTS)  # fmt: skip
+    outputs = [k.output for k in kills[1:]] + [deployed.stdout]
+    for index, killed in enumerate(kills):
+        after = outputs[index]
+        # The next run released the dead run's lock and went on, unasked.
+        assert f"released the lock of an interrupted run of {ENV}" in after, after[-3000:]
+        later = "".join(outputs[index:])
+        for resource in killed.in_progress:
+            kind, name = resource.split(" ", 1)
+            finished = re.search(rf"{re.escape(kind)} {re.escape(name)} created", later)
+            assert finished, f"{resource}, interrupted at {killed.point}, was never finished"
+    # Nothing of a killed run still works on the stack.
+    assert leftovers(ROOT, ENV) == []
 
 
 def test_up_boots_every_vm_to_cloud_init_finished(deployed, stack):

@@ -660,6 +660,11 @@ class NetworkInfo:
     xml: str
 
 
+def _mib(size: int) -> int:
+    """``size`` bytes in MiB, rounded up."""
+    return -(-size // 2**20)
+
+
 def _version(number: int) -> str:
     return f"{number // 1_000_000}.{number // 1000 % 1000}.{number % 1000}"
 
@@ -801,6 +806,17 @@ class Session:
         size = source.stat().st_size
         try:
             storage = self._conn.storagePoolLookupByName(pool)
+            storage.refresh(0)
+            free = storage.info()[3]
+        except libvirt.libvirtError as err:
+            raise self._error(f"storage pool {pool}", err) from err
+        if size > free:
+            raise DriverError(
+                f"storage pool {pool} at {self.uri} is full: volume {name} needs"
+                f" {_mib(size)} MiB and {_mib(free)} MiB are free; free space in the pool"
+                " (or give it a larger disk) and run again"
+            )
+        try:
             vol = storage.createXML(volume_xml(name, capacity=size, fmt=fmt), 0)
             stream = self._conn.newStream(0)
             vol.upload(stream, 0, size, 0)
