@@ -18,42 +18,13 @@ import pytest
 from pulumi import automation as auto
 
 from unkai.cli._workspace import select_stack
-from unkai.components import container_image_inputs
 from unkai.drivers import docker as d
-from unkai.drivers.images import build_image as build_rootfs
-from unkai.environments import load_environment
 from unkai.errors import DriverError
 from unkai.model import DEBIAN_BASE_IMAGE
-from unkai.provider.resources.container_image import base_spec
 from unkai.render import CONTAINER_UID, image_reference, render_dockerfile
-from unkai.toolchain import cache_root
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = Path(__file__).resolve().parent / "stacks" / "container_image"
-
-
-@pytest.fixture(scope="module")
-def client():
-    engine = d.connect()
-    yield engine
-    engine.close()
-
-
-@pytest.fixture(scope="module")
-def local():
-    return load_environment("local", root=ROOT)
-
-
-@pytest.fixture(scope="module")
-def rootfs(local):
-    args = container_image_inputs(local.container_images["api"], local)
-    assert args.base is not None
-    return build_rootfs(base_spec(args.base), cache_root())
-
-
-@pytest.fixture(scope="module")
-def base(client, rootfs):
-    return d.ensure_base_image(client, rootfs)
 
 
 @pytest.fixture

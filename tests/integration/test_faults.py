@@ -4,15 +4,21 @@ leave nothing half-made, and the next try succeeds once the fault is gone."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from unkai.drivers import docker as d
 from unkai.drivers.libvirt import Session, session
 from unkai.errors import DriverError
+from unkai.model import DEBIAN_BASE_IMAGE
+from unkai.toolchain import DOCKER, LIBVIRTD, ensure_running
 
 pytestmark = pytest.mark.integration
 
@@ -52,3 +58,76 @@ def test_a_full_pool_is_said_before_anything_is_made_and_room_lets_it_through(
     subprocess.run(["mount", "-o", "remount,size=64m", str(mount)], check=True)
     made = lv.upload_volume(pool, "img.raw", image, fmt="raw")
     assert Path(made.path).read_bytes() == image.read_bytes()
+
+
+def _libvirtd_pids() -> list[int]:
+    found = subprocess.run(["pgrep", "-x", "libvirtd"], capture_output=True, text=True)
+    return [int(pid) for pid in found.stdout.split()]
+
+
+def test_libvirtd_restarted_under_a_session_is_said_and_a_new_session_works():
+    with session(URI) as lv:
+        lv.versions()
+        for pid in _libvirtd_pids():
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while _libvirtd_pids() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert ensure_running(LIBVIRTD) == "started"
+        with pytest.raises(DriverError) as caught:
+            lv.pool("default")
+    said = str(caught.value)
+    assert f"the connection to libvirtd at {URI} was lost" in said
+    assert "libvirtError" not in said
+    with session(URI) as again:
+        assert again.versions()[0]
+
+
+def _dockerd_pids() -> list[int]:
+    found = subprocess.run(["pgrep", "-x", "dockerd"], capture_output=True, text=True)
+    return [int(pid) for pid in found.stdout.split()]
+
+
+def test_dockerd_restarted_during_a_build_is_said_and_the_build_then_succeeds(base):
+    """dockerd is stopped (SIGTERM, as a restart does) during a build and started again."""
+    token = uuid.uuid4().hex[:12]
+    tag = f"unkai-test-fault:{token}"
+    # A step of its own (no layer cache answers it) that runs long enough to be cut.
+    dockerfile = f"FROM {DEBIAN_BASE_IMAGE}\nRUN sleep 6 && echo {token} > /built\n"
+    steps: list[str] = []
+    failure: list[BaseException] = []
+
+    def build() -> None:
+        with d.session() as client:
+            try:
+                d.build_image(client, dockerfile=dockerfile, tag=tag, say=steps.append)
+            except BaseException as err:  # handed to the test below
+                failure.append(err)
+
+    builder = threading.Thread(target=build)
+    builder.start()
+    deadline = time.monotonic() + 60
+    while not any("RUN sleep" in s for s in steps) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1)  # inside the step
+    for pid in _dockerd_pids():
+        os.kill(pid, signal.SIGTERM)
+    builder.join(120)
+    while _dockerd_pids() and time.monotonic() < deadline + 60:
+        time.sleep(0.2)
+    assert ensure_running(DOCKER) == "started"
+    assert failure and isinstance(failure[0], DriverError), (failure, steps)
+    said = str(failure[0])
+    assert f"docker build of {tag}" in said, said
+    assert "Traceback" not in said and "Error(" not in said, said
+    with d.session() as client:
+        try:
+            # Nothing half-made: no build container left; the tag, if dockerd finished
+            # the build while it shut down, names the whole image.
+            assert not client.containers.list(all=True, filters={"ancestor": DEBIAN_BASE_IMAGE})
+            built = d.build_image(client, dockerfile=dockerfile, tag=tag)
+            assert d.image_state(client, tag).id == built.image_id
+            ran = client.containers.run(tag, ["cat", "/built"], remove=True)
+            assert ran.decode().strip() == token
+        finally:
+            d.remove_image(client, tag)

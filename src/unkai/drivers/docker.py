@@ -111,13 +111,31 @@ def session(*, base_url: str | None = None) -> Iterator[Any]:
     """A client of the Docker engine (:func:`connect`), closed when the block ends.
 
     Raises:
-        DriverError: The engine does not answer.
+        DriverError: The engine does not answer, or the connection to it was lost inside
+            the block (dockerd restarted or stopped).
     """
     client = connect(base_url=base_url)
     try:
         yield client
+    except OSError as err:  # requests' connection errors are OSErrors
+        raise DriverError(
+            f"the connection to the Docker engine was lost (dockerd restarted or stopped:"
+            f" {_cause(err)}). Run again once it answers: what was done is kept, a build"
+            " starts over from its cached steps"
+        ) from err
     finally:
         client.close()
+
+
+def _cause(err: BaseException) -> str:
+    """The innermost reason of a connection error, as a sentence (no class names)."""
+    inner = err
+    while True:
+        nested = next((a for a in inner.args if isinstance(a, BaseException)), None)
+        if nested is None:
+            break
+        inner = nested
+    return getattr(inner, "strerror", None) or str(inner.args[0] if inner.args else inner)
 
 
 def connect(*, base_url: str | None = None, timeout: int = 900) -> Any:
@@ -493,8 +511,9 @@ class BuildResult:
 class _BuildLog:
     """Reads the engine's JSON progress, keeping the output of the current step."""
 
-    def __init__(self, say: Progress) -> None:
+    def __init__(self, say: Progress, tag: str) -> None:
         self.say = say
+        self.tag = tag
         self.step = ""
         self.step_output: list[str] = []
         self.image_id: str | None = None
@@ -511,7 +530,9 @@ class _BuildLog:
             message = str(detail.get("message") or item.get("error") or "unknown error")
             output = "\n".join(self.step_output[-40:])
             where = f" at {self.step}" if self.step else ""
-            self.error = DriverError(f"docker build failed{where}: {message}\n{output}".rstrip())
+            self.error = DriverError(
+                f"docker build of {self.tag} failed{where}: {message}\n{output}".rstrip()
+            )
             return
         aux = item.get("aux")
         if isinstance(aux, Mapping) and "ID" in aux:
@@ -546,7 +567,7 @@ def run_build(client: Any, plan: BuildPlan, *, say: Progress = _ignore) -> Build
             engine refused the build.
     """
     start = time.monotonic()
-    log = _BuildLog(say)
+    log = _BuildLog(say, plan.tag)
     try:
         stream: Iterable[Mapping[str, Any]] = client.api.build(
             fileobj=io.BytesIO(plan.context), **plan.api_arguments()
@@ -554,10 +575,16 @@ def run_build(client: Any, plan: BuildPlan, *, say: Progress = _ignore) -> Build
         # Read to the end even after an error, so that the connection is released.
         for item in stream:
             log.feed(item)
+        log.raise_error()
+        state = image_state(client, plan.tag)
     except docker.errors.APIError as err:
         raise DriverError(f"docker build of {plan.tag} failed: {err}") from err
-    log.raise_error()
-    state = image_state(client, plan.tag)
+    except OSError as err:  # requests' connection errors are OSErrors
+        raise DriverError(
+            f"docker build of {plan.tag} was cut off: the connection to the Docker engine"
+            f" was lost (dockerd restarted or stopped: {_cause(err)}). Run again once it answers:"
+            " the build starts over from its cached steps"
+        ) from err
     if state is None:
         raise DriverError(f"docker build of {plan.tag} ended without an image")
     if log.image_id is not None and log.image_id != state.id:

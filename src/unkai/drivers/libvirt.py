@@ -691,6 +691,16 @@ class Session:
         return self._conn
 
     def _error(self, what: str, err: libvirt.libvirtError) -> DriverError:
+        try:
+            alive = bool(self._conn.isAlive())
+        except libvirt.libvirtError:
+            alive = False
+        if not alive:
+            return DriverError(
+                f"{what}: the connection to libvirtd at {self.uri} was lost (libvirtd"
+                f" restarted or stopped, or the host went away): {err}. Run again once it"
+                " answers: the next run takes up what this one made"
+            )
         return DriverError(f"{what} at {self.uri}: {err}")
 
     # --- host ---------------------------------------------------------------------

@@ -90,6 +90,12 @@ def _tail(path: Path, lines: int = 15) -> str:
         return "(no log)"
 
 
+_STARTED: list[subprocess.Popen[bytes]] = []
+"""The daemons this process started. They outlive it by design (a session of their own);
+kept here so that their ``Popen`` is never collected while they run, which Python would
+report as a leak."""
+
+
 def ensure_running(
     daemon: Daemon, *, timeout: float = 60.0, say: Callable[[str], None] = lambda _: None
 ) -> str:
@@ -127,6 +133,7 @@ def ensure_running(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if answers(daemon):
+            _STARTED.append(proc)
             return "started"
         if proc.poll() is not None:
             raise ToolchainError(

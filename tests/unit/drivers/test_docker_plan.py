@@ -159,7 +159,7 @@ def test_filtered_rootfs_of_a_missing_tarball_is_a_driver_error(tmp_path):
 
 def test_build_log_names_the_failing_step_and_its_output():
     lines: list[str] = []
-    log = d._BuildLog(lines.append)
+    log = d._BuildLog(lines.append, "api:1234")
     log.feed({"stream": "Step 1/3 : FROM unkai/debian:12\n"})
     log.feed({"stream": " ---> 3e956445e297\n"})
     log.feed({"stream": "Step 2/3 : LABEL a=b\n"})
@@ -177,7 +177,7 @@ def test_build_log_names_the_failing_step_and_its_output():
     with pytest.raises(DriverError) as err:
         log.raise_error()
     text = str(err.value)
-    assert "at Step 3/3 : RUN make" in text
+    assert text.startswith("docker build of api:1234 failed at Step 3/3 : RUN make")
     assert "returned 2" in text and "No targets" in text
     assert "3e956445e297" not in text  # output of earlier steps is not repeated
     assert (log.steps, log.cached) == (3, 1)
