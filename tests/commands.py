@@ -114,6 +114,8 @@ def kill_when(
     elif not seen.wait(timeout) or not hit:
         proc.wait(timeout=60)
         reader.join(10)
+        assert proc.stdout is not None
+        proc.stdout.close()
         return None
     point, delay = hit[0]
     try:
@@ -122,10 +124,14 @@ def kill_when(
         pass
     else:  # it finished before the kill
         reader.join(10)
+        assert proc.stdout is not None
+        proc.stdout.close()
         return None
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=60)
     reader.join(10)
+    assert proc.stdout is not None
+    proc.stdout.close()
     print(f"killed {Path(str(argv[0])).name} {' '.join(map(str, argv[1:]))} at {point}")
     return Killed(point, in_progress(lines), "".join(lines))

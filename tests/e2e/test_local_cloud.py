@@ -89,10 +89,11 @@ def pool_volumes() -> set[str]:
 
 KILL_POINTS = {
     "host configuration": (re.compile(r"unkai:compute:KvmHost \S+ creating"), 4.0),
-    "image build": (re.compile(r"unkai:compute:VmImage \S+ creating"), 8.0),
+    # Cached on a machine that built it once: then the phase is an upload of a second.
+    "image build": (re.compile(r"unkai:compute:VmImage \S+ creating"), 0.2),
     "VM boot": (re.compile(r"unkai:compute:Instance \S+ creating"), 25.0),
     "cluster start": (re.compile(r"unkai:kubernetes:Cluster \S+ creating"), 1.0),
-    "workload apply": (re.compile(r"unkai:kubernetes:Workload \S+ creating"), 0.5),
+    "workload apply": (re.compile(r"unkai:kubernetes:Workload \S+ creating"), 0.1),
 }
 """Where ``up`` is killed: the first line of a phase, then a delay to be inside it."""
 
