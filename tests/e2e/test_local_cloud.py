@@ -13,11 +13,15 @@ follow show a second changes nothing and destroy leaves nothing.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import libvirt
@@ -27,7 +31,7 @@ from pulumi import automation as auto
 from unkai.cli.cloud import cloud_stack
 from unkai.environments import load_environment
 from unkai.render import STORAGE_POOL
-from unkai.toolchain import leftovers, operator_key
+from unkai.toolchain import leftovers, operator_key, state_dir
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from commands import Killed, kill_when, run
@@ -88,7 +92,8 @@ def pool_volumes() -> set[str]:
 
 
 KILL_POINTS = {
-    "host configuration": (re.compile(r"unkai:compute:KvmHost \S+ creating"), 4.0),
+    # 1.5 s: Ansible is at its first tasks, the control plane (4 s in all) still starting.
+    "host configuration": (re.compile(r"unkai:compute:KvmHost \S+ creating"), 1.5),
     # Cached on a machine that built it once: then the phase is an upload of a second.
     "image build": (re.compile(r"unkai:compute:VmImage \S+ creating"), 0.2),
     "VM boot": (re.compile(r"unkai:compute:Instance \S+ creating"), 25.0),
@@ -242,6 +247,50 @@ def test_second_up_changes_nothing(stack):
     assert set(preview.change_summary) == {"same"}
     again = unkai("up", ENV, "--expect-no-changes")
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+
+
+def test_a_second_up_of_one_environment_is_refused_with_the_holder_or_waits(stack):
+    """A running ``up`` holds the stack: another is refused naming it, or waits with --wait.
+
+    The first ``up``'s engine is paused (SIGSTOP) once it holds the lock, so the second
+    surely meets it; resumed, it finishes, and the waiting one runs after it.
+    """
+    locks = state_dir(ROOT) / ".pulumi" / "locks"
+    first = subprocess.Popen(
+        [UNKAI_BIN, "up", ENV], cwd=ROOT, stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    holder = None
+    try:
+        deadline = time.monotonic() + 120
+        while holder is None and time.monotonic() < deadline and first.poll() is None:
+            held = [p for p in locks.rglob("*.json") if p.parent.name == ENV]
+            holder = json.loads(held[0].read_text())["pid"] if held else None
+            time.sleep(0.05)
+        assert holder is not None, "the first up never took the lock"
+        os.kill(holder, signal.SIGSTOP)
+        refused = unkai("up", ENV)
+        assert refused.returncode != 0
+        said = refused.stdout + refused.stderr
+        assert re.search(rf"another `up` of {ENV} is running \(pid {holder} since ", said), said
+        assert "Traceback" not in said
+        waiting = subprocess.Popen(
+            [UNKAI_BIN, "up", ENV, "--wait", "--expect-no-changes"], cwd=ROOT,
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        time.sleep(8)
+        assert waiting.poll() is None, "--wait did not wait"
+        os.kill(holder, signal.SIGCONT)
+        waited, _ = waiting.communicate(timeout=600)
+        assert waiting.returncode == 0, waited[-3000:]
+        assert f"another `up` of {ENV} is running (pid {holder}" in waited
+        assert "waiting for it to end" in waited
+    finally:
+        if holder is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(holder, signal.SIGCONT)
+        out, _ = first.communicate(timeout=600)
+    assert first.returncode == 0, out[-3000:]
 
 
 def test_a_vm_deleted_behind_our_back_is_seen_and_recreated(stack):

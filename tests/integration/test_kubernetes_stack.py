@@ -10,9 +10,12 @@ state, rendered files or output, and destroy leaving no process or port behind.
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -178,6 +181,41 @@ def test_up_no_change_drift_scale_secrets_destroy(run, tmp_path):
         }
         run.up()
         assert [n.metadata.name for n in client.list(Node)] == ["default-0", "default-1"]
+        # The API server killed while a workload is applied: the up fails naming the
+        # workload and the fault; the next up starts the API server again and converges.
+        # (Stopped at once when the update starts, so that it is surely mid-apply; then
+        # killed.)
+        run.stack.set_config("apiReplicas", auto.ConfigValue("3"))
+        apiserver = next(c.pid for c in run.control_plane.status() if c.name == "kube-apiserver")
+        assert apiserver is not None
+        failed: list[auto.CommandError] = []
+
+        def up_and_keep_error() -> None:
+            try:
+                run.up()
+            except auto.CommandError as err:
+                failed.append(err)
+
+        upping = threading.Thread(target=up_and_keep_error)
+        upping.start()
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and not any(
+            "Workload it-api updating" in line for line in run.output
+        ):
+            time.sleep(0.01)
+        os.kill(apiserver, signal.SIGSTOP)
+        time.sleep(1)
+        os.kill(apiserver, signal.SIGKILL)
+        upping.join(600)
+        assert failed, "the up went through while its API server was killed"
+        said = str(failed[0])
+        assert "it-api" in said and "the API server did not answer" in said, said[-3000:]
+        assert "Traceback" not in said and "Unexpected <class" not in said
+        recovered = run.up()
+        assert recovered.summary.resource_changes == {"same": 5, "update": 2}  # Cluster, api
+        assert available(client, "api") == 3
+        assert run.stack.preview(on_output=run.output.append).change_summary == {"same": 7}
+
         pids = {s.name: s.pid for s in run.control_plane.status()}
         ports = [s.port for s in run.control_plane.status()]
     finally:

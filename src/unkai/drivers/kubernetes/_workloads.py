@@ -127,9 +127,16 @@ def _resource(ref: ObjectRef) -> Any:
         raise DriverError(f"unknown Kubernetes kind {ref.api_version} {ref.kind}") from err
 
 
+def _no_answer(err: httpx2.HTTPError) -> str:
+    """A connection error as a sentence: the API server did not answer, and how."""
+    return f"the API server did not answer ({str(err) or 'the connection was closed'})"
+
+
 def _fail(action: str, ref: ObjectRef, err: Exception) -> DriverError:
+    if isinstance(err, httpx2.TransportError):
+        return DriverError(f"cannot {action} {ref}: {_no_answer(err)}")
     if ref.kind in SECRET_KINDS:
-        code = err.status.code if isinstance(err, ApiError) else type(err).__name__
+        code = err.status.code if isinstance(err, ApiError) else "from the API server"
         return DriverError(f"cannot {action} {ref}: error {code}")
     return DriverError(f"cannot {action} {ref}: {err}")
 
@@ -151,12 +158,14 @@ def ensure_namespace(*, kubeconfig: Path, namespace: str) -> bool:
             if err.status.code != 404:
                 raise DriverError(f"cannot read namespace {namespace}: {err}") from err
         except httpx2.HTTPError as err:
-            raise DriverError(f"cannot reach the API server of {kubeconfig}: {err}") from err
+            raise DriverError(f"cannot read namespace {namespace}: {_no_answer(err)}") from err
         try:
             client.create(Namespace(metadata=ObjectMeta(name=namespace)))
         except ApiError as err:
             if err.status.code != 409:
                 raise DriverError(f"cannot create namespace {namespace}: {err}") from err
+        except httpx2.HTTPError as err:
+            raise DriverError(f"cannot create namespace {namespace}: {_no_answer(err)}") from err
         return True
 
 
@@ -253,7 +262,7 @@ def deployment_state(*, kubeconfig: Path, name: str, namespace: str) -> Deployme
                 return None
             raise DriverError(f"cannot read Deployment/{name}: {err}") from err
         except httpx2.HTTPError as err:
-            raise DriverError(f"cannot read Deployment/{name}: {err}") from err
+            raise DriverError(f"cannot read Deployment/{name}: {_no_answer(err)}") from err
     spec_replicas = dep.spec.replicas if dep.spec and dep.spec.replicas is not None else 1
     status = dep.status
     generation = dep.metadata.generation if dep.metadata else None
