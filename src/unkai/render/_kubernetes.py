@@ -67,14 +67,18 @@ def workload_labels(workload: Workload, env: Environment) -> dict[str, str]:
         env: Its environment.
 
     Returns:
-        ``app.kubernetes.io/name``, ``app.kubernetes.io/managed-by: unkai`` and
-        ``unkai.dev/environment``.
+        ``app.kubernetes.io/name``, ``app.kubernetes.io/managed-by: unkai``,
+        ``unkai.dev/environment`` and, for an environment of a project,
+        ``unkai.dev/project``: whose every object is, found by a label selector.
     """
-    return {
+    labels = {
         "app.kubernetes.io/managed-by": "unkai",
         "app.kubernetes.io/name": workload.name,
         "unkai.dev/environment": env.name,
     }
+    if env.project is not None:
+        labels["unkai.dev/project"] = env.project
+    return labels
 
 
 def kubernetes_minor(version: str) -> str:

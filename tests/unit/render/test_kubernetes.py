@@ -103,3 +103,17 @@ def test_foreign_workload_is_refused(env: Environment, sample_document: dict[str
 
 def test_kubernetes_minor() -> None:
     assert kubernetes_minor("1.31.4") == "1.31"
+
+
+def test_every_object_names_its_environment_and_project(env: Environment) -> None:
+    owned = env.model_copy(update={"project": "acme"})
+    for workload in ("api", "worker"):
+        for name, doc in _docs(render_manifests(owned.workloads[workload], owned)).items():
+            labels = doc["metadata"]["labels"]
+            assert labels["unkai.dev/environment"] == env.name, name
+            assert labels["unkai.dev/project"] == "acme", name
+            assert labels["app.kubernetes.io/managed-by"] == "unkai", name
+    # An environment of no project (one built in code, outside any) has no project label.
+    none = env.model_copy(update={"project": None})
+    plain = _docs(render_manifests(none.workloads["api"], none))
+    assert "unkai.dev/project" not in plain["deployment.yaml"]["metadata"]["labels"]
