@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pytest
 
-from unkai.drivers import docker as d
 from unkai.drivers import simulated_hosts as sim
 from unkai.environments import load_environment
 from unkai.toolchain import cache_root, known_hosts_file, operator_key
@@ -55,13 +54,6 @@ def _unkai(*args: str, root: Path) -> subprocess.CompletedProcess[str]:
         timeout=900,
         check=False,
     )
-
-
-@pytest.fixture(scope="module")
-def client():
-    engine = d.connect()
-    yield engine
-    engine.close()
 
 
 @pytest.fixture(scope="module")
