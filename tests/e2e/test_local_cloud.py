@@ -29,13 +29,17 @@ import pytest
 from pulumi import automation as auto
 
 from unkai.cli.cloud import cloud_stack
+from unkai.drivers.kubernetes import plan_objects, read_objects, ref_of
+from unkai.drivers.libvirt import domain_fingerprint
 from unkai.environments import load_environment
+from unkai.kinds import KvmHostInputs
+from unkai.kinds.containers import CONTENT_HASH_LABEL, HASH_LABEL
 from unkai.provider.resources import ALL
 from unkai.render import STORAGE_POOL
 from unkai.toolchain import leftovers, operator_key, state_dir
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from commands import Killed, kill_when, run
+from commands import Killed, kill_when, ok, run
 
 ROOT = Path(__file__).resolve().parents[2]
 UNKAI = [sys.executable, "-m", "unkai.cli"]
@@ -103,6 +107,8 @@ KILL_POINTS = {
 }
 """Where ``up`` is killed: the first line of a phase, then a delay to be inside it."""
 
+
+KVM_HOST = KvmHostInputs.token
 
 KINDS = {resource.inputs_model.token for resource in ALL}
 """The types of the provider's resources (components make nothing of their own)."""
@@ -203,6 +209,95 @@ def test_container_images_are_built_from_the_debian_base(deployed, stack):
         assert image_id == image["image_id"], name
         assert user.split(":")[0] == "10001", f"{name} runs as {user}"
     assert "container images of local" in deployed.stdout
+
+
+def is_within(rendered: object, live: object) -> bool:
+    """Whether every field of ``rendered`` is in ``live`` with the same value (pure).
+
+    The API server adds to what is applied (status, defaults, managed fields) and leaves
+    out a field whose value is empty (Go's ``omitempty``: ``0``, ``false``, ``""``), but
+    keeps every other field it was given: a rendered manifest is applied when it is
+    contained in the live object, an empty field counting as the absent one.
+    """
+    if isinstance(rendered, dict):
+        return isinstance(live, dict) and all(
+            is_within(v, live[k]) if k in live else v in (0, "", None, [], {})
+            for k, v in rendered.items()
+        )
+    if isinstance(rendered, list):
+        return (
+            isinstance(live, list)
+            and len(live) == len(rendered)
+            and all(is_within(r, v) for r, v in zip(rendered, live, strict=True))
+        )
+    return rendered == live
+
+
+def test_every_layer_applied_is_what_render_wrote(stack, tmp_path):
+    """``unkai render local`` against what libvirt, the guests' seeds, Ansible, Docker and
+    the API server have, layer by layer.
+
+    Byte for byte: each VM's seed files (read out of its seed ISO in the pool) and the
+    host variables Ansible ran with (the KvmHost's input, which the provider hands to
+    Ansible as its ``host_vars`` file). After a documented normalisation: a domain's
+    definition (``domain_fingerprint``: libvirt adds a UUID, addresses and defaults), a
+    Dockerfile (the image's content-hash label is the hash the rendered text carries,
+    and its tag starts with it), a manifest (every field rendered is the live object's).
+    """
+    out = tmp_path / "rendered"
+    ok(unkai("render", ENV, "--out", str(out)))
+    env = load_environment(ENV, root=ROOT)
+
+    for rendered in sorted((out / "libvirt" / "domains").glob("*.xml")):
+        live = subprocess.run(
+            ["virsh", "-c", URI, "dumpxml", "--inactive", domain(rendered.stem)],
+            check=True, capture_output=True, text=True,
+        ).stdout  # fmt: skip
+        assert domain_fingerprint(live) == domain_fingerprint(rendered.read_text()), rendered
+
+    for seed in sorted((out / "cloud-init").iterdir()):
+        iso = subprocess.run(
+            ["virsh", "-c", URI, "vol-path", "--pool", STORAGE_POOL,
+             f"unkai-{ENV}-{seed.name}-seed.iso"],
+            check=True, capture_output=True, text=True,
+        ).stdout.strip()  # fmt: skip
+        extracted = tmp_path / "seeds" / seed.name
+        subprocess.run(
+            ["xorriso", "-osirrox", "on", "-indev", iso, "-extract", "/", str(extracted)],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        for file in sorted(seed.iterdir()):
+            assert (extracted / file.name).read_bytes() == file.read_bytes(), file
+
+    resources = stack.export_stack().deployment["resources"]
+    hosts = {r["inputs"]["name"]: r["inputs"] for r in resources if r["type"] == KVM_HOST}
+    for rendered in sorted((out / "ansible" / "host_vars").glob("*.yml")):
+        assert hosts[rendered.stem]["host_vars"] == rendered.read_text(), rendered
+
+    images = stack.outputs()["container_images"].value
+    for folder in sorted((out / "docker").iterdir()):
+        content_hash = HASH_LABEL.search((folder / "Dockerfile").read_text())
+        assert content_hash is not None, folder
+        reference = images[folder.name]["reference"]
+        labels = json.loads(
+            subprocess.run(
+                ["docker", "image", "inspect", reference, "--format", "{{json .Config.Labels}}"],
+                check=True, capture_output=True, text=True,
+            ).stdout
+        )  # fmt: skip
+        assert labels[CONTENT_HASH_LABEL] == content_hash[1], folder
+        assert content_hash[1].startswith(reference.rsplit(":", 1)[1]), reference
+
+    kubeconfig = Path(stack.outputs()["clusters"].value["apps"]["kubeconfig"])
+    for folder in sorted((out / "kubernetes" / "apps").iterdir()):
+        namespace = env.workloads[folder.name].namespace
+        manifests = {f.name: f.read_text() for f in folder.iterdir()}
+        objects = plan_objects(manifests, namespace=namespace)
+        live = read_objects(
+            kubeconfig=kubeconfig, refs=[ref_of(o) for o in objects], namespace=namespace
+        )
+        for obj in objects:
+            assert is_within(obj, live[ref_of(obj)]), ref_of(obj)
 
 
 def test_ssh_with_the_key_from_cloud_init(stack):
