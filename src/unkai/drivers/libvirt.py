@@ -816,7 +816,10 @@ class Session:
         size = source.stat().st_size
         try:
             storage = self._conn.storagePoolLookupByName(pool)
-            storage.refresh(0)
+            # Best effort: a refresh is refused while another volume of the pool is being
+            # written (uploads run side by side); libvirt's own count is then recent enough.
+            with contextlib.suppress(libvirt.libvirtError):
+                storage.refresh(0)
             free = storage.info()[3]
         except libvirt.libvirtError as err:
             raise self._error(f"storage pool {pool}", err) from err
