@@ -27,6 +27,7 @@ manifests only refer to the Secret, and errors about a Secret name no value.
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from unkai.drivers.kubernetes import (
     ObjectRef,
     apply_objects,
     delete_objects,
+    deployment_state,
     ensure_namespace,
     plan_objects,
     read_objects,
@@ -46,6 +48,9 @@ from unkai.errors import ConfigError, DriverError
 from unkai.kinds import WorkloadInputs, WorkloadState, input_values
 from unkai.provider._log import say
 from unkai.provider._resource import Resource
+
+DELETE_TIMEOUT = 180.0
+"""Seconds a deleted Deployment may take to go (its pods end first)."""
 
 
 def _objects(workload: WorkloadInputs) -> tuple[dict[str, Any], ...]:
@@ -200,3 +205,13 @@ class Workload(Resource[WorkloadInputs, WorkloadState]):
             return
         refs = sorted(_refs(state), key=lambda ref: ref.kind != "Deployment")
         delete_objects(kubeconfig=kubeconfig, refs=refs, namespace=state.namespace)
+        # Foreground deletion returns once it is accepted; the Deployment goes when its
+        # pods have. Destroy ends when it is gone, so that nothing is left behind it.
+        deadline = time.monotonic() + DELETE_TIMEOUT
+        while deployment_state(kubeconfig=kubeconfig, name=state.name, namespace=state.namespace):
+            if time.monotonic() > deadline:
+                raise DriverError(
+                    f"Deployment/{state.name} is still being deleted after"
+                    f" {DELETE_TIMEOUT:.0f} s (its pods have not ended)"
+                )
+            time.sleep(0.5)
