@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 
 import pytest
@@ -37,3 +38,16 @@ def _blocking_stdio():
     for fd in (0, 1, 2):
         with contextlib.suppress(OSError):
             os.set_blocking(fd, True)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _leaks_fail_where_they_are_made():
+    """Collect garbage as each module ends.
+
+    A socket or pipe a test forgets is otherwise reported whenever the collector next
+    runs, which is inside some later, unrelated test (a unit test once failed for a
+    socket an integration module had left). Collected here, it fails the module that
+    left it.
+    """
+    yield
+    gc.collect()
