@@ -19,7 +19,7 @@ from rich.table import Table
 from unkai.cli._workspace import Root, resolve_root, ssh_client
 from unkai.drivers import docker as engine
 from unkai.drivers import simulated_hosts as sim
-from unkai.environments import environment_file, load_environment
+from unkai.environments import environment_source, load_environment
 from unkai.model import Environment
 from unkai.toolchain import (
     cache_root,
@@ -48,10 +48,7 @@ def _say(line: str) -> None:
 
 
 def _load(env: str, root: Path) -> tuple[Environment, str]:
-    loaded = load_environment(env, root=root)
-    path = environment_file(env, root=root)
-    shown = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
-    return loaded, shown
+    return load_environment(env, root=root), environment_source(env, root=root)
 
 
 def _relative(path: Path, root: Path) -> str:

@@ -25,6 +25,11 @@ from unkai.components._kubernetes import (
     secret_config,
 )
 from unkai.components._local import LocalFile, LocalFileArgs
+from unkai.components._machine import (
+    VirtualMachine,
+    VirtualMachineArgs,
+    machine_environment,
+)
 from unkai.components._program import deploy_environment
 from unkai.components._vms import (
     Instance,
@@ -53,6 +58,8 @@ __all__ = [
     "Network",
     "NodePool",
     "NodePoolArgs",
+    "VirtualMachine",
+    "VirtualMachineArgs",
     "VmImage",
     "Volume",
     "Workload",
@@ -64,6 +71,7 @@ __all__ = [
     "deploy_environment",
     "instance_inputs",
     "kvm_host_inputs",
+    "machine_environment",
     "network_inputs",
     "pinned_image_ref",
     "secret_config",

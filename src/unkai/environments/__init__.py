@@ -18,7 +18,12 @@ and what is allowed::
     environments/prod.yaml:12: instance_groups.web.size: Input should be greater than or
     equal to 0 (got -1)
 
-The package reads YAML files and nothing else: no side effects beyond that.
+A project may instead declare its environments in Python (``[project] environments =
+"cloud:environments"`` in ``unkai.toml``, see :mod:`unkai.environments._python`):
+:func:`load_environment` then takes them from that function, with the same checks.
+
+The package reads YAML files, and runs the project's declaring module when it has one: no
+other side effect.
 
 Example:
     >>> from pathlib import Path
@@ -44,13 +49,16 @@ from unkai.environments._loader import (
     LOADER_KEYS,
     NAME_RULE,
     environment_file,
+    environment_source,
     explain_validation_error,
     is_environment_name,
     list_environments,
     load_environment,
+    load_yaml_environment,
     resolve_document,
 )
 from unkai.environments._merge import deep_merge
+from unkai.environments._python import PythonSource, python_source
 from unkai.environments._replicate import NewEnvironment, plan_new_environment
 
 __all__ = [
@@ -62,17 +70,21 @@ __all__ = [
     "ConfigProblems",
     "KeyPath",
     "NewEnvironment",
+    "PythonSource",
     "compact",
     "deep_merge",
     "diff_environments",
     "diff_values",
     "environment_file",
+    "environment_source",
     "explain_validation_error",
     "format_key_path",
     "is_environment_name",
     "is_secret_path",
     "list_environments",
     "load_environment",
+    "load_yaml_environment",
     "plan_new_environment",
+    "python_source",
     "resolve_document",
 ]

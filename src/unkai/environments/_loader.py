@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import re
-import tomllib
 import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +22,11 @@ from unkai.environments._errors import (
     raise_problems,
 )
 from unkai.environments._merge import deep_merge
+from unkai.environments._python import (
+    declared_environments,
+    project_table,
+    python_source,
+)
 from unkai.environments._references import missing_files
 from unkai.environments._yaml import ParsedFile, parse_file
 from unkai.errors import ConfigError
@@ -33,9 +37,11 @@ __all__ = [
     "LOADER_KEYS",
     "NAME_RULE",
     "environment_file",
+    "environment_source",
     "is_environment_name",
     "list_environments",
     "load_environment",
+    "load_yaml_environment",
     "resolve_document",
 ]
 
@@ -71,22 +77,39 @@ def environment_file(name: str, *, root: Path) -> Path:
 
 
 def list_environments(root: Path) -> list[str]:
-    """The names of the environments defined under ``root/environments``.
+    """The names of the environments the project at ``root`` declares.
 
-    Every ``<name>.yaml`` whose stem is a DNS label counts, including files only meant
-    to be extended (``base``); the files are not read.
+    Those its Python function returns, when ``unkai.toml`` names one; otherwise every
+    ``environments/<name>.yaml`` whose stem is a DNS label, including files only meant to
+    be extended (``base``; the files are not read).
 
     Args:
         root: The project root.
 
     Returns:
-        The names, sorted; empty when the folder does not exist.
+        The names, sorted; empty when there are none.
+
+    Raises:
+        ConfigError: The project's Python failed.
     """
+    source = python_source(root)
+    if source is not None:
+        return sorted(declared_environments(root, source))
     folder = root / ENVIRONMENTS_DIR
     if not folder.is_dir():
         return []
     paths = folder.glob("*.yaml")
     return sorted(path.stem for path in paths if path.is_file() and is_environment_name(path.stem))
+
+
+def environment_source(name: str, *, root: Path) -> str:
+    """Where environment ``name`` is declared, as messages show it, relative to ``root``.
+
+    ``environments/<name>.yaml``, or ``cloud.py: environments()`` for a project that
+    declares its environments in Python. Pure but for reading ``unkai.toml``.
+    """
+    source = python_source(root)
+    return str(source) if source is not None else f"{ENVIRONMENTS_DIR}/{name}.yaml"
 
 
 @dataclass(frozen=True)
@@ -125,14 +148,64 @@ def resolve_document(name: str, *, root: Path) -> dict[str, Any]:
 def load_environment(
     name: str, *, root: Path, overrides: Mapping[str, Any] | None = None
 ) -> Environment:
-    """Load, merge and validate environment ``name`` of the project at ``root``.
+    """Environment ``name`` of the project at ``root``, validated, wherever it is declared.
 
-    See :func:`resolve_document` for how the files are found and merged. Every problem
-    becomes a :class:`~unkai.errors.ConfigError` naming the file that supplied the bad
-    value (the last file of the chain that sets it), its line, the key path, the bad
-    value (unless the key looks secret) and what is allowed. The files it names (Dockerfile
-    templates, image playbooks) must exist: a missing one is named with the closest that
-    do. Reading files is the only side effect.
+    From ``environments/<name>.yaml`` (:func:`load_yaml_environment`), or, when the
+    project's ``unkai.toml`` names a Python function (``[project] environments =
+    "cloud:environments"``), from what that function returns. Either way the project's
+    name is set, ``overrides`` are merged over it and every file it names must exist; every
+    command loads environments through here, so none knows where one came from.
+
+    Args:
+        name: The environment name (a DNS label).
+        root: The project root.
+        overrides: A last layer merged over the environment (a stack's
+            ``unkai:overrides`` config).
+
+    Returns:
+        The validated environment, named ``name``.
+
+    Raises:
+        ConfigError: The environment is unknown or invalid, or the project's Python
+            failed (named by file and line).
+    """
+    source = python_source(root)
+    if source is None:
+        return load_yaml_environment(name, root=root, overrides=overrides)
+    declared = declared_environments(root, source)
+    env = declared.get(_check_name(name, file=None, line=None, referrer=False))
+    if env is None:
+        known = ", ".join(sorted(declared)) or "none: it returned no environment"
+        raise ConfigProblem(
+            f"unknown environment {name!r}", file=str(source), allowed=f"one of {known}"
+        )
+    project = _project_name(root)
+    if env.project is not None and env.project != project:
+        raise ConfigProblem(
+            "an environment may not set project: unkai.toml names it", file=str(source),
+            key_path=f"{name}.project", value=env.project, allowed=f"no project, or {project!r}",
+        )  # fmt: skip
+    document = env.model_dump(mode="json")
+    document["project"] = project
+    if overrides:
+        kept = {k: v for k, v in overrides.items() if k not in ("name", "project", *LOADER_KEYS)}
+        document = deep_merge(document, kept)
+    return _validated(name, document, _Explainer(document, Environment, source=str(source)), root)
+
+
+def load_yaml_environment(
+    name: str, *, root: Path, overrides: Mapping[str, Any] | None = None
+) -> Environment:
+    """Load, merge and validate ``environments/<name>.yaml`` of the project at ``root``.
+
+    What :func:`load_environment` does for a project of YAML files; a project that
+    declares its environments in Python calls it to read per-environment values from
+    YAML and build on them. See :func:`resolve_document` for how the files are found and
+    merged. Every problem becomes a :class:`~unkai.errors.ConfigError` naming the file
+    that supplied the bad value (the last file of the chain that sets it), its line, the
+    key path, the bad value (unless the key looks secret) and what is allowed. The files
+    it names (Dockerfile templates, image playbooks) must exist: a missing one is named
+    with the closest that do. Reading files is the only side effect.
 
     Args:
         name: The environment name (a DNS label).
@@ -155,8 +228,15 @@ def load_environment(
         layer = {k: v for k, v in kept.items() if k not in LOADER_KEYS}
         resolved = _Resolved(deep_merge(resolved.document, layer), resolved.chain)
     explainer = _Explainer(resolved.document, Environment, resolved)
+    return _validated(name, resolved.document, explainer, root)
+
+
+def _validated(
+    name: str, document: dict[str, Any], explainer: _Explainer, root: Path
+) -> Environment:
+    """``document`` as an environment whose files exist, or every problem, located."""
     try:
-        env = Environment.model_validate(resolved.document)
+        env = Environment.model_validate(document)
     except ValidationError as err:
         raise_problems(f"environment {name!r} is invalid", explainer.explain(err))
         raise AssertionError("unreachable: a ValidationError has errors") from err
@@ -177,12 +257,7 @@ def _project_name(root: Path) -> str | None:
     The file itself is checked by the commands that find the project; here only the name
     is taken, for the environment's ``project``.
     """
-    try:
-        with (root / "unkai.toml").open("rb") as handle:
-            table = tomllib.load(handle).get("project")
-    except (OSError, tomllib.TOMLDecodeError):
-        return None
-    name = table.get("name") if isinstance(table, dict) else None
+    name = project_table(root).get("name")
     return name if isinstance(name, str) and name else None
 
 
@@ -298,14 +373,22 @@ class _Explainer:
         root: The model class that validated it.
         resolved: The environment files it was merged from, to name the file and line
             of each problem; None for a document that comes from no file.
+        source: What supplied a document that comes from no file (the project's Python
+            function), named in each problem.
     """
 
     def __init__(
-        self, document: Any, root: type[BaseModel], resolved: _Resolved | None = None
+        self,
+        document: Any,
+        root: type[BaseModel],
+        resolved: _Resolved | None = None,
+        *,
+        source: str | None = None,
     ) -> None:
         self.document = document
         self.root = root
         self.resolved = resolved
+        self.source = source
 
     def explain(self, err: ValidationError) -> list[ConfigProblem]:
         problems: list[ConfigProblem] = []
@@ -422,7 +505,7 @@ class _Explainer:
     def origin(self, path: KeyPath) -> tuple[str | None, int | None]:
         """The file that supplied the value at ``path`` (the last one setting it), and line."""
         if self.resolved is None:
-            return None, None
+            return self.source, None
         prefix = path
         while prefix and not _lookup(self.document, prefix)[0]:
             prefix = prefix[:-1]

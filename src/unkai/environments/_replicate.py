@@ -13,6 +13,7 @@ from unkai.environments._loader import (
     is_environment_name,
     load_environment,
 )
+from unkai.environments._python import PROJECT_FILE, SOURCE_KEY, python_source
 
 __all__ = ["NewEnvironment", "plan_new_environment"]
 
@@ -53,6 +54,14 @@ def plan_new_environment(name: str, *, source: str, root: Path) -> NewEnvironmen
     """
     if not is_environment_name(name):
         raise ConfigProblem("not an environment name", value=name, allowed=NAME_RULE)
+    python = python_source(root)
+    if python is not None:
+        raise ConfigProblem(
+            f"this project declares its environments in Python ({python}); a new one is"
+            f" added there, not as a file",
+            file=PROJECT_FILE,
+            key_path=SOURCE_KEY,
+        )
     path = environment_file(name, root=root)
     display = f"{ENVIRONMENTS_DIR}/{name}.yaml"
     if path.exists():

@@ -11,6 +11,10 @@ Example ``unkai.toml``::
     [project]
     name = "acme"
     program = "."        # the folder of the Pulumi program (Pulumi.yaml), from the root
+    # environments = "cloud:environments"   # optional: declared in Python, not YAML
+
+``environments`` (see :mod:`unkai.environments`) names a function of the project's own
+Python that returns its environments; without it they are ``environments/*.yaml``.
 """
 
 from __future__ import annotations
@@ -62,11 +66,11 @@ def load_project(root: Path) -> Project:
     table = document.get("project")
     if not isinstance(table, dict):
         raise ConfigError("missing [project] table", file=str(path), key_path="project")
-    unknown = sorted(set(table) - {"name", "program"})
+    unknown = sorted(set(table) - {"name", "program", "environments"})
     if unknown:
         raise ConfigError(
             "unknown key", file=str(path), key_path=f"project.{unknown[0]}",
-            allowed="name, program",
+            allowed="name, program, environments",
         )  # fmt: skip
     name, program = table.get("name"), table.get("program", ".")
     if not isinstance(name, str) or not name:
