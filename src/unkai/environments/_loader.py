@@ -175,10 +175,12 @@ def load_environment(
     declared = declared_environments(root, source)
     env = declared.get(_check_name(name, file=None, line=None, referrer=False))
     if env is None:
-        known = ", ".join(sorted(declared)) or "none: it returned no environment"
-        raise ConfigProblem(
-            f"unknown environment {name!r}", file=str(source), allowed=f"one of {known}"
+        known = (
+            f"one of {', '.join(sorted(declared))}"
+            if declared
+            else f"none is declared: {source.function}() returned no environment"
         )
+        raise ConfigProblem(f"unknown environment {name!r}", file=str(source), allowed=known)
     project = _project_name(root)
     if env.project is not None and env.project != project:
         raise ConfigProblem(

@@ -25,6 +25,7 @@ module should declare, not deploy.
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 import threading
 import tomllib
@@ -43,6 +44,7 @@ from unkai.model import Environment
 
 PROJECT_FILE = "unkai.toml"
 SOURCE_KEY = "project.environments"
+_PYDANTIC_PREFIX = re.compile(r"^(?:Value error|Assertion failed), ")
 _ALLOWED = 'a function of a module of the project, as "<module>:<function>" (cloud:environments)'
 
 
@@ -191,7 +193,9 @@ def _failure(source: PythonSource, err: Exception, *, importing: bool = False) -
     where = f"{source.display}:{line}" if line else source.display
     doing = f"importing {source.display}" if importing else f"{source.function}()"
     if isinstance(err, ValidationError):
-        return ConfigError(f"{where}: {doing} declared an invalid value: {_validation(err)}")
+        detail = _validation(err)
+        gap = "" if detail.startswith("\n") else " "
+        return ConfigError(f"{where}: {doing} declared an invalid value:{gap}{detail}")
     if isinstance(err, SyntaxError):
         return ConfigError(f"{source.display}:{err.lineno}: {err.msg}")
     said = str(err) or "it raised without a message"
@@ -230,14 +234,17 @@ def _sentence(err: Exception, said: str) -> str:
 def _validation(err: ValidationError) -> str:
     """A model's validation errors: ``Instance machine_type: <why> (got <value>)``.
 
-    A value under a secret-looking key is never shown.
+    Several go on lines of their own; a value under a secret-looking key is never shown.
     """
     parts = []
     for detail in err.errors(include_url=False):
         loc = detail["loc"]
         got = detail.get("input")
+        message = _PYDANTIC_PREFIX.sub("", detail["msg"])
+        if detail["type"] == "extra_forbidden":
+            message = "not a field of the model"
         hidden = is_secret_path(loc) or isinstance(got, (dict, list, BaseModel))
-        shown = "" if hidden else f" (got {got!r:.60})"
+        shown = "" if hidden or repr(got) in message else f" (got {got!r:.60})"
         where = " " + ".".join(str(p) for p in loc) if loc else ""
-        parts.append(f"{err.title}{where}: {detail['msg']}{shown}")
-    return "; ".join(parts)
+        parts.append(f"{err.title}{where}: {message}{shown}")
+    return parts[0] if len(parts) == 1 else "".join(f"\n  {part}" for part in parts)
