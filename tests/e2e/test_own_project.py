@@ -84,6 +84,19 @@ def test_plan_and_render_use_the_projects_own_files(venv: Path, project: Path):
     assert (out / "libvirt" / "domains" / "app.xml").is_file()
 
 
+def test_a_project_declared_in_python_plans_and_renders_from_the_wheel(venv: Path):
+    folder = venv.parent / "acme-py"
+    made = ok(run(venv / "bin" / "unkai", "init", folder, "--python", cwd=venv.parent))
+    assert "cloud.py" in made and "environments/" not in made
+    shown = ok(run(venv / "bin" / "unkai", "env", "show", "local", cwd=folder))
+    assert "project: acme-py" in shown
+    out = folder / "out"
+    ok(run(venv / "bin" / "unkai", "render", "local", "--out", out, cwd=folder))
+    dockerfile = (out / "docker" / "web" / "Dockerfile").read_text()
+    assert 'ENV GREETING="hello from this project"' in dockerfile  # the project's template
+    assert (out / "libvirt" / "domains" / "app.xml").is_file()
+
+
 def test_smoke_runs_from_the_project(venv: Path, project: Path):
     assert "smoke ok" in ok(unkai(venv, project, "smoke"))
 

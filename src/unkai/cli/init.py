@@ -23,13 +23,23 @@ _TEMPLATE_SUFFIX = ".tmpl"
 _RENAMED = {"gitignore": ".gitignore"}
 
 
-def scaffold_files(name: str) -> dict[Path, str]:
+def scaffold_files(name: str, *, python: bool = False) -> dict[Path, str]:
     """The files of a new project called ``name``: relative path → text; pure.
 
     ``*.tmpl`` files of ``unkai/scaffold/project`` get the name filled in (``${name}``);
     every other file is copied as it is (the project's own Jinja templates among them).
+    With ``python``, the environments are ``cloud.py`` (``unkai/scaffold/python``, laid
+    over the project's files) instead of ``environments/*.yaml``.
     """
-    source = Path(str(importlib.resources.files("unkai"))) / "scaffold" / "project"
+    scaffold = Path(str(importlib.resources.files("unkai"))) / "scaffold"
+    files = _files(scaffold / "project", name)
+    if python:
+        files = {p: t for p, t in files.items() if p.parts[0] != "environments"}
+        files.update(_files(scaffold / "python", name))
+    return dict(sorted(files.items()))
+
+
+def _files(source: Path, name: str) -> dict[Path, str]:
     files: dict[Path, str] = {}
     for path in sorted(source.rglob("*")):
         if not path.is_file() or "__pycache__" in path.parts:
@@ -50,6 +60,12 @@ def init(
         str | None,
         typer.Option("--name", help="The project's name (default: the folder's name)."),
     ] = None,
+    python: Annotated[
+        bool,
+        typer.Option(
+            "--python", help="Declare the environments in Python (cloud.py), not YAML files."
+        ),
+    ] = False,
 ) -> None:
     """Make a new cloud repository: environments, templates, playbooks and its program.
 
@@ -72,7 +88,7 @@ def init(
         outer = find_project(target.parent)
     except ConfigError:
         outer = None
-    files = scaffold_files(chosen)
+    files = scaffold_files(chosen, python=python)
     for relative, text in files.items():
         path = target / relative
         path.parent.mkdir(parents=True, exist_ok=True)
