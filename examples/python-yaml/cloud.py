@@ -12,7 +12,12 @@ from unkai.environments import load_yaml_environment
 from unkai.model import Environment, Instance
 
 ROOT = Path(__file__).resolve().parent
-NAMES = ("local", "staging")  # base.yaml is only extended
+
+
+def names() -> list[str]:
+    """One environment per file of environments/, but base.yaml, which is only extended."""
+    files = (ROOT / "environments").glob("*.yaml")
+    return sorted(path.stem for path in files if path.stem != "base")
 
 
 def with_workers(env: Environment) -> Environment:
@@ -36,4 +41,4 @@ def with_workers(env: Environment) -> Environment:
 
 def environments() -> list[Environment]:
     """Every environment of this project (unkai.toml names this function)."""
-    return [with_workers(load_yaml_environment(name, root=ROOT)) for name in NAMES]
+    return [with_workers(load_yaml_environment(name, root=ROOT)) for name in names()]

@@ -64,7 +64,7 @@ def test_a_vm_declared_alone_boots_its_user_data_and_a_second_up_changes_nothing
     assert "hello, alone" in motd.stdout
 
     again = st.up(expect_no_changes=True)
-    assert set((again.summary.resource_changes or {})) == {"same"}
+    assert set(again.summary.resource_changes or {}) == {"same"}
 
     st.destroy()
     assert domain not in domains()
