@@ -23,6 +23,8 @@ DEBIAN = VmImage(
     version="12.0.1",
     packages=["cloud-init", "openssh-server"],
     disk_gb=4,
+    # Only the cloud-init modules unkai needs, in one stage: about 30 s to boot under TCG.
+    profile="lean",
 )
 
 

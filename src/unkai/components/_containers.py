@@ -41,7 +41,7 @@ def container_image_inputs(
             if vm is None
             else ContainerBase(
                 name=vm.name, version=vm.version, packages=tuple(sorted(vm.packages)),
-                disk_gb=vm.disk_gb,
+                disk_gb=vm.disk_gb, profile=vm.profile,
             )
         )  # fmt: skip
     return ContainerImageInputs(

@@ -50,6 +50,7 @@ def vm_image_inputs(
         version=image.version,
         packages=tuple(image.packages),
         disk_gb=image.disk_gb,
+        profile=image.profile,
         libvirt_uri=host.libvirt_uri,
         boot_dir=render.boot_files_dir(environment, image),
         playbook=playbook,

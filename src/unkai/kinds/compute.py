@@ -163,6 +163,8 @@ class VmImageInputs(Inputs):
     """Size of the disk in GiB."""
     mirror: Annotated[NonEmpty, Replace(_CONTENT)] = DEBIAN_MIRROR
     """The Debian mirror."""
+    profile: Annotated[Literal["default", "lean"], Replace(_CONTENT)] = "default"
+    """How it boots: cloud-init as Debian ships it, or lean (see ``unkai.model.VmImage``)."""
     libvirt_uri: Annotated[NonEmpty, Replace("the image moves to another host")]
     """The host's libvirt URI."""
     pool: Annotated[NonEmpty, Replace("the image moves to another storage pool")] = STORAGE_POOL

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, ClassVar
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
@@ -65,6 +65,8 @@ class ContainerBase(Inputs):
     """Size of the rootfs image in GiB."""
     mirror: NonEmpty = DEBIAN_MIRROR
     """The Debian mirror."""
+    profile: Literal["default", "lean"] = "default"
+    """The VM image's boot profile: its rootfs is the same tree, one build for both."""
 
 
 class ContainerImageInputs(Inputs):

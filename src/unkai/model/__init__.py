@@ -61,7 +61,14 @@ from unkai.model._environment import (
     ReferenceProblem,
 )
 from unkai.model._hosts import Host, HostPool, Zone, default_libvirt_uri
-from unkai.model._images import DEBIAN_BASE_IMAGE, DEBIAN_MIRROR, ContainerImage, VmImage
+from unkai.model._images import (
+    DEBIAN_BASE_IMAGE,
+    DEBIAN_MIRROR,
+    LEAN_USER_DATA_KEYS,
+    ContainerImage,
+    ImageProfile,
+    VmImage,
+)
 from unkai.model._kubernetes import (
     Cluster,
     ContainerPort,
@@ -101,6 +108,7 @@ __all__ = [
     "DEBIAN_BASE_IMAGE",
     "DEBIAN_MIRROR",
     "DNS_LABEL",
+    "LEAN_USER_DATA_KEYS",
     "MACHINE_TYPES",
     "NAME_PATTERN",
     "NAME_RULE",
@@ -116,6 +124,7 @@ __all__ = [
     "HorizontalAutoscaling",
     "Host",
     "HostPool",
+    "ImageProfile",
     "Instance",
     "InstanceGroup",
     "InstanceTemplate",

@@ -14,7 +14,7 @@ from unkai.errors import ConfigError
 from unkai.model._base import DnsLabel, UnkaiModel, sorted_mapping
 from unkai.model._compute import Instance, InstanceGroup, InstanceTemplate, expand_group
 from unkai.model._hosts import Host, HostPool, Zone
-from unkai.model._images import ContainerImage, VmImage
+from unkai.model._images import LEAN_USER_DATA_KEYS, ContainerImage, VmImage
 from unkai.model._kubernetes import Cluster, Workload
 from unkai.model._network import Network
 
@@ -334,7 +334,8 @@ class _References:
 
     def _instance_properties(self, path: str, spec: Instance | InstanceTemplate) -> None:
         env = self.env
-        self.ref(f"{path}.image", "VM image", spec.image, env.vm_images)
+        if self.ref(f"{path}.image", "VM image", spec.image, env.vm_images):
+            self._lean_user_data(path, spec, env.vm_images[spec.image])
         for index, network in enumerate(spec.networks):
             self.ref(f"{path}.networks.{index}", "network", network, env.networks)
         self.ref(f"{path}.zone", "zone", spec.zone, env.zones)
@@ -354,6 +355,24 @@ class _References:
                             allowed=f"at least {image.disk_gb}",
                         )
                     )
+
+    def _lean_user_data(self, path: str, spec: Instance | InstanceTemplate, image: VmImage) -> None:
+        """A lean image runs only some cloud-init modules: user data for others is refused."""
+        if image.profile != "lean" or not spec.user_data:
+            return
+        for key in sorted(set(spec.user_data) - LEAN_USER_DATA_KEYS):
+            self.problems.append(
+                ReferenceProblem(
+                    f"{path}.user_data.{key}",
+                    f"is not acted on by the lean image {image.name!r}: its cloud-init runs"
+                    " only the modules unkai needs",
+                    value=key,
+                    allowed=(
+                        f"one of {', '.join(sorted(LEAN_USER_DATA_KEYS))}; or profile: default"
+                        " on the image, or a playbook baked into it"
+                    ),
+                )
+            )
 
     def _instance(self, key: str, instance: Instance) -> None:
         env = self.env

@@ -51,6 +51,7 @@ def test_the_base_is_the_rootfs_of_the_vm_image(local):
         version=vm.version,
         packages=tuple(sorted(vm.packages)),
         disk_gb=vm.disk_gb,
+        profile=vm.profile,
     )
     assert args.model_dump(mode="json")["base"] == {
         "name": "debian-12",
@@ -59,6 +60,7 @@ def test_the_base_is_the_rootfs_of_the_vm_image(local):
         "packages": sorted(vm.packages),
         "disk_gb": vm.disk_gb,
         "mirror": args.base.mirror,
+        "profile": vm.profile,
     }
     # The same digest as the VmImage resource's: one rootfs build serves VMs and containers.
     vm_inputs = vm_image_inputs(vm, local.hosts["localhost"], environment="local", root=ROOT)

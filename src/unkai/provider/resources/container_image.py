@@ -50,6 +50,7 @@ def base_spec(base: ContainerBase) -> ImageSpec:
         packages=base.packages,
         disk_gb=base.disk_gb,
         mirror=base.mirror,
+        profile=base.profile,
     )
 
 

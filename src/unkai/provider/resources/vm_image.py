@@ -30,6 +30,7 @@ def _spec(inputs: VmImageInputs) -> images.ImageSpec:
         mirror=inputs.mirror,
         playbook=inputs.playbook,
         playbook_digest=inputs.playbook_digest,
+        profile=inputs.profile,
     )
 
 
