@@ -4,7 +4,8 @@
 pool), builds the image and uploads it there, and boots the VM to "cloud-init finished".
 Everything it makes is named ``vmalone-<stack>-…``: this project's, this stack's.
 
-Config (``pulumi config set``): ``sshKey``, a public key to log in with (optional).
+Config (``pulumi config set``): ``sshKey``, a public key to log in with (optional);
+``profile``, ``default`` or ``lean`` (how the image boots; default: ``default``).
 """
 
 import pulumi
@@ -15,7 +16,11 @@ from unkai.model import Host, Instance, VmImage
 config = pulumi.Config()
 
 image = VmImage(
-    name="debian-12", version="12.0.1", packages=["cloud-init", "openssh-server"], disk_gb=4
+    name="debian-12",
+    version="12.0.1",
+    packages=["cloud-init", "openssh-server"],
+    disk_gb=4,
+    profile=config.get("profile") or "default",
 )
 # This machine: libvirt's system daemon, reached without SSH.
 host = Host(

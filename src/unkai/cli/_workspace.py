@@ -35,6 +35,7 @@ from unkai.toolchain import (
     known_hosts_file,
     load_project,
     operator_key,
+    process_start,
     project_root,
     state_dir,
 )
@@ -152,22 +153,8 @@ def ssh_client(env: Environment, root: Path) -> Path:
 
 
 def _alive(pid: int) -> bool:
-    """Whether ``pid`` runs; a zombie does not.
-
-    A killed engine whose parent died stays a zombie where PID 1 does not reap; it must
-    not hold the stack's lock forever.
-    """
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
-    except (OSError, IndexError):
-        return True
-    return state not in ("Z", "X")
+    """Whether ``pid`` runs on this machine; a zombie does not (see ``process_start``)."""
+    return process_start(pid) is not None
 
 
 _OPERATIONS = ("up", "preview", "refresh", "destroy", "import")

@@ -50,6 +50,7 @@ from unkai.toolchain._run_marker import (
     Run,
     detached_env,
     leftovers,
+    process_start,
     stop_leftovers,
     this_run,
 )
@@ -106,6 +107,7 @@ __all__ = [
     "pinned_version",
     "pins",
     "probe",
+    "process_start",
     "project_root",
     "pulumi_tool",
     "pulumi_version",

@@ -51,7 +51,7 @@ class Run:
 
     def alive(self) -> bool:
         """Whether the ``unkai`` process of this run still runs."""
-        return _start_time(self.pid) == self.start
+        return process_start(self.pid) == self.start
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ class Leftover:
 def this_run(root: Path, stack: str) -> Run:
     """The run of this process on ``stack`` of the project at ``root``."""
     pid = os.getpid()
-    return Run(str(root.resolve()), stack, pid, _start_time(pid) or 0)
+    return Run(str(root.resolve()), stack, pid, process_start(pid) or 0)
 
 
 def detached_env(env: Mapping[str, str]) -> dict[str, str]:
@@ -96,7 +96,7 @@ def leftovers(root: Path, stack: str) -> list[Leftover]:
         if run is None or run.root != wanted or run.stack != stack or run.alive():
             continue
         pid = int(entry.name)
-        if _start_time(pid) is None:  # gone meanwhile, or a zombie
+        if process_start(pid) is None:  # gone meanwhile, or a zombie
             continue
         found.append(Leftover(pid, _command(pid), run))
     return sorted(found, key=lambda p: p.pid)
@@ -116,7 +116,7 @@ def stop_leftovers(root: Path, stack: str, *, timeout: float = 10.0) -> list[Lef
         with contextlib.suppress(ProcessLookupError):
             os.kill(process.pid, signal.SIGKILL)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(_start_time(p.pid) for p in found):
+    while time.monotonic() < deadline and any(process_start(p.pid) for p in found):
         time.sleep(0.05)
     return found
 
@@ -129,14 +129,19 @@ def _variable(environ: bytes, name: str) -> str | None:
     return None
 
 
-def _start_time(pid: int) -> int | None:
-    """When ``pid`` started (clock ticks since boot); None when it is gone or a zombie."""
+def process_start(pid: int) -> int | None:
+    """When ``pid`` started (clock ticks since boot); None when it is gone or a zombie.
+
+    A killed process whose parent died stays a zombie where PID 1 does not reap (in a
+    container): it runs nothing, holds no lock and must count as gone. With the start
+    time, a pid reused by another process is told from the one recorded.
+    """
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
     fields = stat.rsplit(")", 1)[-1].split()
-    if fields[0] in ("Z", "X"):
+    if len(fields) < 20 or fields[0] in ("Z", "X"):
         return None
     return int(fields[19])
 

@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from unkai.errors import DriverError
-from unkai.toolchain import detached_env
+from unkai.toolchain import detached_env, process_start
 
 _LAUNCHER = """
 import json, os, subprocess, sys
@@ -59,18 +59,9 @@ def running_pid(pid_file: Path, binary: str) -> int | None:
 
 def is_running(pid: int, binary: str | None = None) -> bool:
     """Whether ``pid`` is a live (not zombie) process, running ``binary`` when given."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
+    if process_start(pid) is None:
         return False
-    state = stat.rsplit(")", 1)[-1].split()[0]
-    if state in ("Z", "X"):
-        return False
-    if binary is None:
-        return True
-    argv0 = cmdline.split(b"\0", 1)[0].decode(errors="replace")
-    return argv0 == binary
+    return binary is None or next(iter(command_line(pid)), None) == binary
 
 
 def command_line(pid: int) -> tuple[str, ...]:
