@@ -21,12 +21,15 @@ from rich.tree import Tree
 
 from unkai.cli._workspace import Root, resolve_root
 from unkai.environments import (
+    PROMOTABLE,
+    PROMOTED_BY_DEFAULT,
     Change,
     compact,
     diff_environments,
     format_key_path,
     load_environment,
     plan_new_environment,
+    plan_promotion,
 )
 from unkai.errors import ConfigError
 
@@ -149,3 +152,39 @@ def new(
     except FileExistsError as err:
         raise ConfigError(f"environment {name!r} already exists", file=plan.display) from err
     typer.echo(f"created {plan.display} (extends {source})")
+
+
+@env_app.command("promote")
+def promote(
+    source: Annotated[str, typer.Argument(help="The environment the values come from.")],
+    target: Annotated[str, typer.Argument(help="The environment whose file gets them.")],
+    only: Annotated[
+        str,
+        typer.Option(
+            "--only",
+            help=f"Comma-separated keys to promote, some of {', '.join(PROMOTABLE)}.",
+        ),
+    ] = ",".join(PROMOTED_BY_DEFAULT),
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would change; write nothing.")
+    ] = False,
+    root: _Root = None,
+) -> None:
+    """Set <target>'s file to <source>'s values of some keys (a change to review in Git).
+
+    Each key of --only (default: the images) in environments/<target>.yaml becomes
+    <source>'s resolved value; the file's other keys and comments stay. The new target is
+    checked before the file is written; what changes in it is shown like `env diff`.
+    """
+    keys = [key.strip() for key in only.split(",") if key.strip()]
+    plan = plan_promotion(source, target, root=_root(root), only=keys)
+    console = Console()
+    if not plan.changes:
+        console.print(f"{escape(target)} already has {escape(source)}'s {', '.join(keys)}")
+        return
+    console.print(_tree(target, f"{target} with {source}'s {', '.join(keys)}", list(plan.changes)))
+    if dry_run:
+        console.print(f"{len(plan.changes)} changes; --dry-run: {escape(plan.display)} unchanged")
+        return
+    plan.path.write_text(plan.text, encoding="utf-8")
+    console.print(f"{len(plan.changes)} changes; wrote {escape(plan.display)}", highlight=False)

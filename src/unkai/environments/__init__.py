@@ -58,6 +58,12 @@ from unkai.environments._loader import (
     resolve_document,
 )
 from unkai.environments._merge import deep_merge
+from unkai.environments._promote import (
+    PROMOTABLE,
+    PROMOTED_BY_DEFAULT,
+    Promotion,
+    plan_promotion,
+)
 from unkai.environments._python import PythonSource, python_source
 from unkai.environments._replicate import NewEnvironment, plan_new_environment
 
@@ -65,11 +71,14 @@ __all__ = [
     "ENVIRONMENTS_DIR",
     "LOADER_KEYS",
     "NAME_RULE",
+    "PROMOTABLE",
+    "PROMOTED_BY_DEFAULT",
     "Change",
     "ConfigProblem",
     "ConfigProblems",
     "KeyPath",
     "NewEnvironment",
+    "Promotion",
     "PythonSource",
     "compact",
     "deep_merge",
@@ -85,6 +94,7 @@ __all__ = [
     "load_environment",
     "load_yaml_environment",
     "plan_new_environment",
+    "plan_promotion",
     "python_source",
     "resolve_document",
 ]

@@ -233,6 +233,22 @@ def load_yaml_environment(
     return _validated(name, resolved.document, explainer, root)
 
 
+def load_with_own_file(name: str, *, root: Path, own: Mapping[str, Any]) -> Environment:
+    """Environment ``name`` as it would load if its own file held ``own`` instead.
+
+    The files it extends are read as they are; nothing is written. What a change to one
+    file would make of the environment, checked like a load (file names in errors are the
+    real ones; lines of the changed file are not known).
+
+    Raises:
+        ConfigError: The environment would be invalid.
+    """
+    resolved = _resolve(name, root, own)
+    return _validated(
+        name, resolved.document, _Explainer(resolved.document, Environment, resolved), root
+    )
+
+
 def _validated(
     name: str, document: dict[str, Any], explainer: _Explainer, root: Path
 ) -> Environment:
@@ -263,8 +279,11 @@ def _project_name(root: Path) -> str | None:
     return name if isinstance(name, str) and name else None
 
 
-def _resolve(name: str, root: Path) -> _Resolved:
+def _resolve(name: str, root: Path, own: Mapping[str, Any] | None = None) -> _Resolved:
+    """Merge ``name``'s chain; ``own``, when given, stands for the data of its own file."""
     chain = _read_chain(name, root)
+    if own is not None:
+        chain[-1] = ParsedFile(chain[-1].display, dict(own))
     problems: list[ConfigProblem] = []
     document: dict[str, Any] = {"name": name}
     for parsed in chain:
