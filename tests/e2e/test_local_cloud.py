@@ -482,7 +482,9 @@ def test_a_data_volume_outlives_a_replace_of_its_instance(stack):
     uuid_before = subprocess.run(
         ["virsh", "-c", URI, "domuuid", domain("db")], capture_output=True, text=True, check=True
     ).stdout.strip()
-    overrides = {"instances": {"db": {"user_data": {"timezone": "Etc/UTC"}}}}
+    # A key the lean image acts on: it writes the file, so the instance is replaced.
+    written = {"write_files": [{"path": "/etc/unkai-replaced", "content": "yes\n"}]}
+    overrides = {"instances": {"db": {"user_data": written}}}
     stack.set_config("unkai:overrides", auto.ConfigValue(json.dumps(overrides)))
     try:
         events: list[auto.EngineEvent] = []
@@ -499,6 +501,7 @@ def test_a_data_volume_outlives_a_replace_of_its_instance(stack):
     assert uuid_after != uuid_before, "db was not replaced"
     kept = ssh(port, "sudo mount /dev/vdb /mnt && cat /mnt/keep; sudo umount /mnt")
     assert kept.strip() == "kept-across-replace"
+    assert ssh(port, "cat /etc/unkai-replaced").strip() == "yes"  # the new user data ran
 
 
 def test_destroy_leaves_nothing_behind(stack):
