@@ -90,8 +90,6 @@ ANSIBLE_PLUGINS = Path(__file__).parent / "ansible_plugins"
 # Ansible's temporary files inside the tree during the bake; removed afterwards.
 _BAKE_TMP = "/tmp/.unkai-ansible"
 
-KERNEL_CMDLINE = "root=LABEL=rootfs ro console=ttyS0,115200n8 net.ifnames=0"
-
 # --- the lean profile -----------------------------------------------------------------
 # Measured under TCG with 1 vCPU (a raw QEMU boot of the same disk, side by side): the
 # default image reaches "cloud-init finished" in about 53 s, of which four Python starts

@@ -190,8 +190,7 @@ def load_environment(
     document = env.model_dump(mode="json")
     document["project"] = project
     if overrides:
-        kept = {k: v for k, v in overrides.items() if k not in ("name", "project", *LOADER_KEYS)}
-        document = deep_merge(document, kept)
+        document = deep_merge(document, _override_layer(overrides))
     return _validated(name, document, _Explainer(document, Environment, source=str(source)), root)
 
 
@@ -226,11 +225,15 @@ def load_yaml_environment(
     """
     resolved = _resolve(name, root)
     if overrides:
-        kept = {k: v for k, v in overrides.items() if k not in ("name", "project")}
-        layer = {k: v for k, v in kept.items() if k not in LOADER_KEYS}
+        layer = _override_layer(overrides)
         resolved = _Resolved(deep_merge(resolved.document, layer), resolved.chain)
     explainer = _Explainer(resolved.document, Environment, resolved)
     return _validated(name, resolved.document, explainer, root)
+
+
+def _override_layer(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """A stack's overrides as a layer to merge: without the keys no layer may set."""
+    return {k: v for k, v in overrides.items() if k not in ("name", "project", *LOADER_KEYS)}
 
 
 def load_with_own_file(name: str, *, root: Path, own: Mapping[str, Any]) -> Environment:
