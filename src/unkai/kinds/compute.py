@@ -9,7 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from unkai.kinds._base import Inputs, Replace, Secret, State, known
 from unkai.kinds._types import AbsolutePath, NonEmpty, Sha256Hex
-from unkai.model import DEBIAN_MIRROR, default_libvirt_uri
+from unkai.model import DEBIAN_MIRROR, ImageProfile, default_libvirt_uri
 from unkai.render import STORAGE_POOL, STORAGE_POOL_PATH
 
 __all__ = [
@@ -163,7 +163,7 @@ class VmImageInputs(Inputs):
     """Size of the disk in GiB."""
     mirror: Annotated[NonEmpty, Replace(_CONTENT)] = DEBIAN_MIRROR
     """The Debian mirror."""
-    profile: Annotated[Literal["default", "lean"], Replace(_CONTENT)] = "default"
+    profile: Annotated[ImageProfile, Replace(_CONTENT)] = "default"
     """How it boots: cloud-init as Debian ships it, or lean (see ``unkai.model.VmImage``)."""
     libvirt_uri: Annotated[NonEmpty, Replace("the image moves to another host")]
     """The host's libvirt URI."""

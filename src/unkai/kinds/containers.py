@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, ClassVar
 
 from pydantic import AfterValidator, Field, model_validator
 
 from unkai.kinds._base import Inputs, Replace, State, known
 from unkai.kinds._types import NonEmpty
-from unkai.model import DEBIAN_MIRROR
+from unkai.model import DEBIAN_MIRROR, ImageProfile
 
 __all__ = [
     "CONTENT_HASH_LABEL",
@@ -65,7 +65,7 @@ class ContainerBase(Inputs):
     """Size of the rootfs image in GiB."""
     mirror: NonEmpty = DEBIAN_MIRROR
     """The Debian mirror."""
-    profile: Literal["default", "lean"] = "default"
+    profile: ImageProfile = "default"
     """The VM image's boot profile: its rootfs is the same tree, one build for both."""
 
 
