@@ -10,8 +10,11 @@ environment names in ``UNKAI_SSH``. Host keys are verified against the project's
 
 from __future__ import annotations
 
+import fcntl
+import os
 import shlex
 import subprocess
+import tempfile
 from pathlib import Path
 
 from unkai._files import atomic_write
@@ -36,15 +39,27 @@ def ssh_dir(root: Path) -> Path:
 def operator_key(root: Path) -> Path:
     """The project's operator SSH key (``.unkai/ssh/id_ed25519``), made on first use.
 
-    Side effects: creates the key pair (mode 0600) the first time.
+    Side effects: creates the key pair (mode 0600) the first time. Two commands of one
+    project started together (two environments' ``up``) make one key: the pair is made
+    under a lock, in a folder of its own, and moved in public half first, so a key that
+    exists always has its public half.
     """
     key = ssh_dir(root) / "id_ed25519"
-    if not key.exists():
-        key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        subprocess.run(
-            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "unkai-operator", "-f", str(key)],
-            check=True,
-        )
+    if key.exists():
+        return key
+    key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with (key.parent / ".operator-key.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not key.exists():
+            with tempfile.TemporaryDirectory(dir=key.parent) as tmp:
+                made = Path(tmp) / key.name
+                subprocess.run(
+                    ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "unkai-operator",
+                     "-f", str(made)],
+                    check=True, stdin=subprocess.DEVNULL,
+                )  # fmt: skip
+                os.replace(made.with_suffix(".pub"), key.with_suffix(".pub"))
+                os.replace(made, key)
     return key
 
 
