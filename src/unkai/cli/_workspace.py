@@ -23,6 +23,7 @@ from typing import Annotated
 import typer
 from pulumi import automation as auto
 
+from unkai._files import atomic_write, file_lock
 from unkai.errors import ConfigError, ToolchainError, UnkaiError
 from unkai.model import Environment
 from unkai.render import render_ssh_config
@@ -90,13 +91,14 @@ def packaged_program(name: str, root: Path) -> Path:
 
 
 def passphrase_file(root: Path) -> Path:
-    """The local passphrase file, created with a random passphrase when missing."""
+    """The local passphrase file, created (mode 0600) with a random passphrase when missing."""
     path = root / ".unkai" / "passphrase"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(secrets.token_urlsafe(32) + "\n")
+    if path.exists():
+        return path
+    # Two commands of one project started together make one passphrase, written whole.
+    with file_lock(path.parent / ".passphrase.lock"):
+        if not path.exists():
+            atomic_write(path, secrets.token_urlsafe(32) + "\n", mode=0o600)
     return path
 
 

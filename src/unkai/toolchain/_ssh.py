@@ -10,14 +10,13 @@ environment names in ``UNKAI_SSH``. Host keys are verified against the project's
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shlex
 import subprocess
 import tempfile
 from pathlib import Path
 
-from unkai._files import atomic_write
+from unkai._files import atomic_write, file_lock
 
 __all__ = [
     "SSH_ENV",
@@ -48,8 +47,7 @@ def operator_key(root: Path) -> Path:
     if key.exists():
         return key
     key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with (key.parent / ".operator-key.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with file_lock(key.parent / ".operator-key.lock"):
         if not key.exists():
             with tempfile.TemporaryDirectory(dir=key.parent) as tmp:
                 made = Path(tmp) / key.name

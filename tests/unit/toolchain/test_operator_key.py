@@ -1,4 +1,4 @@
-"""The project's operator key: made once, even by commands started together."""
+"""The project's operator key and passphrase: made once, even by commands started together."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import subprocess
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from unkai.cli._workspace import passphrase_file
 from unkai.toolchain import operator_key
 
 
@@ -23,3 +24,12 @@ def test_commands_started_together_make_one_key_with_its_public_half(tmp_path: P
     assert sorted(p.name for p in key.parent.iterdir()) == [
         ".operator-key.lock", "id_ed25519", "id_ed25519.pub",
     ]  # fmt: skip
+
+
+def test_commands_started_together_share_one_whole_passphrase(tmp_path: Path):
+    with ProcessPoolExecutor(max_workers=6) as pool:
+        paths = list(pool.map(passphrase_file, [tmp_path] * 6))
+    assert len(set(paths)) == 1
+    text = paths[0].read_text()
+    assert len(text.strip()) >= 32 and text.endswith("\n")
+    assert (paths[0].stat().st_mode & 0o777) == 0o600
