@@ -9,7 +9,7 @@ import pytest
 
 from unkai.components import container_image_inputs
 from unkai.drivers import docker as d
-from unkai.drivers.images import build_image as build_rootfs
+from unkai.drivers.images import build_rootfs
 from unkai.environments import load_environment
 from unkai.provider.resources.container_image import base_spec
 from unkai.toolchain import cache_root

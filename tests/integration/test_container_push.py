@@ -14,7 +14,7 @@ import pytest
 
 from unkai.components import container_image_inputs
 from unkai.drivers import docker as d
-from unkai.drivers.images import ImageSpec, build_image
+from unkai.drivers.images import RootfsSpec, build_rootfs
 from unkai.environments import load_environment
 from unkai.provider.resources.container_image import base_spec
 from unkai.toolchain import cache_root
@@ -22,7 +22,7 @@ from unkai.toolchain import cache_root
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _base_spec() -> ImageSpec:
+def _base_spec() -> RootfsSpec:
     """The Debian base the example images use (cached by the other image tests)."""
     env = load_environment("local", root=ROOT)
     base = container_image_inputs(env.container_images["api"], env).base
@@ -70,7 +70,7 @@ def registry(tmp_path: Path):
 def test_a_built_image_is_pushed_and_the_registry_has_its_digest(registry):
     client = d.connect()
     try:
-        d.ensure_base_image(client, build_image(_base_spec(), cache_root()))
+        d.ensure_base_image(client, build_rootfs(_base_spec(), cache_root()))
         name, tag = f"unkai-push-{uuid.uuid4().hex[:8]}", "t1"
         d.build_image(
             client,

@@ -10,40 +10,34 @@ from unkai.model import DEBIAN_BASE_IMAGE, Environment
 from unkai.model import ContainerImage as ContainerImageModel
 from unkai.render import Templates, image_tag, render_dockerfile
 
-BASE_VM_IMAGE = "debian-12"
-"""The VM image of an environment whose rootfs becomes ``unkai/debian:12``."""
+DEBIAN_BASE = ContainerBase(name="debian-12", version="12")
+"""The tree imported as ``unkai/debian:12``: Debian 12's minbase, slim."""
 
 
 def container_image_inputs(
     image: ContainerImageModel,
     env: Environment,
     *,
-    base_vm_image: str = BASE_VM_IMAGE,
     templates: Templates | None = None,
 ) -> ContainerImageInputs:
     """The inputs of ``image`` of ``env``, its Dockerfile rendered as ``unkai render`` does.
 
-    The base is the rootfs of the environment's VM image ``base_vm_image`` (so one build
-    serves VMs and containers), or a plain Debian 12 when it has none. It is always the
-    unbaked rootfs: the base carries the package fields only, never the image's
-    ``playbook``, so a playbook baked into the VM image leaves ``unkai/debian:12`` as it
-    is. ``templates`` (default: the built-ins) is where the Dockerfile template is found:
-    a project's own ``templates/`` first.
+    An image ``FROM`` ``unkai/debian:12`` gets :data:`DEBIAN_BASE` with the image's
+    ``packages`` as its base: a slim Debian tree of its own (about 75 MB without
+    packages), not the VM images' rootfs (cloud-init, SSH, kernel modules: over 300 MB),
+    so an application image is its own layers on a small base. Images with other
+    packages get other bases; each is tagged ``unkai/debian:12`` for its own build.
+    ``templates`` (default: the built-ins) is where the Dockerfile template is found: a
+    project's own ``templates/`` first.
 
     Raises:
         RenderError: The Dockerfile template failed.
     """
-    base: ContainerBase | None = None
-    if image.base_image == DEBIAN_BASE_IMAGE:
-        vm = env.vm_images.get(base_vm_image)
-        base = (
-            ContainerBase(name="debian-12", version="12")
-            if vm is None
-            else ContainerBase(
-                name=vm.name, version=vm.version, packages=tuple(sorted(vm.packages)),
-                disk_gb=vm.disk_gb, profile=vm.profile,
-            )
-        )  # fmt: skip
+    base = (
+        DEBIAN_BASE.model_copy(update={"packages": image.packages})
+        if image.base_image == DEBIAN_BASE_IMAGE
+        else None
+    )
     return ContainerImageInputs(
         name=image.name,
         dockerfile=render_dockerfile(image, env, templates=templates),

@@ -21,10 +21,13 @@ The plan (:class:`ImageSpec`, :func:`mmdebstrap_argv`, :func:`bake_hook`,
 rebuilt; a baked image's digest covers the playbook's content
 (:func:`unkai.render.playbook_digest`), never its path.
 
-A tree that only ever runs as a container (a simulated hypervisor host, for one) needs
-neither kernel nor disk: :class:`RootfsSpec` names its packages, files and hooks, and
-:func:`build_rootfs` makes just the tarball, cached in ``<cache>/rootfs/<digest>/``, the
-same way (same mmdebstrap invocation, same atomic rename).
+A tree that only ever runs as a container (a simulated hypervisor host, the base of
+unkai's container images) needs neither kernel nor disk: :class:`RootfsSpec` names its
+packages, files and hooks, and :func:`build_rootfs` makes just the tarball, cached in
+``<cache>/rootfs/<digest>/``, the same way (same mmdebstrap invocation, same atomic
+rename). A slim tree (:attr:`RootfsSpec.slim`) leaves out what no container reads:
+documentation, manuals, locales, apt's lists and the ``usrmerge`` package with the Perl
+it pulls in (mmdebstrap's ``merged-usr`` hook merges ``/usr`` without it).
 """
 
 from __future__ import annotations
@@ -274,14 +277,19 @@ def _mmdebstrap(
     suite: str,
     out_tar: Path,
     mirror: str,
+    options: Sequence[str] = (),
 ) -> list[str]:
-    """The one mmdebstrap invocation: minbase, root mode, a tarball, customize hooks."""
+    """The one mmdebstrap invocation: minbase, root mode, a tarball, customize hooks.
+
+    ``options`` go before the hooks (:data:`SLIM_OPTIONS` for a slim tree).
+    """
     return [
         "mmdebstrap",
         "--variant=minbase",
         "--mode=root",
         "--format=tar",
-        f"--include={','.join(packages)}",
+        *([f"--include={','.join(packages)}"] if packages else []),
+        *options,
         *(arg for hook in hooks for arg in ("--customize-hook", hook)),
         suite,
         str(out_tar),
@@ -486,6 +494,25 @@ class RootfsFile:
         )
 
 
+SLIM_OPTIONS = (
+    # /usr merged by mmdebstrap itself: the usrmerge package would pull in Perl (45 MB).
+    "--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr",
+    *(
+        f"--dpkgopt=path-exclude=/usr/share/{folder}/*"
+        for folder in ("doc", "man", "info", "locale", "lintian", "linda")
+    ),
+    # The licences stay with the packages they cover.
+    "--dpkgopt=path-include=/usr/share/doc/*/copyright",
+)
+"""mmdebstrap options of a slim tree: what dpkg never unpacks, and merged /usr."""
+
+SLIM_HOOK = (
+    'rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/* "$1"/var/cache/debconf/*-old'
+    ' "$1"/var/lib/dpkg/*-old "$1"/var/log/*'
+)
+"""The last customize hook of a slim tree: apt's lists and caches, old databases, logs."""
+
+
 @dataclass(frozen=True)
 class RootfsSpec:
     """A Debian tree that only runs as a container: packages, files, hooks; no kernel, no disk.
@@ -498,6 +525,8 @@ class RootfsSpec:
             the files are written, in order.
         suite: Debian suite (``bookworm`` for Debian 12).
         mirror: The Debian archive.
+        slim: Leave out documentation, manuals, locales, apt's lists and ``usrmerge``
+            (:data:`SLIM_OPTIONS`, :data:`SLIM_HOOK`). Part of the digest when set.
 
     SSH host keys that packages make at install time are always removed last, so no two
     containers of one tree share a host key.
@@ -510,10 +539,16 @@ class RootfsSpec:
     suite: str = "bookworm"
     mirror: str = DEBIAN_MIRROR
     builder: str = field(default=BUILDER_VERSION)
+    slim: bool = False
 
     def digest(self) -> str:
         """sha256 of the canonical JSON of the spec (packages sorted): the tree's identity."""
         data = {**asdict(self), "packages": sorted(set(self.packages))}
+        if self.slim:
+            # What makes a tree slim is part of it: changed options build it anew.
+            data["slim"] = [*SLIM_OPTIONS, SLIM_HOOK]
+        else:
+            del data["slim"]  # trees that are not slim keep the digests they had
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
@@ -537,12 +572,15 @@ class BuiltRootfs:
 def rootfs_argv(spec: RootfsSpec, out_tar: Path) -> list[str]:
     """The ``mmdebstrap`` command that builds the tarball of ``spec``."""
     hooks = [*(f.hook() for f in spec.files), *spec.hooks, _REMOVE_HOST_KEYS]
+    if spec.slim:
+        hooks.append(SLIM_HOOK)
     return _mmdebstrap(
         packages=sorted(set(spec.packages)),
         hooks=hooks,
         suite=spec.suite,
         out_tar=out_tar,
         mirror=spec.mirror,
+        options=SLIM_OPTIONS if spec.slim else (),
     )
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from typing import Annotated, ClassVar
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, model_validator
 
 from unkai.kinds._base import Inputs, Replace, State, known
 from unkai.kinds._types import NonEmpty
-from unkai.model import DEBIAN_MIRROR, ImageProfile
+from unkai.model import DEBIAN_MIRROR
 
 __all__ = [
     "CONTENT_HASH_LABEL",
@@ -51,22 +51,22 @@ Registry = Annotated[str, _matching(_REGISTRY, "a registry", "host[:port][/path]
 
 
 class ContainerBase(Inputs):
-    """The Debian rootfs imported as ``unkai/debian:12`` (fields of the VM image it is)."""
+    """The slim Debian tree imported as ``unkai/debian:12``: Debian's minbase and packages.
+
+    It is a tree of its own, not a VM image's rootfs: no kernel, init, cloud-init or SSH
+    server, no documentation or locales (:attr:`unkai.drivers.images.RootfsSpec.slim`).
+    """
 
     name: NonEmpty
-    """The VM image family whose rootfs it is."""
+    """The base's family (``debian-12``)."""
     version: NonEmpty
     """Its version."""
     suite: NonEmpty = "bookworm"
     """The Debian suite."""
     packages: tuple[NonEmpty, ...] = ()
-    """Debian packages beside the base set."""
-    disk_gb: Annotated[int, Field(ge=1)] = 4
-    """Size of the rootfs image in GiB."""
+    """Debian packages beside the minbase set (the image's ``packages``)."""
     mirror: NonEmpty = DEBIAN_MIRROR
     """The Debian mirror."""
-    profile: ImageProfile = "default"
-    """The VM image's boot profile: its rootfs is the same tree, one build for both."""
 
 
 class ContainerImageInputs(Inputs):

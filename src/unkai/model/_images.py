@@ -77,6 +77,16 @@ def _relative_path(value: str, what: str) -> str:
     return value
 
 
+def _debian_packages(value: tuple[str, ...]) -> tuple[str, ...]:
+    for package in value:
+        if not _DEB_PACKAGE.fullmatch(package):
+            raise ValueError(
+                f"{package!r} is not a Debian package name; allowed: lowercase letters,"
+                " digits, '+', '-' and '.', at least 2 characters"
+            )
+    return tuple(sorted(set(value)))
+
+
 class VmImage(UnkaiModel):
     """A VM disk image, built from Debian packages and optionally an Ansible playbook.
 
@@ -124,13 +134,7 @@ class VmImage(UnkaiModel):
     @field_validator("packages")
     @classmethod
     def _check_packages(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for package in value:
-            if not _DEB_PACKAGE.fullmatch(package):
-                raise ValueError(
-                    f"{package!r} is not a Debian package name; allowed: lowercase letters,"
-                    " digits, '+', '-' and '.', at least 2 characters"
-                )
-        return tuple(sorted(set(value)))
+        return _debian_packages(value)
 
     @field_validator("playbook", "kernel", "initrd")
     @classmethod
@@ -160,6 +164,14 @@ class ContainerImage(UnkaiModel):
     )
     base_image: str = Field(
         default=DEBIAN_BASE_IMAGE, description="The ``FROM`` image (default: unkai's Debian)."
+    )
+    packages: tuple[str, ...] = Field(
+        default=(),
+        description=(
+            "Debian packages the image needs beyond Debian's minbase set (sorted, unique):"
+            " installed into its base, as the build has no network. Only with unkai's"
+            " Debian base."
+        ),
     )
     tag_policy: Literal["content-hash"] = Field(
         default="content-hash", description="How the tag is chosen; only content hashes."
@@ -204,3 +216,18 @@ class ContainerImage(UnkaiModel):
         if value is not None and not _REGISTRY.fullmatch(value):
             raise ValueError(f"{value!r} is not a registry; allowed: host[:port][/path]")
         return value
+
+    @field_validator("packages")
+    @classmethod
+    def _check_packages(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _debian_packages(value)
+
+    @model_validator(mode="after")
+    def _check_packages_need_debian_base(self) -> ContainerImage:
+        if self.packages and self.base_image != DEBIAN_BASE_IMAGE:
+            raise ValueError(
+                f"packages are installed into unkai's Debian base, and this image starts"
+                f" FROM {self.base_image!r}; allowed: packages with the default base_image"
+                f" ({DEBIAN_BASE_IMAGE!r}), or none"
+            )
+        return self

@@ -211,10 +211,9 @@ def test_resource_check_names_a_bad_bake_input(extra, key, match):
     assert err.value.key_path == key
 
 
-def test_the_container_base_is_the_unbaked_rootfs():
-    # container_image_inputs(...).base carries only the package fields, so a playbook baked
-    # into the VM image never reaches unkai/debian:12 (the container base stays the plain
-    # tree).
+def test_a_playbook_baked_into_the_vm_image_never_reaches_the_container_base():
+    # The container base is a slim tree of its own: a playbook baked into the VM image
+    # leaves unkai/debian:12 as it is.
     from unkai.model import ContainerImage, Environment
 
     env = Environment.model_validate(
@@ -225,5 +224,5 @@ def test_the_container_base_is_the_unbaked_rootfs():
     assert isinstance(args.base, ContainerBase)
     assert "playbook" not in ContainerBase.model_fields
     assert "playbook" not in args.model_dump(mode="json")["base"]
-    assert base_spec(args.base).playbook_digest is None
+    assert base_spec(args.base).hooks == ()
     assert isinstance(env.container_images["api"], ContainerImage)

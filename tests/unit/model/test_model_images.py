@@ -54,7 +54,12 @@ def test_container_image_defaults() -> None:
     assert image.base_image == DEBIAN_BASE_IMAGE == "unkai/debian:12"
     assert image.tag_policy == "content-hash"
     assert image.registry is None
+    assert image.packages == ()
     assert list(image.variables) == ["a", "b"]
+    with_packages = ContainerImage(
+        name="api", dockerfile_template="a.j2", packages=["python3", "curl", "python3"]
+    )
+    assert with_packages.packages == ("curl", "python3")
 
 
 @pytest.mark.parametrize(
@@ -66,6 +71,11 @@ def test_container_image_defaults() -> None:
         ({"base_image": "Not A Reference"}, "is not an image reference"),
         ({"registry": "https://registry.example"}, "is not a registry"),
         ({"tag_policy": "latest"}, "'content-hash'"),
+        ({"packages": ["Python3"]}, "'Python3' is not a Debian package name"),
+        (
+            {"packages": ["python3"], "base_image": "debian:12"},
+            "this image starts FROM 'debian:12'; allowed: packages with the default base_image",
+        ),
     ],
 )
 def test_container_image_rejects(fields: dict[str, Any], fragment: str) -> None:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
 import pytest
 
 from unkai.components import container_image_inputs, vm_image_inputs
+from unkai.drivers.images import SLIM_HOOK, rootfs_argv
 from unkai.environments import load_environment
 from unkai.errors import ConfigError
-from unkai.kinds import ContainerBase, ContainerImageInputs
+from unkai.kinds import ContainerImageInputs
 from unkai.provider import Props
 from unkai.provider.resources import ContainerImage
 from unkai.provider.resources.container_image import base_spec
@@ -43,28 +45,47 @@ def test_component_inputs_are_what_unkai_render_shows(local):
         assert args.registry is None
 
 
-def test_the_base_is_the_rootfs_of_the_vm_image(local):
+def test_the_base_is_a_slim_tree_of_its_own_not_the_vm_images_rootfs(local):
     args = container_image_inputs(local.container_images["worker"], local)
-    vm = local.vm_images["debian-12"]
-    assert args.base == ContainerBase(
-        name="debian-12",
-        version=vm.version,
-        packages=tuple(sorted(vm.packages)),
-        disk_gb=vm.disk_gb,
-        profile=vm.profile,
-    )
     assert args.model_dump(mode="json")["base"] == {
         "name": "debian-12",
-        "version": vm.version,
+        "version": "12",
         "suite": "bookworm",
-        "packages": sorted(vm.packages),
-        "disk_gb": vm.disk_gb,
+        "packages": [],
         "mirror": args.base.mirror,
-        "profile": vm.profile,
     }
-    # The same digest as the VmImage resource's: one rootfs build serves VMs and containers.
+    spec = base_spec(args.base)
+    assert spec.slim and spec.packages == ()
+    # Not the VM image's rootfs: no kernel, cloud-init or SSH server in containers.
+    vm = local.vm_images["debian-12"]
     vm_inputs = vm_image_inputs(vm, local.hosts["localhost"], environment="local", root=ROOT)
-    assert base_spec(args.base).digest() == vm_image_spec(vm_inputs).digest()
+    assert spec.digest() != vm_image_spec(vm_inputs).digest()
+    # The VM image's packages and profile are no part of it: changing them keeps the base.
+    lean = local.model_copy(update={"vm_images": {
+        **local.vm_images,
+        "debian-12": vm.model_copy(update={"packages": ("curl",), "profile": "default"}),
+    }})  # fmt: skip
+    assert container_image_inputs(lean.container_images["worker"], lean).base == args.base
+
+
+def test_the_slim_base_is_built_without_docs_locales_or_usrmerge(local):
+    base = container_image_inputs(local.container_images["api"], local).base
+    assert base is not None
+    spec = base_spec(base)
+    argv = rootfs_argv(spec, Path("/out.tar"))
+    assert not any(a.startswith("--include") for a in argv)  # Debian's minbase alone
+    assert "--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr" in argv
+    for folder in ("doc", "man", "locale"):
+        assert f"--dpkgopt=path-exclude=/usr/share/{folder}/*" in argv
+    assert "--dpkgopt=path-include=/usr/share/doc/*/copyright" in argv
+    hooks = [argv[i + 1] for i, a in enumerate(argv) if a == "--customize-hook"]
+    assert hooks[-1] == SLIM_HOOK and "/var/lib/apt/lists/*" in SLIM_HOOK
+    # Slim is part of the identity; a tree that is not slim keeps the digest it had.
+    plain = dataclasses.replace(spec, slim=False)
+    assert plain.digest() != spec.digest()
+    assert "--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr" not in rootfs_argv(
+        plain, Path("/out.tar")
+    )
 
 
 def test_an_image_from_another_base_has_no_debian_base(local):
@@ -98,9 +119,9 @@ def test_check_accepts_rendered_inputs(inputs):
         ),
         (
             "base",
-            {"name": "d", "version": "1", "disk_gb": 0.5},
+            {"name": "d", "version": "1", "disk_gb": 4},
             "base.disk_gb",
-            r"fractional part \(got 0.5\)",
+            "unknown key; allowed: one of name, version, suite, packages, mirror",
         ),
         ("base", {"name": "", "version": "1"}, "base.name", "at least 1 character"),
         ("registry", "http://registry", "registry", r"\(got 'http://registry'\)"),

@@ -103,7 +103,7 @@ EXAMPLES: dict[type[Inputs], dict[str, Any]] = {
     },
     kinds.ContainerImageInputs: {
         "name": "team/api", "dockerfile": "FROM unkai/debian:12\nUSER 10001\n", "tag": "t1",
-        "base": {"name": "debian-12", "version": "12.0.1", "packages": ["cloud-init"]},
+        "base": {"name": "debian-12", "version": "12", "suite": "bookworm"},
         "registry": "127.0.0.1:5000",
     },
     kinds.ClusterInputs: {

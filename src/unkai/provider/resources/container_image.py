@@ -5,8 +5,8 @@ The Dockerfile arrives rendered (the component calls
 reviewer reads is what the engine builds. Its tag is the content hash of that text:
 the same Dockerfile is the same image, a changed one is a new image under a new tag.
 
-Creating one builds the Debian base when needed (the rootfs of
-:func:`unkai.drivers.images.build_image`, cached; ``docker import`` as
+Creating one builds the Debian base when needed (a slim tree of
+:func:`unkai.drivers.images.build_rootfs`, cached; ``docker import`` as
 ``unkai/debian:12``), builds the image without network, and pushes it when a registry
 is configured. Deleting it removes its tags; the image goes with its last tag, the
 shared base never does.
@@ -19,8 +19,7 @@ from typing import Any
 
 from unkai._files import file_lock
 from unkai.drivers import docker as engine
-from unkai.drivers.images import ImageSpec
-from unkai.drivers.images import build_image as build_rootfs
+from unkai.drivers.images import RootfsSpec, build_rootfs
 from unkai.errors import ConfigError, DriverError
 from unkai.kinds import (
     CONTENT_HASH_LABEL,
@@ -41,16 +40,14 @@ BASE_DIGEST_LABEL = "dev.unkai.base-digest"
 __all__ = ["BASE_DIGEST_LABEL", "CONTENT_HASH_LABEL", "ContainerImage", "base_spec"]
 
 
-def base_spec(base: ContainerBase) -> ImageSpec:
-    """The :class:`ImageSpec` of the ``base`` input."""
-    return ImageSpec(
-        name=base.name,
-        version=base.version,
-        suite=base.suite,
+def base_spec(base: ContainerBase) -> RootfsSpec:
+    """The slim :class:`RootfsSpec` of the ``base`` input: Debian's minbase and its packages."""
+    return RootfsSpec(
+        name=f"{base.name}-container-base",
         packages=base.packages,
-        disk_gb=base.disk_gb,
+        suite=base.suite,
         mirror=base.mirror,
-        profile=base.profile,
+        slim=True,
     )
 
 
