@@ -1,6 +1,6 @@
 """Container images against the real Docker engine and the real Pulumi engine.
 
-The base is imported from the Debian rootfs unkai builds (the cache's, built once),
+The base is imported from the slim Debian tree unkai builds (the cache's, built once),
 the example ``api`` and ``worker`` images of environments/local.yaml are built from
 their rendered Dockerfiles without network, run once as UID 10001, and the provider
 resource goes through up / preview / refresh / destroy of a small stack.
@@ -18,10 +18,15 @@ import pytest
 from pulumi import automation as auto
 
 from unkai.cli._workspace import select_stack
+from unkai.components._containers import DEBIAN_BASE
 from unkai.drivers import docker as d
+from unkai.drivers.images import build_rootfs
 from unkai.errors import DriverError
+from unkai.kinds import ContainerBase
 from unkai.model import DEBIAN_BASE_IMAGE
+from unkai.provider.resources.container_image import base_spec
 from unkai.render import CONTAINER_UID, image_reference, render_dockerfile
+from unkai.toolchain import cache_root
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = Path(__file__).resolve().parent / "stacks" / "container_image"
@@ -116,6 +121,38 @@ def test_example_images_build_and_run_as_non_root(client, base, local, name, tes
         docker("rm", "-f", container)
     state = d.image_state(client, tag)
     assert state is not None and state.labels[d.MANAGED_LABEL] == "unkai"
+    # A small base, and the image is its own layers on it: nothing is copied or installed.
+    base_state = d.image_state(client, DEBIAN_BASE_IMAGE)
+    assert base_state is not None and base_state.size_bytes <= 80_000_000, base_state
+    assert state.size_bytes - base_state.size_bytes < 100_000, state.size_bytes
+    history = json.loads(
+        "[" + ",".join(docker("history", "--format", "json", tag).split("\n")[:-1]) + "]"
+    )
+    assert history[-1]["CreatedBy"] == "" and history[-1]["Comment"] == "Imported from -"
+    assert [layer["Size"] for layer in history[:-1] if layer["Size"] != "0B"] == []
+
+
+def test_an_images_packages_are_in_its_base_and_only_there(client, base):
+    """``packages`` of an image become a slim base of their own (mmdebstrap, cached)."""
+    spec = base_spec(ContainerBase(name="debian-12", version="12", packages=("jq",)))
+    assert spec.digest() != base_spec(DEBIAN_BASE).digest()
+    built = build_rootfs(spec, cache_root())
+    ref = f"unkai-it-{uuid.uuid4().hex[:8]}/debian:12"
+    plan = d.plan_base_import(built, ref=ref)
+    try:
+        d.ensure_base_image(client, built, ref=ref)
+        found = docker("run", "--rm", "--network", "none", ref, "jq", "-n", "1+1")
+        assert found.strip() == "2"
+        state = d.image_state(client, ref)
+        assert state is not None and state.size_bytes <= 85_000_000, state.size_bytes
+    finally:
+        for name in (ref, plan.reference):
+            d.remove_image(client, name, protect=())
+    missing = docker("run", "--rm", "--network", "none", DEBIAN_BASE_IMAGE, "sh", "-c",
+                     "command -v jq python3 ssh cloud-init; ls /usr/share/doc | wc -l;"
+                     " ls /usr/share/man /usr/share/locale 2>/dev/null | wc -l")  # fmt: skip
+    # The shared base has none of them, no manuals or locales, only the licences.
+    assert missing.split()[-1] == "0" and len(missing.split()) == 2, missing
 
 
 def test_no_secret_in_image_layers_history_or_config(client, base, local, test_ref):
