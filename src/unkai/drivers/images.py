@@ -45,6 +45,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from unkai._files import file_lock
 from unkai.drivers._run import run
 from unkai.model import DEBIAN_MIRROR
 
@@ -408,7 +409,9 @@ def build_image(
     """Build ``spec`` into the cache unless it is there; return the image.
 
     The build happens in a temporary folder beside the cache entry and is renamed into
-    place whole, so an interrupted build leaves no half image behind.
+    place whole, so an interrupted build leaves no half image behind. It holds the
+    entry's lock: the images of several hosts (or two commands) that need one digest
+    at once make it once, and the others find it built.
 
     Raises:
         CommandFailed: mmdebstrap, mkfs.ext4 or qemu-img failed (output in the error).
@@ -416,6 +419,17 @@ def build_image(
     found = cached_image(spec, cache_root)
     if found is not None:
         return found
+    with file_lock(_build_lock(cache_root, "images", spec.digest())):
+        found = cached_image(spec, cache_root)
+        return found if found is not None else _build_image(spec, cache_root, say)
+
+
+def _build_lock(cache_root: Path, kind: str, digest: str) -> Path:
+    """The lock file of one cache entry's build."""
+    return cache_root / "locks" / f"{kind}-{digest[:16]}.lock"
+
+
+def _build_image(spec: ImageSpec, cache_root: Path, say: Callable[[str], None]) -> BuiltImage:
     start = time.monotonic()
     digest = spec.digest()
     final = image_cache(digest, cache_root)
@@ -607,7 +621,7 @@ def build_rootfs(
 
     Side effects: runs mmdebstrap (about a minute, as root) in a temporary folder beside
     the cache entry, which is renamed into place whole, so an interrupted build leaves
-    no half tree behind.
+    no half tree behind; under the entry's lock, so a tree is built once at a time.
 
     Raises:
         CommandFailed: mmdebstrap failed (its output in the error).
@@ -615,6 +629,12 @@ def build_rootfs(
     found = cached_rootfs(spec, cache_root)
     if found is not None:
         return found
+    with file_lock(_build_lock(cache_root, "rootfs", spec.digest())):
+        found = cached_rootfs(spec, cache_root)
+        return found if found is not None else _build_rootfs(spec, cache_root, say)
+
+
+def _build_rootfs(spec: RootfsSpec, cache_root: Path, say: Callable[[str], None]) -> BuiltRootfs:
     start = time.monotonic()
     final = rootfs_layout(spec, cache_root).folder
     final.parent.mkdir(parents=True, exist_ok=True)

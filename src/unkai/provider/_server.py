@@ -11,6 +11,7 @@ out) are turned into the status here, by an interceptor.
 from __future__ import annotations
 
 import sys
+import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -43,12 +44,28 @@ class _PlainErrors(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             except UnkaiError as err:
                 # abort() raises grpc.aio's AbortError, which grpc.aio lets through.
                 await context.abort(grpc.StatusCode.UNKNOWN, str(err))
+            except (grpc.aio.AbortError, grpc.RpcError):
+                raise  # the SDK's own statuses (input-property errors) stand
+            except Exception as err:
+                # Not one of unkai's errors, so a bug: say what failed in a sentence, and
+                # leave the traceback in the plugin's log (the engine's, with -v).
+                traceback.print_exc(file=sys.stderr)
+                await context.abort(grpc.StatusCode.UNKNOWN, unexpected(err))
 
         return grpc.unary_unary_rpc_method_handler(
             unary_unary,
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+
+
+def unexpected(err: BaseException) -> str:
+    """The sentence for an error unkai did not expect, without its class name."""
+    detail = str(err) or "no detail"
+    return (
+        f"unkai's provider failed unexpectedly ({detail}); this is a bug in unkai: run"
+        " again, and if it repeats, report it with the output of the same command and -v"
+    )
 
 
 def make_server(provider: UnkaiProvider, *, engine: str, args: list[str]) -> Any:

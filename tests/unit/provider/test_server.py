@@ -52,3 +52,19 @@ def test_an_unknown_type_is_named_without_a_class_name() -> None:
     assert err.details() == (
         "unknown resource type unkai:local:Nope; this provider has: unkai:local:File"
     )
+
+
+def test_an_unexpected_error_is_a_sentence_without_its_class_name(monkeypatch) -> None:
+    def broken(self, inputs):
+        raise OSError(39, "Directory not empty", "/cache/.tmp")
+
+    monkeypatch.setattr(LocalFile, "create", broken)
+    props = wrap({"path": "/tmp/unkai-never-written", "content": "hi", "mode": "0600"})
+    request = proto.CreateRequest(urn=URN, properties=PropertyValue.marshal_map(props))
+    err = asyncio.run(_call("Create", request))
+    assert err.code() == grpc.StatusCode.UNKNOWN
+    assert "<class" not in err.details() and "OSError" not in err.details()
+    assert err.details().startswith(
+        "unkai's provider failed unexpectedly ([Errno 39] Directory not empty: '/cache/.tmp');"
+        " this is a bug in unkai"
+    )
