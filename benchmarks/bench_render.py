@@ -35,6 +35,11 @@ TEMPLATES = {
 
 def environment(instances: int) -> Environment:
     """A deterministic environment with ``instances`` instances (groups + standalone)."""
+    return Environment.model_validate(document(instances))
+
+
+def document(instances: int) -> dict[str, Any]:
+    """The environment of :func:`environment` as the mapping a YAML file would hold."""
     standalone = instances // 10
     per_group = (instances - standalone) // len(TEMPLATES)
     groups = {name: per_group for name in TEMPLATES}
@@ -113,7 +118,7 @@ def environment(instances: int) -> Environment:
             for i in range(8)
         },
     }
-    return Environment.model_validate(doc)
+    return doc
 
 
 def main() -> None:

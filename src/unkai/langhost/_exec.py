@@ -26,6 +26,10 @@ def run(config: dict[str, Any]) -> int:
     from pulumi.errors import RunError
     from pulumi.runtime import reset_options, run_in_stack, set_all_config
 
+    from unkai.langhost._drain import install
+
+    install()  # the end of the run in time linear in its outputs (see _drain)
+
     main = entry_file(config["program_directory"], config["entry_point"])
     if not main.is_file():
         print(f"no Pulumi program at {main}", file=sys.stderr)
