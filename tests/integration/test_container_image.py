@@ -72,7 +72,7 @@ def test_base_import_is_streamed_filtered_and_idempotent(client, rootfs):
         second = d.ensure_base_image(client, rootfs, ref=ref)
         cached = time.monotonic() - start
         assert first == second
-        assert cached < 1.0 < cold, (cold, cached)
+        assert cached < 0.5 and cached * 20 < cold, (cold, cached)  # the import really ran
         state = d.image_state(client, ref)
         assert state is not None and state.id == first
         assert sorted(state.tags) == sorted([ref, plan.reference])
@@ -150,7 +150,7 @@ def test_an_images_packages_are_in_its_base_and_only_there(client, base):
             d.remove_image(client, name, protect=())
     missing = docker("run", "--rm", "--network", "none", DEBIAN_BASE_IMAGE, "sh", "-c",
                      "command -v jq python3 ssh cloud-init; ls /usr/share/doc | wc -l;"
-                     " ls /usr/share/man /usr/share/locale 2>/dev/null | wc -l")  # fmt: skip
+                     " find /usr/share/man /usr/share/locale -type f 2>/dev/null | wc -l")  # fmt: skip
     # The shared base has none of them, no manuals or locales, only the licences.
     assert missing.split()[-1] == "0" and len(missing.split()) == 2, missing
 

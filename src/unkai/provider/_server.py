@@ -44,8 +44,10 @@ class _PlainErrors(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             except UnkaiError as err:
                 # abort() raises grpc.aio's AbortError, which grpc.aio lets through.
                 await context.abort(grpc.StatusCode.UNKNOWN, str(err))
-            except (grpc.aio.AbortError, grpc.RpcError):
-                raise  # the SDK's own statuses (input-property errors) stand
+            except (grpc.aio.AbortError, grpc.RpcError, NotImplementedError):
+                # The SDK's own statuses (input-property errors) stand, and so does
+                # UNIMPLEMENTED for a method it does not serve (the engine falls back).
+                raise
             except Exception as err:
                 # Not one of unkai's errors, so a bug: say what failed in a sentence, and
                 # leave the traceback in the plugin's log (the engine's, with -v).

@@ -68,3 +68,9 @@ def test_an_unexpected_error_is_a_sentence_without_its_class_name(monkeypatch) -
         "unkai's provider failed unexpectedly ([Errno 39] Directory not empty: '/cache/.tmp');"
         " this is a bug in unkai"
     )
+
+
+def test_a_method_the_provider_does_not_serve_stays_unimplemented() -> None:
+    # The engine's handshake falls back on UNIMPLEMENTED; any other status kills the plugin.
+    err = asyncio.run(_call("Handshake", proto.ProviderHandshakeRequest()))
+    assert err.code() == grpc.StatusCode.UNIMPLEMENTED
