@@ -58,22 +58,21 @@ def _median_preview(stack, repeat: int) -> tuple[float, int]:
     return statistics.median(times), count
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--instances", type=int, default=1000)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument(
-        "--keep", type=Path, help="make the projects in this new folder and keep them"
-    )
-    args = parser.parse_args()
+def measure(*, instances: int, repeat: int, keep: Path | None = None) -> dict[str, float]:
+    """Seconds of unkai's preview (with its load, place and render) and of the baseline.
 
+    Returns:
+        ``unkai``, ``baseline`` (medians of ``repeat``), ``prepare`` (unkai's load, place,
+        render and stack selection, in ``unkai``), ``setup`` and ``resources``.
+    """
+    here = Path.cwd()
     with tempfile.TemporaryDirectory(prefix="unkai-bench-preview-") as scratch:
-        tmp = scratch if args.keep is None else str(args.keep)
-        Path(tmp).mkdir(exist_ok=True)
-        root = Path(tmp) / "cloud"
+        tmp = Path(scratch) if keep is None else keep
+        tmp.mkdir(exist_ok=True)
+        root = tmp / "cloud"
         unkai = Path(sys.executable).parent / "unkai"
         subprocess.run([str(unkai), "init", str(root)], check=True, capture_output=True)
-        doc = document(args.instances)
+        doc = document(instances)
         del doc["name"]  # an environment file's name is the file's
         doc["clusters"]["apps"]["kubernetes_version"] = kubernetes_version()
         for group in doc["instance_groups"].values():
@@ -82,37 +81,55 @@ def main() -> None:
             host.update(cpus=256, memory_mb=1024 * 1024)  # room for all of them
         (root / "environments" / "bench.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
         os.chdir(root)
+        try:
+            start = time.monotonic()
+            stack = cloud_stack("bench", root)
+            secrets = {
+                *(s for vm in doc["instances"].values() for s in vm.get("secrets", {}).values()),
+                *(s for w in doc["workloads"].values() for s in w.get("secret_env", {}).values()),
+            }
+            stack.set_all_config({name: _secret(name) for name in sorted(secrets)})
+            setup = time.monotonic() - start
+            # cloud_stack's own work (load, place, render, select) is part of every preview.
+            unkai_seconds, count = _median_preview(stack, repeat)
+            start = time.monotonic()
+            cloud_stack("bench", root)
+            prepare = time.monotonic() - start
 
-        start = time.monotonic()
-        stack = cloud_stack("bench", root)
-        secrets = {
-            *(s for vm in doc["instances"].values() for s in vm.get("secrets", {}).values()),
-            *(s for w in doc["workloads"].values() for s in w.get("secret_env", {}).values()),
-        }
-        stack.set_all_config({name: _secret(name) for name in sorted(secrets)})
-        setup = time.monotonic() - start
-        # cloud_stack's own work (load, place, render, select) is part of every preview.
-        unkai_seconds, unkai_count = _median_preview(stack, args.repeat)
-        start = time.monotonic()
-        cloud_stack("bench", root)
-        prepare = time.monotonic() - start
+            program = tmp / "baseline"
+            program.mkdir()
+            (program / "Pulumi.yaml").write_text("name: bench-baseline\nruntime: python\n")
+            (program / "__main__.py").write_text(BASELINE.format(count=count - 1))
+            base = select_stack(program, "baseline")
+            base.set_config("out", _plain(str(tmp / "files")))
+            base_seconds, _ = _median_preview(base, repeat)
+        finally:
+            os.chdir(here)
+    return {
+        "unkai": unkai_seconds + prepare,
+        "prepare": prepare,
+        "baseline": base_seconds,
+        "setup": setup,
+        "resources": count,
+    }
 
-        program = Path(tmp) / "baseline"
-        program.mkdir()
-        (program / "Pulumi.yaml").write_text("name: bench-baseline\nruntime: python\n")
-        (program / "__main__.py").write_text(BASELINE.format(count=unkai_count - 1))
-        base = select_stack(program, "baseline")
-        base.set_config("out", _plain(str(Path(tmp) / "files")))
-        base_seconds, base_count = _median_preview(base, args.repeat)
 
-    ratio = (unkai_seconds + prepare) / base_seconds
-    print(f"unkai:    {unkai_count} resources, preview {unkai_seconds:.1f} s"
-          f" + load/place/render {prepare:.1f} s"
-          f" = {(unkai_seconds + prepare) * 1000 / unkai_count:.1f} ms a resource"
-          f" (stack set-up {setup:.1f} s, once)")  # fmt: skip
-    print(f"baseline: {base_count} LocalFile, preview {base_seconds:.1f} s"
-          f" = {base_seconds * 1000 / base_count:.1f} ms a resource")  # fmt: skip
-    print(f"unkai / baseline: {ratio:.2f} (target: at most 1.5)")
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--instances", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--keep", type=Path, help="make the projects in this new folder and keep them"
+    )
+    args = parser.parse_args()
+    got = measure(instances=args.instances, repeat=args.repeat, keep=args.keep)
+    count, ours, base = got["resources"], got["unkai"], got["baseline"]
+    print(f"unkai:    {count:.0f} resources, preview {ours - got['prepare']:.1f} s"
+          f" + load/place/render {got['prepare']:.1f} s = {ours * 1000 / count:.1f} ms"
+          f" a resource (stack set-up {got['setup']:.1f} s, once)")  # fmt: skip
+    print(f"baseline: {count:.0f} LocalFile, preview {base:.1f} s"
+          f" = {base * 1000 / count:.1f} ms a resource")  # fmt: skip
+    print(f"unkai / baseline: {ours / base:.2f} (target: at most 1.5)")
 
 
 def _secret(value: str):
