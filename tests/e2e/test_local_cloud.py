@@ -211,6 +211,26 @@ def test_container_images_are_built_from_the_debian_base(deployed, stack):
     assert "container images of local" in deployed.stdout
 
 
+def test_measure_reads_the_overheads_the_plan_then_uses(deployed, stack):
+    """`unkai measure`: QEMU's memory and the boot disks on the host, the containers' RSS."""
+    out = ok(unkai("measure", ENV))
+    assert "measured overheads of local" in out
+    kept = json.loads((ROOT / ".unkai" / "measurements" / f"{ENV}.json").read_text())
+    assert set(kept["instances"]) == set(instances(stack))
+    for name, vm in kept["instances"].items():
+        # A lean guest of 1 GiB after boot: more than the kernel, less than it was given.
+        assert 60 < vm["memory_mb"] < 2048, (name, vm)  # TCG adds its translation cache
+        assert 300 < vm["os_disk_mb"] < 4096, (name, vm)  # overlay and its 4 GiB image
+    assert set(kept["container_images"]) == {"api", "worker"}
+    for name, image in kept["container_images"].items():
+        assert 0 < image["memory_mb"] < 64 and 0 < image["size_mb"] <= 80, (name, image)
+    assert 0 < kept["density"]["container_base_image_mb"]["value"] <= 80
+    plan = " ".join(ok(unkai("plan", ENV)).split())
+    memory = kept["density"]["vm_guest_memory_mb"]["value"]
+    assert f"vm_guest_memory_mb = {memory}: measured " in plan
+    assert "container_memory_mb" in plan and "assumed" not in plan.split("Overheads:")[1]
+
+
 def is_within(rendered: object, live: object) -> bool:
     """Whether every field of ``rendered`` is in ``live`` with the same value (pure).
 

@@ -148,9 +148,11 @@ def test_an_images_packages_are_in_its_base_and_only_there(client, base):
     finally:
         for name in (ref, plan.reference):
             d.remove_image(client, name, protect=())
-    missing = docker("run", "--rm", "--network", "none", DEBIAN_BASE_IMAGE, "sh", "-c",
-                     "command -v jq python3 ssh cloud-init; ls /usr/share/doc | wc -l;"
-                     " find /usr/share/man /usr/share/locale -type f 2>/dev/null | wc -l")  # fmt: skip
+    script = (
+        "command -v jq python3 ssh cloud-init; ls /usr/share/doc | wc -l;"
+        " find /usr/share/man /usr/share/locale -type f 2>/dev/null | wc -l"
+    )
+    missing = docker("run", "--rm", "--network", "none", DEBIAN_BASE_IMAGE, "sh", "-c", script)
     # The shared base has none of them, no manuals or locales, only the licences.
     assert missing.split()[-1] == "0" and len(missing.split()) == 2, missing
 

@@ -41,6 +41,10 @@ def _register() -> None:
 
     app.command("plan")(plan.plan)
 
+    from unkai.cli import measure
+
+    app.command("measure")(measure.measure)
+
     from unkai.cli import env
 
     app.add_typer(env.env_app, name="env")

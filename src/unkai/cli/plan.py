@@ -37,6 +37,13 @@ def _load(name: str, root: Path | None) -> Environment:
     return load_environment(name, root=resolve_root(root))
 
 
+def _measured(name: str, root: Path | None) -> dict[str, tuple[int, str]] | None:
+    # What `unkai measure` kept for the environment (tests replace this function too).
+    from unkai.cli.measure import load_measured
+
+    return load_measured(resolve_root(root), name)
+
+
 def _gib(mb: float) -> str:
     return f"{mb / 1024:,.1f}"
 
@@ -132,6 +139,13 @@ def _summary(density: DensityReport) -> str:
     )
 
 
+def _sources(density: DensityReport) -> str:
+    """Where each overhead of the density report comes from, one line each."""
+    values = density.settings.model_dump()
+    lines = [f"  {name} = {values[name]}: {source}" for name, source in density.sources.items()]
+    return "Overheads:\n" + "\n".join(lines)
+
+
 def plan_document(
     placement: Placement, capacity: CapacityReport, density: DensityReport
 ) -> dict[str, object]:
@@ -165,12 +179,15 @@ def plan(
     """Place every instance on a host and show capacity and VM-vs-container density.
 
     Writes nothing but the ``--chart`` file. Instances that fit nowhere, or a bad
-    environment, end the command with an error naming them.
+    environment, end the command with an error naming them. The density report's
+    overheads are those ``unkai measure <env>`` measured, where it has; each is named
+    with its source.
     """
     environment = _load(env, root)
     placement = place(environment)
     capacity = capacity_report(environment, placement)
-    density = density_report(environment, placement=placement)
+    measured = _measured(env, root)
+    density = density_report(environment, placement=placement, measured=measured)
     if chart is not None:
         from unkai.cli._plan_chart import draw_density_chart
 
@@ -183,5 +200,6 @@ def plan(
     console.print(_hosts_table(capacity))
     console.print(_density_table(density))
     console.print(_summary(density), highlight=False)
+    console.print(_sources(density), highlight=False)
     if chart is not None:
         console.print(f"[green]chart:[/] {chart}", highlight=False)

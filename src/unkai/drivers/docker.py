@@ -52,6 +52,7 @@ __all__ = [
     "PushPlan",
     "build_image",
     "connect",
+    "container_memory_mb",
     "context_tar",
     "ensure_base_image",
     "filtered_rootfs",
@@ -624,6 +625,41 @@ def build_image(
         build_args=build_args,
     )
     return run_build(client, plan, say=say)
+
+
+def container_memory_mb(client: Any, ref: str, *, settle: float = 3.0) -> int:
+    """Resident memory of a container of image ``ref`` running its own command, in MiB.
+
+    Side effects: runs the container (no network, unkai's labels) for ``settle``
+    seconds, reads the engine's statistics once, and removes it.
+
+    Returns:
+        Its anonymous memory (cgroup v2 ``anon``, v1 ``rss``; page cache left out), MiB
+        rounded up.
+
+    Raises:
+        DriverError: The container could not run or stopped before it was measured.
+    """
+    try:
+        container = client.containers.run(
+            ref, detach=True, network_mode="none", labels={MANAGED_LABEL: "unkai"}
+        )
+    except docker.errors.DockerException as err:
+        raise DriverError(f"cannot run a container of {ref}: {err}") from err
+    try:
+        time.sleep(settle)
+        container.reload()
+        if container.status != "running":
+            raise DriverError(f"the container of {ref} stopped ({container.status}) at once")
+        memory = container.stats(stream=False).get("memory_stats") or {}
+        detail = memory.get("stats") or {}
+        used = detail.get("anon", detail.get("rss", memory.get("usage", 0)))
+        return -(-int(used) // 2**20)
+    except docker.errors.DockerException as err:
+        raise DriverError(f"cannot read the statistics of a container of {ref}: {err}") from err
+    finally:
+        with contextlib.suppress(docker.errors.DockerException):
+            container.remove(force=True)
 
 
 def remove_image(client: Any, ref: str, *, protect: Iterable[str] = (DEBIAN_BASE_REF,)) -> bool:

@@ -48,6 +48,7 @@ __all__ = [
     "ConsoleWatch",
     "DiskInfo",
     "DomainInfo",
+    "GuestFootprint",
     "GuestReady",
     "Migrated",
     "NetworkInfo",
@@ -626,6 +627,21 @@ class Volume:
 
 
 @dataclass(frozen=True)
+class GuestFootprint:
+    """What a running VM costs its host, as measured there.
+
+    Attributes:
+        memory_mb: QEMU's resident memory (libvirt's ``rss`` memory statistic), MiB
+            rounded up: the guest OS and the emulator, whatever the guest was given.
+        os_disk_mb: What its boot disk occupies on the host (the overlay and the image
+            it is backed by, allocated bytes), MiB rounded up.
+    """
+
+    memory_mb: int
+    os_disk_mb: int
+
+
+@dataclass(frozen=True)
 class PoolInfo:
     """A storage pool as libvirt has it.
 
@@ -961,6 +977,31 @@ class Session:
                 return None
             raise self._error(f"domain {name}", err) from err
         return domain_info(xml, state=_STATES.get(state, str(state)))
+
+    def footprint(self, name: str) -> GuestFootprint | None:
+        """What running domain ``name`` costs the host; None when it is not running.
+
+        The boot disk is the domain's first disk (unkai's domains list it first); data
+        disks and the seed are left out: they are the application's and cloud-init's.
+        """
+        try:
+            dom = self._conn.lookupByName(name)
+            if not dom.isActive():
+                return None
+            rss_kib = int(dom.memoryStats().get("rss", 0))
+            disks = domain_info(dom.XMLDesc(0), state="running").disks
+            allocated = 0
+            path = disks[0].source if disks else None
+            while path:  # the overlay, then each image it is backed by
+                vol = self._conn.storageVolLookupByPath(path)
+                allocated += vol.info()[2]
+                backing = _parse(vol.XMLDesc(0), "volume").find("backingStore/path")
+                path = _text(backing)
+        except libvirt.libvirtError as err:
+            if _missing(err):
+                return None
+            raise self._error(f"domain {name}", err) from err
+        return GuestFootprint(memory_mb=_mib(rss_kib * 1024), os_disk_mb=_mib(allocated))
 
     def domain_xml(self, name: str) -> str | None:
         """The persistent (inactive) definition of domain ``name``; None when undefined."""

@@ -34,6 +34,7 @@ from unkai.placement._place import HOST_SELECTOR_PREFIX, place
 from unkai.placement._reports import (
     CONTAINER_BASE_IMAGE_MB,
     CONTAINER_MEMORY_MB,
+    DEFAULT_SOURCE,
     VM_GUEST_MEMORY_MB,
     VM_OS_DISK_GB,
     CapacityReport,
@@ -43,6 +44,7 @@ from unkai.placement._reports import (
     HostDensity,
     capacity_report,
     density_report,
+    density_settings,
 )
 from unkai.placement._values import (
     HostAllocation,
@@ -58,6 +60,7 @@ from unkai.placement._values import (
 __all__ = [
     "CONTAINER_BASE_IMAGE_MB",
     "CONTAINER_MEMORY_MB",
+    "DEFAULT_SOURCE",
     "HOST_SELECTOR_PREFIX",
     "VM_GUEST_MEMORY_MB",
     "VM_OS_DISK_GB",
@@ -76,5 +79,6 @@ __all__ = [
     "capacity_report",
     "compact_names",
     "density_report",
+    "density_settings",
     "place",
 ]

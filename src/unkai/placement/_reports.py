@@ -15,6 +15,7 @@ from unkai.placement._values import HostAllocation, Placement, ReportModel, Usag
 __all__ = [
     "CONTAINER_BASE_IMAGE_MB",
     "CONTAINER_MEMORY_MB",
+    "DEFAULT_SOURCE",
     "VM_GUEST_MEMORY_MB",
     "VM_OS_DISK_GB",
     "CapacityReport",
@@ -24,6 +25,7 @@ __all__ = [
     "HostDensity",
     "capacity_report",
     "density_report",
+    "density_settings",
 ]
 
 VM_GUEST_MEMORY_MB = 512
@@ -233,7 +235,14 @@ class DensityReport(ReportModel):
     """
 
     environment: str = Field(description="Name of the environment.")
-    settings: DensitySettings = Field(description="The overheads assumed.")
+    settings: DensitySettings = Field(description="The overheads used.")
+    sources: Mapping[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "Where each overhead comes from: ``settings.density``, a measurement (``unkai"
+            " measure``, with what and when) or unkai's default."
+        ),
+    )
     hosts: tuple[HostDensity, ...] = Field(description="One row per host, by host name.")
     vm: Footprint = Field(description="Every instance as a VM.")
     container: Footprint = Field(description="Every instance as a container.")
@@ -307,7 +316,42 @@ def _fit(
     return best if best is not None else (0, "cpu")
 
 
-def density_report(env: Environment, *, placement: Placement | None = None) -> DensityReport:
+DEFAULT_SOURCE = "assumed: unkai's default"
+"""The source of an overhead that neither ``settings.density`` nor a measurement gives."""
+
+
+def density_settings(
+    env: Environment, measured: Mapping[str, tuple[int, str]] | None = None
+) -> tuple[DensitySettings, dict[str, str]]:
+    """The overheads for ``env`` and where each comes from.
+
+    ``settings.density`` wins (the user said so), then ``measured`` (field → value and
+    what measured it), then unkai's defaults.
+
+    Raises:
+        ConfigError: ``settings.density`` is invalid.
+    """
+    settings = DensitySettings.from_environment(env)
+    raw = env.settings.get("density")
+    given = set(raw) if isinstance(raw, Mapping) else set()
+    values = settings.model_dump()
+    sources: dict[str, str] = {}
+    for name in DensitySettings.model_fields:
+        if name in given:
+            sources[name] = "settings.density"
+        elif measured is not None and name in measured:
+            values[name], sources[name] = measured[name]
+        else:
+            sources[name] = DEFAULT_SOURCE
+    return DensitySettings.model_validate(values), sources
+
+
+def density_report(
+    env: Environment,
+    *,
+    placement: Placement | None = None,
+    measured: Mapping[str, tuple[int, str]] | None = None,
+) -> DensityReport:
     """Compare the instances of ``env`` run as VMs and as containers on the same hosts.
 
     Each host's instances (as :func:`place` put them) are costed both ways (see
@@ -318,8 +362,10 @@ def density_report(env: Environment, *, placement: Placement | None = None) -> D
 
     Args:
         env: The environment; overheads come from ``env.settings["density"]``
-            (:class:`DensitySettings`), defaulting to the module constants.
+            (:class:`DensitySettings`), then ``measured``, then the module constants.
         placement: The placement to use; computed with :func:`place` when omitted.
+        measured: Overheads measured on the deployed environment: field of
+            :class:`DensitySettings` → (value, what measured it and when).
 
     Returns:
         The report (pure: no side effects).
@@ -328,7 +374,7 @@ def density_report(env: Environment, *, placement: Placement | None = None) -> D
         PlacementError: ``placement`` was omitted and ``env`` cannot be placed.
         ConfigError: ``settings.density`` is invalid.
     """
-    settings = DensitySettings.from_environment(env)
+    settings, sources = density_settings(env, measured)
     if placement is None:
         placement = place(env)
     demands = {demand.name: demand for demand in _demands(env)}
@@ -384,6 +430,7 @@ def density_report(env: Environment, *, placement: Placement | None = None) -> D
     return DensityReport(
         environment=env.name,
         settings=settings,
+        sources=sources,
         hosts=tuple(rows),
         vm=total("vm"),
         container=total("container"),

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from unkai.cli import main
 from unkai.cli import plan as plan_module
 from unkai.cli.app import _register, app
+from unkai.cli.measure import load_measured
 from unkai.errors import ConfigError
 from unkai.model import Environment
 
@@ -42,6 +43,10 @@ def loaded(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Path | None]]:
         return sample()
 
     monkeypatch.setattr(plan_module, "_load", load)
+    # The project's own folder, as resolve_root would find it: here, the --root given.
+    monkeypatch.setattr(
+        plan_module, "_measured", lambda name, root: load_measured(Path(root or "/nowhere"), name)
+    )
     return calls
 
 
@@ -55,6 +60,27 @@ def test_plan_prints_hosts_instances_and_density(loaded: list[tuple[str, Path | 
     assert "db, web-1" in out or "web-0" in out
     assert "as containers" in out
     assert "the guest OS of 3 instances takes 1.5 GiB of memory and 12.0 GiB of disk" in out
+
+
+def test_plan_uses_what_unkai_measure_kept_and_names_the_source(
+    loaded: list[tuple[str, Path | None]], tmp_path: Path
+) -> None:
+    kept = tmp_path / ".unkai" / "measurements" / "dev.json"
+    kept.parent.mkdir(parents=True)
+    kept.write_text(json.dumps({
+        "measured_at": "2026-12-01 19:00 UTC",
+        "density": {"vm_guest_memory_mb": {"value": 200, "how": "QEMU's resident memory"}},
+    }))  # fmt: skip
+    result = runner.invoke(app, ["plan", "dev", "--root", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.output.split())
+    assert "(200 MiB and 4 GiB each)" in out
+    assert "vm_guest_memory_mb = 200: measured 2026-12-01 19:00 UTC: QEMU's resident memory" in out
+    assert "vm_os_disk_gb = 4: assumed: unkai's default" in out
+    document = json.loads(
+        runner.invoke(app, ["plan", "dev", "--json", "--root", str(tmp_path)]).stdout
+    )
+    assert document["density"]["settings"]["vm_guest_memory_mb"] == 200
 
 
 def test_plan_json_is_the_whole_plan(loaded: list[tuple[str, Path | None]]) -> None:

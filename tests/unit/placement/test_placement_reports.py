@@ -9,6 +9,7 @@ from unkai.model import Environment
 from unkai.placement import (
     CONTAINER_BASE_IMAGE_MB,
     CONTAINER_MEMORY_MB,
+    DEFAULT_SOURCE,
     DensityReport,
     Placement,
     capacity_report,
@@ -109,3 +110,23 @@ def test_capacity_report_rejects_a_foreign_placement() -> None:
     bad = Placement(environment="test", assignments={"x": "nope"}, hosts={})
     with pytest.raises(PlacementError, match="unknown hosts \\['nope'\\]"):
         capacity_report(env, bad)
+
+
+def test_measured_overheads_fill_in_what_the_environment_does_not_set() -> None:
+    env = eight_small_vms().model_copy(
+        update={"settings": {"density": {"container_base_image_mb": 0}}}
+    )
+    measured = {
+        "vm_guest_memory_mb": (180, "measured today: QEMU's resident memory"),
+        "container_base_image_mb": (75, "measured today: unkai/debian:12"),
+    }
+    density = density_report(env, measured=measured)
+    assert density.vm.overhead_memory_mb == 8 * 180  # measured
+    assert density.container.overhead_disk_mb == 0  # settings.density wins
+    assert density.sources == {
+        "vm_guest_memory_mb": "measured today: QEMU's resident memory",
+        "vm_os_disk_gb": DEFAULT_SOURCE,
+        "container_memory_mb": DEFAULT_SOURCE,
+        "container_base_image_mb": "settings.density",
+    }
+    assert DensityReport.model_validate_json(density.model_dump_json()) == density
