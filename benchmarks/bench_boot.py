@@ -38,7 +38,7 @@ from unkai.components import VirtualMachineArgs, machine_environment, vm_image_i
 from unkai.drivers.images import build_image
 from unkai.drivers.libvirt import seed_iso_argv
 from unkai.model import Host, Instance, VmImage
-from unkai.provider.resources.vm_image import _spec as vm_image_spec
+from unkai.provider.resources.image_build import image_spec as vm_image_spec
 from unkai.toolchain import cache_root
 
 ROOT = Path(__file__).resolve().parents[1]

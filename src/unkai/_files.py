@@ -9,11 +9,12 @@ import contextlib
 import fcntl
 import os
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_write", "file_lock"]
+__all__ = ["atomic_write", "file_lock", "one_of_locks"]
 
 
 def atomic_write(path: Path, data: bytes | str, *, mode: int = 0o644) -> None:
@@ -65,3 +66,46 @@ def file_lock(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
+def one_of_locks(
+    paths: Sequence[Path],
+    *,
+    poll: float = 0.5,
+    waiting: Callable[[float], None] | None = None,
+) -> Iterator[float]:
+    """Hold an exclusive ``flock`` on whichever of ``paths`` is free first, for the block.
+
+    A counting semaphore of ``len(paths)`` places shared by the provider's threads and
+    by separate processes alike (each ``open`` is a lock of its own), released when the
+    holder ends, even when it is killed. Yields the seconds spent waiting for a place.
+
+    Args:
+        paths: The lock files, one a place (created when missing); at least one.
+        poll: Seconds between two tries while every place is taken.
+        waiting: Called about every 15 s of waiting with the seconds waited so far.
+    """
+    if not paths:
+        raise ValueError("one_of_locks needs at least one lock file")
+    paths[0].parent.mkdir(parents=True, exist_ok=True)
+    start = last_note = time.monotonic()
+    while True:
+        for path in paths:
+            handle = path.open("w")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                continue
+            try:
+                yield time.monotonic() - start
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+                handle.close()
+            return
+        now = time.monotonic()
+        if waiting is not None and now - last_note >= 15:
+            waiting(now - start)
+            last_note = now
+        time.sleep(poll)

@@ -99,8 +99,8 @@ def pool_volumes() -> set[str]:
 KILL_POINTS = {
     # 1.5 s: Ansible is at its first tasks, the control plane (4 s in all) still starting.
     "host configuration": (re.compile(r"unkai:compute:KvmHost \S+ creating"), 1.5),
-    # Cached on a machine that built it once: then the phase is an upload of a second.
-    "image build": (re.compile(r"unkai:compute:VmImage \S+ creating"), 0.2),
+    # The build (ImageBuild) runs beside the host's configuration; the upload follows it.
+    "image upload": (re.compile(r"unkai:compute:VmImage \S+ creating"), 0.2),
     "VM boot": (re.compile(r"unkai:compute:Instance \S+ creating"), 25.0),
     "cluster start": (re.compile(r"unkai:kubernetes:Cluster \S+ creating"), 1.0),
     "workload apply": (re.compile(r"unkai:kubernetes:Workload \S+ creating"), 0.1),

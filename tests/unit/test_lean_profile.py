@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 
 from unkai import render
-from unkai.drivers.images import LEAN_MASKED_UNITS, ImageSpec, lean_hooks, mmdebstrap_argv
+from unkai.drivers.images import (
+    LEAN_ESSENTIAL_HOOKS,
+    LEAN_MASKED_UNITS,
+    ImageSpec,
+    lean_hooks,
+    mmdebstrap_argv,
+)
 from unkai.environments import load_environment
 from unkai.errors import ConfigError
 from unkai.model import LEAN_USER_DATA_KEYS, Environment
@@ -27,8 +33,21 @@ def test_a_lean_image_is_another_build_and_a_default_one_keeps_its_digest():
     assert not any("91-unkai-lean.cfg" in a for a in mmdebstrap_argv(default, Path("/x.tar")))
 
 
+def test_a_lean_image_makes_its_initramfs_once_after_the_packages():
+    lean = mmdebstrap_argv(ImageSpec(name="debian-12", version="1", profile="lean"), Path("/x"))
+    default = mmdebstrap_argv(ImageSpec(name="debian-12", version="1"), Path("/x"))
+    (divert,) = LEAN_ESSENTIAL_HOOKS
+    assert f"--essential-hook={divert}" in lean
+    assert not any(a.startswith("--essential-hook") for a in default)
+    hooks = lean_hooks()
+    # Put back by the first lean hook, and the initramfs made once, by the last.
+    assert "dpkg-divert" in hooks[0] and "--remove" in hooks[0]
+    assert hooks[-1] == 'chroot "$1" update-initramfs -c -k all'
+    assert sum("update-initramfs -" in hook for hook in hooks) == 1
+
+
 def test_the_lean_hooks_keep_what_unkai_reads_from_the_console():
-    cfg = lean_hooks()[0]
+    cfg = next(hook for hook in lean_hooks() if "91-unkai-lean.cfg" in hook)
     for module in ("keys-to-console", "final-message", "users-groups", "ssh", "bootcmd"):
         assert f"  - {module}\n" in cfg, module  # host keys, the finished line, keys, secrets
     assert "cloud-final.service" not in LEAN_MASKED_UNITS  # it records "status: done"

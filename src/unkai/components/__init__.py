@@ -32,10 +32,12 @@ from unkai.components._machine import (
 )
 from unkai.components._program import deploy_environment
 from unkai.components._vms import (
+    ImageBuild,
     Instance,
     Network,
     VmImage,
     Volume,
+    image_build_inputs,
     instance_inputs,
     network_inputs,
     vm_image_inputs,
@@ -47,6 +49,7 @@ __all__ = [
     "CloudArgs",
     "Cluster",
     "ContainerImage",
+    "ImageBuild",
     "Instance",
     "InstanceGroup",
     "InstanceGroupArgs",
@@ -69,6 +72,7 @@ __all__ = [
     "clusters_root",
     "container_image_inputs",
     "deploy_environment",
+    "image_build_inputs",
     "instance_inputs",
     "kvm_host_inputs",
     "machine_environment",

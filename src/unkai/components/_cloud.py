@@ -27,10 +27,12 @@ from unkai.components._kubernetes import (
     secret_config,
 )
 from unkai.components._vms import (
+    ImageBuild,
     Instance,
     Network,
     VmImage,
     Volume,
+    image_build_inputs,
     instance_inputs,
     network_inputs,
     vm_image_inputs,
@@ -214,7 +216,19 @@ class Cloud(pulumi.ComponentResource):
     def _vm_images(
         self, instances: list[model.Instance], host_of: Mapping[str, model.Host]
     ) -> dict[tuple[str, str], pulumi.Input[str]]:
-        """Each image on each host that boots it: (image, host) → its volume's path."""
+        """Each image on each host that boots it: (image, host) → its volume's path.
+
+        An image is built once (its ImageBuild needs no host, so it runs while the hosts
+        are configured), then uploaded to each host once that host is ready.
+        """
+        builds = {
+            image_name: ImageBuild(
+                f"{self._name}-{image_name}-build",
+                image_build_inputs(self._env.vm_images[image_name], root=self._root),
+                pulumi.ResourceOptions(parent=self),
+            )
+            for image_name in sorted({i.image for i in instances})
+        }
         images: dict[tuple[str, str], pulumi.Input[str]] = {}
         for image_name, host_name in sorted({(i.image, host_of[i.name].name) for i in instances}):
             image = VmImage(
@@ -223,7 +237,9 @@ class Cloud(pulumi.ComponentResource):
                     self._env.vm_images[image_name], self._env.hosts[host_name],
                     environment=render.owner(self._env), root=self._root,
                 ),
-                self._on_host(host_name),
+                pulumi.ResourceOptions(
+                    parent=self, depends_on=[self.hosts[host_name], builds[image_name]]
+                ),
             )  # fmt: skip
             images[(image_name, host_name)] = image.volume_path
         return images

@@ -16,6 +16,8 @@ from unkai import model, render
 from unkai.components._kind import KindResource
 from unkai.kinds import (
     DiskSpec,
+    ImageBuildInputs,
+    ImageBuildState,
     InstanceInputs,
     InstanceState,
     NetworkInputs,
@@ -27,10 +29,8 @@ from unkai.kinds import (
 )
 
 
-def vm_image_inputs(
-    image: model.VmImage, host: model.Host, *, environment: str, root: Path | None = None
-) -> VmImageInputs:
-    """The image ``image`` of ``environment`` as it is built for ``host``.
+def image_build_inputs(image: model.VmImage, *, root: Path | None = None) -> ImageBuildInputs:
+    """The build of ``image``, once for every host that boots it.
 
     A playbook to bake in (``image.playbook``) is resolved under the project ``root``
     (default: the working directory, where ``pulumi`` runs the program) and its content
@@ -44,18 +44,48 @@ def vm_image_inputs(
     if image.playbook is not None:
         path = render.resolve_playbook(image.playbook, root=root or Path.cwd())
         playbook, digest = str(path), render.playbook_digest(path)
-    return VmImageInputs(
-        environment=environment,
+    return ImageBuildInputs(
         name=image.name,
         version=image.version,
         packages=tuple(image.packages),
         disk_gb=image.disk_gb,
         profile=image.profile,
-        libvirt_uri=host.libvirt_uri,
-        boot_dir=render.boot_files_dir(environment, image),
         playbook=playbook,
         playbook_digest=digest,
     )
+
+
+def vm_image_inputs(
+    image: model.VmImage, host: model.Host, *, environment: str, root: Path | None = None
+) -> VmImageInputs:
+    """The image ``image`` of ``environment`` as it is uploaded to ``host``.
+
+    Raises:
+        ConfigError: The playbook to bake in does not exist.
+    """
+    return VmImageInputs(
+        **dict(image_build_inputs(image, root=root)),
+        environment=environment,
+        libvirt_uri=host.libvirt_uri,
+        boot_dir=render.boot_files_dir(environment, image),
+    )
+
+
+class ImageBuild(KindResource):
+    """A VM image built into this machine's cache (``unkai:compute:ImageBuild``).
+
+    Needs no host: the engine builds while the hosts are configured. Each host's
+    :class:`VmImage` of it depends on it.
+    """
+
+    digest: pulumi.Output[str]
+    disk_bytes: pulumi.Output[int]
+    build_seconds: pulumi.Output[float]
+
+    def __init__(
+        self, name: str, args: ImageBuildInputs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(name, args, ImageBuildState, opts)
 
 
 class VmImage(KindResource):

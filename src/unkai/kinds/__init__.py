@@ -30,6 +30,8 @@ from unkai.kinds._base import (
 )
 from unkai.kinds.compute import (
     DiskSpec,
+    ImageBuildInputs,
+    ImageBuildState,
     InstanceInputs,
     InstanceState,
     KvmHostInputs,
@@ -63,6 +65,7 @@ from unkai.model import default_libvirt_uri
 KINDS: tuple[type[State], ...] = (
     LocalFileState,
     KvmHostState,
+    ImageBuildState,
     VmImageState,
     VolumeState,
     NetworkState,
@@ -84,6 +87,8 @@ __all__ = [
     "ContainerImageInputs",
     "ContainerImageState",
     "DiskSpec",
+    "ImageBuildInputs",
+    "ImageBuildState",
     "Inputs",
     "InstanceInputs",
     "InstanceState",

@@ -112,7 +112,7 @@ def output_names(state: type[State]) -> tuple[str, ...]:
 def _inputs_of(kind: type[Inputs]) -> type[Inputs]:
     """The inputs model of a kind (the class itself, or the inputs a State extends)."""
     for cls in kind.__mro__:
-        if isinstance(cls, type) and issubclass(cls, Inputs) and cls.__base__ is Inputs:
+        if isinstance(cls, type) and issubclass(cls, Inputs) and not issubclass(cls, State):
             return cls
     return kind
 

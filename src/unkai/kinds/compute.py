@@ -27,7 +27,7 @@ __all__ = [
     "VolumeState",
 ]
 
-_CONTENT = "the image's content changes: a new image is built and uploaded beside the old one"
+_CONTENT = "the image's content changes: a new image is built (and uploaded beside the old one)"
 _FIRST_BOOT = "cloud-init applies it only on an instance's first boot: the VM is recreated"
 
 
@@ -135,22 +135,19 @@ class KvmHostState(KvmHostInputs, State):
     """The tasks a check-mode run would change (empty when converged)."""
 
 
-class VmImageInputs(Inputs):
-    """A Debian image built from packages and uploaded into a host's pool.
+class ImageBuildInputs(Inputs):
+    """A Debian image built from packages into the cache of the machine running unkai.
 
-    A custom image bakes a playbook in: ``playbook`` is its absolute path on the machine
-    running the engine, ``playbook_digest`` the digest of its content. The digest, not
-    the path, is what the image is: editing the playbook replaces the image; moving the
-    checkout changes nothing.
+    The build of an image, once, before and apart from its upload to each host
+    (:class:`VmImageInputs`): it needs no host, so it runs while the hosts are still
+    being configured. A custom image bakes a playbook in: ``playbook`` is its absolute
+    path on the machine running the engine, ``playbook_digest`` the digest of its
+    content. The digest, not the path, is what the image is: editing the playbook
+    replaces the image; moving the checkout changes nothing.
     """
 
-    token: ClassVar[str] = "unkai:compute:VmImage"
+    token: ClassVar[str] = "unkai:compute:ImageBuild"
 
-    environment: Annotated[
-        NonEmpty, Replace("an image's volumes are its environment's, named after it")
-    ]
-    """The environment it belongs to: its volume and boot files carry the name, so two
-    environments on one host never share (or delete) each other's image."""
     name: Annotated[NonEmpty, Replace(_CONTENT)]
     """The image family."""
     version: Annotated[NonEmpty, Replace(_CONTENT)]
@@ -165,12 +162,6 @@ class VmImageInputs(Inputs):
     """The Debian mirror."""
     profile: Annotated[ImageProfile, Replace(_CONTENT)] = "default"
     """How it boots: cloud-init as Debian ships it, or lean (see ``unkai.model.VmImage``)."""
-    libvirt_uri: Annotated[NonEmpty, Replace("the image moves to another host")]
-    """The host's libvirt URI."""
-    pool: Annotated[NonEmpty, Replace("the image moves to another storage pool")] = STORAGE_POOL
-    """The storage pool of the disk volume."""
-    boot_dir: Annotated[AbsolutePath, Replace("the kernel and initrd move to another folder")]
-    """Folder on the host the kernel and initrd go to (what the domain XML boots from)."""
     playbook: AbsolutePath | None = None
     """Absolute path of a playbook baked into the image."""
     playbook_digest: Annotated[
@@ -186,7 +177,7 @@ class VmImageInputs(Inputs):
         return tuple(sorted(set(packages)))
 
     @model_validator(mode="after")
-    def _baked(self) -> VmImageInputs:
+    def _baked(self) -> Any:
         if known(self.playbook, self.playbook_digest) and (
             (self.playbook is None) != (self.playbook_digest is None)
         ):
@@ -194,6 +185,35 @@ class VmImageInputs(Inputs):
                 "playbook_digest: a baked image needs both the playbook and its digest"
             )
         return self
+
+
+class ImageBuildState(ImageBuildInputs, State):
+    """The image in the cache."""
+
+    digest: str | None = None
+    """Content digest of the built image (its folder in the cache)."""
+    disk_bytes: int | None = None
+    """Size of its qcow2 disk in the cache."""
+    build_seconds: float | None = None
+    """How long the build took (0 when it was in the cache already)."""
+
+
+class VmImageInputs(ImageBuildInputs):
+    """A Debian image (its :class:`ImageBuildInputs`) uploaded into a host's pool."""
+
+    token: ClassVar[str] = "unkai:compute:VmImage"
+
+    environment: Annotated[
+        NonEmpty, Replace("an image's volumes are its environment's, named after it")
+    ]
+    """The environment it belongs to: its volume and boot files carry the name, so two
+    environments on one host never share (or delete) each other's image."""
+    libvirt_uri: Annotated[NonEmpty, Replace("the image moves to another host")]
+    """The host's libvirt URI."""
+    pool: Annotated[NonEmpty, Replace("the image moves to another storage pool")] = STORAGE_POOL
+    """The storage pool of the disk volume."""
+    boot_dir: Annotated[AbsolutePath, Replace("the kernel and initrd move to another folder")]
+    """Folder on the host the kernel and initrd go to (what the domain XML boots from)."""
 
 
 class VmImageState(VmImageInputs, State):

@@ -21,7 +21,7 @@ from unkai.model import Host, VmImage
 from unkai.provider import Props
 from unkai.provider.resources import VmImage as VmImageResource
 from unkai.provider.resources.container_image import base_spec
-from unkai.provider.resources.vm_image import _spec as vm_image_spec
+from unkai.provider.resources.image_build import image_spec as vm_image_spec
 from unkai.render import playbook_digest
 
 DIGEST = "ab" * 32

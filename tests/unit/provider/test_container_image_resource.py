@@ -16,7 +16,7 @@ from unkai.kinds import ContainerImageInputs
 from unkai.provider import Props
 from unkai.provider.resources import ContainerImage
 from unkai.provider.resources.container_image import base_spec
-from unkai.provider.resources.vm_image import _spec as vm_image_spec
+from unkai.provider.resources.image_build import image_spec as vm_image_spec
 from unkai.render import image_reference, image_tag, render_dockerfile
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -32,6 +32,7 @@ from unkai.components import (
     cluster_inputs,
     clusters_root,
     container_image_inputs,
+    image_build_inputs,
     instance_inputs,
     kvm_host_inputs,
     network_inputs,
@@ -79,6 +80,10 @@ EXAMPLES: dict[type[Inputs], dict[str, Any]] = {
             "ansible_connection: ssh\nansible_host: 10.0.0.5\nkvm_host_accelerator: auto\n"
             "kvm_host_pool_name: unkai\nkvm_host_pool_path: /var/lib/libvirt/images/unkai\n"
         ),
+    },
+    kinds.ImageBuildInputs: {
+        "name": "debian-12", "version": "12.0.1", "packages": ["vim", "curl", "vim"],
+        "profile": "lean",
     },
     kinds.VmImageInputs: {
         "environment": "local", "name": "debian-12", "version": "12.0.1",
@@ -391,6 +396,9 @@ def _stack_resources(env_name: str, *, kubernetes: bool) -> list[tuple[str, Inpu
         found.append(
             (host_name, kvm_host_inputs(env.hosts[host_name], env=env), kinds.KvmHostState)
         )
+    for image in sorted({i.image for i in instances}):
+        build = image_build_inputs(env.vm_images[image], root=ROOT)
+        found.append((f"{image}-build", build, kinds.ImageBuildState))
     for image, host in sorted({(i.image, host_of[i.name].name) for i in instances}):
         built = vm_image_inputs(
             env.vm_images[image], env.hosts[host], environment=env.name, root=ROOT

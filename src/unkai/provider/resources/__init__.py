@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from unkai.provider.resources.cluster import Cluster, NodePool
 from unkai.provider.resources.container_image import ContainerImage
+from unkai.provider.resources.image_build import ImageBuild
 from unkai.provider.resources.instance import Instance
 from unkai.provider.resources.kvm_host import KvmHost
 from unkai.provider.resources.local_file import LocalFile
@@ -14,6 +15,7 @@ from unkai.provider.resources.workload import Workload
 
 ALL = (
     LocalFile(),
+    ImageBuild(),
     VmImage(),
     Volume(),
     Network(),
@@ -29,6 +31,7 @@ __all__ = [
     "ALL",
     "Cluster",
     "ContainerImage",
+    "ImageBuild",
     "Instance",
     "KvmHost",
     "LocalFile",

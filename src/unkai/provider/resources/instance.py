@@ -11,12 +11,13 @@ once per instance.
 
 from __future__ import annotations
 
+import hashlib
 import shlex
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from unkai._files import atomic_write
+from unkai._files import atomic_write, one_of_locks
 from unkai.drivers import libvirt
 from unkai.drivers._run import run
 from unkai.errors import ConfigError, DriverError
@@ -25,6 +26,7 @@ from unkai.provider._log import say, warn
 from unkai.provider._resource import Diff, Resource
 from unkai.provider._values import Props
 from unkai.render import SEED_SECRETS_FILE
+from unkai.toolchain import cache_root
 
 READY_MARKER = "unkai: cloud-init finished"
 """The line cloud-init's ``final_message`` writes to the serial console."""
@@ -63,9 +65,31 @@ def _seed(conn: libvirt.Session, inputs: InstanceInputs, *, with_secrets: bool) 
         conn.upload_volume(inputs.pool, inputs.seed_volume, iso, fmt="raw")
 
 
+def boot_locks(libvirt_uri: str, slots: int) -> list[Path]:
+    """The lock files of a host's boot slots, in the cache every run of unkai shares (pure)."""
+    key = hashlib.sha256(libvirt_uri.encode()).hexdigest()[:16]
+    return [cache_root() / "locks" / f"boot-{key}-{i}.lock" for i in range(slots)]
+
+
 def _boot(conn: libvirt.Session, inputs: InstanceInputs) -> InstanceState:
-    say(f"{inputs.name}: starting on {inputs.host}; waiting for cloud-init")
-    ready = conn.start_and_watch(inputs.name, READY_MARKER, timeout=inputs.boot_timeout, say=say)
+    """Start the VM when the host has a boot slot free, and wait for cloud-init.
+
+    A host boots as many guests at once as :meth:`~unkai.drivers.libvirt.Session.boot_slots`
+    says (its cores, its free memory), counted across every run of unkai on this machine;
+    the others wait their turn, and their boot timeout starts with their own boot.
+    """
+    slots = conn.boot_slots(inputs.memory_mb)
+
+    def waiting(seconds: float) -> None:
+        say(f"{inputs.name}: waiting for a boot slot on {inputs.host}"
+            f" ({seconds:.0f} s; it boots {slots} at once)")  # fmt: skip
+
+    with one_of_locks(boot_locks(inputs.libvirt_uri, slots), waiting=waiting) as waited:
+        after = f" after {waited:.0f} s for a boot slot" if waited >= 1 else ""
+        say(f"{inputs.name}: starting on {inputs.host}{after}; waiting for cloud-init")
+        ready = conn.start_and_watch(
+            inputs.name, READY_MARKER, timeout=inputs.boot_timeout, say=say
+        )
     info = conn.domain(inputs.name)
     if info is None:
         raise DriverError(f"domain {inputs.name} vanished while it booted")

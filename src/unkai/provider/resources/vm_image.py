@@ -1,7 +1,8 @@
 """``unkai:compute:VmImage``: a bootable Debian image in a host's storage pool.
 
-The image is built from Debian packages into the content-addressed cache (never
-rebuilt for an unchanged definition), then its qcow2 disk is uploaded into the
+The image is built from Debian packages into the content-addressed cache by its
+``unkai:compute:ImageBuild`` (never rebuilt for an unchanged definition), then its
+qcow2 disk is uploaded into the
 ``unkai`` pool as ``<environment>-<name>-<digest12>.qcow2`` and its kernel and initrd
 into a small pool of their own at the folder the rendered domain XML boots from. Both
 carry the environment: two environments on one host never share an image, so destroying
@@ -14,24 +15,11 @@ from unkai.drivers import images, libvirt
 from unkai.kinds import VmImageInputs, VmImageState
 from unkai.provider._log import say, warn
 from unkai.provider._resource import Resource
+from unkai.provider.resources.image_build import image_spec
 from unkai.render import boot_pool_name
 from unkai.toolchain import cache_root
 
 _BOOT_FILES = ("vmlinuz", "initrd.img")
-
-
-def _spec(inputs: VmImageInputs) -> images.ImageSpec:
-    return images.ImageSpec(
-        name=inputs.name,
-        version=inputs.version,
-        suite=inputs.suite,
-        packages=inputs.packages,
-        disk_gb=inputs.disk_gb,
-        mirror=inputs.mirror,
-        playbook=inputs.playbook,
-        playbook_digest=inputs.playbook_digest,
-        profile=inputs.profile,
-    )
 
 
 class VmImage(Resource[VmImageInputs, VmImageState]):
@@ -41,8 +29,8 @@ class VmImage(Resource[VmImageInputs, VmImageState]):
     state_model = VmImageState
 
     def create(self, inputs: VmImageInputs) -> tuple[str, VmImageState]:
-        """Build (or take from the cache) and upload the image."""
-        spec = _spec(inputs)
+        """Upload the image its ImageBuild made (built here if the cache lost it meanwhile)."""
+        spec = image_spec(inputs)
         built = images.build_image(spec, cache_root(), say=say)
         boot_pool = boot_pool_name(inputs.environment, spec.name, spec.version)
         volume = f"{inputs.environment}-{spec.name}-{built.digest[:12]}.qcow2"
