@@ -103,7 +103,9 @@ def _color() -> str:
     return "always" if sys.stdout.isatty() else "never"
 
 
-def ensure_local_secrets(stack: auto.Stack, env: Environment) -> list[str]:
+def ensure_local_secrets(
+    stack: auto.Stack, env: Environment, config: Mapping[str, auto.ConfigValue] | None = None
+) -> list[str]:
     """Give each SecretRef the stack has no value for a random one.
 
     For ``local`` and environments whose settings say ``generate_secrets: true`` (so
@@ -111,11 +113,14 @@ def ensure_local_secrets(stack: auto.Stack, env: Environment) -> list[str]:
     config (``secret=True``) and never printed; other environments must set theirs
     (``pulumi config set --secret <name> …``).
 
+    ``config`` is the stack's config when the caller has just read it (each read runs
+    the ``pulumi`` command).
+
     Returns:
         The names of the secrets generated.
     """
     project = stack.workspace.project_settings().name
-    config = stack.get_all_config()
+    config = stack.get_all_config() if config is None else config
     refs = sorted(
         {ref.name for w in env.workloads.values() for ref in w.secret_env.values()}
         | {ref.name for i in env.all_instances() for ref in i.secrets.values()}
@@ -179,11 +184,12 @@ def cloud_stack(env_name: str, root: Path, *, wait: bool = False) -> auto.Stack:
             f" pending ({kinds}): reading the real world back and clearing them[/]"
         )
         stack.refresh(clear_pending_creates=True, on_output=_stream, color=_color())
-    overrides = stack.get_all_config().get("unkai:overrides")
+    config = stack.get_all_config()  # read once: each read runs the pulumi command
+    overrides = config.get("unkai:overrides")
     env = load_environment(
         env_name, root=root, overrides=json.loads(overrides.value) if overrides else None
     )
-    previous = stored_placement(stack)
+    previous = stored_placement(config)
     unreachable = unreachable_hosts(env)
     remote = [h for h in env.hosts.values() if h.connection == "ssh"]
     if unreachable and len(unreachable) == len(remote):
@@ -192,7 +198,7 @@ def cloud_stack(env_name: str, root: Path, *, wait: bool = False) -> auto.Stack:
             f"{env_name}: no SSH answers from {listed}. Start them, or, when they are"
             f" simulated hosts, run: unkai hosts up {env_name}"
         )
-    drained = stored_list(stack, DRAINED_KEY)
+    drained = stored_list(config, DRAINED_KEY)
     down = sorted({h.name for h in unreachable})
     placement = place(env, previous=previous, unavailable=sorted({*down, *drained}))
     if down:
@@ -206,7 +212,7 @@ def cloud_stack(env_name: str, root: Path, *, wait: bool = False) -> auto.Stack:
         }
     )
     if env_name == "local" or env.settings.get(GENERATE_SECRETS) is True:
-        for name in ensure_local_secrets(stack, env):
+        for name in ensure_local_secrets(stack, env, config):
             console.print(
                 f"generated a random value for secret [bold]{name}[/] (encrypted stack config)"
             )
@@ -227,15 +233,15 @@ PLACEMENT_KEY = "unkai:placement"
 """Stack config: instance → host after the last ``up`` (what makes placement sticky)."""
 
 
-def stored_placement(stack: auto.Stack) -> dict[str, str]:
-    """Where each instance ran after the last ``up`` of ``stack`` (empty at first)."""
-    value = stack.get_all_config().get(PLACEMENT_KEY)
+def stored_placement(config: Mapping[str, auto.ConfigValue]) -> dict[str, str]:
+    """Where each instance ran after the last ``up``, from the stack's ``config`` (or empty)."""
+    value = config.get(PLACEMENT_KEY)
     return dict(json.loads(value.value)) if value is not None else {}
 
 
-def stored_list(stack: auto.Stack, key: str) -> list[str]:
-    """A JSON list kept in the stack's config (empty when unset)."""
-    value = stack.get_all_config().get(key)
+def stored_list(config: Mapping[str, auto.ConfigValue], key: str) -> list[str]:
+    """A JSON list kept in the stack's ``config`` (empty when unset)."""
+    value = config.get(key)
     return list(json.loads(value.value)) if value is not None else []
 
 
@@ -253,7 +259,7 @@ def drain(
             f"{env} has no host {host!r}", allowed=", ".join(sorted(environment.hosts))
         )
     stack = cloud_stack(env, root)
-    drained = set(stored_list(stack, DRAINED_KEY))
+    drained = set(stored_list(stack.get_all_config(), DRAINED_KEY))
     drained = drained - {host} if undo else drained | {host}
     stack.set_config(DRAINED_KEY, auto.ConfigValue(json.dumps(sorted(drained))))
     if undo:
