@@ -32,13 +32,12 @@ def image_spec(inputs: ImageBuildInputs) -> images.ImageSpec:
     )
 
 
-def _state(inputs: ImageBuildInputs, built: images.BuiltImage) -> ImageBuildState:
-    return ImageBuildState(
-        **dict(inputs),
-        digest=built.digest,
-        disk_bytes=built.disk.stat().st_size,
-        build_seconds=built.build_seconds,
-    )
+def _outputs(built: images.BuiltImage) -> dict[str, object]:
+    return {
+        "digest": built.digest,
+        "disk_bytes": built.disk.stat().st_size,
+        "build_seconds": built.build_seconds,
+    }
 
 
 class ImageBuild(Resource[ImageBuildInputs, ImageBuildState]):
@@ -50,12 +49,15 @@ class ImageBuild(Resource[ImageBuildInputs, ImageBuildState]):
     def create(self, inputs: ImageBuildInputs) -> tuple[str, ImageBuildState]:
         """Build the image, or take it from the cache."""
         built = images.build_image(image_spec(inputs), cache_root(), say=say)
-        return built.digest, _state(inputs, built)
+        return built.digest, ImageBuildState(**dict(inputs), **_outputs(built))
 
     def read(self, resource_id: str, state: ImageBuildState) -> ImageBuildState | None:
         """The build as the cache has it; None when it is no longer there whole."""
         built = images.cached_image(image_spec(state), cache_root())
-        return None if built is None else _state(state, built)
+        if built is None:
+            return None
+        # The build seconds are the build's, not this read's (a cache hit counts 0).
+        return state.model_copy(update={**_outputs(built), "build_seconds": state.build_seconds})
 
     def update(
         self, resource_id: str, olds: ImageBuildState, news: ImageBuildInputs
