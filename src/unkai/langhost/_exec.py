@@ -26,9 +26,10 @@ def run(config: dict[str, Any]) -> int:
     from pulumi.errors import RunError
     from pulumi.runtime import reset_options, run_in_stack, set_all_config
 
-    from unkai.langhost._drain import install
+    from unkai.langhost import _debug_log, _drain
 
-    install()  # the end of the run in time linear in its outputs (see _drain)
+    _drain.install()  # the end of the run in time linear in its outputs (see _drain)
+    _debug_log.install()  # no Log call for debug messages nobody is shown (see _debug_log)
 
     main = entry_file(config["program_directory"], config["entry_point"])
     if not main.is_file():
