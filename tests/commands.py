@@ -9,7 +9,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,3 +135,52 @@ def kill_when(
     proc.stdout.close()
     print(f"killed {Path(str(argv[0])).name} {' '.join(map(str, argv[1:]))} at {point}")
     return Killed(point, in_progress(lines), "".join(lines))
+
+
+def fault_when(
+    *argv: str | Path,
+    cwd: Path,
+    pattern: re.Pattern[str],
+    delay: float,
+    fault: Callable[[], None],
+    timeout: float = 1800,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``argv``; ``delay`` seconds after its first line matching ``pattern``, call
+    ``fault`` (stop a daemon, say) while it goes on; return how it ended.
+
+    Raises:
+        AssertionError: no line matched (the fault never came), or it outlived ``timeout``.
+    """
+    proc = subprocess.Popen(
+        [str(a) for a in argv], cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )  # fmt: skip
+    lines: list[str] = []
+    seen = threading.Event()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if pattern.search(line):
+                seen.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    faulted = seen.wait(timeout)
+    if faulted:
+        time.sleep(delay)
+        fault()
+    try:
+        proc.wait(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=60)
+        reader.join(10)
+        assert proc.stdout is not None
+        proc.stdout.close()
+    output = "".join(lines)
+    assert faulted, f"no line matched {pattern.pattern}:\n{output[-3000:]}"
+    return subprocess.CompletedProcess(proc.args, proc.returncode, output, "")

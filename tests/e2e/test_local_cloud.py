@@ -36,10 +36,10 @@ from unkai.kinds import KvmHostInputs
 from unkai.kinds.containers import CONTENT_HASH_LABEL, HASH_LABEL
 from unkai.provider.resources import ALL
 from unkai.render import STORAGE_POOL
-from unkai.toolchain import leftovers, operator_key, state_dir
+from unkai.toolchain import LIBVIRTD, ensure_running, leftovers, operator_key, state_dir
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from commands import Killed, kill_when, ok, run
+from commands import Killed, fault_when, kill_when, ok, run
 
 ROOT = Path(__file__).resolve().parents[2]
 UNKAI = [sys.executable, "-m", "unkai.cli"]
@@ -427,6 +427,87 @@ def test_a_vm_deleted_behind_our_back_is_seen_and_recreated(stack):
     assert domains().get(domain("web-1")) == libvirt.VIR_DOMAIN_RUNNING
     port = int(instances(stack)["web-1"]["ssh_port"])
     assert ssh(port, "hostname").strip() == "web-1"
+
+
+def _restart_libvirtd() -> None:
+    """Stop libvirtd (SIGTERM, as a restart or an upgrade does) and start it again."""
+    for pid in _pids("libvirtd"):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while _pids("libvirtd") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert ensure_running(LIBVIRTD) == "started"
+
+
+def _pids(name: str) -> list[int]:
+    found = subprocess.run(["pgrep", "-x", name], capture_output=True, text=True)
+    return [int(pid) for pid in found.stdout.split()]
+
+
+def test_libvirtd_restarted_during_an_up_is_said_and_the_next_up_converges(stack):
+    """libvirtd restarted while a VM boots: the up ends with a sentence naming the VM and
+    the fault, the guests already running run on, and the next up finishes the VM."""
+    for action in ("destroy", "undefine"):
+        subprocess.run(
+            ["virsh", "-c", URI, action, domain("web-1")], check=True, capture_output=True
+        )
+    stack.refresh()
+    cut = fault_when(
+        UNKAI_BIN, "up", ENV, cwd=ROOT, delay=5.0, fault=_restart_libvirtd,
+        pattern=re.compile(r"unkai:compute:Instance local-web-1 creating .*waiting for cloud-init"),
+    )  # fmt: skip
+    said = cut.stdout
+    assert cut.returncode != 0, said[-3000:]
+    assert "unkai:compute:Instance (local-web-1)" in said, said[-3000:]
+    assert f"the connection to libvirtd at {URI} was lost" in said, said[-3000:]
+    for leak in ("Traceback", "libvirtError", "<class"):
+        assert leak not in said, said[-3000:]
+    assert domains()[domain("db")] == libvirt.VIR_DOMAIN_RUNNING  # untouched
+    again = unkai("up", ENV)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert domains().get(domain("web-1")) == libvirt.VIR_DOMAIN_RUNNING
+    port = int(instances(stack)["web-1"]["ssh_port"])
+    assert ssh(port, "hostname").strip() == "web-1"
+    assert set(stack.preview(expect_no_changes=True).change_summary) == {"same"}
+
+
+def _kill_api_server() -> None:
+    """SIGKILL the kube-apiserver of local's cluster (found by its state folder)."""
+    folder = ROOT / ".unkai" / "clusters" / "apps"
+    found = subprocess.run(
+        ["pgrep", "-f", f"kube-apiserver .*{folder}/"], capture_output=True, text=True
+    )
+    pids = [int(pid) for pid in found.stdout.split()]
+    assert pids, f"no kube-apiserver of {folder} runs"
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+
+
+def test_the_api_server_killed_during_an_apply_is_said_and_the_next_up_restarts_it(stack):
+    """The API server dies while api's rollout is waited for (more replicas than the node
+    takes, so the wait is still on): the up ends with a sentence naming the workload and
+    the fault; the next up, with the old value, starts the API server again and converges."""
+    overrides = {"workloads": {"api": {"replicas": 60}}}
+    stack.set_config("unkai:overrides", auto.ConfigValue(json.dumps(overrides)))
+    try:
+        cut = fault_when(
+            UNKAI_BIN, "up", ENV, cwd=ROOT, delay=2.0, fault=_kill_api_server,
+            pattern=re.compile(r"unkai:kubernetes:Workload local-api updating"),
+        )  # fmt: skip
+    finally:
+        stack.remove_config("unkai:overrides")
+    said = cut.stdout
+    assert cut.returncode != 0, said[-3000:]
+    assert "unkai:kubernetes:Workload (local-api)" in said, said[-3000:]
+    assert "the API server did not answer" in said, said[-3000:]
+    for leak in ("Traceback", "ConnectError", "<class"):
+        assert leak not in said, said[-3000:]
+    again = unkai("up", ENV)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert "unkai:kubernetes:Cluster local-apps updated" in again.stdout, again.stdout[-3000:]
+    workloads = stack.outputs()["workloads"].value
+    assert workloads["api"]["available"] == workloads["api"]["replicas"] == 1, workloads
+    assert set(stack.preview(expect_no_changes=True).change_summary) == {"same"}
 
 
 def test_a_definition_edited_by_hand_shows_as_drift_and_up_restores_it(stack):
