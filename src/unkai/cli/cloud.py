@@ -269,9 +269,9 @@ def drain(
     console.print(f"[green]drained[/] {host}: it runs no instance of {env}")
 
 
-def store_placement(stack: auto.Stack) -> None:
-    """Record where each instance runs now, from the stack's outputs, in its config."""
-    instances = (stack.outputs().get("instances") or auto.OutputValue({}, False)).value or {}
+def store_placement(stack: auto.Stack, outputs: auto.OutputMap) -> None:
+    """Record where each instance runs now, from the stack's ``outputs``, in its config."""
+    instances = (outputs.get("instances") or auto.OutputValue({}, False)).value or {}
     placement = {name: vm["host"] for name, vm in sorted(instances.items()) if vm.get("host")}
     stack.set_config(PLACEMENT_KEY, auto.ConfigValue(json.dumps(placement, sort_keys=True)))
 
@@ -306,8 +306,7 @@ def unreachable_hosts(env: Environment, *, timeout: float = 3.0) -> list[Host]:
     return down
 
 
-def _show_kubernetes(stack: auto.Stack) -> None:
-    outputs = stack.outputs()
+def _show_kubernetes(stack: auto.Stack, outputs: auto.OutputMap) -> None:
     clusters = outputs.get("clusters")
     if clusters is not None and clusters.value:
         table = Table(title=f"clusters of {stack.name}")
@@ -336,8 +335,7 @@ def _show_kubernetes(stack: auto.Stack) -> None:
         console.print(table)
 
 
-def _show(stack: auto.Stack, root: Path) -> None:
-    outputs = stack.outputs()
+def _show(stack: auto.Stack, outputs: auto.OutputMap, root: Path) -> None:
     instances = outputs.get("instances")
     if instances is None:
         return
@@ -389,11 +387,12 @@ def up(
     stack = cloud_stack(env, root, wait=wait)
     start = time.monotonic()
     result = stack.up(on_output=_stream, color=_color(), expect_no_changes=expect_no_changes, **log)
-    store_placement(stack)
+    # The outputs the engine gave back (each stack.outputs() would run the pulumi command).
+    store_placement(stack, result.outputs)
     changes = dict(result.summary.resource_changes or {})
     console.print(f"[green]up[/] {env}: {changes} in {time.monotonic() - start:.0f} s")
-    _show(stack, root)
-    _show_kubernetes(stack)
+    _show(stack, result.outputs, root)
+    _show_kubernetes(stack, result.outputs)
 
 
 def preview(
