@@ -80,6 +80,9 @@ class Row:
 
 
 def _timed(call: Callable[[], object]) -> float:
+    # What the previous measure wrote (a gigabyte for an image) is flushed first, so that
+    # its write-back is not charged to this one.
+    os.sync()
     start = time.monotonic()
     call()
     return time.monotonic() - start
@@ -110,7 +113,7 @@ def image() -> Row:
 
         def by_hand() -> None:
             _sh(*images.mmdebstrap_argv(spec, work / "rootfs.tar"))
-            _sh("tar", "-xpf", work / "rootfs.tar", "-C", work / "root")
+            _sh("tar", "--numeric-owner", "-xpf", work / "rootfs.tar", "-C", work / "root")
             for argv in images.disk_argvs(
                 work / "root", work / "disk.raw", work / "disk.qcow2", spec.disk_gb
             ):
@@ -207,7 +210,7 @@ def table(rows: list[Row]) -> str:
     ]
     for r in rows:
         lines.append(
-            f"| {r.name}: {r.what} | {r.unkai:.1f} | {r.raw:.1f} | {r.ratio:.2f} |"
+            f"| {r.name}: {r.what} | {r.unkai:.1f} | {r.raw:.1f} | {r.ratio:.3g} |"
             f" ≤ {r.target} | {'yes' if r.met else 'no'} | {r.command} |"
         )
     return "\n".join(lines) + "\n"
@@ -226,7 +229,7 @@ def chart(rows: list[Row], path: Path) -> None:
     ax.scatter([r.target for r in rows], names, marker="|", s=400, color="black",
                label="target", zorder=3)  # fmt: skip
     for i, r in enumerate(rows):
-        ax.annotate(f"{r.ratio:.2f}", (r.ratio, i), xytext=(4, 0),
+        ax.annotate(f"{r.ratio:.3g}", (r.ratio, i), xytext=(4, 0),
                     textcoords="offset points", va="center")  # fmt: skip
     ax.invert_yaxis()
     ax.set_xlabel("unkai / raw tool (lower is better)")
@@ -248,7 +251,7 @@ def main() -> int:
         print(f"{name} …", flush=True)
         rows.append(run())
         r = rows[-1]
-        print(f"{name}: unkai {r.unkai:.1f} s, raw {r.raw:.1f} s, {r.ratio:.2f}", flush=True)
+        print(f"{name}: unkai {r.unkai:.1f} s, raw {r.raw:.1f} s, {r.ratio:.3g}", flush=True)
     text = table(rows)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".md").write_text(
