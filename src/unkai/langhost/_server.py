@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from concurrent import futures
 from importlib import metadata
 from pathlib import Path
@@ -127,6 +130,63 @@ class LanguageHost(LanguageRuntimeServicer):  # type: ignore[misc]
         return language_pb2.RunResponse(
             error=f"the program exited with status {proc.returncode}:\n{tail}"
         )
+
+    def RunPlugin(self, request: Any, context: Any) -> Iterator[Any]:
+        """Run a plugin written in Python (a policy pack) and stream what it prints.
+
+        The engine reads the port the plugin serves on from its standard output, so each
+        chunk is sent as it comes; the last message is the exit status.
+        """
+        argv, cwd, env = plugin_argv(request)
+        proc = subprocess.Popen(
+            argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        chunks: queue.Queue[tuple[str, bytes]] = queue.Queue()
+        pumps = [
+            threading.Thread(target=_pump, args=(pipe, kind, chunks), daemon=True)
+            for pipe, kind in ((proc.stdout, "stdout"), (proc.stderr, "stderr"))
+        ]
+        for pump in pumps:
+            pump.start()
+        open_pipes = len(pumps)
+        try:
+            while open_pipes:
+                kind, chunk = chunks.get()
+                if not chunk:
+                    open_pipes -= 1
+                    continue
+                yield language_pb2.RunPluginResponse(**{kind: chunk})
+            yield language_pb2.RunPluginResponse(exitcode=proc.wait())
+        finally:
+            if proc.poll() is None:  # the engine went away: the plugin goes too
+                proc.terminate()
+                proc.wait()
+
+
+def plugin_argv(request: Any) -> tuple[list[str], str, dict[str, str]]:
+    """How to run the Python plugin of a ``RunPluginRequest``: argv, folder, environment.
+
+    The plugin (a policy pack, say) is its folder's ``__main__.py`` (or the named entry
+    point), run by the interpreter of its ``virtualenv`` option with the engine's
+    arguments, in the folder the engine names, with the engine's variables added to ours.
+    """
+    info = request.info
+    root = info.root_directory or request.pwd or os.getcwd()
+    options = json_format.MessageToDict(info.options)
+    target = Path(info.program_directory or root) / (info.entry_point or request.program or ".")
+    script = target / "__main__.py" if target.is_dir() else target
+    env = {**os.environ, **dict(e.split("=", 1) for e in request.env if "=" in e)}
+    argv = [program_python(root, options), "-u", str(script), *request.args]
+    return argv, request.pwd or root, env
+
+
+def _pump(stream: Any, kind: str, out: queue.Queue[tuple[str, bytes]]) -> None:
+    """Copy a pipe into ``out`` in chunks as they come, then an empty chunk for its end."""
+    with stream:
+        while chunk := os.read(stream.fileno(), 65536):
+            out.put((kind, chunk))
+    out.put((kind, b""))
 
 
 def main(argv: list[str] | None = None) -> None:
