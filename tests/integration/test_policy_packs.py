@@ -1,0 +1,135 @@
+"""Pulumi CrossGuard policy packs run by the real engine through unkai's language host.
+
+A Python policy pack is started by the engine through the language runtime of its
+``PulumiPolicy.yaml`` (``RunPlugin``), here unkai's. The pack runs in a virtualenv of its
+own: ``pulumi-policy`` pins protobuf 5, the project's venv has protobuf 6.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from pulumi import automation as auto
+
+from unkai._files import file_lock
+from unkai.cli._workspace import select_stack
+from unkai.toolchain import cache_root
+
+pytestmark = pytest.mark.integration
+
+POLICY_PINS = ("pulumi==3.259.0", "pulumi-policy==1.21.0", "protobuf==5.29.6", "grpcio==1.85.1")
+"""The policy pack's own venv: the engine's SDK and CrossGuard's, which wants protobuf 5."""
+
+PACK = """\
+from pulumi_policy import EnforcementLevel, PolicyPack, ResourceValidationPolicy
+
+
+def private_files(args, report_violation):
+    if args.resource_type == "unkai:local:File" and args.props.get("mode") != "0600":
+        report_violation(f"mode {args.props.get('mode')}: a file unkai writes is 0600")
+
+
+def short_names(args, report_violation):
+    if args.resource_type == "unkai:local:File" and len(args.name) > 8:
+        report_violation(f"{args.name} is longer than 8 characters")
+
+
+PolicyPack(
+    name="unkai-test",
+    policies=[
+        ResourceValidationPolicy(
+            name="private-files", description="Files are private.",
+            enforcement_level=EnforcementLevel.MANDATORY, validate=private_files,
+        ),
+        ResourceValidationPolicy(
+            name="short-names", description="Names are short.",
+            enforcement_level=EnforcementLevel.ADVISORY, validate=short_names,
+        ),
+    ],
+)
+"""
+
+PROGRAM = """\
+import pulumi
+from unkai.components import LocalFile
+from unkai.kinds import LocalFileInputs
+
+config = pulumi.Config()
+LocalFile(
+    "greeting-file",
+    LocalFileInputs(path=config.require("path"), content="hello", mode=config.require("mode")),
+)
+"""
+
+
+@pytest.fixture(scope="module")
+def policy_python() -> Path:
+    """The interpreter of the policy venv, made once per pin set in the cache."""
+    key = hashlib.sha256(" ".join(POLICY_PINS).encode()).hexdigest()[:12]
+    venv = cache_root() / "policy-venv" / key
+    python = venv / "bin" / "python"
+    with file_lock(cache_root() / "locks" / f"policy-venv-{key}.lock"):
+        if not python.exists():
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+            subprocess.run(
+                [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                 *POLICY_PINS],
+                check=True,
+            )  # fmt: skip
+    return python
+
+
+@pytest.fixture
+def stack(tmp_path, policy_python):
+    pack = tmp_path / "pack"
+    pack.mkdir()
+    (pack / "PulumiPolicy.yaml").write_text(
+        "description: unkai test pack\n"
+        f"runtime:\n  name: python\n  options:\n    virtualenv: {policy_python.parent.parent}\n"
+    )
+    (pack / "__main__.py").write_text(PACK)
+    program = tmp_path / "program"
+    program.mkdir()
+    venv = Path(sys.executable).parent.parent
+    (program / "Pulumi.yaml").write_text(
+        f"name: policy-test\nruntime:\n  name: python\n  options:\n    virtualenv: {venv}\n"
+        f"plugins:\n  providers:\n    - name: unkai\n      path: {venv / 'bin'}\n"
+    )
+    (program / "__main__.py").write_text(PROGRAM)
+    name = "policy-" + uuid.uuid4().hex[:8]
+    st = select_stack(program, name)
+    st.set_config("path", auto.ConfigValue(str(tmp_path / "out.txt")))
+    yield st, pack
+    st.destroy()
+    st.workspace.remove_stack(name)
+
+
+def test_a_mandatory_violation_stops_the_preview_and_names_policy_resource_and_why(stack, tmp_path):
+    st, pack = stack
+    st.set_config("mode", auto.ConfigValue("0644"))
+    lines: list[str] = []
+    with pytest.raises(auto.CommandError):
+        st.preview(policy_packs=[str(pack)], on_output=lines.append)
+    shown = "".join(lines)
+    assert "[mandatory]  private-files  (unkai:local:File: greeting-file)" in shown, shown
+    assert "mode 0644: a file unkai writes is 0600" in shown, shown
+    with pytest.raises(auto.CommandError):
+        st.up(policy_packs=[str(pack)])
+    assert not (tmp_path / "out.txt").exists()  # nothing was written
+
+
+def test_an_advisory_violation_is_reported_and_the_up_goes_on(stack, tmp_path):
+    st, pack = stack
+    st.set_config("mode", auto.ConfigValue("0600"))
+    lines: list[str] = []
+    result = st.up(policy_packs=[str(pack)], on_output=lines.append)
+    shown = "".join(lines)
+    assert "[advisory]  short-names  (unkai:local:File: greeting-file)" in shown, shown
+    assert "greeting-file is longer than 8 characters" in shown, shown
+    assert result.summary.resource_changes == {"create": 2}
+    assert (tmp_path / "out.txt").read_text() == "hello"
