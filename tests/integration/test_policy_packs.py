@@ -20,6 +20,8 @@ from unkai._files import file_lock
 from unkai.cli._workspace import select_stack
 from unkai.toolchain import cache_root
 
+ROOT = Path(__file__).resolve().parents[2]
+
 pytestmark = pytest.mark.integration
 
 POLICY_PINS = ("pulumi==3.259.0", "pulumi-policy==1.21.0", "protobuf==5.29.6", "grpcio==1.85.1")
@@ -133,3 +135,55 @@ def test_an_advisory_violation_is_reported_and_the_up_goes_on(stack, tmp_path):
     assert "greeting-file is longer than 8 characters" in shown, shown
     assert result.summary.resource_changes == {"create": 2}
     assert (tmp_path / "out.txt").read_text() == "hello"
+
+
+BIG_VMS = """\
+from pulumi_policy import EnforcementLevel, PolicyPack, ResourceValidationPolicy
+
+
+def small_vms(args, report_violation):
+    if args.resource_type == "unkai:compute:Instance" and args.props.get("memory_mb", 0) > 512:
+        report_violation(f"{int(args.props['memory_mb'])} MiB: VMs here have at most 512")
+
+
+PolicyPack(
+    name="unkai-small-vms",
+    policies=[
+        ResourceValidationPolicy(
+            name="small-vms", description="VMs are small.",
+            enforcement_level=EnforcementLevel.MANDATORY, validate=small_vms,
+        ),
+    ],
+)
+"""
+
+
+def test_unkai_preview_runs_a_policy_pack_and_a_mandatory_violation_fails_it(
+    tmp_path, policy_python
+):
+    pack = tmp_path / "pack"
+    pack.mkdir()
+    (pack / "PulumiPolicy.yaml").write_text(
+        f"runtime:\n  name: python\n  options:\n    virtualenv: {policy_python.parent.parent}\n"
+    )
+    (pack / "__main__.py").write_text(BIG_VMS)
+    unkai = Path(sys.executable).parent / "unkai"
+    proc = subprocess.run(
+        [str(unkai), "preview", "local", "--policy-pack", str(pack)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    shown = proc.stdout + proc.stderr
+    assert proc.returncode != 0, shown[-3000:]
+    assert "[mandatory]  small-vms  (unkai:compute:Instance: local-db)" in shown, shown[-3000:]
+    assert "1024 MiB: VMs here have at most 512" in shown, shown[-3000:]
+    assert "Traceback" not in shown
+
+
+def test_a_folder_that_is_no_policy_pack_is_refused_before_anything_runs(tmp_path):
+    unkai = Path(sys.executable).parent / "unkai"
+    proc = subprocess.run(
+        [str(unkai), "up", "local", "--policy-pack", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert f"{tmp_path} is not a policy pack: it has no PulumiPolicy.yaml" in proc.stderr

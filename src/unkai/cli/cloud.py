@@ -75,6 +75,37 @@ Verbose = Annotated[
 ]
 
 
+PolicyPacks = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--policy-pack",
+        metavar="FOLDER",
+        help=(
+            "A Pulumi policy pack (CrossGuard) folder the engine runs on every resource;"
+            " repeatable. A mandatory violation stops the command before any change."
+        ),
+    ),
+]
+
+
+def policy_pack_args(packs: list[Path] | None) -> dict[str, Any]:
+    """The Automation API's ``policy_packs`` for ``--policy-pack``, each checked first.
+
+    Raises:
+        ConfigError: a folder does not exist or has no ``PulumiPolicy.yaml``.
+    """
+    if not packs:
+        return {}
+    for pack in packs:
+        if not (pack / "PulumiPolicy.yaml").is_file():
+            raise ConfigError(
+                f"{pack} is not a policy pack: it has no PulumiPolicy.yaml",
+                key_path="--policy-pack",
+                value=str(pack),
+            )
+    return {"policy_packs": [str(pack.resolve()) for pack in packs]}
+
+
 def _stream(line: str) -> None:
     sys.stdout.write(line if line.endswith("\n") else line + "\n")
     sys.stdout.flush()
@@ -380,13 +411,21 @@ def up(
     root: Root = None,
     verbose: Verbose = 0,
     wait: Wait = False,
+    policy_pack: PolicyPacks = None,
 ) -> None:
     """Deploy the environment and show what came up."""
     root = resolve_root(root)
+    policies = policy_pack_args(policy_pack)
     log = engine_log_options(verbose)
     stack = cloud_stack(env, root, wait=wait)
     start = time.monotonic()
-    result = stack.up(on_output=_stream, color=_color(), expect_no_changes=expect_no_changes, **log)
+    result = stack.up(
+        on_output=_stream,
+        color=_color(),
+        expect_no_changes=expect_no_changes,
+        **policies,
+        **log,
+    )
     # The outputs the engine gave back (each stack.outputs() would run the pulumi command).
     store_placement(stack, result.outputs)
     changes = dict(result.summary.resource_changes or {})
@@ -401,9 +440,11 @@ def preview(
     root: Root = None,
     verbose: Verbose = 0,
     wait: Wait = False,
+    policy_pack: PolicyPacks = None,
 ) -> None:
     """Show what ``up`` would change, and why (replacements name their property)."""
     root = resolve_root(root)
+    policies = policy_pack_args(policy_pack)
     log = engine_log_options(verbose)
     stack = cloud_stack(env, root, wait=wait)
     reasons: list[tuple[str, str, str]] = []
@@ -413,6 +454,7 @@ def preview(
         color=_color(),
         diff=True,
         expect_no_changes=expect_no_changes,
+        **policies,
         **log,
     )
     _show_reasons(reasons)
