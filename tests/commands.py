@@ -127,12 +127,7 @@ def kill_when(
         assert proc.stdout is not None
         proc.stdout.close()
         return None
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=60)
-    reader.join(10)
-    assert proc.stdout is not None
-    proc.stdout.close()
+    _stop(proc, reader)
     print(f"killed {Path(str(argv[0])).name} {' '.join(map(str, argv[1:]))} at {point}")
     return Killed(point, in_progress(lines), "".join(lines))
 
@@ -174,13 +169,18 @@ def fault_when(
     try:
         proc.wait(timeout=timeout)
     finally:
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=60)
-        reader.join(10)
-        assert proc.stdout is not None
-        proc.stdout.close()
+        _stop(proc, reader)
     output = "".join(lines)
     assert faulted, f"no line matched {pattern.pattern}:\n{output[-3000:]}"
     return subprocess.CompletedProcess(proc.args, proc.returncode, output, "")
+
+
+def _stop(proc: subprocess.Popen[str], reader: threading.Thread) -> None:
+    """SIGKILL ``proc``'s process group if it still runs; collect its output reader."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    reader.join(10)
+    assert proc.stdout is not None
+    proc.stdout.close()
