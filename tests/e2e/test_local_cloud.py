@@ -505,8 +505,12 @@ def test_the_api_server_killed_during_an_apply_is_said_and_the_next_up_restarts_
     again = unkai("up", ENV)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert "unkai:kubernetes:Cluster local-apps updated" in again.stdout, again.stdout[-3000:]
+    # The cut apply had left 60 replicas in the cluster: the up saw it (no refresh) and
+    # applied 1 again.
+    assert "unkai:kubernetes:Workload local-api updated" in again.stdout, again.stdout[-3000:]
     workloads = stack.outputs()["workloads"].value
     assert workloads["api"]["available"] == workloads["api"]["replicas"] == 1, workloads
+    stack.refresh()  # what the cluster has is what the state says
     assert set(stack.preview(expect_no_changes=True).change_summary) == {"same"}
 
 

@@ -45,9 +45,17 @@ from unkai.drivers.kubernetes import (
     wait_deployment_available,
 )
 from unkai.errors import ConfigError, DriverError
-from unkai.kinds import WorkloadInputs, WorkloadState, input_values
+from unkai.kinds import (
+    WorkloadInputs,
+    WorkloadState,
+    has_unknown,
+    input_names,
+    input_values,
+    parse_state,
+)
 from unkai.provider._log import say
-from unkai.provider._resource import Resource
+from unkai.provider._resource import Diff, Resource
+from unkai.provider._values import Props, unwrap, wrap
 
 DELETE_TIMEOUT = 180.0
 """Seconds a deleted Deployment may take to go (its pods end first)."""
@@ -188,6 +196,25 @@ class Workload(Resource[WorkloadInputs, WorkloadState]):
         update["objects"] = tuple(str(ref) for ref in refs if live.get(ref) is not None)
         update["available"] = (deployment.get("status") or {}).get("availableReplicas") or 0
         return state.model_copy(update=update)
+
+    def diff(self, olds: Props, news: Props) -> Diff:
+        """The generic diff; when no input changed, the live objects against the inputs.
+
+        An apply cut short (the API server gone while a rollout was waited for) leaves
+        the new objects in the cluster and the old ones in the state: the next ``up``
+        sees it here, as a refresh would, and applies again. Reads only; while the API
+        server does not answer, or the Deployment is gone (a refresh's business), the
+        recorded state stands.
+        """
+        result = super().diff(olds, news)
+        if result.changed or any(has_unknown(v) for v in news.values.values()):
+            return result
+        live = self.read("", parse_state(self.state_model, olds.values))
+        if live is None:
+            return result
+        seen = unwrap(wrap(live.model_dump(mode="json")))  # numbers as the engine has them
+        drifted = tuple(k for k in input_names(self.inputs_model) if seen.get(k) != news.get(k))
+        return Diff(drifted, (), {}) if drifted else result
 
     def update(self, resource_id: str, olds: WorkloadState, news: WorkloadInputs) -> WorkloadState:
         """Apply anew; objects no longer rendered (a Secret no longer needed) are deleted."""
