@@ -24,6 +24,8 @@ from pulumi.runtime.proto import (
     plugin_pb2,
 )
 
+from unkai.langhost._exec import entry_file
+
 # Exit status of a program that already reported its error through the engine:
 # the engine should stop without printing it again (the same convention as Pulumi's hosts).
 BAIL_STATUS = 32
@@ -174,8 +176,7 @@ def plugin_argv(request: Any) -> tuple[list[str], str, dict[str, str]]:
     info = request.info
     root = info.root_directory or request.pwd or os.getcwd()
     options = json_format.MessageToDict(info.options)
-    target = Path(info.program_directory or root) / (info.entry_point or request.program or ".")
-    script = target / "__main__.py" if target.is_dir() else target
+    script = entry_file(info.program_directory or root, info.entry_point or request.program or ".")
     env = {**os.environ, **dict(e.split("=", 1) for e in request.env if "=" in e)}
     argv = [program_python(root, options), "-u", str(script), *request.args]
     return argv, request.pwd or root, env
