@@ -22,6 +22,7 @@ from typing import Annotated
 
 import typer
 from pulumi import automation as auto
+from semver import VersionInfo
 
 from unkai._files import atomic_write, file_lock
 from unkai.errors import ConfigError, ToolchainError, UnkaiError
@@ -29,6 +30,7 @@ from unkai.model import Environment
 from unkai.render import render_ssh_config
 from unkai.toolchain import (
     PROJECT_FILE,
+    Found,
     engine_env,
     environment_ssh,
     find_project,
@@ -118,6 +120,18 @@ def workspace_env(root: Path | None = None) -> dict[str, str]:
     return env
 
 
+class _KnownCommand(auto.PulumiCommand):
+    """The pinned pulumi CLI, whose version :func:`find_pulumi` already knows.
+
+    The SDK's ``PulumiCommand`` runs ``pulumi version`` when it is made (0.13 s, on
+    every unkai command that reaches a stack); this one takes the version found.
+    """
+
+    def __init__(self, found: Found) -> None:  # the SDK's would run the CLI
+        self.command = str(found.path)
+        self.version = VersionInfo.parse(found.version)
+
+
 def select_stack(
     stack_dir: Path, stack_name: str, *, env: Mapping[str, str] | None = None
 ) -> auto.Stack:
@@ -126,10 +140,10 @@ def select_stack(
     Raises:
         ToolchainError: the pinned pulumi CLI is missing (run ``scripts/bootstrap``).
     """
-    found = find_pulumi()
+    found = find_pulumi(verify=False)
     if found is None:
         raise ToolchainError("the pinned pulumi CLI is missing; run scripts/bootstrap")
-    command = auto.PulumiCommand(root=str(found.path.parent.parent))
+    command = _KnownCommand(found)
     opts = auto.LocalWorkspaceOptions(
         work_dir=str(stack_dir),
         env_vars={**workspace_env(), **(env or {})},
