@@ -32,6 +32,7 @@ from unkai.cli._workspace import (
     program_dir,
     release_dead_lock,
     resolve_root,
+    run_up,
     select_stack,
     ssh_client,
 )
@@ -423,19 +424,19 @@ def up(
     log = engine_log_options(verbose)
     stack = cloud_stack(env, root, wait=wait)
     start = time.monotonic()
-    result = stack.up(
+    report = run_up(
+        stack,
         on_output=_stream,
         color=_color(),
         expect_no_changes=expect_no_changes,
         **policies,
         **log,
     )
-    # The outputs the engine gave back (each stack.outputs() would run the pulumi command).
-    store_placement(stack, result.outputs)
-    changes = dict(result.summary.resource_changes or {})
-    console.print(f"[green]up[/] {env}: {changes} in {time.monotonic() - start:.0f} s")
-    _show(stack, result.outputs, root)
-    _show_kubernetes(stack, result.outputs)
+    # The outputs the engine reported (each stack.outputs() would run the pulumi command).
+    store_placement(stack, report.outputs)
+    console.print(f"[green]up[/] {env}: {report.changes} in {time.monotonic() - start:.0f} s")
+    _show(stack, report.outputs, root)
+    _show_kubernetes(stack, report.outputs)
 
 
 def preview(
