@@ -450,12 +450,55 @@ def _build_lock(cache_root: Path, kind: str, digest: str) -> Path:
     return cache_root / "locks" / f"{kind}-{digest[:16]}.lock"
 
 
+def _work_prefix(digest: str) -> str:
+    """How the temporary folders of one entry's builds begin (beside the entry)."""
+    return f".{digest[:12]}-"
+
+
+def clear_interrupted_builds(
+    folder: Path, digest: str, *, mounts: Callable[[], list[Path]] | None = None
+) -> list[Path]:
+    """Remove what builds of ``digest`` that were killed left in ``folder``; return it.
+
+    A build works in a temporary folder beside its cache entry and renames it into
+    place when done; a build killed before that (SIGKILL, a power cut) leaves the
+    folder, up to a gigabyte. Call this holding the entry's build lock: then no build
+    of ``digest`` is running, so every such folder is a dead one's. A folder with
+    something mounted inside it is left alone (never delete through a mount).
+    """
+    mounted = (mounts or _mount_points)()
+    cleared = []
+    for stale in sorted(folder.glob(f"{_work_prefix(digest)}*")):
+        if not stale.is_dir() or any(m == stale or stale in m.parents for m in mounted):
+            continue
+        shutil.rmtree(stale, ignore_errors=True)
+        cleared.append(stale)
+    return cleared
+
+
+def _mount_points() -> list[Path]:
+    """Every mount point of this machine (``/proc/self/mounts``)."""
+    try:
+        lines = Path("/proc/self/mounts").read_text().splitlines()
+    except OSError:
+        return []
+    # Fields are space-separated; a space inside a path is written as \040.
+    return [Path(line.split()[1].replace("\\040", " ")) for line in lines if line.strip()]
+
+
+def _say_cleared(cleared: list[Path], say: Callable[[str], None]) -> None:
+    if cleared:
+        names = ", ".join(p.name for p in cleared)
+        say(f"removed what an interrupted build left in the cache: {names}")
+
+
 def _build_image(spec: ImageSpec, cache_root: Path, say: Callable[[str], None]) -> BuiltImage:
     start = time.monotonic()
     digest = spec.digest()
     final = image_cache(digest, cache_root)
     final.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f".{digest[:12]}-", dir=final.parent) as tmp:
+    _say_cleared(clear_interrupted_builds(final.parent, digest), say)
+    with tempfile.TemporaryDirectory(prefix=_work_prefix(digest), dir=final.parent) as tmp:
         work = Path(tmp)
         out = work / "image"
         out.mkdir()
@@ -659,7 +702,8 @@ def _build_rootfs(spec: RootfsSpec, cache_root: Path, say: Callable[[str], None]
     start = time.monotonic()
     final = rootfs_layout(spec, cache_root).folder
     final.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f".{spec.digest()[:12]}-", dir=final.parent) as tmp:
+    _say_cleared(clear_interrupted_builds(final.parent, spec.digest()), say)
+    with tempfile.TemporaryDirectory(prefix=_work_prefix(spec.digest()), dir=final.parent) as tmp:
         out = Path(tmp) / "rootfs"
         out.mkdir()
         say(f"building the {spec.name} tree from Debian packages (mmdebstrap, about a minute)")
