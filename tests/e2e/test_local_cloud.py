@@ -36,7 +36,14 @@ from unkai.kinds import KvmHostInputs
 from unkai.kinds.containers import CONTENT_HASH_LABEL, HASH_LABEL
 from unkai.provider.resources import ALL
 from unkai.render import STORAGE_POOL
-from unkai.toolchain import LIBVIRTD, ensure_running, leftovers, operator_key, state_dir
+from unkai.toolchain import (
+    LIBVIRTD,
+    ensure_running,
+    kubernetes_bin,
+    leftovers,
+    operator_key,
+    state_dir,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from commands import Killed, fault_when, kill_when, ok, run
@@ -607,6 +614,66 @@ def test_a_data_volume_outlives_a_replace_of_its_instance(stack):
     kept = ssh(port, "sudo mount /dev/vdb /mnt && cat /mnt/keep; sudo umount /mnt")
     assert kept.strip() == "kept-across-replace"
     assert ssh(port, "cat /etc/unkai-replaced").strip() == "yes"  # the new user data ran
+
+
+def _drift() -> tuple[int, dict]:
+    proc = unkai("drift", ENV, "--json")
+    assert proc.returncode in (0, 2), proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def test_drift_names_each_layer_changed_by_hand_apart_from_changes_not_applied(stack):
+    """One change by hand per layer: ``unkai drift`` reports each in its layer (exit 2),
+    a change only declared is pending, not drift; after ``up``, nothing (exit 0)."""
+    status, report = _drift()
+    assert (status, report["drift"]) == (0, []), report
+    conn = libvirt.open(URI)
+    try:
+        folder = re.search(
+            r"<path>(.*)</path>", conn.storagePoolLookupByName(STORAGE_POOL).XMLDesc()
+        )
+    finally:
+        conn.close()
+    assert folder is not None
+    os.chmod(folder.group(1), 0o755)  # the playbook makes it 0711
+    subprocess.run(
+        ["virsh", "-c", URI, "setmem", domain("web-0"), str(640 * 1024), "--config"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    worker = stack.outputs()["container_images"].value["worker"]["reference"]
+    subprocess.run(["docker", "rmi", worker], check=True, capture_output=True)
+    kubeconfig = stack.outputs()["clusters"].value["apps"]["kubeconfig"]
+    kubectl = str(kubernetes_bin() / "kubectl")
+    subprocess.run(
+        [kubectl, "--kubeconfig", kubeconfig, "scale", "deployment", "api", "--replicas=3"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    overrides = {"instances": {"db": {"machine_type": "custom-1-768"}}}
+    stack.set_config("unkai:overrides", auto.ConfigValue(json.dumps(overrides)))
+    try:
+        status, report = _drift()
+    finally:
+        stack.remove_config("unkai:overrides")
+    drift = {(c["layer"], c["resource"]): c for c in report["drift"]}
+    assert status == 2 and report["drifted"], report
+    host = drift["hosts", "local-host-localhost"]
+    assert host["tasks"] == ["Create the storage pool's folder"], host
+    vm = drift["vms", "local-web-0"]
+    assert vm["properties"]["memory_mb"] == {"live": 640, "declared": 1024}, vm
+    assert drift["images", "local-worker"]["op"] == "gone"
+    assert drift["kubernetes", "local-worker"]["follows"]  # its image is built again
+    api = drift["kubernetes", "local-api"]
+    assert api["properties"]["replicas"] == {"live": 3, "declared": 1}, api
+    assert ("vms", "local-db") not in drift  # declared, not applied: pending
+    assert [(c["resource"], c["op"]) for c in report["pending"]] == [("local-db", "update")]
+    assert report["checked"] == {"hosts": 1, "images": 4, "vms": 4, "kubernetes": 4}
+    shown = unkai("drift", ENV)
+    assert shown.returncode == 2
+    assert "memory_mb: 640 → 1024" in shown.stdout, shown.stdout
+    ok(unkai("refresh", ENV))
+    ok(unkai("up", ENV))
+    status, report = _drift()
+    assert (status, report["drift"], report["pending"]) == (0, [], []), report
 
 
 def test_destroy_leaves_nothing_behind(stack):

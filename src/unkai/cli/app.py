@@ -63,6 +63,10 @@ def _register() -> None:
     app.command("preview")(cloud.preview)
     app.command("refresh")(cloud.refresh)
     app.command("destroy")(cloud.destroy)
+
+    from unkai.cli import drift
+
+    app.command("drift")(drift.drift)
     # Everything after the VM is the remote command, its options included (`sh -c ...`).
     app.command(
         "ssh", context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True}
