@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import uuid
+import zlib
 from pathlib import Path
 
 import pytest
@@ -111,6 +112,27 @@ def test_unkais_most_verbose_engine_log_shows_no_secret(stack, capsys, monkeypat
     # The engine did log, down to its plans, and showed the secret as a secret.
     assert "Planner decided to create" in err and "content:{[secret]}" in err
     assert SECRET not in err and SECRET not in "\n".join(out)
+
+
+def _engine_logs() -> Path:
+    """Where the pinned engine keeps the automatic log of each of its runs."""
+    return Path(os.environ.get("PULUMI_HOME") or Path.home() / ".pulumi") / "logs"
+
+
+def test_the_engine_s_own_logs_hold_no_secret_in_the_clear(stack):
+    """The engine logs every run to disk, whatever its level: the update's log is
+    encrypted with the stack's secrets manager, and no log readable without it (gzip
+    only, written before the stack is known) holds the secret."""
+    before = set(_engine_logs().glob("*.log"))
+    stack.up(on_output=lambda _: None)
+    written = sorted(set(_engine_logs().glob("*.log")) - before)
+    encrypted = [log for log in written if log.read_bytes().startswith(b"PLOG")]
+    assert encrypted, f"no encrypted log of the update among {written}"
+    for log in written:
+        data = log.read_bytes()
+        if not data.startswith(b"PLOG"):  # gzip; a run still writing has no end yet
+            data = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(data)
+        assert SECRET.encode() not in data, f"plaintext secret in {log}"
 
 
 def test_pulumi_cli_inside_the_stack_folder(tmp_path):
