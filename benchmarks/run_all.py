@@ -130,7 +130,9 @@ def container() -> Row:
     base = container_image_inputs(api, env).base
     assert base is not None
     client = d.connect()
-    tag = f"unkai-bench-{uuid.uuid4().hex[:8]}:api"
+    # One tag each: the second build would leave the first's image untagged, and kept.
+    bench = f"unkai-bench-{uuid.uuid4().hex[:8]}"
+    tag, raw_tag = f"{bench}:api", f"{bench}:api-raw"
     try:
         d.ensure_base_image(client, images.build_rootfs(base_spec(base), cache_root()))
         dockerfile = render_dockerfile(api, env)
@@ -141,10 +143,11 @@ def container() -> Row:
             return "\n".join([*head, f"LABEL dev.unkai.bench={uuid.uuid4().hex}", rest])
 
         ours = d.build_image(client, dockerfile=cold(dockerfile), tag=tag).seconds
-        raw = _timed(lambda: _sh("docker", "build", "--network", "none", "-q", "-t", tag,
+        raw = _timed(lambda: _sh("docker", "build", "--network", "none", "-q", "-t", raw_tag,
                                  "-", input=cold(dockerfile).encode()))  # fmt: skip
     finally:
-        d.remove_image(client, tag, protect=())
+        for built in (tag, raw_tag):
+            d.remove_image(client, built, protect=())
         client.close()
     return Row("container", "api image built without the layer cache", ours, raw, 1.5,
                "docker build --network none - < rendered Dockerfile")  # fmt: skip
