@@ -7,7 +7,6 @@ own: ``pulumi-policy`` pins protobuf 5, the project's venv has protobuf 6.
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 import sys
 import uuid
@@ -16,16 +15,12 @@ from pathlib import Path
 import pytest
 from pulumi import automation as auto
 
-from unkai._files import file_lock
 from unkai.cli._workspace import select_stack
-from unkai.toolchain import cache_root
+from unkai.toolchain import ensure_policy_venv
 
 ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.integration
-
-POLICY_PINS = ("pulumi==3.259.0", "pulumi-policy==1.21.0", "protobuf==5.29.6", "grpcio==1.85.1")
-"""The policy pack's own venv: the engine's SDK and CrossGuard's, which wants protobuf 5."""
 
 PACK = """\
 from pulumi_policy import EnforcementLevel, PolicyPack, ResourceValidationPolicy
@@ -71,19 +66,8 @@ LocalFile(
 
 @pytest.fixture(scope="module")
 def policy_python() -> Path:
-    """The interpreter of the policy venv, made once per pin set in the cache."""
-    key = hashlib.sha256(" ".join(POLICY_PINS).encode()).hexdigest()[:12]
-    venv = cache_root() / "policy-venv" / key
-    python = venv / "bin" / "python"
-    with file_lock(cache_root() / "locks" / f"policy-venv-{key}.lock"):
-        if not python.exists():
-            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-            subprocess.run(
-                [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                 *POLICY_PINS],
-                check=True,
-            )  # fmt: skip
-    return python
+    """The interpreter of the policy venv (made by the bootstrap, or here when missing)."""
+    return ensure_policy_venv() / "bin" / "python"
 
 
 @pytest.fixture

@@ -56,9 +56,7 @@ def test_a_change_not_applied_yet_is_pending_not_drift():
         OpType.UPDATE, VM, "local-db", diff=["memory_mb"],
         old={"memory_mb": 512}, new={"memory_mb": 768},
     )  # fmt: skip
-    report = drift_report(
-        "local", step_changes([step]), step_changes([step], inputs_only=True), []
-    )
+    report = drift_report("local", step_changes([step]), step_changes([step], inputs_only=True), [])
     assert report.drift == [] and not report.drifted
     assert [c.resource for c in report.pending] == ["local-db"]
 

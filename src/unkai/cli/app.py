@@ -102,5 +102,11 @@ def _engine_error(err: Exception) -> str:
             "the stack is locked by another update. If none is running (it was killed), "
             f"release the lock: {release}"
         )
-    lines = [line.strip() for line in text.splitlines() if line.strip().startswith("error:")]
-    return "; ".join(lines[-3:]) or "the engine failed (see its output above)"
+    if "[mandatory]" in text:
+        return "a mandatory policy was violated (listed above); nothing was changed"
+    lines = [
+        line.strip().removeprefix("error:").strip()
+        for line in text.splitlines()
+        if line.strip().startswith("error:")
+    ]
+    return "; ".join(dict.fromkeys(lines[-3:])) or "the engine failed (see its output above)"

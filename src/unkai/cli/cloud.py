@@ -108,6 +108,27 @@ def policy_pack_args(packs: list[Path] | None) -> dict[str, Any]:
     return {"policy_packs": [str(pack.resolve()) for pack in packs]}
 
 
+def builtin_policy_pack(env_name: str, root: Path) -> list[str]:
+    """The built-in pack as ``env_name`` configures it: its folder, or none.
+
+    None when the environment file turns no policy on (its ``policies:``).
+    """
+    from unkai.environments import environment_file
+    from unkai.policies import prepare_pack
+    from unkai.toolchain import ensure_policy_venv
+
+    env = load_environment(env_name, root=root)
+    file = environment_file(env_name, root=root)
+    shown = file.relative_to(root) if file.is_relative_to(root) else file
+    folder = prepare_pack(
+        env,
+        root=root,
+        env_file=str(shown),
+        venv=lambda: ensure_policy_venv(say=lambda line: console.print(escape(line))),
+    )
+    return [str(folder)] if folder is not None else []
+
+
 def _stream(line: str) -> None:
     sys.stdout.write(line if line.endswith("\n") else line + "\n")
     sys.stdout.flush()
@@ -421,15 +442,22 @@ def up(
     """Deploy the environment and show what came up."""
     root = resolve_root(root)
     policies = policy_pack_args(policy_pack)
+    packs = [*policies.get("policy_packs", []), *builtin_policy_pack(env, root)]
     log = engine_log_options(verbose)
     stack = cloud_stack(env, root, wait=wait)
     start = time.monotonic()
+    if packs:
+        # The engine checks a resource when it is registered, so a violation late in the
+        # program would stop an up after the resources before it were made: a preview
+        # checks them all first, and nothing is made unless it passes.
+        console.print(f"checking the policies of {len(packs)} pack(s) before anything changes")
+        stack.preview(on_output=_stream, color=_color(), policy_packs=packs, **log)
     report = run_up(
         stack,
         on_output=_stream,
         color=_color(),
         expect_no_changes=expect_no_changes,
-        **policies,
+        policy_packs=packs,
         **log,
     )
     # The outputs the engine reported (each stack.outputs() would run the pulumi command).
@@ -450,6 +478,7 @@ def preview(
     """Show what ``up`` would change, and why (replacements name their property)."""
     root = resolve_root(root)
     policies = policy_pack_args(policy_pack)
+    packs = [*policies.get("policy_packs", []), *builtin_policy_pack(env, root)]
     log = engine_log_options(verbose)
     stack = cloud_stack(env, root, wait=wait)
     reasons: list[tuple[str, str, str]] = []
@@ -459,7 +488,7 @@ def preview(
         color=_color(),
         diff=True,
         expect_no_changes=expect_no_changes,
-        **policies,
+        **({"policy_packs": packs} if packs else {}),
         **log,
     )
     _show_reasons(reasons)

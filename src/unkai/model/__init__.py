@@ -58,6 +58,8 @@ from unkai.model._environment import (
     COLLECTIONS,
     CrossReferenceError,
     Environment,
+    PolicyLevel,
+    PolicyName,
     ReferenceProblem,
 )
 from unkai.model._hosts import Host, HostPool, Zone, default_libvirt_uri
@@ -134,6 +136,8 @@ __all__ = [
     "Metadata",
     "Network",
     "NodePool",
+    "PolicyLevel",
+    "PolicyName",
     "Probe",
     "Quantity",
     "ReferenceProblem",

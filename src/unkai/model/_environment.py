@@ -6,7 +6,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, Field, JsonValue, model_validator
 
@@ -21,6 +21,15 @@ from unkai.model._network import Network
 __all__ = ["COLLECTIONS", "CrossReferenceError", "Environment", "ReferenceProblem"]
 
 _Spec = TypeVar("_Spec", Instance, InstanceTemplate)
+
+PolicyName = Literal[
+    "secret-values", "non-root-with-limits", "pinned-images", "no-bridged-nic",
+    "group-anti-affinity",
+]  # fmt: skip
+"""The policies of unkai's built-in pack (``unkai.policies``)."""
+
+PolicyLevel = Literal["advisory", "mandatory", "disabled"]
+"""How a policy's violation counts: reported, stops the command, or not checked."""
 
 COLLECTIONS: tuple[str, ...] = (
     "zones",
@@ -158,6 +167,16 @@ class Environment(UnkaiModel):
     )
     settings: Annotated[Mapping[str, JsonValue], AfterValidator(_sorted_collection)] = Field(
         default_factory=dict, description="Free per-environment values, such as ``domain``."
+    )
+    policies: Annotated[Mapping[PolicyName, PolicyLevel], AfterValidator(_sorted_collection)] = (
+        Field(
+            default_factory=dict,
+            description=(
+                "The built-in policy pack's policies and their level here (advisory: reported;"
+                " mandatory: stops preview and up; disabled). None listed: the pack does not"
+                " run."
+            ),
+        )
     )
 
     @model_validator(mode="before")

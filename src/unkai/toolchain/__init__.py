@@ -34,6 +34,7 @@ from unkai.toolchain._paths import (
     venv_bin,
 )
 from unkai.toolchain._pins import pinned_version, pins
+from unkai.toolchain._policy import POLICY_PINS, ensure_policy_venv, policy_venv
 from unkai.toolchain._project import PROJECT_FILE, Project, find_project, load_project
 from unkai.toolchain._pulumi import (
     Found,
@@ -60,6 +61,7 @@ __all__ = [
     "DAEMONS",
     "DOCKER",
     "LIBVIRTD",
+    "POLICY_PINS",
     "PROJECT_FILE",
     "RUN_ENV",
     "SSH_ENV",
@@ -85,6 +87,7 @@ __all__ = [
     "ensure_kubernetes",
     "ensure_kwok",
     "ensure_langhost",
+    "ensure_policy_venv",
     "ensure_pulumi",
     "ensure_running",
     "environment_ssh",
@@ -106,6 +109,7 @@ __all__ = [
     "operator_key",
     "pinned_version",
     "pins",
+    "policy_venv",
     "probe",
     "process_start",
     "project_root",

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from unkai.toolchain._daemons import DOCKER, LIBVIRTD, ensure_running
 from unkai.toolchain._kubernetes import ensure_etcd, ensure_kubernetes, ensure_kwok
 from unkai.toolchain._kvm import KvmReport, cached_probe, share_kvm_device
+from unkai.toolchain._policy import ensure_policy_venv
 from unkai.toolchain._pulumi import ensure_langhost, ensure_pulumi, link_into_venv
 
 
@@ -40,6 +41,7 @@ def bootstrap(*, say: Callable[[str], None] = lambda _: None, probe_kvm: bool = 
     say(f"kwok {kwok.version}: {kwok.path} ({kwok.origin})")
     etcd = ensure_etcd(say=say)
     say(f"etcd {etcd.version}: {etcd.path} ({etcd.origin})")
+    say(f"policy packs' virtualenv: {ensure_policy_venv(say=say)}")
     if share_kvm_device():
         say("/dev/kvm: set to root:kvm 0660 (what udev would do)")
     for daemon in (DOCKER, LIBVIRTD):

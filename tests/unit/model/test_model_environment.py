@@ -275,7 +275,8 @@ def test_fingerprint_is_pinned_for_a_minimal_environment() -> None:
     expected = (
         '{"clusters":{},"container_images":{},"description":"","host_pools":{},"hosts":{},'
         '"instance_groups":{},"instance_templates":{},"instances":{},"name":"empty",'
-        '"networks":{},"project":null,"settings":{},"vm_images":{},"workloads":{},"zones":{}}'
+        '"networks":{},"policies":{},"project":null,"settings":{},"vm_images":{},"workloads":{},'
+        '"zones":{}}'
     )
     assert env.canonical_json() == expected
     assert env.fingerprint() == hashlib.sha256(expected.encode()).hexdigest()

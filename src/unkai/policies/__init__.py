@@ -1,0 +1,99 @@
+"""unkai's built-in policy pack: CrossGuard policies an environment turns on by name.
+
+An environment lists the policies it wants and their level (``policies:`` in its file,
+:data:`unkai.model.PolicyName`); ``unkai preview`` and ``up`` then hand the engine this
+pack beside any ``--policy-pack`` of the project's:
+
+* ``secret-values``: a secret-looking value (by its name, or a random-looking token) in a
+  plain field — a container's env or a ConfigMap, a Dockerfile's ``ENV``/``ARG``, an
+  instance's cloud-init data — where ``secret_env``/``secrets`` belong;
+* ``non-root-with-limits``: every container runs as a user other than root, with CPU
+  and memory limits;
+* ``pinned-images``: every container image is named by its digest;
+* ``no-bridged-nic``: no VM has a NIC bridged onto a host's network;
+* ``group-anti-affinity``: no two members of an instance group share a host.
+
+The rules are plain functions (``pack/rules.py``); the engine runs them in the policy
+packs' own virtualenv (:func:`unkai.toolchain.ensure_policy_venv`). :func:`prepare_pack`
+writes the pack for one run of one environment into the project's ``.unkai/policy/``,
+with what a violation needs to name the environment file and key to change.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from unkai._files import atomic_write
+from unkai.model import Environment
+
+__all__ = ["PACK_SOURCE", "mandatory", "prepare_pack", "resource_keys"]
+
+PACK_SOURCE = Path(__file__).resolve().parent / "pack"
+"""The pack's code: ``__main__.py`` (CrossGuard) and ``rules.py`` (the rules)."""
+
+
+INSTANCE, IMAGE, WORKLOAD = (
+    "unkai:compute:Instance", "unkai:containers:ContainerImage", "unkai:kubernetes:Workload"
+)  # fmt: skip
+
+
+def resource_keys(env: Environment) -> dict[str, str]:
+    """``<type>::<name>`` of each resource the pack looks at → its environment key.
+
+    An image and a workload may share a name (``api``): the type tells them apart.
+    """
+    keys: dict[str, str] = {}
+    for instance in env.all_instances():
+        group = instance.group
+        key = f"instance_groups.{group}" if group else f"instances.{instance.name}"
+        keys[f"{INSTANCE}::{env.name}-{instance.name}"] = key
+    for image in env.container_images:
+        keys[f"{IMAGE}::{env.name}-{image}"] = f"container_images.{image}"
+    for workload in env.workloads:
+        keys[f"{WORKLOAD}::{env.name}-{workload}"] = f"workloads.{workload}"
+    return keys
+
+
+def mandatory(env: Environment) -> list[str]:
+    """The policies whose violation stops ``preview`` and ``up`` in ``env``."""
+    return [name for name, level in env.policies.items() if level == "mandatory"]
+
+
+def prepare_pack(
+    env: Environment,
+    *,
+    root: Path,
+    env_file: str,
+    venv: Callable[[], Path],
+) -> Path | None:
+    """Write the built-in pack for ``env`` and return its folder; None when it has no policy.
+
+    Args:
+        env: The environment, its ``policies`` and what it declares.
+        root: The project; the pack goes to ``.unkai/policy/<env>/``.
+        env_file: The environment's file as the user names it (``environments/prod.yaml``).
+        venv: Returns the policy venv (made when missing).
+    """
+    levels: Mapping[str, str] = {n: lvl for n, lvl in env.policies.items() if lvl != "disabled"}
+    if not levels:
+        return None
+    folder = root / ".unkai" / "policy" / env.name
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("__main__.py", "rules.py"):
+        shutil.copyfile(PACK_SOURCE / name, folder / name)
+    context = {
+        "environment": env.name,
+        "file": env_file,
+        "levels": dict(levels),
+        "keys": resource_keys(env),
+    }
+    atomic_write(folder / "context.json", json.dumps(context, indent=2, sort_keys=True) + "\n")
+    atomic_write(
+        folder / "PulumiPolicy.yaml",
+        "description: unkai's built-in policies\n"
+        f"runtime:\n  name: python\n  options:\n    virtualenv: {venv()}\n",
+    )
+    return folder
