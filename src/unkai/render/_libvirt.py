@@ -340,7 +340,14 @@ def _check_references(instance: Instance, env: Environment) -> None:
 # (the label unkai.drivers.images gives it).
 BUILT_KERNEL = "vmlinuz"
 BUILT_INITRD = "initrd.img"
-DEFAULT_KERNEL_CMDLINE = "root=LABEL=rootfs ro console=ttyS0,115200n8 net.ifnames=0"
+DEFAULT_KERNEL_CMDLINE = (
+    "root=LABEL=rootfs ro console=ttyS0,115200n8 net.ifnames=0 no_timer_check panic=10"
+)
+"""Every built image's. ``no_timer_check``: under TCG on a busy host, the kernel's early
+check of the IO-APIC timer can miss its ticks and panic ("IO-APIC + timer doesn't
+work!", seen with five guests booting on two cores); a kernel under KVM skips that check
+by itself. ``panic=10``: a guest that panics anyway reboots after 10 s (the domain
+restarts on reboot) instead of hanging until its boot timeout."""
 LEAN_KERNEL_CMDLINE = f"{DEFAULT_KERNEL_CMDLINE} quiet systemd.show_status=false fsck.mode=skip"
 """A lean image's: no kernel or unit status lines on the serial console (each character is
 slow under TCG; cloud-init's own lines still reach it) and no root fsck at each boot."""

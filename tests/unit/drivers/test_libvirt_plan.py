@@ -99,7 +99,7 @@ LIBVIRT_DB = """\
     <type arch='x86_64' machine='pc-q35-7.2'>hvm</type>
     <kernel>/var/lib/libvirt/boot/unkai/dev/debian-12-db-1/vmlinuz</kernel>
     <initrd>/var/lib/libvirt/boot/unkai/dev/debian-12-db-1/initrd.img</initrd>
-    <cmdline>root=LABEL=rootfs ro console=ttyS0,115200n8 net.ifnames=0</cmdline>
+    <cmdline>root=LABEL=rootfs ro console=ttyS0,115200n8 net.ifnames=0 no_timer_check panic=10</cmdline>
     <boot dev='hd'/>
   </os>
   <features>
@@ -342,7 +342,7 @@ HAND_CHANGES = {
         "<vcpu placement='static' current='1'>2</vcpu>",
     ),
     "domain type": ("<domain type='qemu'", "<domain type='kvm'"),
-    "kernel cmdline": ("net.ifnames=0</cmdline>", "net.ifnames=0 quiet</cmdline>"),
+    "kernel cmdline": ("panic=10</cmdline>", "panic=10 quiet</cmdline>"),
     "kernel": ("debian-12-db-1/vmlinuz", "debian-12-db-2/vmlinuz"),
     "disk detached": (_DATA_DISK, ""),
     "cdrom attached": (_USB, _CDROM + _USB),
