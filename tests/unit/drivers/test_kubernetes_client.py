@@ -39,3 +39,24 @@ def test_unreadable_kubeconfig_is_a_driver_error(tmp_path: Path) -> None:
         kube_session(tmp_path / "missing"),
     ):
         pass
+
+
+def test_kubeconfigs_are_parsed_one_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """lightkube parses a kubeconfig into msgspec structs, whose first use is not
+    thread-safe (a refresh's parallel handlers crashed the provider): parsing holds the
+    lock the decoders are built under."""
+    config = tmp_path / "kubeconfig"
+    config.write_text(KUBECONFIG)
+    parse = _client.KubeConfig.from_file
+    held: list[bool] = []
+
+    def watched(path: Path) -> object:
+        held.append(_client._WARM_LOCK.locked())
+        return parse(path)
+
+    monkeypatch.setattr(_client.KubeConfig, "from_file", watched)
+    with kube_session(config) as client:
+        assert client.config.namespace == "default"
+    assert held == [True]

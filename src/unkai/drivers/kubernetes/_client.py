@@ -63,7 +63,12 @@ def kube_client(kubeconfig: Path, *, timeout: float = 60.0) -> Client:
     """
     _warm_decoders()
     try:
-        config = KubeConfig.from_file(kubeconfig)
+        # Parsing a kubeconfig converts it into lightkube's msgspec structs, whose first
+        # use is not thread-safe either: four handlers reading at once (a refresh of a
+        # cluster, its node pool and two workloads) crashed the provider with the same
+        # segfault in msgspec's ``_core``. One parse at a time; it is a small file.
+        with _WARM_LOCK:
+            config = KubeConfig.from_file(kubeconfig)
     except Exception as err:  # lightkube raises its ConfigError or OSError
         raise DriverError(f"cannot read the kubeconfig {kubeconfig}: {err}") from err
     return Client(
