@@ -90,22 +90,23 @@ PolicyPacks = Annotated[
 ]
 
 
-def policy_pack_args(packs: list[Path] | None) -> dict[str, Any]:
-    """The Automation API's ``policy_packs`` for ``--policy-pack``, each checked first.
+def policy_packs(packs: list[Path] | None, env_name: str, root: Path) -> list[str]:
+    """The packs ``preview`` and ``up`` run: ``--policy-pack``'s, then the built-in one.
+
+    Each ``--policy-pack`` folder is checked first; the built-in pack comes when
+    ``env_name`` turns a policy on.
 
     Raises:
         ConfigError: a folder does not exist or has no ``PulumiPolicy.yaml``.
     """
-    if not packs:
-        return {}
-    for pack in packs:
+    for pack in packs or []:
         if not (pack / "PulumiPolicy.yaml").is_file():
             raise ConfigError(
                 f"{pack} is not a policy pack: it has no PulumiPolicy.yaml",
                 key_path="--policy-pack",
                 value=str(pack),
             )
-    return {"policy_packs": [str(pack.resolve()) for pack in packs]}
+    return [*(str(pack.resolve()) for pack in packs or []), *builtin_policy_pack(env_name, root)]
 
 
 def builtin_policy_pack(env_name: str, root: Path) -> list[str]:
@@ -441,8 +442,7 @@ def up(
 ) -> None:
     """Deploy the environment and show what came up."""
     root = resolve_root(root)
-    policies = policy_pack_args(policy_pack)
-    packs = [*policies.get("policy_packs", []), *builtin_policy_pack(env, root)]
+    packs = policy_packs(policy_pack, env, root)
     log = engine_log_options(verbose)
     stack = cloud_stack(env, root, wait=wait)
     start = time.monotonic()
@@ -477,8 +477,7 @@ def preview(
 ) -> None:
     """Show what ``up`` would change, and why (replacements name their property)."""
     root = resolve_root(root)
-    policies = policy_pack_args(policy_pack)
-    packs = [*policies.get("policy_packs", []), *builtin_policy_pack(env, root)]
+    packs = policy_packs(policy_pack, env, root)
     log = engine_log_options(verbose)
     stack = cloud_stack(env, root, wait=wait)
     reasons: list[tuple[str, str, str]] = []
@@ -488,7 +487,7 @@ def preview(
         color=_color(),
         diff=True,
         expect_no_changes=expect_no_changes,
-        **({"policy_packs": packs} if packs else {}),
+        policy_packs=packs,
         **log,
     )
     _show_reasons(reasons)

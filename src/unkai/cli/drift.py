@@ -30,7 +30,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from unkai.cli._workspace import Root, resolve_root
+from unkai.cli._workspace import SECRET_PLACEHOLDER, Root, resolve_root
+from unkai.provider._values import UNKNOWN_SENTINEL
 
 __all__ = ["LAYERS", "Change", "DriftReport", "drift", "drift_report", "step_changes"]
 
@@ -49,10 +50,10 @@ LAYERS: Mapping[str, str] = {
 }
 """The layer of each resource kind; the report's sections, in this order."""
 
-SECRET = "[secret]"
+SECRET = SECRET_PLACEHOLDER
 """How the engine's events show a secret value."""
 
-UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+UNKNOWN = UNKNOWN_SENTINEL
 """How the engine's events show a value not known before ``up`` (its unknown marker)."""
 
 _SHOWN = 60
