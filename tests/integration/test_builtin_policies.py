@@ -77,3 +77,63 @@ def test_an_unknown_policy_or_level_is_refused_naming_file_and_key(project):
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "typo.yaml" in proc.stderr and "policies.secret-values" in proc.stderr, proc.stderr
     assert "'advisory', 'mandatory' or 'disabled'" in proc.stderr, proc.stderr
+
+
+def test_a_zone_without_the_headroom_asked_for_stops_the_preview(project):
+    doc = {
+        "extends": "local",
+        "policies": {"zone-headroom": "mandatory"},
+        "settings": {"zone_headroom_percent": 95},  # the VM leaves 93-94 % of zone main free
+    }
+    (project / "environments" / "tight.yaml").write_text(yaml.safe_dump(doc))
+    preview = _unkai(project, "preview", "tight")
+    shown = preview.stdout + preview.stderr
+    assert preview.returncode != 0, shown[-3000:]
+    assert "zone-headroom" in shown, shown
+    assert "zone main keeps 94 % of its 16 schedulable vCPUs free, under the 95 %" in shown, shown
+    assert "(environments/tight.yaml: settings.zone_headroom_percent)" in shown, shown
+    doc["settings"] = {"zone_headroom_percent": "most"}
+    (project / "environments" / "tight.yaml").write_text(yaml.safe_dump(doc))
+    refused = _unkai(project, "preview", "tight")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "settings.zone_headroom_percent" in refused.stderr, refused.stderr
+    assert "a number from 0 to 100" in refused.stderr, refused.stderr
+
+
+PROJECT_PACK = """\
+from pulumi_policy import EnforcementLevel, PolicyPack, ResourceValidationPolicy
+
+
+def short_names(args, report_violation):
+    if args.resource_type == "unkai:compute:Instance" and len(args.name) > 8:
+        report_violation(f"{args.name} is longer than 8 characters")
+
+
+PolicyPack(
+    name="acme-names",
+    policies=[
+        ResourceValidationPolicy(
+            name="short-names", description="VM names are short.",
+            enforcement_level=EnforcementLevel.ADVISORY, validate=short_names,
+        ),
+    ],
+)
+"""
+
+
+def test_the_project_s_own_packs_in_policies_run_without_being_named(project):
+    from unkai.toolchain import ensure_policy_venv
+
+    pack = project / "policies" / "names"
+    pack.mkdir(parents=True)
+    (pack / "__main__.py").write_text(PROJECT_PACK)
+    (pack / "PulumiPolicy.yaml").write_text(
+        f"runtime:\n  name: python\n  options:\n    virtualenv: {ensure_policy_venv()}\n"
+    )
+    try:
+        preview = _unkai(project, "preview", "local")
+        shown = preview.stdout + preview.stderr
+        assert preview.returncode == 0, shown[-3000:]
+        assert "acme-names" in shown and "local-app is longer than 8 characters" in shown, shown
+    finally:
+        (pack / "PulumiPolicy.yaml").unlink()

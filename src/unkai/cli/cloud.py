@@ -90,11 +90,16 @@ PolicyPacks = Annotated[
 ]
 
 
-def policy_packs(packs: list[Path] | None, env_name: str, root: Path) -> list[str]:
-    """The packs ``preview`` and ``up`` run: ``--policy-pack``'s, then the built-in one.
+PROJECT_PACKS = "policies"
+"""The project's folder of policy packs: each ``policies/<pack>/PulumiPolicy.yaml`` runs."""
 
-    Each ``--policy-pack`` folder is checked first; the built-in pack comes when
-    ``env_name`` turns a policy on.
+
+def policy_packs(packs: list[Path] | None, env_name: str, root: Path) -> list[str]:
+    """The packs ``preview`` and ``up`` run: ``--policy-pack``'s, the project's, the built-in one.
+
+    Each ``--policy-pack`` folder is checked first; the project's are the folders of
+    ``policies/`` with a ``PulumiPolicy.yaml``; the built-in pack comes when ``env_name``
+    turns a policy on.
 
     Raises:
         ConfigError: a folder does not exist or has no ``PulumiPolicy.yaml``.
@@ -106,7 +111,9 @@ def policy_packs(packs: list[Path] | None, env_name: str, root: Path) -> list[st
                 key_path="--policy-pack",
                 value=str(pack),
             )
-    return [*(str(pack.resolve()) for pack in packs or []), *builtin_policy_pack(env_name, root)]
+    project = sorted(p.parent for p in (root / PROJECT_PACKS).glob("*/PulumiPolicy.yaml"))
+    chosen = [str(pack.resolve()) for pack in [*(packs or []), *project]]
+    return [*dict.fromkeys(chosen), *builtin_policy_pack(env_name, root)]
 
 
 def builtin_policy_pack(env_name: str, root: Path) -> list[str]:

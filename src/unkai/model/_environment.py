@@ -24,7 +24,7 @@ _Spec = TypeVar("_Spec", Instance, InstanceTemplate)
 
 PolicyName = Literal[
     "secret-values", "non-root-with-limits", "pinned-images", "no-bridged-nic",
-    "group-anti-affinity",
+    "group-anti-affinity", "zone-headroom",
 ]  # fmt: skip
 """The policies of unkai's built-in pack (``unkai.policies``)."""
 

@@ -11,7 +11,9 @@ pack beside any ``--policy-pack`` of the project's:
   and memory limits;
 * ``pinned-images``: every container image is named by its digest;
 * ``no-bridged-nic``: no VM has a NIC bridged onto a host's network;
-* ``group-anti-affinity``: no two members of an instance group share a host.
+* ``group-anti-affinity``: no two members of an instance group share a host;
+* ``zone-headroom``: each zone keeps a share of its schedulable vCPUs and memory free
+  (``settings.zone_headroom_percent``, :data:`DEFAULT_HEADROOM_PERCENT` when unset).
 
 The rules are plain functions (``pack/rules.py``); the engine runs them in the policy
 packs' own virtualenv (:func:`unkai.toolchain.ensure_policy_venv`). :func:`prepare_pack`
@@ -27,9 +29,18 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from unkai._files import atomic_write
+from unkai.errors import ConfigError
 from unkai.model import Environment
 
-__all__ = ["PACK_SOURCE", "mandatory", "prepare_pack", "resource_keys"]
+__all__ = [
+    "DEFAULT_HEADROOM_PERCENT",
+    "HEADROOM_SETTING",
+    "PACK_SOURCE",
+    "headroom",
+    "mandatory",
+    "prepare_pack",
+    "resource_keys",
+]
 
 PACK_SOURCE = Path(__file__).resolve().parent / "pack"
 """The pack's code: ``__main__.py`` (CrossGuard) and ``rules.py`` (the rules)."""
@@ -55,6 +66,41 @@ def resource_keys(env: Environment) -> dict[str, str]:
     for workload in env.workloads:
         keys[f"{WORKLOAD}::{env.name}-{workload}"] = f"workloads.{workload}"
     return keys
+
+
+HEADROOM_SETTING = "zone_headroom_percent"
+"""The setting (``settings:`` of an environment) that gives ``zone-headroom`` its share."""
+
+DEFAULT_HEADROOM_PERCENT = 20
+"""The share of each zone's vCPUs and memory that ``zone-headroom`` keeps free by default."""
+
+
+def headroom(env: Environment, *, file: str | None = None) -> dict[str, object]:
+    """What ``zone-headroom`` checks in ``env``: the share to keep, each host's capacity.
+
+    ``file`` is the environment's file, named by the error.
+
+    Raises:
+        ConfigError: ``settings.zone_headroom_percent`` is not a number from 0 to 100.
+    """
+    percent = env.settings.get(HEADROOM_SETTING, DEFAULT_HEADROOM_PERCENT)
+    if isinstance(percent, bool) or not isinstance(percent, int | float) or not 0 <= percent <= 100:
+        raise ConfigError(
+            "the share of each zone to keep free is a percentage",
+            file=file,
+            key_path=f"settings.{HEADROOM_SETTING}",
+            value=percent,
+            allowed="a number from 0 to 100",
+        )
+    hosts = {
+        name: {
+            "zone": host.zone,
+            "cpus": env.host_pools[host.pool].schedulable_cpus(host),
+            "memory_mb": env.host_pools[host.pool].schedulable_memory_mb(host),
+        }
+        for name, host in sorted(env.hosts.items())
+    }
+    return {"percent": percent, "hosts": hosts, "key": f"settings.{HEADROOM_SETTING}"}
 
 
 def mandatory(env: Environment) -> list[str]:
@@ -89,6 +135,7 @@ def prepare_pack(
         "file": env_file,
         "levels": dict(levels),
         "keys": resource_keys(env),
+        "headroom": headroom(env, file=env_file),
     }
     atomic_write(folder / "context.json", json.dumps(context, indent=2, sort_keys=True) + "\n")
     atomic_write(

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from unkai.environments import load_environment
+from unkai.errors import ConfigError
 from unkai.model import PolicyName
 from unkai.policies import PACK_SOURCE, mandatory, prepare_pack, resource_keys
 from unkai.render import render_tree
@@ -161,3 +162,53 @@ def test_the_pack_is_written_only_for_an_environment_that_turns_a_policy_on(tmp_
     assert f"virtualenv: {tmp_path / 'venv'}" in (folder / "PulumiPolicy.yaml").read_text()
     assert mandatory(strict) == ["secret-values"]
     assert resource_keys(env) == context["keys"]
+
+
+def test_a_zone_short_of_headroom_is_named_with_its_free_share():
+    hosts = {
+        "kvm-1": {"zone": "a", "cpus": 8, "memory_mb": 8192},
+        "kvm-2": {"zone": "a", "cpus": 8, "memory_mb": 8192},
+        "kvm-3": {"zone": "b", "cpus": 8, "memory_mb": 8192},
+    }
+    instances = {
+        "db": {"host": "kvm-1", "vcpus": 4, "memory_mb": 8192},
+        "web": {"host": "kvm-2", "vcpus": 4, "memory_mb": 6144},
+        "cache": {"host": "kvm-3", "vcpus": 1, "memory_mb": 1024},
+        "new": {"host": None, "vcpus": 64, "memory_mb": 65536},  # not placed yet: nowhere
+    }
+    assert rules.zone_headroom(hosts, instances, 20) == [
+        ("a", "zone a keeps 12 % of its 16,384 schedulable MiB of memory free, under the"
+              " 20 % headroom asked for"),
+    ]  # fmt: skip
+    assert [zone for zone, _ in rules.zone_headroom(hosts, instances, 90)] == ["a", "a", "b", "b"]
+    assert rules.zone_headroom(hosts, instances, 0) == []
+
+
+def test_the_pack_s_context_has_each_host_s_schedulable_capacity_and_the_share(tmp_path):
+    env = load_environment("local", root=ROOT)
+    on = env.model_copy(update={"policies": {"zone-headroom": "mandatory"}})
+    folder = prepare_pack(on, root=tmp_path, env_file="environments/local.yaml",
+                          venv=lambda: tmp_path / "venv")  # fmt: skip
+    assert folder is not None
+    context = yaml.safe_load((folder / "context.json").read_text())
+    host = env.hosts["localhost"]
+    pool = env.host_pools[host.pool]
+    assert context["headroom"] == {
+        "percent": 20,
+        "key": "settings.zone_headroom_percent",
+        "hosts": {"localhost": {"zone": host.zone, "cpus": pool.schedulable_cpus(host),
+                                "memory_mb": pool.schedulable_memory_mb(host)}},
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("percent", ["lots", 120, -1, True])
+def test_a_headroom_that_is_not_a_percentage_is_refused_naming_the_key(tmp_path, percent):
+    env = load_environment("local", root=ROOT)
+    bad = env.model_copy(update={"policies": {"zone-headroom": "advisory"},
+                                 "settings": {**env.settings, "zone_headroom_percent": percent}})  # fmt: skip
+    with pytest.raises(ConfigError) as caught:
+        prepare_pack(bad, root=tmp_path, env_file="environments/local.yaml",
+                     venv=lambda: tmp_path / "venv")  # fmt: skip
+    text = str(caught.value)
+    assert "environments/local.yaml" in text and "settings.zone_headroom_percent" in text
+    assert "a number from 0 to 100" in text

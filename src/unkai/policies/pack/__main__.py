@@ -70,6 +70,18 @@ def anti_affinity(args, report_violation) -> None:
         report_violation(reason + where("unkai:compute:Instance", member), urns[member])
 
 
+def zone_headroom(args, report_violation) -> None:
+    """Zones short of headroom, from where the stack places every instance."""
+    instances = {
+        resource.name: {key: resource.props.get(key) for key in ("host", "vcpus", "memory_mb")}
+        for resource in args.resources
+        if resource.resource_type == "unkai:compute:Instance"
+    }
+    headroom = CONTEXT["headroom"]
+    for _, reason in rules.zone_headroom(headroom["hosts"], instances, headroom["percent"]):
+        report_violation(f"{reason} ({CONTEXT['file']}: {headroom['key']})")
+
+
 PolicyPack(
     name="unkai-builtin",
     policies=[
@@ -79,6 +91,12 @@ PolicyPack(
             description="No two members of an instance group share a host.",
             enforcement_level=level("group-anti-affinity"),
             validate=anti_affinity,
+        ),
+        StackValidationPolicy(
+            name="zone-headroom",
+            description="Each zone keeps a share of its vCPUs and memory free.",
+            enforcement_level=level("zone-headroom"),
+            validate=zone_headroom,
         ),
     ],
 )

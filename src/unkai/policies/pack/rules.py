@@ -193,6 +193,50 @@ def group_anti_affinity(members: Mapping[str, Mapping[str, str]]) -> list[tuple[
     return found
 
 
+def zone_headroom(
+    hosts: Mapping[str, Mapping[str, Any]],
+    instances: Mapping[str, Mapping[str, Any]],
+    percent: float,
+) -> list[tuple[str, str]]:
+    """Zones left with less than ``percent`` of their vCPUs or memory free: (zone, reason).
+
+    A zone's headroom is what its hosts could still take, so that a host of the zone can
+    fail, or a group grow, without the zone running out.
+
+    Args:
+        hosts: Host → ``{"zone", "cpus", "memory_mb"}``, the schedulable capacity.
+        instances: Instance → ``{"host", "vcpus", "memory_mb"}``, as the stack places them
+            (an instance whose host is not known yet counts nowhere).
+        percent: The share of each zone that must stay free, 0 to 100.
+    """
+    capacity: dict[str, dict[str, float]] = {}
+    for host in hosts.values():
+        zone = capacity.setdefault(str(host["zone"]), {"cpus": 0, "memory_mb": 0})
+        zone["cpus"] += host["cpus"]
+        zone["memory_mb"] += host["memory_mb"]
+    used: dict[str, dict[str, float]] = {zone: {"cpus": 0, "memory_mb": 0} for zone in capacity}
+    for instance in instances.values():
+        host = hosts.get(str(instance.get("host")))
+        if host is None:
+            continue
+        zone_used = used[str(host["zone"])]
+        zone_used["cpus"] += instance.get("vcpus") or 0
+        zone_used["memory_mb"] += instance.get("memory_mb") or 0
+    found = []
+    for zone, total in sorted(capacity.items()):
+        for resource, unit in (("cpus", "vCPUs"), ("memory_mb", "MiB of memory")):
+            if not total[resource]:
+                continue
+            free = 100.0 * (total[resource] - used[zone][resource]) / total[resource]
+            if free < percent:
+                found.append((
+                    zone,
+                    f"zone {zone} keeps {free:.0f} % of its {total[resource]:,.0f}"
+                    f" schedulable {unit} free, under the {percent:g} % headroom asked for",
+                ))  # fmt: skip
+    return found
+
+
 RESOURCE_RULES = {
     "secret-values": secret_values,
     "non-root-with-limits": non_root_with_limits,
@@ -201,5 +245,5 @@ RESOURCE_RULES = {
 }
 """Name → rule of each policy that looks at one resource at a time."""
 
-STACK_RULES = ("group-anti-affinity",)
+STACK_RULES = ("group-anti-affinity", "zone-headroom")
 """The policies that look at the whole stack."""
