@@ -204,8 +204,8 @@ def test_the_pack_s_context_has_each_host_s_schedulable_capacity_and_the_share(t
 @pytest.mark.parametrize("percent", ["lots", 120, -1, True])
 def test_a_headroom_that_is_not_a_percentage_is_refused_naming_the_key(tmp_path, percent):
     env = load_environment("local", root=ROOT)
-    bad = env.model_copy(update={"policies": {"zone-headroom": "advisory"},
-                                 "settings": {**env.settings, "zone_headroom_percent": percent}})  # fmt: skip
+    settings = {**env.settings, "zone_headroom_percent": percent}
+    bad = env.model_copy(update={"policies": {"zone-headroom": "advisory"}, "settings": settings})
     with pytest.raises(ConfigError) as caught:
         prepare_pack(bad, root=tmp_path, env_file="environments/local.yaml",
                      venv=lambda: tmp_path / "venv")  # fmt: skip
