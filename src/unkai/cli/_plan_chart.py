@@ -1,4 +1,7 @@
-"""The ``unkai plan --chart`` picture: per host, memory and disk as VMs vs containers.
+"""The capacity pictures of ``unkai plan --chart`` and ``unkai review --chart``.
+
+``plan``'s: per host, memory and disk as VMs vs containers; ``review``'s: each changed
+host's allocation before and after.
 
 Kept apart from :mod:`unkai.cli.plan` so matplotlib is imported only when a chart is
 asked for.
@@ -15,6 +18,7 @@ matplotlib.use("Agg")  # no display: the chart only ever goes to a file
 import matplotlib.pyplot as plt
 
 from unkai.placement import CapacityReport, DensityReport
+from unkai.review import Review
 
 MAX_HOSTS = 40
 """Hosts drawn at most; beyond that the busiest are drawn and the title says so."""
@@ -98,3 +102,49 @@ def draw_density_chart(density: DensityReport, capacity: CapacityReport, path: P
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def draw_capacity_change(review: Review, path: Path) -> None:
+    """Draw each changed host's vCPU and memory allocation, before and after, into a PNG.
+
+    One row of panels per environment of ``review`` whose hosts change: per host, the
+    share of its schedulable vCPUs and memory allocated on the base (light) and the head
+    (dark), with 100 % marked. At most :data:`MAX_HOSTS` hosts per environment, the ones
+    that change most. Side effect: writes ``path``.
+    """
+    rows = [
+        (env.name, [host for host in env.capacity if host.changed][:MAX_HOSTS])
+        for env in review.environments
+    ]
+    rows = [(name, hosts) for name, hosts in rows if hosts] or [("no host changes", [])]
+    figure, axes = plt.subplots(
+        len(rows), 2, figsize=(11, 1.2 + 0.9 * len(rows) * max(2, *(len(h) for _, h in rows)) / 2),
+        squeeze=False,
+    )  # fmt: skip
+    for (name, hosts), pair in zip(rows, axes, strict=True):
+        for axis, (resource, label) in zip(
+            pair, (("cpus", "vCPU"), ("memory_mb", "memory")), strict=True
+        ):
+            names = [f"{h.host} ({h.zone})" for h in hosts]
+            positions = range(len(hosts))
+
+            def share(side: dict[str, list[int]] | None, key: str = resource) -> float:
+                used, capacity = side[key] if side else (0, 0)
+                return 100.0 * used / capacity if capacity else 0.0
+
+            before = [share(h.before) for h in hosts]
+            after = [share(h.after) for h in hosts]
+            axis.barh([p + 0.2 for p in positions], before, height=0.38, color=_APP_CT,
+                      label="base")  # fmt: skip
+            axis.barh([p - 0.2 for p in positions], after, height=0.38, color=_APP_VM,
+                      label="head")  # fmt: skip
+            axis.axvline(100, color="#c44e52", linewidth=1)
+            axis.set_yticks(list(positions), names, fontsize=8)
+            axis.invert_yaxis()
+            axis.set_xlabel(f"{label} allocated, % of schedulable")
+            axis.set_title(f"{name}: {label}", fontsize=10, loc="left")
+            axis.set_xlim(0, max(110, *before, *after))
+            axis.legend(loc="lower right", fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

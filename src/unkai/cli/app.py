@@ -67,6 +67,10 @@ def _register() -> None:
     from unkai.cli import drift
 
     app.command("drift")(drift.drift)
+
+    from unkai.cli import review
+
+    app.command("review")(review.review)
     # Everything after the VM is the remote command, its options included (`sh -c ...`).
     app.command(
         "ssh", context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True}

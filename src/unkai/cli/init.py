@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.resources
 import re
 import string
@@ -20,14 +21,27 @@ console = Console(highlight=False)
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")
 _TEMPLATE_SUFFIX = ".tmpl"
 # Files a package would lose or a tool would read as its own: stored under another name.
-_RENAMED = {"gitignore": ".gitignore"}
+# Pipelines live in folders of their own: ``ci/`` holds them, and they are written where
+# GitHub Actions and GitLab CI look.
+_RENAMED = {
+    "gitignore": ".gitignore",
+    "ci/github-review.yml": ".github/workflows/unkai-review.yml",
+    "ci/gitlab-ci.yml": ".gitlab-ci.yml",
+}
+
+
+def _version() -> str:
+    """The version of unkai that makes the project: what its pipelines install."""
+    return importlib.metadata.version("unkai")
 
 
 def scaffold_files(name: str, *, python: bool = False) -> dict[Path, str]:
     """The files of a new project called ``name``: relative path → text; pure.
 
-    ``*.tmpl`` files of ``unkai/scaffold/project`` get the name filled in (``${name}``);
-    every other file is copied as it is (the project's own Jinja templates among them).
+    ``*.tmpl`` files of ``unkai/scaffold/project`` get the name and unkai's version filled
+    in (``${name}``, ``${version}``; ``$$`` is a ``$``); every other file is copied as it
+    is (the project's own Jinja templates among them). A file of ``_RENAMED`` is written
+    under its other name (the pipelines where GitHub and GitLab look for them).
     With ``python``, the environments are ``cloud.py`` (``unkai/scaffold/python``, laid
     over the project's files) instead of ``environments/*.yaml``.
     """
@@ -48,8 +62,8 @@ def _files(source: Path, name: str) -> dict[Path, str]:
         text = path.read_text(encoding="utf-8")
         if relative.suffix == _TEMPLATE_SUFFIX:
             relative = relative.with_suffix("")
-            text = string.Template(text).substitute(name=name)
-        relative = relative.with_name(_RENAMED.get(relative.name, relative.name))
+            text = string.Template(text).substitute(name=name, version=_version())
+        relative = Path(_RENAMED.get(relative.as_posix(), relative.as_posix()))
         files[relative] = text
     return files
 
