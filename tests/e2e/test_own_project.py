@@ -8,11 +8,15 @@ project deploys its own Dockerfile template and its own image playbook on this m
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import commands
@@ -101,26 +105,127 @@ def test_smoke_runs_from_the_project(venv: Path, project: Path):
     assert "smoke ok" in ok(unkai(venv, project, "smoke"))
 
 
-def test_up_deploys_the_project_with_its_template_and_playbook(venv: Path, project: Path):
+@pytest.fixture(scope="module")
+def deployed(venv: Path, project: Path) -> Iterator[Path]:
+    """The project deployed on ``local``; destroyed after the module's tests."""
     try:
-        up = unkai(venv, project, "up", "local")
-        shown = ok(up)
+        shown = ok(unkai(venv, project, "up", "local"))
         assert "app" in shown
-        again = ok(unkai(venv, project, "up", "local", "--expect-no-changes"))
-        assert "error" not in again.lower()
-        # The project's playbook was baked into the image the VM booted.
-        motd = ok(unkai(venv, project, "ssh", "local", "app", "cat", "/etc/motd"))
-        assert "baked by this project" in motd
-        # Its domain carries the project: another project's `local` never meets it.
-        names = ok(run("virsh", "-c", "qemu:///system", "list", "--name", cwd=project))
-        assert "acme-local-app" in names.split()
-        # The project's Dockerfile template built the container image.
-        images = ok(run("docker", "image", "ls", "--filter", "label=dev.unkai.image=web",
-                        "--format", "{{.ID}}", cwd=project)).split()  # fmt: skip
-        assert images, "no image of the project's web was built"
-        env = ok(run("docker", "image", "inspect", "--format", "{{json .Config.Env}}",
-                     images[0], cwd=project))  # fmt: skip
-        assert "GREETING=hello from this project" in env
+        yield project
     finally:
         destroyed = unkai(venv, project, "destroy", "local")
     ok(destroyed)
+
+
+def test_up_deploys_the_project_with_its_template_and_playbook(venv: Path, deployed: Path):
+    project = deployed
+    again = ok(unkai(venv, project, "up", "local", "--expect-no-changes"))
+    assert "error" not in again.lower()
+    # The project's playbook was baked into the image the VM booted.
+    motd = ok(unkai(venv, project, "ssh", "local", "app", "cat", "/etc/motd"))
+    assert "baked by this project" in motd
+    # Its domain carries the project: another project's `local` never meets it.
+    names = ok(run("virsh", "-c", "qemu:///system", "list", "--name", cwd=project))
+    assert "acme-local-app" in names.split()
+    # The project's Dockerfile template built the container image.
+    images = ok(run("docker", "image", "ls", "--filter", "label=dev.unkai.image=web",
+                    "--format", "{{.ID}}", cwd=project)).split()  # fmt: skip
+    assert images, "no image of the project's web was built"
+    env = ok(run("docker", "image", "inspect", "--format", "{{json .Config.Env}}",
+                 images[0], cwd=project))  # fmt: skip
+    assert "GREETING=hello from this project" in env
+
+
+def git(project: Path, *args: str) -> str:
+    who = ("-c", "user.name=Reviewer", "-c", "user.email=reviewer@example.invalid")
+    return ok(run("git", *who, *args, cwd=project))
+
+
+def commit(project: Path, message: str, edit: Callable[[str], str], file: str) -> None:
+    path = project / "environments" / file
+    path.write_text(edit(path.read_text()))
+    git(project, "commit", "-q", "-am", message)
+
+
+def review(venv: Path, project: Path, *args: str) -> tuple[int, dict[str, Any], str]:
+    """``unkai review --base HEAD~1 local``'s exit status, its JSON and its Markdown."""
+    as_json = unkai(venv, project, "review", "--base", "HEAD~1", *args, "local", "--json")
+    markdown = unkai(venv, project, "review", "--base", "HEAD~1", *args, "local")
+    assert as_json.returncode == markdown.returncode, markdown.stderr
+    assert "Traceback" not in as_json.stderr + markdown.stderr
+    return as_json.returncode, json.loads(as_json.stdout), markdown.stdout
+
+
+def _resources(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    (env,) = report["environments"]
+    return {change["resource"]: change for change in env["resources"]}
+
+
+def test_review_reports_each_pull_request_against_the_deployed_stack(venv: Path, deployed: Path):
+    project = deployed
+    git(project, "init", "-q", "-b", "main")
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "the cloud as deployed")
+    ignored = ok(run("git", "status", "--porcelain", "--ignored", cwd=project))
+    assert ".unkai/" in ignored  # state, keys and the passphrase never enter the repository
+
+    # Nothing changed: exit 0.
+    same = unkai(venv, project, "review", "--base", "HEAD")
+    assert same.returncode == 0, same.stdout + same.stderr
+    assert "no change" in same.stdout and "No environment changes" in same.stdout
+
+    # More memory for the VM: an update, the capacity chart moves.
+    commit(project, "app: 1 GiB", lambda t: t.replace("custom-1-512", "custom-1-1024"),
+           "base.yaml")  # fmt: skip
+    code, report, markdown = review(venv, project)
+    assert code == 3, markdown
+    assert report["outcome"] == "changes"
+    app = _resources(report)["local-app"]
+    assert app["op"] == "update", app
+    assert app["properties"]["memory_mb"] == {"before": 512, "after": 1024}
+    (env,) = report["environments"]
+    assert {"path": "instances.app.machine_type", "op": "change",
+            "old": "custom-1-512", "new": "custom-1-1024"} in env["environment"]  # fmt: skip
+    (host,) = env["capacity"]
+    assert host["before"]["memory_mb"][0] == 512 and host["after"]["memory_mb"][0] == 1024
+    assert "| `local-app` | vms | **update** | `domain_xml`, `memory_mb`: 512 → 1024" in markdown
+    assert "memory █" in markdown and "<memory unit='MiB'>1024</memory>" in markdown
+
+    # A new image version: the image and the VM booted from it are replaced, with reasons.
+    commit(project, "app-image 2", lambda t: t.replace('version: "1"', 'version: "2"'),
+           "base.yaml")  # fmt: skip
+    code, report, markdown = review(venv, project)
+    assert code == 3, markdown
+    changes = _resources(report)
+    assert changes["local-app-image-build"]["op"] == "replace"
+    assert any(r.startswith("version: the image's content changes")
+               for r in changes["local-app-image-build"]["reasons"])  # fmt: skip
+    assert changes["local-app"]["op"] == "replace"
+    assert any(r.startswith("image_volume_path:") for r in changes["local-app"]["reasons"])
+    assert "**replace**" in markdown and "the image's content changes" in markdown
+
+    # A password typed into the VM's user-data, in an environment that forbids it.
+    broken = "instances:\n  app:\n    user_data:\n      password: hunter2-typed-in-clear\n"
+    broken += "policies:\n  secret-values: mandatory\n"
+    commit(project, "a password in clear", lambda t: t + broken, "local.yaml")
+    code, report, markdown = review(venv, project)
+    assert code == 4, markdown
+    assert report["outcome"] == "failed"
+    (env,) = report["environments"]
+    (violation,) = [p for p in env["policies"] if p["level"] == "mandatory"]
+    assert violation["policy"] == "secret-values" and violation["resource"] == "local-app"
+    assert "(environments/local.yaml: instances.app)" in violation["message"]
+    assert "❌ mandatory" in markdown and "environments/local.yaml: instances.app" in markdown
+    assert "hunter2" not in markdown and "hunter2" not in json.dumps(report)
+
+    # The pipeline unkai init wrote runs the same command, and the same verdict.
+    workflow = yaml.safe_load((project / ".github" / "workflows" / "unkai-review.yml").read_text())
+    (step,) = [s for s in workflow["jobs"]["review"]["steps"] if s.get("id") == "review"]
+    outputs = project.parent / "github-output"
+    env = {**clean_env(), "GITHUB_BASE_REF": "main", "GITHUB_OUTPUT": str(outputs),
+           "PATH": f"{venv / 'bin'}:{clean_env()['PATH']}"}  # fmt: skip
+    git(project, "update-ref", "refs/remotes/origin/main", "HEAD~1")  # the pull request's base
+    ok(commands.run("bash", "-e", "-c", step["run"], cwd=project, env=env, timeout=600))
+    assert outputs.read_text() == "status=4\n"
+    assert "secret-values" in (project / "review.md").read_text()
+    git(project, "reset", "-q", "--hard", "HEAD~3")  # the cloud as deployed, for destroy

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from unkai.cli.init import init
+from unkai.cli.init import init, scaffold_files
 from unkai.environments import load_environment, python_source
 
 
@@ -26,3 +26,24 @@ def test_the_python_scaffold_declares_in_cloud_py_what_the_yaml_one_declares(tmp
     # The same cloud, value for value.
     from_yaml = load_environment("local", root=yaml_project)
     assert load_environment("local", root=python_project) == from_yaml
+
+
+def test_the_scaffold_ships_pipelines_that_run_unkai_review_with_this_version():
+    import importlib.metadata
+
+    import yaml
+
+    files = scaffold_files("acme")
+    version = importlib.metadata.version("unkai")
+    github = yaml.safe_load(files[Path(".github/workflows/unkai-review.yml")])
+    steps = github["jobs"]["review"]["steps"]
+    (review,) = [step for step in steps if step.get("id") == "review"]
+    assert 'unkai review --base "origin/$GITHUB_BASE_REF" > review.md' in review["run"]
+    assert any(f'"unkai=={version}"' in str(step.get("run")) for step in steps)
+    assert github["permissions"] == {"contents": "read", "pull-requests": "write"}
+    gitlab = yaml.safe_load(files[Path(".gitlab-ci.yml")])["unkai-review"]
+    script = "\n".join(gitlab["script"])
+    assert 'unkai review --base "origin/$CI_MERGE_REQUEST_TARGET_BRANCH_NAME"' in script
+    assert f'"unkai=={version}"' in script and gitlab["artifacts"]["paths"] == ["review.md"]
+    for text in files.values():
+        assert "$$" not in text  # every escape was filled in
