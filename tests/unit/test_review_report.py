@@ -168,3 +168,51 @@ def test_the_base_is_the_project_at_the_ref_and_a_bad_ref_is_refused(tmp_path):
         base_checkout(tmp_path, "main"),
     ):
         pass
+
+
+def test_a_promotion_is_a_change_review_shows_for_the_target_alone(tmp_path):
+    """``unkai env promote staging prod`` then ``unkai review``: prod's images change."""
+    import sys
+
+    import yaml
+
+    from unkai.cli.init import init
+
+    unkai = Path(sys.executable).parent / "unkai"
+    project = tmp_path / "acme"
+    init(project, name=None, python=False)
+    for name, version in (("staging", "2"), ("prod", "1")):
+        doc = {"extends": "local", "vm_images": {"app-image": {"version": version}}}
+        (project / "environments" / f"{name}.yaml").write_text(yaml.safe_dump(doc))
+    _git(project, "init", "-q", "-b", "main")
+    _git(project, "add", "-A")
+    _git(project, "commit", "-q", "-m", "staging tries app-image 2")
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(unkai), *args, "--root", str(project)], capture_output=True,
+                              text=True, timeout=120, cwd=project)  # fmt: skip
+
+    assert cli("env", "promote", "staging", "prod").returncode == 0
+    shown = cli("review", "--base", "main", "--no-preview", "--json")
+    assert shown.returncode == 3, shown.stdout + shown.stderr
+    report = json.loads(shown.stdout)
+    (prod,) = report["environments"]
+    assert prod["name"] == "prod" and report["unchanged"] == ["base", "local", "staging"]
+    assert {"path": "vm_images.app-image.version", "op": "change", "old": "1", "new": "2"} in (
+        prod["environment"]
+    )
+    assert any(f["path"] == "libvirt/domains/app.xml" for f in prod["artifacts"])
+    assert prod["resources"] is None and "--no-preview" in prod["notes"][0]
+
+
+def test_the_chart_draws_each_changed_host_before_and_after(tmp_path):
+    from unkai.cli._plan_chart import draw_capacity_change
+
+    env = _local()
+    bigger = load_environment("local", root=ROOT, overrides={
+        "instances": {"db": {"machine_type": "custom-2-4096"}}})  # fmt: skip
+    capacity = capacity_changes(capacity_report(env, place(env)),
+                                capacity_report(bigger, place(bigger)))  # fmt: skip
+    chart = tmp_path / "capacity.png"
+    draw_capacity_change(_review(capacity=capacity), chart)
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 10_000
