@@ -102,6 +102,36 @@ def test_a_second_up_changes_nothing(stack):
     assert set(stack.preview(expect_no_changes=True).change_summary) == {"same"}
 
 
+def _range(end: int) -> str:
+    return f"<range start='10.232.0.128' end='10.232.0.{end}'/>"
+
+
+def _set_dhcp_range(host: str, network: str, old: int, new: int) -> None:
+    """Swap the DHCP range of ``network`` on ``host``, live and in its definition."""
+    for op, end in (("add-last", new), ("delete", old)):
+        on_host(host, "virsh", "-q", "net-update", network, op, "ip-dhcp-range", _range(end),
+                "--live", "--config")  # fmt: skip
+
+
+def test_drift_finds_a_network_edited_on_a_host(stack):
+    """A DHCP range changed by hand on one host: ``unkai drift`` names that network."""
+    host = sorted(FLEET.hosts)[0]
+    network = f"unkai-unkai-{ENV}-default"
+    _set_dhcp_range(host, network, 254, 200)
+    try:
+        drift = unkai("drift", ENV, "--json")
+    finally:
+        _set_dhcp_range(host, network, 200, 254)
+    assert drift.returncode == 2, drift.stdout + drift.stderr
+    report = json.loads(drift.stdout)
+    (edited,) = [c for c in report["drift"] if c["layer"] == "networks"]
+    assert host in edited["resource"] and edited["op"] == "replace", edited
+    assert list(edited["properties"]) == ["xml"], edited
+    assert report["checked"]["networks"] == len(FLEET.hosts)
+    again = unkai("drift", ENV, "--json")
+    assert again.returncode == 0, again.stdout + again.stderr
+
+
 def test_a_new_host_and_new_instances_move_nothing_that_runs(stack):
     """Placement is sticky: what runs keeps its host; only the new things are created."""
     grown = {
