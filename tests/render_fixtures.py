@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from unkai._pins import pinned_version
 from unkai.model import Environment
 
 _BLOB = b"\x00\x00\x00\x0bssh-ed25519" + b"\x00\x00\x00\x20" + bytes(range(32))
@@ -105,7 +106,7 @@ SAMPLE: dict[str, Any] = {
     "instance_groups": {"web": {"template": "web", "size": 2, "max_size": 4}},
     "clusters": {
         "apps": {
-            "kubernetes_version": "1.31.4",
+            "kubernetes_version": pinned_version("kubernetes"),  # the one the toolchain builds
             "node_pools": [{"name": "default", "machine_type": "e2-standard-4", "size": 3}],
         }
     },

@@ -28,6 +28,7 @@ from unkai.environments._python import (
     python_source,
 )
 from unkai.environments._references import missing_files
+from unkai.environments._versions import unbuildable_versions
 from unkai.environments._yaml import ParsedFile, parse_file
 from unkai.errors import ConfigError
 from unkai.model import NAME_PATTERN, NAME_RULE, CrossReferenceError, Environment
@@ -269,6 +270,13 @@ def _validated(
             for missing in missing_files(env, root)
         ],
     )  # fmt: skip
+    raise_problems(
+        f"environment {name!r} asks for versions unkai cannot build",
+        [
+            explainer.problem(wrong.path, wrong.message, value=wrong.value, allowed=wrong.allowed)
+            for wrong in unbuildable_versions(env)
+        ],
+    )
     return env
 
 

@@ -1,42 +1,10 @@
 """The pinned tool versions of ``toolchain.toml``, package data of ``unkai.toolchain``.
 
-The pins are unkai's, not a project's: a wheel carries them, and every project that
-uses this unkai builds and runs the same tools.
+Read by :mod:`unkai._pins`, which every layer may import; the toolchain re-exports it.
 """
 
 from __future__ import annotations
 
-import tomllib
-from pathlib import Path
-from typing import Any
+from unkai._pins import PINS_FILE, pinned_version, pins
 
-from unkai.errors import ToolchainError
-
-PINS_FILE = "toolchain.toml"
-
-
-def pins(root: Path | None = None) -> dict[str, Any]:
-    """The parsed ``toolchain.toml`` in ``root`` (default: unkai's own, beside this module).
-
-    Raises:
-        ToolchainError: the file is missing or is not valid TOML.
-    """
-    path = (root or Path(__file__).resolve().parent) / PINS_FILE
-    try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except (OSError, tomllib.TOMLDecodeError) as err:
-        raise ToolchainError(f"cannot read the pinned versions in {path}: {err}") from err
-
-
-def pinned_version(tool: str, *, root: Path | None = None) -> str:
-    """The version ``toolchain.toml`` pins for ``tool`` (``[tool] version = "..."``).
-
-    Raises:
-        ToolchainError: the file has no version for ``tool``.
-    """
-    table = pins(root).get(tool)
-    version = table.get("version") if isinstance(table, dict) else None
-    if not isinstance(version, str) or not version:
-        raise ToolchainError(f"{PINS_FILE} pins no version for {tool!r} ([{tool}] version = ...)")
-    return version
+__all__ = ["PINS_FILE", "pinned_version", "pins"]

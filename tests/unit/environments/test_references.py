@@ -51,3 +51,19 @@ def test_the_project_comes_from_unkai_toml_never_from_a_file(project: Path, writ
     write("lab", "project: other\n")
     with pytest.raises(ConfigError, match="an environment file may not set project"):
         load_environment("lab", root=project)
+
+
+def test_a_kubernetes_version_the_toolchain_does_not_build_is_refused_when_loading(
+    project: Path, write
+):
+    from unkai._pins import pinned_version
+
+    write("lab", 'clusters:\n  apps:\n    kubernetes_version: "1.31.4"\n')
+    with pytest.raises(ConfigError) as err:
+        load_environment("lab", root=project)
+    shown = str(err.value)
+    assert "environments/lab.yaml:3: clusters.apps.kubernetes_version" in shown, shown
+    assert "unkai's toolchain does not build Kubernetes 1.31.4" in shown
+    assert f"allowed: {pinned_version('kubernetes')}" in shown
+    write("lab", f'clusters:\n  apps:\n    kubernetes_version: "{pinned_version("kubernetes")}"\n')
+    assert load_environment("lab", root=project).clusters["apps"].kubernetes_version

@@ -1,0 +1,46 @@
+"""Versions an environment asks for that unkai's toolchain cannot build, found at load time.
+
+A cluster runs the Kubernetes binaries unkai builds from the version ``toolchain.toml``
+pins; any other version would fail only when ``up`` starts the control plane. The loader
+refuses it first, with the versions there are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from unkai._pins import pinned_version
+from unkai.environments._errors import KeyPath
+from unkai.model import Environment
+
+__all__ = ["Unbuildable", "kubernetes_versions", "unbuildable_versions"]
+
+
+@dataclass(frozen=True)
+class Unbuildable:
+    """A version the toolchain cannot build, where the environment asks for it."""
+
+    path: KeyPath
+    message: str
+    value: str
+    allowed: str
+
+
+def kubernetes_versions() -> tuple[str, ...]:
+    """The Kubernetes versions unkai's toolchain builds: the one its ``toolchain.toml`` pins."""
+    return (pinned_version("kubernetes"),)
+
+
+def unbuildable_versions(env: Environment) -> list[Unbuildable]:
+    """Each cluster of ``env`` whose ``kubernetes_version`` the toolchain does not build."""
+    available = kubernetes_versions()
+    return [
+        Unbuildable(
+            path=("clusters", name, "kubernetes_version"),
+            message=f"unkai's toolchain does not build Kubernetes {cluster.kubernetes_version}",
+            value=cluster.kubernetes_version,
+            allowed=", ".join(available) + " (the versions unkai's toolchain.toml pins)",
+        )
+        for name, cluster in sorted(env.clusters.items())
+        if cluster.kubernetes_version not in available
+    ]
