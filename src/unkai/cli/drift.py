@@ -103,7 +103,8 @@ class DriftReport:
         return any(not change.follows for change in self.drift)
 
 
-_CHANGES = {"update": "update", "replace": "replace", "create-replacement": "replace"}
+_SAME_CHANGE = {"create-replacement": "replace"}
+"""Engine operations that are another's half: a replacement's create is its replace."""
 
 
 def step_changes(
@@ -120,7 +121,7 @@ def step_changes(
     found: dict[str, Change] = {}
     for step in steps:
         layer = LAYERS.get(step.type)
-        op = _CHANGES.get(step.op.value, step.op.value)
+        op = _SAME_CHANGE.get(step.op.value, step.op.value)
         if layer is None or op in ("same", "read", "refresh", "delete-replaced"):
             continue
         if op == "replace" and step.urn in found:
