@@ -648,6 +648,11 @@ def test_drift_names_each_layer_changed_by_hand_apart_from_changes_not_applied(s
         [kubectl, "--kubeconfig", kubeconfig, "scale", "deployment", "api", "--replicas=3"],
         check=True, capture_output=True,
     )  # fmt: skip
+    subprocess.run(
+        [kubectl, "--kubeconfig", kubeconfig, "set", "image", "deployment/api",
+         "api=example.invalid/edited:1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
     overrides = {"instances": {"db": {"machine_type": "custom-1-768"}}}
     stack.set_config("unkai:overrides", auto.ConfigValue(json.dumps(overrides)))
     try:
@@ -664,6 +669,8 @@ def test_drift_names_each_layer_changed_by_hand_apart_from_changes_not_applied(s
     assert drift["kubernetes", "local-worker"]["follows"]  # its image is built again
     api = drift["kubernetes", "local-api"]
     assert api["properties"]["replicas"] == {"live": 3, "declared": 1}, api
+    # The image, a field unkai declares: a server-side apply's dry run would set it back.
+    assert api["tasks"] == ["Deployment/api: spec.template.spec.containers[0].image"], api
     assert ("vms", "local-db") not in drift  # declared, not applied: pending
     # Declared, not applied: an update in place or a replace, depending on the VM's state.
     assert [c["resource"] for c in report["pending"]] == ["local-db"], report["pending"]

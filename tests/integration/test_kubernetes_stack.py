@@ -158,6 +158,27 @@ def test_up_no_change_drift_scale_secrets_destroy(run, tmp_path):
         run.up()
         assert client.get(Deployment, "api", namespace="default").spec.replicas == 1
 
+        # A field unkai declares, changed by another manager (the container's image):
+        # refresh finds it with a server-side apply's dry run, up sets it back.
+        declared_image = client.get(Deployment, "api", namespace="default").spec.template.spec
+        declared_image = declared_image.containers[0].image
+        edit = {"spec": {"template": {"spec": {"containers": [
+            {"name": "api", "image": "example.invalid/edited:1"}]}}}}  # fmt: skip
+        client.patch(Deployment, "api", edit, namespace="default", field_manager="by-hand")
+        run.stack.refresh(on_output=run.output.append)
+        resources = run.stack.export_stack().deployment["resources"]
+        (state,) = [r for r in resources if r["type"] == "unkai:kubernetes:Workload"
+                    and r["urn"].endswith("::it-api")]  # fmt: skip
+        assert state["outputs"]["drift"] == [
+            "Deployment/api: spec.template.spec.containers[0].image"
+        ], state["outputs"]["drift"]
+        assert run.preview_steps() == {"unkai:kubernetes:Workload::it-api": "OpType.UPDATE"}
+        run.up()
+        live = client.get(Deployment, "api", namespace="default").spec.template.spec
+        assert live.containers[0].image == declared_image
+        run.stack.refresh(on_output=run.output.append)
+        assert run.preview_steps() == {}
+
         # Scaling the pool and the api workload: only those two resources change.
         run.stack.set_config("poolSize", auto.ConfigValue("2"))
         run.stack.set_config("apiReplicas", auto.ConfigValue("2"))

@@ -133,3 +133,18 @@ def test_only_changes_that_follow_from_others_are_no_drift_and_same_steps_are_ig
     report = drift_report("local", step_changes([follows, same]), {}, [])
     assert [c.resource for c in report.drift] == ["local-worker"]
     assert not report.drifted
+
+
+def test_a_workload_s_fields_an_apply_would_set_back_are_its_drift():
+    live = {"manifests": {}, "replicas": 1,
+            "drift": ["Deployment/api: spec.template.spec.containers[0].image"]}  # fmt: skip
+    refreshed = step_changes([
+        _step(OpType.UPDATE, WORKLOAD, "local-api", diff=["manifests"],
+              old={"manifests": {}, "replicas": 1}, new={"manifests": {"d.yaml": "x"},
+              "replicas": 1}, outputs=live),
+    ])  # fmt: skip
+    (change,) = refreshed.values()
+    assert change.tasks == ("Deployment/api: spec.template.spec.containers[0].image",)
+    assert change.properties == {} and not change.follows
+    report = drift_report("local", refreshed, {}, [_urn(WORKLOAD, "local-api")])
+    assert report.drifted and report.drift[0].layer == "kubernetes"

@@ -74,7 +74,8 @@ class Change:
         op: What ``up`` would do: ``update``, ``replace`` or :data:`GONE`.
         properties: Each property that differs → ``{"live": …, "declared": …}``, the
             values only when short and not secret.
-        tasks: For a host, the playbook's tasks that would change.
+        tasks: For a host, the playbook's tasks that would change; for a workload, the
+            fields (``Kind/name: path``) a server-side apply would set back.
         follows: Every difference is a value known only after ``up`` (a Workload whose
             image is built again): the change follows from another one.
     """
@@ -102,6 +103,10 @@ class DriftReport:
         """Whether anything changed outside unkai."""
         return any(not change.follows for change in self.drift)
 
+
+_EXPLAINED = {"unkai:compute:KvmHost": "converged", "unkai:kubernetes:Workload": "manifests"}
+"""Kinds whose state lists what drifted (``drift``), and the property that list explains:
+a host's playbook tasks that would change, a workload's fields an apply would set back."""
 
 _SAME_CHANGE = {"create-replacement": "replace"}
 """Engine operations that are another's half: a replacement's create is its replace."""
@@ -136,9 +141,9 @@ def step_changes(
         else:
             keys = list(step.detailed_diff or {}) or list(step.diffs or [])
             names = sorted({key.split(".")[0].split("[")[0] for key in keys})
-        tasks = tuple(old.get("drift") or ()) if step.type == "unkai:compute:KvmHost" else ()
-        if tasks:  # the tasks say what ``converged: false`` means
-            names = [n for n in names if n != "converged"]
+        tasks = tuple(old.get("drift") or ()) if step.type in _EXPLAINED else ()
+        if tasks:  # they say what ``converged: false`` or the manifests that differ mean
+            names = [n for n in names if n != _EXPLAINED[step.type]]
         properties = {
             n: {"live": _shown(old.get(n)), "declared": _shown(new.get(n))} for n in names
         }
@@ -296,5 +301,6 @@ def _what(change: Change) -> str:
         for name, values in change.properties.items()
     ]
     if change.tasks:
-        parts.append("playbook would change: " + ", ".join(change.tasks))
+        what = "apply would set back" if change.layer == "kubernetes" else "playbook would change"
+        parts.append(f"{what}: " + ", ".join(change.tasks))
     return "; ".join(parts)

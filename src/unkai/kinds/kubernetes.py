@@ -183,3 +183,6 @@ class WorkloadState(WorkloadInputs, State):
     """``Kind/name`` of each object applied."""
     available: int | None = None
     """Available replicas."""
+    drift: tuple[str, ...] | None = None
+    """What a server-side apply would set back in the live objects, read by ``refresh``:
+    ``Kind/name: path`` each (a field unkai declares, changed by someone else)."""

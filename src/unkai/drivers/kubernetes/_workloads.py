@@ -11,6 +11,7 @@ undone by the next apply), and no function logs or returns a secret value in an 
 from __future__ import annotations
 
 import base64
+import copy
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -194,6 +195,97 @@ def apply_objects(*, kubeconfig: Path, objects: Sequence[Mapping[str, Any]]) -> 
                 raise _fail("apply", ref, err) from None
             done.append(str(ref))
     return tuple(done)
+
+
+_NOT_DECLARED = (
+    ("metadata", "managedFields"), ("metadata", "resourceVersion"), ("metadata", "generation"),
+    ("metadata", "uid"), ("metadata", "creationTimestamp"), ("status",),
+)  # fmt: skip
+"""What the API server keeps of its own on every object: never a difference."""
+
+
+def _declared(obj: Mapping[str, Any], *, followed: Sequence[tuple[str, ...]]) -> dict[str, Any]:
+    """``obj`` without the server's own fields and the ``followed`` ones."""
+    kept: dict[str, Any] = copy.deepcopy(dict(obj))
+    for path in (*_NOT_DECLARED, *followed):
+        node: Any = kept
+        for key in path[:-1]:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(path[-1], None)
+    return kept
+
+
+def changed_paths(live: Any, applied: Any, path: str = "") -> list[str]:
+    """The paths (``spec.template.spec.containers[0].env``) where ``applied`` differs (pure).
+
+    Only the paths, never the values: a Secret's data differs without being shown.
+    """
+    if isinstance(live, dict) and isinstance(applied, dict):
+        found = []
+        for key in sorted(live.keys() | applied.keys()):
+            where = f"{path}.{key}" if path else key
+            found += changed_paths(live.get(key), applied.get(key), where)
+        return found
+    if isinstance(live, list) and isinstance(applied, list) and len(live) == len(applied):
+        found = []
+        for index, (one, other) in enumerate(zip(live, applied, strict=True)):
+            found += changed_paths(one, other, f"{path}[{index}]")
+        return found
+    return [] if live == applied else [path or "(the object)"]
+
+
+def apply_differences(
+    *,
+    kubeconfig: Path,
+    objects: Sequence[Mapping[str, Any]],
+    live: Mapping[ObjectRef, Mapping[str, Any] | None],
+    followed: Mapping[str, Sequence[tuple[str, ...]]] | None = None,
+) -> dict[str, tuple[str, ...]]:
+    """What a forced server-side apply of each object would set back in its live one.
+
+    Each object that exists is applied with ``dryRun=All`` (nothing changes); where the
+    result differs from the live object, a field unkai declares was changed by someone
+    else (a hand edit, another controller). Fields only others set stay theirs and do
+    not count, as the apply would keep them.
+
+    Args:
+        kubeconfig: The cluster's admin kubeconfig.
+        objects: The objects as rendered (:func:`plan_objects`).
+        live: The live object of each (:func:`read_objects`); None when missing.
+        followed: Kind → paths left out of the comparison because unkai follows them
+            another way (a Deployment's ``spec.replicas``, which an HPA also sets).
+
+    Returns:
+        ``Kind/name`` → the paths that differ, for each object that differs.
+
+    Raises:
+        DriverError: the API server refused or did not answer.
+    """
+    found: dict[str, tuple[str, ...]] = {}
+    with kube_session(kubeconfig) as client:
+        for manifest in objects:
+            ref = ref_of(manifest)
+            current = live.get(ref)
+            if current is None:
+                continue
+            try:
+                applied = client.apply(
+                    codecs.from_dict(dict(manifest)),
+                    namespace=manifest["metadata"].get("namespace"),
+                    field_manager=FIELD_MANAGER,
+                    force=True,
+                    dry_run=True,
+                )
+            except (ApiError, httpx2.HTTPError, codecs.LoadResourceError) as err:
+                raise _fail("dry-run apply", ref, err) from None
+            skip = (followed or {}).get(ref.kind, ())
+            paths = changed_paths(
+                _declared(current, followed=skip), _declared(applied.to_dict(), followed=skip)
+            )
+            if paths:
+                found[str(ref)] = tuple(paths)
+    return found
 
 
 def read_objects(

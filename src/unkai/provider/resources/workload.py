@@ -34,6 +34,7 @@ from typing import Any
 
 from unkai.drivers.kubernetes import (
     ObjectRef,
+    apply_differences,
     apply_objects,
     delete_objects,
     deployment_state,
@@ -72,13 +73,18 @@ def _refs(workload: WorkloadInputs) -> tuple[ObjectRef, ...]:
     return refs
 
 
+_FOLLOWED = {"Deployment": (("spec", "replicas"),)}
+"""Fields ``read`` compares apart from the server-side apply's dry run."""
+
+
 class Workload(Resource[WorkloadInputs, WorkloadState]):
     """A workload's Deployment, Service, HPA, PDB and Secret on a cluster.
 
     See :class:`unkai.kinds.WorkloadInputs`. ``read`` returns the live objects: a
-    deleted object drops its file from ``manifests``, a hand-changed replica count
-    shows in ``replicas``, a changed Secret in ``secret_values``; the Deployment gone
-    means the workload is gone.
+    deleted object drops its file from ``manifests``, and so does an object in which a
+    server-side apply (a dry run) would set a field back (listed in ``drift``); a
+    hand-changed replica count shows in ``replicas``, a changed Secret in
+    ``secret_values``; the Deployment gone means the workload is gone.
     """
 
     inputs_model = WorkloadInputs
@@ -172,15 +178,23 @@ class Workload(Resource[WorkloadInputs, WorkloadState]):
         deployment = live[next(r for r in refs if r.kind == "Deployment")]
         if deployment is None:
             return None
+        try:
+            # Replicas are followed apart (``replicas``): an HPA sets them too.
+            differences = apply_differences(
+                kubeconfig=kubeconfig, objects=_objects(state), live=live, followed=_FOLLOWED
+            )
+        except DriverError:
+            return state
         manifests = {
             file: text
             for file, text in state.manifests.items()
             if all(
-                live.get(ref_of(o)) is not None
+                live.get(ref_of(o)) is not None and str(ref_of(o)) not in differences
                 for o in plan_objects({file: text}, namespace=namespace)
             )
         }
-        update: dict[str, Any] = {"manifests": manifests}
+        drift = tuple(f"{obj}: {path}" for obj, paths in differences.items() for path in paths)
+        update: dict[str, Any] = {"manifests": manifests, "drift": drift}
         if state.replicas is not None:
             update["replicas"] = (deployment.get("spec") or {}).get("replicas")
         if state.secret_values and state.secret_name:
