@@ -77,6 +77,15 @@ def test_an_unknown_policy_or_level_is_refused_naming_file_and_key(project):
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "typo.yaml" in proc.stderr and "policies.secret-values" in proc.stderr, proc.stderr
     assert "'advisory', 'mandatory' or 'disabled'" in proc.stderr, proc.stderr
+    doc = {"extends": "local", "policies": {"secret-valus": "mandatory"}}
+    (project / "environments" / "typo.yaml").write_text(yaml.safe_dump(doc))
+    proc = _unkai(project, "preview", "typo")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "policies.secret-valus: no policy" in proc.stderr, (
+        proc.stderr
+    )  # the value: a secret's key
+    assert "allowed: secret-values, non-root-with-limits" in proc.stderr, proc.stderr
+    assert "<pack>/<policy>" in proc.stderr, proc.stderr
 
 
 def test_a_zone_without_the_headroom_asked_for_stops_the_preview(project):
@@ -135,5 +144,18 @@ def test_the_project_s_own_packs_in_policies_run_without_being_named(project):
         shown = preview.stdout + preview.stderr
         assert preview.returncode == 0, shown[-3000:]
         assert "acme-names" in shown and "local-app is longer than 8 characters" in shown, shown
+        # An environment makes the pack's advisory policy mandatory: <pack>/<policy>.
+        doc = {"extends": "local", "policies": {"names/short-names": "mandatory"}}
+        (project / "environments" / "strict-names.yaml").write_text(yaml.safe_dump(doc))
+        stopped = _unkai(project, "preview", "strict-names")
+        shown = stopped.stdout + stopped.stderr
+        assert stopped.returncode != 0, shown[-3000:]
+        assert "[mandatory]  short-names" in shown, shown
+        assert "strict-names-app is longer than 8 characters" in shown, shown
+        doc["policies"] = {"names/short-names": "disabled"}
+        (project / "environments" / "strict-names.yaml").write_text(yaml.safe_dump(doc))
+        quiet = _unkai(project, "preview", "strict-names")
+        shown = quiet.stdout + quiet.stderr
+        assert quiet.returncode == 0 and "longer than 8 characters" not in shown, shown[-3000:]
     finally:
         (pack / "PulumiPolicy.yaml").unlink()

@@ -169,6 +169,7 @@ def run_up(
     color: str,
     expect_no_changes: bool = False,
     policy_packs: Sequence[str] = (),
+    policy_pack_configs: Sequence[str] = (),
     log_verbosity: int = 0,
     log_to_std_err: bool = False,
     on_error: Callable[[str], None] | None = None,
@@ -189,6 +190,8 @@ def run_up(
     args += ["--expect-no-changes"] if expect_no_changes else []
     for pack in policy_packs:
         args += ["--policy-pack", pack]
+    for config in policy_pack_configs:
+        args += ["--policy-pack-config", config]
     args += ["--verbose", str(log_verbosity)] if log_verbosity else []
     args += ["--logtostderr"] if log_to_std_err else []
     logs = Path(tempfile.mkdtemp(prefix="unkai-up-"))

@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -94,16 +95,42 @@ PROJECT_PACKS = "policies"
 """The project's folder of policy packs: each ``policies/<pack>/PulumiPolicy.yaml`` runs."""
 
 
-def policy_packs(packs: list[Path] | None, env_name: str, root: Path) -> list[str]:
-    """The packs ``preview`` and ``up`` run: ``--policy-pack``'s, the project's, the built-in one.
+@dataclass(frozen=True)
+class Policies:
+    """The policy packs a ``preview`` or ``up`` runs, each with its config.
+
+    Attributes:
+        packs: Each pack's folder: ``--policy-pack``'s, the project's, the built-in one.
+        configs: One JSON file per pack (``--policy-pack-config``): the levels the
+            environment gives the pack's policies (``<pack>/<policy>: mandatory``), keyed
+            by the pack's folder name; ``{}`` for a pack it says nothing of.
+    """
+
+    packs: list[str]
+    configs: list[str]
+
+    def engine_options(self) -> dict[str, list[str]]:
+        """The Automation API's arguments (none without packs)."""
+        if not self.packs:
+            return {}
+        return {"policy_packs": self.packs, "policy_pack_configs": self.configs}
+
+
+def policy_packs(packs: list[Path] | None, env_name: str, root: Path) -> Policies:
+    """The packs ``preview``, ``up`` and ``review`` run in ``env_name``, with their levels.
 
     Each ``--policy-pack`` folder is checked first; the project's are the folders of
     ``policies/`` with a ``PulumiPolicy.yaml``; the built-in pack comes when ``env_name``
-    turns a policy on.
+    turns a built-in policy on. The configs go to ``.unkai/policy/<env>/config/``.
 
     Raises:
-        ConfigError: a folder does not exist or has no ``PulumiPolicy.yaml``.
+        ConfigError: a folder does not exist or has no ``PulumiPolicy.yaml``, or the
+            environment does not load.
     """
+    from unkai.environments import environment_file
+    from unkai.policies import prepare_pack, project_levels
+    from unkai.toolchain import ensure_policy_venv
+
     for pack in packs or []:
         if not (pack / "PulumiPolicy.yaml").is_file():
             raise ConfigError(
@@ -112,29 +139,26 @@ def policy_packs(packs: list[Path] | None, env_name: str, root: Path) -> list[st
                 value=str(pack),
             )
     project = sorted(p.parent for p in (root / PROJECT_PACKS).glob("*/PulumiPolicy.yaml"))
-    chosen = [str(pack.resolve()) for pack in [*(packs or []), *project]]
-    return [*dict.fromkeys(chosen), *builtin_policy_pack(env_name, root)]
-
-
-def builtin_policy_pack(env_name: str, root: Path) -> list[str]:
-    """The built-in pack as ``env_name`` configures it: its folder, or none.
-
-    None when the environment file turns no policy on (its ``policies:``).
-    """
-    from unkai.environments import environment_file
-    from unkai.policies import prepare_pack
-    from unkai.toolchain import ensure_policy_venv
-
+    chosen = list(dict.fromkeys(pack.resolve() for pack in [*(packs or []), *project]))
     env = load_environment(env_name, root=root)
     file = environment_file(env_name, root=root)
     shown = file.relative_to(root) if file.is_relative_to(root) else file
-    folder = prepare_pack(
+    builtin = prepare_pack(
         env,
         root=root,
         env_file=str(shown),
         venv=lambda: ensure_policy_venv(say=lambda line: console.print(escape(line))),
     )
-    return [str(folder)] if folder is not None else []
+    folder = root / ".unkai" / "policy" / env_name / "config"
+    configs = []
+    for index, pack in enumerate([*chosen, *([builtin] if builtin else [])]):
+        levels = {} if pack == builtin else project_levels(env, pack.name)
+        config = {policy: {"enforcementLevel": level} for policy, level in levels.items()}
+        path = folder / f"{index}-{pack.name}.json"
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, json.dumps(config, indent=2, sort_keys=True) + "\n")
+        configs.append(str(path))
+    return Policies([str(p) for p in [*chosen, *([builtin] if builtin else [])]], configs)
 
 
 def _stream(line: str) -> None:
@@ -449,22 +473,23 @@ def up(
 ) -> None:
     """Deploy the environment and show what came up."""
     root = resolve_root(root)
-    packs = policy_packs(policy_pack, env, root)
+    policies = policy_packs(policy_pack, env, root)
     log = engine_log_options(verbose)
     stack = cloud_stack(env, root, wait=wait)
     start = time.monotonic()
-    if packs:
+    if policies.packs:
         # The engine checks a resource when it is registered, so a violation late in the
         # program would stop an up after the resources before it were made: a preview
         # checks them all first, and nothing is made unless it passes.
-        console.print(f"checking the policies of {len(packs)} pack(s) before anything changes")
-        stack.preview(on_output=_stream, color=_color(), policy_packs=packs, **log)
+        count = len(policies.packs)
+        console.print(f"checking the policies of {count} pack(s) before anything changes")
+        stack.preview(on_output=_stream, color=_color(), **policies.engine_options(), **log)
     report = run_up(
         stack,
         on_output=_stream,
         color=_color(),
         expect_no_changes=expect_no_changes,
-        policy_packs=packs,
+        **policies.engine_options(),
         **log,
     )
     # The outputs the engine reported (each stack.outputs() would run the pulumi command).
@@ -484,7 +509,7 @@ def preview(
 ) -> None:
     """Show what ``up`` would change, and why (replacements name their property)."""
     root = resolve_root(root)
-    packs = policy_packs(policy_pack, env, root)
+    policies = policy_packs(policy_pack, env, root)
     log = engine_log_options(verbose)
     stack = cloud_stack(env, root, wait=wait)
     reasons: list[tuple[str, str, str]] = []
@@ -494,7 +519,7 @@ def preview(
         color=_color(),
         diff=True,
         expect_no_changes=expect_no_changes,
-        policy_packs=packs,
+        **policies.engine_options(),
         **log,
     )
     _show_reasons(reasons)

@@ -123,7 +123,7 @@ def _preview(name: str, root: Path, review: EnvironmentReview) -> None:
     from unkai.provider import parse_replace_reason
 
     try:
-        packs = policy_packs(None, name, root)
+        policies = policy_packs(None, name, root)
         stack = cloud_stack(name, root)
     except UnkaiError as err:
         # A host that does not answer, a stack locked by a running update: the change
@@ -155,7 +155,7 @@ def _preview(name: str, root: Path, review: EnvironmentReview) -> None:
                 review.policies.append(result)
 
     try:
-        stack.preview(on_event=on_event, diff=True, policy_packs=packs)
+        stack.preview(on_event=on_event, diff=True, **policies.engine_options())
     except auto.errors.CommandError as err:
         if not any(p.level == "mandatory" for p in review.policies):
             review.problems.append(f"the preview of {name} failed: {_engine_error(err)}")

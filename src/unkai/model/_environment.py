@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
 from pydantic import AfterValidator, Field, JsonValue, model_validator
 
@@ -30,6 +31,22 @@ PolicyName = Literal[
 
 PolicyLevel = Literal["advisory", "mandatory", "disabled"]
 """How a policy's violation counts: reported, stops the command, or not checked."""
+
+_PROJECT_POLICY = re.compile(r"[a-z0-9][a-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def _policy_key(value: str) -> str:
+    if value in get_args(PolicyName) or _PROJECT_POLICY.fullmatch(value):
+        return value
+    raise ValueError(
+        f"no policy {value!r}; allowed: {', '.join(get_args(PolicyName))}, or <pack>/<policy>"
+        " for a policy of a pack in the project's policies/<pack>/ folder"
+    )
+
+
+PolicyKey = Annotated[str, AfterValidator(_policy_key)]
+"""A policy an environment sets the level of: a built-in one (:data:`PolicyName`), or
+``<pack>/<policy>`` for a policy of the project's pack in ``policies/<pack>/``."""
 
 COLLECTIONS: tuple[str, ...] = (
     "zones",
@@ -168,13 +185,13 @@ class Environment(UnkaiModel):
     settings: Annotated[Mapping[str, JsonValue], AfterValidator(_sorted_collection)] = Field(
         default_factory=dict, description="Free per-environment values, such as ``domain``."
     )
-    policies: Annotated[Mapping[PolicyName, PolicyLevel], AfterValidator(_sorted_collection)] = (
+    policies: Annotated[Mapping[PolicyKey, PolicyLevel], AfterValidator(_sorted_collection)] = (
         Field(
             default_factory=dict,
             description=(
-                "The built-in policy pack's policies and their level here (advisory: reported;"
-                " mandatory: stops preview and up; disabled). None listed: the pack does not"
-                " run."
+                "Policies and their level here (advisory: reported; mandatory: stops preview"
+                " and up; disabled): the built-in pack's by name (none listed: it does not"
+                " run), a project pack's as <pack>/<policy> (unlisted: the pack's own level)."
             ),
         )
     )

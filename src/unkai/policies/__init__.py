@@ -36,9 +36,11 @@ __all__ = [
     "DEFAULT_HEADROOM_PERCENT",
     "HEADROOM_SETTING",
     "PACK_SOURCE",
+    "builtin_levels",
     "headroom",
     "mandatory",
     "prepare_pack",
+    "project_levels",
     "resource_keys",
 ]
 
@@ -104,8 +106,23 @@ def headroom(env: Environment, *, file: str | None = None) -> dict[str, object]:
 
 
 def mandatory(env: Environment) -> list[str]:
-    """The policies whose violation stops ``preview`` and ``up`` in ``env``."""
-    return [name for name, level in env.policies.items() if level == "mandatory"]
+    """The built-in policies whose violation stops ``preview`` and ``up`` in ``env``."""
+    return [name for name, level in builtin_levels(env).items() if level == "mandatory"]
+
+
+def builtin_levels(env: Environment) -> dict[str, str]:
+    """The level ``env`` gives each built-in policy it names (project packs' left out)."""
+    return {name: level for name, level in env.policies.items() if "/" not in name}
+
+
+def project_levels(env: Environment, pack: str) -> dict[str, str]:
+    """The level ``env`` gives each policy of the project's pack ``pack`` (``pack/<policy>``)."""
+    prefix = f"{pack}/"
+    return {
+        name.removeprefix(prefix): level
+        for name, level in env.policies.items()
+        if name.startswith(prefix)
+    }
 
 
 def prepare_pack(
@@ -123,7 +140,9 @@ def prepare_pack(
         env_file: The environment's file as the user names it (``environments/prod.yaml``).
         venv: Returns the policy venv (made when missing).
     """
-    levels: Mapping[str, str] = {n: lvl for n, lvl in env.policies.items() if lvl != "disabled"}
+    levels: Mapping[str, str] = {
+        n: lvl for n, lvl in builtin_levels(env).items() if lvl != "disabled"
+    }
     if not levels:
         return None
     folder = root / ".unkai" / "policy" / env.name
