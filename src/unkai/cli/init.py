@@ -116,6 +116,7 @@ def init(
             f" {escape(str(outer.root))}; commands run in it use the new project"
         )
     console.print(
-        f"next: cd {escape(str(directory))} && unkai plan local && unkai up local"
-        " (git init, to review it as code)"
+        f"next: cd {escape(str(directory))} && unkai plan local && unkai up local;"
+        " under Git, `unkai review --base main` tells what a branch changes (its pipelines"
+        " for GitHub and GitLab are written)"
     )
