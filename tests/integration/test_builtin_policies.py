@@ -27,6 +27,14 @@ def _unkai(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
+def _preview(root: Path, env: str, doc: dict | None = None) -> tuple[int, str]:
+    """``unkai preview env`` (its file written from ``doc`` first): status and output."""
+    if doc is not None:
+        (root / "environments" / f"{env}.yaml").write_text(yaml.safe_dump(doc))
+    proc = _unkai(root, "preview", env)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("policies") / "cloud"
@@ -94,19 +102,15 @@ def test_a_zone_without_the_headroom_asked_for_stops_the_preview(project):
         "policies": {"zone-headroom": "mandatory"},
         "settings": {"zone_headroom_percent": 95},  # the VM leaves 93-94 % of zone main free
     }
-    (project / "environments" / "tight.yaml").write_text(yaml.safe_dump(doc))
-    preview = _unkai(project, "preview", "tight")
-    shown = preview.stdout + preview.stderr
-    assert preview.returncode != 0, shown[-3000:]
+    status, shown = _preview(project, "tight", doc)
+    assert status != 0, shown[-3000:]
     assert "zone-headroom" in shown, shown
     assert "zone main keeps 94 % of its 16 schedulable vCPUs free, under the 95 %" in shown, shown
     assert "(environments/tight.yaml: settings.zone_headroom_percent)" in shown, shown
     doc["settings"] = {"zone_headroom_percent": "most"}
-    (project / "environments" / "tight.yaml").write_text(yaml.safe_dump(doc))
-    refused = _unkai(project, "preview", "tight")
-    assert refused.returncode == 2, refused.stdout + refused.stderr
-    assert "settings.zone_headroom_percent" in refused.stderr, refused.stderr
-    assert "a number from 0 to 100" in refused.stderr, refused.stderr
+    status, shown = _preview(project, "tight", doc)
+    assert status == 2, shown
+    assert "settings.zone_headroom_percent" in shown and "a number from 0 to 100" in shown, shown
 
 
 PROJECT_PACK = """\
@@ -140,22 +144,17 @@ def test_the_project_s_own_packs_in_policies_run_without_being_named(project):
         f"runtime:\n  name: python\n  options:\n    virtualenv: {ensure_policy_venv()}\n"
     )
     try:
-        preview = _unkai(project, "preview", "local")
-        shown = preview.stdout + preview.stderr
-        assert preview.returncode == 0, shown[-3000:]
+        status, shown = _preview(project, "local")
+        assert status == 0, shown[-3000:]
         assert "acme-names" in shown and "local-app is longer than 8 characters" in shown, shown
         # An environment makes the pack's advisory policy mandatory: <pack>/<policy>.
         doc = {"extends": "local", "policies": {"names/short-names": "mandatory"}}
-        (project / "environments" / "strict-names.yaml").write_text(yaml.safe_dump(doc))
-        stopped = _unkai(project, "preview", "strict-names")
-        shown = stopped.stdout + stopped.stderr
-        assert stopped.returncode != 0, shown[-3000:]
+        status, shown = _preview(project, "strict-names", doc)
+        assert status != 0, shown[-3000:]
         assert "[mandatory]  short-names" in shown, shown
         assert "strict-names-app is longer than 8 characters" in shown, shown
         doc["policies"] = {"names/short-names": "disabled"}
-        (project / "environments" / "strict-names.yaml").write_text(yaml.safe_dump(doc))
-        quiet = _unkai(project, "preview", "strict-names")
-        shown = quiet.stdout + quiet.stderr
-        assert quiet.returncode == 0 and "longer than 8 characters" not in shown, shown[-3000:]
+        status, shown = _preview(project, "strict-names", doc)
+        assert status == 0 and "longer than 8 characters" not in shown, shown[-3000:]
     finally:
         (pack / "PulumiPolicy.yaml").unlink()
