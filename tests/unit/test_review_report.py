@@ -216,3 +216,17 @@ def test_the_chart_draws_each_changed_host_before_and_after(tmp_path):
     chart = tmp_path / "capacity.png"
     draw_capacity_change(_review(capacity=capacity), chart)
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 10_000
+
+
+def test_a_base_this_unkai_refuses_is_said_and_the_head_shown_alone():
+    from unkai.cli.review import _Side
+
+    head = _side("local", ROOT, {"local"}, "tcg")
+    refused = _Side(error="does not load: environments/base.yaml:67: no such version")
+    review = compare("local", refused, head, in_base=True, in_head=True)
+    assert review is not None and review.status == "changed" and not review.problems
+    assert review.notes == [
+        "At the base, local does not load: environments/base.yaml:67: no such version."
+        " Only the working tree's side is shown."
+    ]
+    assert all(host.before is None for host in review.capacity)

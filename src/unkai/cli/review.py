@@ -98,6 +98,12 @@ def compare(
     )
     if not touched:
         return None
+    if base.error and not head.error:
+        # An environment this unkai refuses at the base (a version it no longer builds):
+        # the change that fixes it is shown from the head's side alone.
+        review.notes.append(
+            f"At the base, {name} {base.error}. Only the working tree's side is shown."
+        )
     if head.error:
         review.problems.append(f"{name} {head.error}")
     elif status == "removed":
@@ -236,7 +242,8 @@ def review(
                 unchanged.append(name)
                 continue
             found.append(result)
-            if result.problems or result.notes:
+            deployable = after.env is not None and after.env.hosts and result.status != "removed"
+            if result.problems or not deployable:
                 continue
             if preview:
                 say(f"review {name}: previewing against its stack, with its policies")
