@@ -28,6 +28,7 @@ BIN = Binaries(
     kube_scheduler=Path("/k/kube-scheduler"),
     kwok=Path("/w/kwok"),
     kwok_stages=Path("/w/stages.yaml"),
+    python=Path("/v/bin/python"),
 )
 PORTS = Ports(
     apiserver=6443,
@@ -36,6 +37,7 @@ PORTS = Ports(
     controller_manager=20003,
     scheduler=20004,
     kwok=20005,
+    operator=20006,
 )
 STATE = Path("/p/.unkai/clusters/dev")
 
@@ -61,7 +63,9 @@ def test_components_run_in_order_with_their_binaries():
         "/k/kube-controller-manager",
         "/k/kube-scheduler",
         "/w/kwok",
+        "/v/bin/python",
     ]
+    assert p.component("unkai-operator").argv[1:3] == ("-m", "unkai.operator")
     for c in p.components:
         assert c.log == STATE / "logs" / f"{c.name}.log"
         assert c.pid_file == STATE / "run" / f"{c.name}.pid"
@@ -92,7 +96,10 @@ def test_secure_ports_are_the_planned_ones():
     assert etcd["--listen-client-urls"] == "http://127.0.0.1:20001"
     assert etcd["--listen-peer-urls"] == "http://127.0.0.1:20002"
     assert flags(p.component("kube-apiserver").argv)["--etcd-servers"] == "http://127.0.0.1:20001"
-    assert [c.port for c in p.components] == [20001, 6443, 20003, 20004, 20005]
+    assert [c.port for c in p.components] == [20001, 6443, 20003, 20004, 20005, 20006]
+    operator = flags(p.component("unkai-operator").argv)
+    assert operator["--health-port"] == "20006"
+    assert operator["--kubeconfig"] == str(STATE / "kubeconfig/operator.kubeconfig")
 
 
 def test_apiserver_has_service_accounts_rbac_and_waits_on_readyz():
@@ -130,6 +137,7 @@ def test_files_and_kubeconfigs():
         "controller-manager": "https://127.0.0.1:6443",
         "scheduler": "https://127.0.0.1:6443",
         "kwok": "https://127.0.0.1:6443",
+        "operator": "https://127.0.0.1:6443",
     }
     sched = yaml.safe_load(p.files[STATE / "config/kube-scheduler.yaml"])
     assert sched["kind"] == "KubeSchedulerConfiguration"

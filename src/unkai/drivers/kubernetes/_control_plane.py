@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import ssl
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,10 +47,11 @@ START_TIMEOUTS = {
     "kube-controller-manager": 90.0,
     "kube-scheduler": 90.0,
     "kwok": 90.0,
+    "unkai-operator": 90.0,
 }
 """Seconds each component gets to answer its health URL (2 slow cores, cold caches)."""
 
-START_TOGETHER = ("kube-controller-manager", "kube-scheduler", "kwok")
+START_TOGETHER = ("kube-controller-manager", "kube-scheduler", "kwok", "unkai-operator")
 """Started at once after the API server is ready; they only need the API server."""
 
 
@@ -93,6 +95,7 @@ def pinned_binaries(version: str | None = None) -> Binaries:
         kube_scheduler=kube / "kube-scheduler",
         kwok=kwok_bin() / "kwok",
         kwok_stages=kwok_stages(),
+        python=Path(sys.executable),
     )
     missing = [str(path) for path in vars(binaries).values() if not Path(path).is_file()]
     if missing:
@@ -173,7 +176,7 @@ class ControlPlane:
     # -- ports -----------------------------------------------------------------------
 
     def _placeholder_ports(self) -> Ports:
-        return Ports(self.port, 0, 0, 0, 0, 0)
+        return Ports(self.port, 0, 0, 0, 0, 0, 0)
 
     def _recorded_ports(self) -> Ports | None:
         try:
@@ -185,13 +188,14 @@ class ControlPlane:
     def _choose_ports(self) -> Ports:
         """The recorded ports where still usable, fresh free ones for the rest."""
         recorded = self._recorded_ports()
-        names = ["etcd_client", "etcd_peer", "controller_manager", "scheduler", "kwok"]
+        names = ["etcd_client", "etcd_peer", "controller_manager", "scheduler", "kwok", "operator"]
         owners = {
             "etcd_client": "etcd",
             "etcd_peer": "etcd",
             "controller_manager": "kube-controller-manager",
             "scheduler": "kube-scheduler",
             "kwok": "kwok",
+            "operator": "unkai-operator",
         }
         keep: dict[str, int] = {}
         if recorded is not None:

@@ -79,7 +79,7 @@ def pki_plan(*, cluster: str, endpoint_host: str) -> tuple[CertSpec, ...]:
         ``kubernetes.default...`` names and the ``kubernetes`` Service IP), serving
         certificates for the controller manager and the scheduler (loopback), and
         client certificates for the admin (``system:masters``), the controller manager,
-        the scheduler and kwok.
+        the scheduler, kwok and unkai's operator.
     """
     dns = ["localhost", *IN_CLUSTER_NAMES]
     ips = ["127.0.0.1", KUBERNETES_SERVICE_IP]
@@ -101,6 +101,8 @@ def pki_plan(*, cluster: str, endpoint_host: str) -> tuple[CertSpec, ...]:
         CertSpec("scheduler", "system:kube-scheduler", client=True),
         # kwok writes the status of every simulated node and pod, and their leases.
         CertSpec("kwok", "kwok-controller", ("system:masters",), client=True),
+        # unkai's operator creates and deletes Nodes, evicts pods and posts Events.
+        CertSpec("operator", "unkai-operator", ("system:masters",), client=True),
     )
 
 

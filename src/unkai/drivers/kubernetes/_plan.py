@@ -32,7 +32,14 @@ from unkai.drivers.kubernetes._pki import SERVICE_CIDR, CertSpec, pki_plan
 
 LOOPBACK = "127.0.0.1"
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
-COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+COMPONENTS = (
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kwok",
+    "unkai-operator",
+)
 """The processes of a control plane, in start order (stopped in reverse)."""
 
 KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
@@ -59,6 +66,7 @@ class Ports:
         controller_manager: kube-controller-manager's secure (health) port.
         scheduler: kube-scheduler's secure (health) port.
         kwok: kwok's server (health) port.
+        operator: unkai's operator's health port (:mod:`unkai.operator`).
     """
 
     apiserver: int
@@ -67,6 +75,7 @@ class Ports:
     controller_manager: int
     scheduler: int
     kwok: int
+    operator: int
 
     def to_json(self) -> str:
         """The ports as the JSON of ``ports.json``."""
@@ -96,6 +105,8 @@ class Binaries:
     kube_scheduler: Path
     kwok: Path
     kwok_stages: Path
+    python: Path
+    """The Python that runs unkai's operator (``python -m unkai.operator``)."""
 
 
 @dataclass(frozen=True)
@@ -303,6 +314,7 @@ def plan_control_plane(
         ),
         Kubeconfig(kube / "scheduler.kubeconfig", "system:kube-scheduler", "scheduler", internal),
         Kubeconfig(kube / "kwok.kubeconfig", "kwok-controller", "kwok", internal),
+        Kubeconfig(kube / "operator.kubeconfig", "unkai-operator", "operator", internal),
     )
     kcm_kubeconfig = kubeconfigs[1].path
     scheduler_kubeconfig = kubeconfigs[2].path
@@ -437,12 +449,27 @@ def plan_control_plane(
         # kwok also reads ~/.kwok/kwok.yaml when it exists: give it a home of its own.
         {"HOME": str(state_dir / "kwok-home")},
     )
+    operator = component(
+        "unkai-operator",
+        [
+            str(binaries.python),
+            "-m",
+            "unkai.operator",
+            f"--kubeconfig={kubeconfigs[4].path}",
+            # One replica per cluster on this machine: a restarted one is the same holder
+            # and takes its Lease back at once.
+            f"--identity=unkai-operator@{cluster}",
+            f"--health-port={ports.operator}",
+        ],
+        f"http://{LOOPBACK}:{ports.operator}/healthz",
+        ports.operator,
+    )
     return Plan(
         cluster=cluster,
         state_dir=state_dir,
         endpoint=endpoint,
         ports=ports,
-        components=(etcd, apiserver, controller_manager, scheduler, kwok),
+        components=(etcd, apiserver, controller_manager, scheduler, kwok, operator),
         certs=pki_plan(cluster=cluster, endpoint_host=host),
         kubeconfigs=kubeconfigs,
         files={

@@ -1,0 +1,53 @@
+"""unkai's management plane: custom resources reconciled by an operator (kopf).
+
+What must act all the time, without anyone running ``unkai up`` — node pools that scale
+with their pending pods, repair their broken nodes, and keep their size — is a custom
+resource on a Kubernetes cluster (``NodePool``, :mod:`unkai.operator._crds`) and this
+operator, which reconciles it. Pulumi owns each object's ``spec``, the operator its
+``status``. The decisions are pure (:mod:`unkai.operator._pools`); one round reads the
+cluster, decides, acts and records (:mod:`unkai.operator._reconcile`); the process holds
+a Lease so two replicas never act at once (:mod:`unkai.operator._lease`,
+:mod:`unkai.operator._main`).
+"""
+
+from __future__ import annotations
+
+from unkai.operator._crds import GROUP, NODE_POOLS, VERSION, node_pool_crd, node_pool_resource
+from unkai.operator._lease import LEASE_NAME, LEASE_NAMESPACE, Holder, LeaderLease, may_take
+from unkai.operator._pools import (
+    Decision,
+    Event,
+    Memory,
+    NodeView,
+    PodView,
+    PoolShape,
+    PoolSpec,
+    Resources,
+    Taint,
+    Toleration,
+    decide,
+)
+
+__all__ = [
+    "GROUP",
+    "LEASE_NAME",
+    "LEASE_NAMESPACE",
+    "NODE_POOLS",
+    "VERSION",
+    "Decision",
+    "Event",
+    "Holder",
+    "LeaderLease",
+    "Memory",
+    "NodeView",
+    "PodView",
+    "PoolShape",
+    "PoolSpec",
+    "Resources",
+    "Taint",
+    "Toleration",
+    "decide",
+    "may_take",
+    "node_pool_crd",
+    "node_pool_resource",
+]

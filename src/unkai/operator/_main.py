@@ -1,0 +1,231 @@
+"""The operator process: a kopf operator that acts only while it holds the Lease.
+
+``python -m unkai.operator --kubeconfig FILE [--health-port PORT]`` runs until SIGTERM or
+SIGINT. It answers ``ok`` on ``http://127.0.0.1:PORT/healthz`` from the moment it runs
+(leading or on standby), puts its CustomResourceDefinitions on the cluster (server-side
+apply: the same bytes are no change), waits for the Lease (:mod:`unkai.operator._lease`),
+then runs kopf with the node-pool timer below and renews the Lease every third of its
+duration; a renewal that fails stops kopf at once and the process goes back to waiting.
+Nothing lives in the process: each round reads the pool's object and its nodes, and
+writes what it keeps into the object's status, so a restarted (or another) replica
+carries on where the last one stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import kopf
+import yaml
+from aiohttp import web
+from lightkube import Client, codecs
+
+from unkai.drivers.kubernetes import kube_client
+from unkai.drivers.kubernetes._nodes import POOL_LABEL
+from unkai.operator._crds import GROUP, NODE_POOLS, VERSION, node_pool_crd
+from unkai.operator._lease import LeaderLease
+from unkai.operator._pools import decide
+from unkai.operator._reconcile import act, memory_of, observe, pool_spec, status_of
+
+log = logging.getLogger("unkai.operator")
+
+
+def _connection(kubeconfig: Path) -> kopf.ConnectionInfo:
+    """The credentials kopf needs, from one of unkai's kubeconfigs (certificates embedded)."""
+    doc = yaml.safe_load(kubeconfig.read_text())
+    contexts = {c["name"]: c["context"] for c in doc["contexts"]}
+    context = contexts[doc["current-context"]]
+    cluster = next(c["cluster"] for c in doc["clusters"] if c["name"] == context["cluster"])
+    user = next(u["user"] for u in doc["users"] if u["name"] == context["user"])
+    return kopf.ConnectionInfo(
+        server=cluster["server"],
+        ca_data=base64.b64decode(cluster["certificate-authority-data"]),
+        certificate_data=base64.b64decode(user["client-certificate-data"]),
+        private_key_data=base64.b64decode(user["client-key-data"]),
+        default_namespace="default",
+    )
+
+
+def registry(kubeconfig: Path, *, interval: float) -> kopf.OperatorRegistry:
+    """The handlers: node pools reconciled every ``interval`` seconds."""
+    handlers = kopf.OperatorRegistry()
+
+    @kopf.on.startup(registry=handlers)
+    def _configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+        # Only the decisions' own Events (and warnings) are posted, not every log line.
+        settings.posting.level = logging.WARNING
+        settings.persistence.finalizer = "unkai.dev/operator"
+        settings.persistence.progress_storage = kopf.StatusProgressStorage(field="status.kopf")
+        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+            prefix="unkai.dev", key="last-handled"
+        )
+        settings.watching.server_timeout = 60
+
+    @kopf.on.login(registry=handlers)
+    def _login(**_: Any) -> kopf.ConnectionInfo:
+        return _connection(kubeconfig)
+
+    client = kube_client(kubeconfig)
+
+    @kopf.timer(GROUP, VERSION, NODE_POOLS, interval=interval, registry=handlers)
+    def _reconcile_pool(
+        name: str, spec: Mapping[str, Any], status: Mapping[str, Any], body: Any, patch: Any,
+        **_: Any,
+    ) -> None:  # fmt: skip
+        observed = observe(client, name)
+        decision = decide(
+            pool_spec(name, spec), memory_of(status), observed.nodes, observed.pods,
+            now=time.time(),
+        )  # fmt: skip
+        decision, extra = act(client, name, spec, decision, observed)
+        for event in decision.events + extra:
+            log.info("%s %s: %s", name, event.reason, event.message)
+            kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+        patch.status.update(status_of(decision, observed))
+
+    @kopf.on.delete(GROUP, VERSION, NODE_POOLS, registry=handlers)
+    def _remove_pool(name: str, body: Any, **_: Any) -> None:
+        from lightkube.resources.core_v1 import Node
+
+        nodes = client.list(Node, labels={POOL_LABEL: name})
+        gone = [n.metadata.name for n in nodes if n.metadata and n.metadata.name]
+        for node in gone:
+            client.delete(Node, node)
+        log.info("%s: deleted with its nodes %s", name, ", ".join(gone) or "(none)")
+
+    return handlers
+
+
+FIELD_MANAGER = "unkai-operator"
+
+
+def ensure_crds(client: Client) -> None:
+    """Apply the operator's CustomResourceDefinitions (server-side apply, forced)."""
+    for manifest in (node_pool_crd(),):
+        client.apply(codecs.from_dict(manifest), field_manager=FIELD_MANAGER, force=True)
+
+
+async def serve_health(port: int) -> web.AppRunner:
+    """Answer ``ok`` on ``127.0.0.1:port/healthz`` while the process runs."""
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner
+
+
+async def lead(
+    kubeconfig: Path,
+    *,
+    identity: str,
+    interval: float,
+    stop: asyncio.Event,
+    lease_seconds: int = 15,
+) -> None:
+    """Wait for the Lease, run kopf while holding it, until ``stop`` is set."""
+    client = kube_client(kubeconfig)
+    while not stop.is_set():
+        try:
+            await asyncio.to_thread(ensure_crds, client)
+            break
+        except Exception as err:
+            log.warning("cannot apply the CustomResourceDefinitions yet: %s", err)
+            await _sleep(stop, 2.0)
+    lease = LeaderLease(client, identity=identity, duration=lease_seconds)
+    while not stop.is_set():
+        try:
+            held = await asyncio.to_thread(lease.acquire)
+        except Exception as err:
+            log.warning("cannot reach the API server for the Lease: %s", err)
+            held = False
+        if not held:
+            await _sleep(stop, 2.0)
+            continue
+        log.info("%s holds the Lease: acting", identity)
+        halt = asyncio.Event()
+        kopf_task = asyncio.create_task(
+            kopf.operator(
+                registry=registry(kubeconfig, interval=interval),
+                clusterwide=True,
+                standalone=True,
+                stop_flag=halt,
+            )
+        )
+        lost = False
+        try:
+            while not stop.is_set() and not kopf_task.done():
+                await _sleep(stop, lease_seconds / 3)
+                if stop.is_set():
+                    break
+                try:
+                    held = await asyncio.to_thread(lease.acquire)
+                except Exception as err:
+                    log.warning("renewing the Lease failed: %s", err)
+                    held = False
+                if not held:
+                    log.warning("%s lost the Lease: stopping until it holds it again", identity)
+                    lost = True
+                    break
+        finally:
+            halt.set()
+            await kopf_task
+        if not lost:
+            # kopf took over SIGTERM and SIGINT while it ran: it ended for one of them.
+            stop.set()
+    await asyncio.to_thread(lease.release)
+
+
+async def _sleep(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m unkai.operator``: run the operator until SIGTERM."""
+    parser = argparse.ArgumentParser(prog="python -m unkai.operator", description=__doc__)
+    parser.add_argument("--kubeconfig", type=Path, required=True)
+    parser.add_argument("--interval", type=float, default=5.0, help="seconds between rounds")
+    parser.add_argument("--lease-seconds", type=int, default=15)
+    parser.add_argument("--identity", default=f"{socket.gethostname()}-{os.getpid()}")
+    parser.add_argument("--health-port", type=int, help="answer ok on 127.0.0.1:PORT/healthz")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # Every request and every round would be a line: only what unkai decides, and trouble.
+    for chatty in ("httpx2", "httpcore2", "kopf"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        health = await serve_health(args.health_port) if args.health_port else None
+        try:
+            await lead(
+                args.kubeconfig,
+                identity=args.identity,
+                interval=args.interval,
+                stop=stop,
+                lease_seconds=args.lease_seconds,
+            )
+        finally:
+            if health is not None:
+                await health.cleanup()
+
+    asyncio.run(run())
