@@ -29,7 +29,7 @@ from unkai.kinds import (
     WorkloadState,
     explained,
 )
-from unkai.render import Templates, render_manifests, secret_name
+from unkai.render import Templates, render_manifests, render_node_pool, secret_name
 
 
 def clusters_root(root: Path) -> Path:
@@ -106,20 +106,24 @@ class NodePoolArgs:
         kubeconfig: The cluster's ``kubeconfig`` output.
         cluster_ca: The cluster's ``ca_fingerprint`` output.
         pool: The node pool.
+        env: Its environment (the NodePool object is rendered from both).
+        templates: Where the object's template comes from (default: the built-ins).
     """
 
     cluster: str
     kubeconfig: pulumi.Input[str]
     cluster_ca: pulumi.Input[str]
     pool: model.NodePool
+    env: model.Environment
+    templates: Templates | None = None
 
 
 class NodePool(KindResource):
-    """A node pool's simulated nodes (``unkai:kubernetes:NodePool``).
+    """A node pool (``unkai:kubernetes:NodePool``): its NodePool object on the cluster.
 
-    Each node has the pool's machine type as capacity, its labels and taints. A new
-    size adds or deletes the highest-numbered nodes only; new labels or taints patch
-    the nodes; a new machine type replaces the pool.
+    The object is :func:`unkai.render.render_node_pool`; unkai's operator makes the
+    nodes (the pool's machine type as capacity, its labels and taints), repairs them and
+    scales them between the pool's bounds. A new machine type replaces the pool.
     """
 
     nodes: pulumi.Output[list[str]]
@@ -142,6 +146,10 @@ class NodePool(KindResource):
             machine_type=shape.name,
             labels=dict(pool.labels),
             taints=tuple(Taint.model_validate(t.model_dump(mode="json")) for t in pool.taints),
+            min_size=pool.min_size,
+            max_size=pool.max_size,
+            auto_repair=pool.auto_repair,
+            manifest=render_node_pool(args.cluster, pool, args.env, templates=args.templates),
         )
         super().__init__(name, inputs, NodePoolState, opts)
 
@@ -278,7 +286,9 @@ def add_kubernetes(
         for pool in cluster.node_pools:
             pools[(cluster_name, pool.name)] = NodePool(
                 f"{name}-{cluster_name}-{pool.name}",
-                NodePoolArgs(cluster_name, res.kubeconfig, res.ca_fingerprint, pool),
+                NodePoolArgs(
+                    cluster_name, res.kubeconfig, res.ca_fingerprint, pool, env, templates
+                ),
                 pulumi.ResourceOptions(parent=parent, depends_on=[res]),
             )
     workloads: dict[str, Workload] = {}

@@ -94,11 +94,13 @@ class Taint(Inputs):
 
 
 class NodePoolInputs(Inputs):
-    """The simulated (KWOK) nodes of one node pool of a local cluster.
+    """One node pool of a cluster: its ``NodePool`` object, which unkai's operator keeps.
 
-    The resource id is ``<cluster>/<pool>``. A new size creates or deletes the
-    highest-numbered nodes only; new labels or taints patch the nodes in place; a new
-    capacity or machine type replaces the pool.
+    The resource id is ``<cluster>/<pool>``. ``up`` applies :attr:`manifest` and waits
+    until the operator reports the pool's nodes Ready; the operator creates, repairs and
+    (between ``min_size`` and ``max_size``) scales the nodes from then on, without
+    ``up``. A new size or bounds change the object in place; new labels or taints patch
+    the nodes in place; a new capacity or machine type replaces the pool.
     """
 
     token: ClassVar[str] = "unkai:kubernetes:NodePool"
@@ -129,15 +131,25 @@ class NodePoolInputs(Inputs):
     """Labels of every node."""
     taints: tuple[Taint, ...] = ()
     """Taints of every node."""
+    min_size: Annotated[int, Field(ge=0, le=100_000)] | None = None
+    """The autoscaler's floor (null: ``size``)."""
+    max_size: Annotated[int, Field(ge=0, le=100_000)] | None = None
+    """The autoscaler's ceiling (null: ``size``)."""
+    auto_repair: bool = True
+    """Whether the operator replaces nodes that stay NotReady."""
+    manifest: str = ""
+    """The ``NodePool`` object, exactly :func:`unkai.render.render_node_pool`."""
 
 
 class NodePoolState(NodePoolInputs, State):
-    """The pool's nodes as the cluster has them."""
+    """The pool as the cluster has it: the object's spec, and its status by the operator."""
 
     nodes: tuple[str, ...] | None = None
     """The nodes' names."""
     ready: int | None = None
     """How many are Ready."""
+    target: int | None = None
+    """The size the operator aims for (the autoscaler may have moved it from ``size``)."""
 
 
 class WorkloadInputs(Inputs):

@@ -12,7 +12,7 @@ a Lease so two replicas never act at once (:mod:`unkai.operator._lease`,
 
 from __future__ import annotations
 
-from unkai.operator._crds import GROUP, NODE_POOLS, VERSION, node_pool_crd, node_pool_resource
+from unkai.operator._crds import GROUP, NODE_POOLS, VERSION, node_pool_crd
 from unkai.operator._lease import LEASE_NAME, LEASE_NAMESPACE, Holder, LeaderLease, may_take
 from unkai.operator._pools import (
     Decision,
@@ -49,5 +49,4 @@ __all__ = [
     "decide",
     "may_take",
     "node_pool_crd",
-    "node_pool_resource",
 ]

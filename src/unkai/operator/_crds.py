@@ -3,7 +3,8 @@
 ``NodePool`` (``nodepools.unkai.dev``, cluster-scoped, version ``v1alpha1``): one node
 pool of the cluster the operator watches. ``unkai up`` owns its ``spec``; the operator
 owns its ``status`` (through the status subresource, so neither overwrites the other).
-The schema is structural, as the API server requires: every field typed, unknown fields
+Its objects are rendered from the model by :func:`unkai.render.render_node_pool`. The
+schema is structural, as the API server requires: every field typed, unknown fields
 refused, bounds checked by the API server before the operator sees a value.
 """
 
@@ -11,12 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from unkai.model import NodePool as NodePoolModel
-from unkai.model import machine_type
+from unkai.drivers.kubernetes._node_pools import GROUP, NODE_POOLS, VERSION
 
-GROUP = "unkai.dev"
-VERSION = "v1alpha1"
-NODE_POOLS = "nodepools"
+__all__ = ["GROUP", "NODE_POOLS", "VERSION", "node_pool_crd"]
 
 _QUANTITY = {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$"}
 _SECONDS = {"type": "integer", "minimum": 0}
@@ -81,6 +79,7 @@ def _node_pool_schema() -> dict[str, Any]:
     status = {
         "type": "object",
         "properties": {
+            "observedGeneration": {"type": "integer"},
             "targetSize": {"type": "integer"},
             "observedSize": {"type": "integer"},
             "readyNodes": {"type": "integer"},
@@ -147,43 +146,4 @@ def node_pool_crd() -> dict[str, Any]:
                 }
             ],
         },
-    }
-
-
-def node_pool_resource(
-    cluster: str,
-    pool: NodePoolModel,
-    *,
-    repair_after: int = 60,
-    scale_down_unneeded: int = 600,
-    scale_down_delay_after_add: int = 600,
-) -> dict[str, Any]:
-    """The ``NodePool`` object of ``pool`` of ``cluster``, named like the pool."""
-    shape = machine_type(pool.machine_type)
-    spec: dict[str, Any] = {
-        "cluster": cluster,
-        "nodes": "simulated",
-        "machineType": shape.name,
-        "size": pool.size,
-        "minSize": pool.min_size,
-        "maxSize": pool.max_size,
-        "cpu": str(shape.cpus),
-        "memory": f"{shape.memory_mb}Mi",
-        "labels": dict(sorted(pool.labels.items())),
-        "taints": [
-            {"key": t.key, "value": t.value, "effect": t.effect}
-            if t.value
-            else {"key": t.key, "effect": t.effect}
-            for t in pool.taints
-        ],
-        "autoRepair": pool.auto_repair,
-        "repairAfterSeconds": repair_after,
-        "scaleDownUnneededSeconds": scale_down_unneeded,
-        "scaleDownDelayAfterAddSeconds": scale_down_delay_after_add,
-    }
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "NodePool",
-        "metadata": {"name": pool.name, "labels": {"unkai.dev/cluster": cluster}},
-        "spec": spec,
     }

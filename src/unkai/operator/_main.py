@@ -83,16 +83,15 @@ def registry(kubeconfig: Path, *, interval: float) -> kopf.OperatorRegistry:
         name: str, spec: Mapping[str, Any], status: Mapping[str, Any], body: Any, patch: Any,
         **_: Any,
     ) -> None:  # fmt: skip
-        observed = observe(client, name)
-        decision = decide(
-            pool_spec(name, spec), memory_of(status), observed.nodes, observed.pods,
-            now=time.time(),
-        )  # fmt: skip
+        pool = pool_spec(name, spec)
+        observed = observe(client, name, with_pods=pool.autoscaled)
+        decision = decide(pool, memory_of(status), observed.nodes, observed.pods, now=time.time())
         decision, extra = act(client, name, spec, decision, observed)
         for event in decision.events + extra:
             log.info("%s %s: %s", name, event.reason, event.message)
             kopf.event(body, type=event.type, reason=event.reason, message=event.message)
-        patch.status.update(status_of(decision, observed))
+        generation = int(body.get("metadata", {}).get("generation") or 0)
+        patch.status.update(status_of(decision, observed, generation=generation))
 
     @kopf.on.delete(GROUP, VERSION, NODE_POOLS, registry=handlers)
     def _remove_pool(name: str, body: Any, **_: Any) -> None:

@@ -222,14 +222,21 @@ def _pod_view(pod: Pod, budgets: Sequence[PodDisruptionBudget] = ()) -> PodView:
     )
 
 
-def observe(client: Client, pool: str) -> Observed:
-    """Read the pool's nodes and the pods bound to them or waiting for any node."""
+def observe(client: Client, pool: str, *, with_pods: bool = True) -> Observed:
+    """Read the pool's nodes and the pods bound to them or waiting for any node.
+
+    ``with_pods=False`` skips the pods (and PodDisruptionBudgets): a pool that does not
+    autoscale needs only its nodes, and a cluster of 10,000 pods is a big list to read
+    every round.
+    """
     nodes = tuple(
         sorted(
             (_node_view(n) for n in client.list(Node, labels={POOL_LABEL: pool})),
             key=lambda n: (node_index(pool, n.name) or 0, n.name),
         )
     )
+    if not with_pods:
+        return Observed(nodes=nodes, pods=())
     names = {n.name for n in nodes}
     budgets = list(client.list(PodDisruptionBudget, namespace="*"))
     pods = []
@@ -330,10 +337,15 @@ def act(
     return replace(decision, target=target, memory=memory), tuple(extra)
 
 
-def status_of(decision: Decision, observed: Observed) -> dict[str, Any]:
-    """The pool's ``status`` after a round: its memory and what its nodes look like."""
+def status_of(decision: Decision, observed: Observed, *, generation: int = 0) -> dict[str, Any]:
+    """The pool's ``status`` after a round: its memory and what its nodes look like.
+
+    ``observedGeneration`` is the object's generation this round acted on; ``targetSize``
+    and ``nodes`` then say whether the pool has settled (``unkai up`` waits for that).
+    """
     memory = decision.memory
     return {
+        "observedGeneration": generation,
         "targetSize": decision.target,
         "observedSize": memory.observed_size,
         "readyNodes": sum(1 for n in observed.nodes if n.ready),

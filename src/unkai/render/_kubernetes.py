@@ -1,11 +1,11 @@
-"""Kubernetes manifests of a workload: Deployment, Service, HPA, PDB."""
+"""Kubernetes manifests: a workload's objects, and a node pool's NodePool object."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from unkai.errors import RenderError
-from unkai.model import Environment, Probe, Workload
+from unkai.model import Environment, NodePool, Probe, Workload, machine_type
 from unkai.render._docker import CONTAINER_GID, CONTAINER_UID, image_reference
 from unkai.render._jinja import Templates, default_templates
 from unkai.render.filters import canonical_json
@@ -13,7 +13,9 @@ from unkai.render.filters import canonical_json
 __all__ = [
     "SECRET_REFS_ANNOTATION",
     "kubernetes_minor",
+    "node_pool_file",
     "render_manifests",
+    "render_node_pool",
     "secret_name",
     "secret_refs",
     "workload_labels",
@@ -222,3 +224,61 @@ def render_manifests(
         for file, template in sorted(_MANIFESTS)
         if wanted[file]
     }
+
+
+def node_pool_file(cluster: str, pool: str) -> str:
+    """Where :func:`render_node_pool` goes in the tree.
+
+    Args:
+        cluster: The cluster's name.
+        pool: The pool's name.
+
+    Returns:
+        ``kubernetes/<cluster>/nodepool-<pool>.yaml``.
+    """
+    return f"kubernetes/{cluster}/nodepool-{pool}.yaml"
+
+
+def render_node_pool(
+    cluster: str, pool: NodePool, env: Environment, *, templates: Templates | None = None
+) -> str:
+    """The ``NodePool`` object of ``pool`` of ``cluster``: what ``unkai up`` applies.
+
+    Its ``spec`` is the pool as declared (size, bounds, each node's capacity from the
+    machine type, labels, taints, auto-repair); unkai's operator on the cluster makes the
+    nodes and keeps them, and writes what it did into the object's ``status``.
+
+    Args:
+        cluster: The cluster's name.
+        pool: One of its node pools.
+        env: The environment (for the owner labels).
+        templates: Where templates come from (default: the built-ins).
+
+    Returns:
+        The object as YAML text.
+
+    Raises:
+        RenderError: the template failed.
+    """
+    labels = {
+        "app.kubernetes.io/managed-by": "unkai",
+        "unkai.dev/cluster": cluster,
+        "unkai.dev/environment": env.name,
+    }
+    if env.project is not None:
+        labels["unkai.dev/project"] = env.project
+    taints = [
+        {"key": t.key, "value": t.value, "effect": t.effect}
+        if t.value
+        else {"key": t.key, "effect": t.effect}
+        for t in pool.taints
+    ]
+    context = {
+        "cluster": cluster,
+        "pool": pool,
+        "shape": machine_type(pool.machine_type),
+        "environment": env.name,
+        "labels": labels,
+        "taints": taints,
+    }
+    return (templates or default_templates()).render("kubernetes/nodepool.yaml.j2", context)

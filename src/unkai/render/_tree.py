@@ -19,7 +19,7 @@ from unkai.render._cloudinit import render_cloud_init
 from unkai.render._docker import image_reference, render_dockerfile
 from unkai.render._index import env_index
 from unkai.render._jinja import Templates, default_templates
-from unkai.render._kubernetes import render_manifests
+from unkai.render._kubernetes import node_pool_file, render_manifests, render_node_pool
 from unkai.render._libvirt import (
     Accelerator,
     instance_mac,
@@ -109,6 +109,7 @@ def render_tree(
         ansible/inventory.yml
         ansible/host_vars/<host>.yml
         kubernetes/<cluster>/<workload>/{deployment,service,hpa,pdb}.yaml
+        kubernetes/<cluster>/nodepool-<pool>.yaml
         index.json
 
     Everything is rendered and checked in memory (XML and JSON well-formed, MAC
@@ -162,6 +163,11 @@ def render_tree(
         )
         for file, text in manifests.items():
             tree[PurePosixPath("kubernetes", workload.cluster, workload.name, file)] = text
+    for cluster in env.clusters.values():
+        for pool in cluster.node_pools:
+            tree[PurePosixPath(node_pool_file(cluster.name, pool.name))] = render_node_pool(
+                cluster.name, pool, env, templates=templates
+            )
     _check_macs(env)
     _check_well_formed(tree)
     tree[INDEX_FILE] = render_index(tree)

@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import jsonschema
 import pytest
+import yaml
 
+from unkai.environments import load_environment
 from unkai.model import NodePool
-from unkai.operator import Holder, Memory, may_take, node_pool_crd, node_pool_resource
+from unkai.operator import Holder, Memory, may_take, node_pool_crd
 from unkai.operator._pools import Decision
 from unkai.operator._reconcile import Observed, memory_of, pool_spec, status_of
+from unkai.render import render_node_pool
 
 T0 = dt.datetime(2026, 12, 5, 12, 0, tzinfo=dt.UTC)
+LOCAL = load_environment("local", root=Path(__file__).resolve().parents[3])
+
+
+def node_pool_resource(cluster: str, pool: NodePool) -> dict:
+    return yaml.safe_load(render_node_pool(cluster, pool, LOCAL))
 
 
 def schema() -> dict:

@@ -426,7 +426,7 @@ def _stack_resources(env_name: str, *, kubernetes: bool) -> list[tuple[str, Inpu
         built_cluster = cluster_inputs(cluster, state_root=clusters_root(ROOT))
         found.append((cluster.name, built_cluster, kinds.ClusterState))
         for pool in cluster.node_pools:
-            res: Any = NodePool(pool.name, NodePoolArgs(cluster.name, KUBECONFIG, CA, pool))
+            res: Any = NodePool(pool.name, NodePoolArgs(cluster.name, KUBECONFIG, CA, pool, env))
             found.append((res.resource_name, res.inputs, res.state))
     for name, workload in sorted(env.workloads.items()) if kubernetes else ():
         args = WorkloadArgs(

@@ -26,6 +26,7 @@ EXPECTED = {
     "kubernetes/apps/api/hpa.yaml",
     "kubernetes/apps/api/pdb.yaml",
     "kubernetes/apps/api/service.yaml",
+    "kubernetes/apps/nodepool-default.yaml",
     "kubernetes/apps/worker/deployment.yaml",
     "libvirt/networks/backend.xml",
     "libvirt/networks/storage.xml",

@@ -1,10 +1,12 @@
 """The Kubernetes driver: a real control plane on loopback and simulated (KWOK) nodes.
 
-``ControlPlane`` runs etcd, kube-apiserver, kube-controller-manager, kube-scheduler and
-kwok for one cluster, from the pinned toolchain, with per-cluster certificates and
-kubeconfigs in the cluster's state folder; nothing listens beyond 127.0.0.1.
-``create_fake_nodes``/``delete_fake_nodes``/``sync_fake_nodes`` give a node pool its
-simulated nodes, which kwok keeps Ready and whose pods it runs. ``apply_objects`` and
+``ControlPlane`` runs etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok
+and unkai's operator for one cluster, from the pinned toolchain, with per-cluster
+certificates and kubeconfigs in the cluster's state folder; nothing listens beyond
+127.0.0.1. ``apply_node_pool``/``wait_node_pool``/``delete_node_pool`` put a node pool's
+NodePool object on the cluster, whose nodes the operator makes;
+``create_fake_nodes``/``delete_fake_nodes``/``sync_fake_nodes`` are the simulated nodes
+themselves, which kwok keeps Ready and whose pods it runs. ``apply_objects`` and
 its siblings put a workload's rendered manifests on a cluster with server-side apply.
 ``kube_client``/``kube_session`` are the lightkube client all of them use.
 """
@@ -13,6 +15,15 @@ from __future__ import annotations
 
 from unkai.drivers.kubernetes._client import kube_client, kube_session
 from unkai.drivers.kubernetes._control_plane import ComponentStatus, ControlPlane, pinned_binaries
+from unkai.drivers.kubernetes._node_pools import (
+    NodePoolObject,
+    PoolStatus,
+    apply_node_pool,
+    delete_node_pool,
+    operator_log,
+    read_node_pool,
+    wait_node_pool,
+)
 from unkai.drivers.kubernetes._nodes import (
     FakeNodePool,
     NodeTaint,
@@ -62,15 +73,19 @@ __all__ = [
     "DeploymentState",
     "FakeNodePool",
     "Kubeconfig",
+    "NodePoolObject",
     "NodeTaint",
     "ObjectRef",
     "Plan",
+    "PoolStatus",
     "Ports",
     "apply_differences",
+    "apply_node_pool",
     "apply_objects",
     "changed_paths",
     "create_fake_nodes",
     "delete_fake_nodes",
+    "delete_node_pool",
     "delete_objects",
     "deployment_state",
     "ensure_namespace",
@@ -80,11 +95,13 @@ __all__ = [
     "kube_session",
     "list_fake_nodes",
     "node_metadata_patch",
+    "operator_log",
     "patch_pool_nodes",
     "pinned_binaries",
     "pki_plan",
     "plan_control_plane",
     "plan_objects",
+    "read_node_pool",
     "read_objects",
     "ref_of",
     "render_kubeconfig",
@@ -92,5 +109,6 @@ __all__ = [
     "secret_manifest",
     "sync_fake_nodes",
     "wait_deployment_available",
+    "wait_node_pool",
     "wait_nodes_ready",
 ]

@@ -1,10 +1,11 @@
 """``unkai:kubernetes:Cluster`` and ``unkai:kubernetes:NodePool``: a local cluster.
 
 A Cluster is the control plane only (etcd, kube-apiserver, kube-controller-manager,
-kube-scheduler and kwok on loopback, :class:`~unkai.drivers.kubernetes.ControlPlane`);
-each node pool is a resource of its own, so scaling one pool changes that resource alone
-in a preview and touches only that pool's nodes. A node pool on ``local`` is simulated
-nodes (KWOK) with its machine type as capacity, its labels and taints.
+kube-scheduler, kwok and unkai's operator on loopback,
+:class:`~unkai.drivers.kubernetes.ControlPlane`); each node pool is a resource of its
+own, a NodePool object on the cluster whose nodes the operator makes and keeps, so
+scaling one pool changes that resource alone in a preview. A node pool on ``local`` is
+simulated nodes (KWOK) with its machine type as capacity, its labels and taints.
 
 A pool names its cluster by kubeconfig path and CA fingerprint: a cluster replaced (a
 new version or endpoint) has a new CA, so its pools are replaced with it, even though
@@ -18,13 +19,14 @@ from pathlib import Path
 
 from unkai.drivers.kubernetes import (
     ControlPlane,
-    FakeNodePool,
-    NodeTaint,
-    list_fake_nodes,
+    PoolStatus,
+    apply_node_pool,
+    delete_fake_nodes,
+    delete_node_pool,
     node_metadata_patch,
     patch_pool_nodes,
-    sync_fake_nodes,
-    wait_nodes_ready,
+    read_node_pool,
+    wait_node_pool,
 )
 from unkai.errors import ConfigError, DriverError
 from unkai.kinds import (
@@ -32,6 +34,7 @@ from unkai.kinds import (
     ClusterState,
     NodePoolInputs,
     NodePoolState,
+    Taint,
     input_values,
 )
 from unkai.provider._log import say
@@ -39,8 +42,9 @@ from unkai.provider._resource import Diff, Resource
 from unkai.provider._values import Props
 from unkai.toolchain import kubernetes_version
 
-NODES_READY_TIMEOUT = 180.0
-"""Seconds a pool's nodes get to turn Ready (kwok marks them within seconds)."""
+NODES_READY_TIMEOUT = 300.0
+"""Seconds a pool gets to settle: the operator acts every few seconds and kwok marks
+nodes Ready within seconds, but a pool of a thousand nodes takes minutes on two cores."""
 
 
 def ca_fingerprint(ca_file: Path) -> str:
@@ -134,74 +138,97 @@ class Cluster(Resource[ClusterInputs, ClusterState]):
         _control_plane(state).remove()
 
 
-def _fake_pool(pool: NodePoolInputs, *, size: int | None = None) -> FakeNodePool:
-    return FakeNodePool(
-        name=pool.name,
-        size=pool.size if size is None else size,
-        cpu=pool.cpu,
-        memory=pool.memory,
-        pods=pool.pods,
-        machine_type=pool.machine_type,
-        labels=dict(pool.labels),
-        taints=tuple(NodeTaint(key=t.key, effect=t.effect, value=t.value) for t in pool.taints),
-    )
-
-
 class NodePool(Resource[NodePoolInputs, NodePoolState]):
-    """The simulated (KWOK) nodes of one node pool of a local cluster.
+    """One node pool: its NodePool object, whose nodes unkai's operator keeps.
 
-    See :class:`unkai.kinds.NodePoolInputs`. A pool names its cluster by kubeconfig path
-    and CA fingerprint: a cluster replaced has a new CA, so its pools are replaced with
-    it, even though the new cluster's kubeconfig lives at the same path.
+    See :class:`unkai.kinds.NodePoolInputs`. ``create`` and ``update`` apply the rendered
+    object and wait until the operator has acted on it and its nodes are Ready; ``read``
+    reports the object's spec (what ``up`` owns) and its status (what the operator did),
+    so a pool the operator repaired or scaled between its bounds is no change. A pool
+    names its cluster by kubeconfig path and CA fingerprint: a cluster replaced has a new
+    CA, so its pools are replaced with it, even though the new cluster's kubeconfig lives
+    at the same path.
     """
 
     inputs_model = NodePoolInputs
     state_model = NodePoolState
 
-    def _state(self, pool: NodePoolInputs) -> NodePoolState:
-        nodes = list_fake_nodes(kubeconfig=Path(pool.kubeconfig), pool=pool.name)
+    def validate(self, inputs: NodePoolInputs, *, secrets: frozenset[str]) -> None:
+        """The bounds must hold the size: the operator never goes past them."""
+        low = inputs.size if inputs.min_size is None else inputs.min_size
+        high = inputs.size if inputs.max_size is None else inputs.max_size
+        if not low <= inputs.size <= high:
+            raise ConfigError(
+                f"node pool {inputs.name}: need min_size ≤ size ≤ max_size, got"
+                f" {low} ≤ {inputs.size} ≤ {high}",
+                key_path="size",
+                value=inputs.size,
+                allowed=f"{low} to {high}",
+            )
+
+    @staticmethod
+    def _state(pool: NodePoolInputs, found: PoolStatus) -> NodePoolState:
         return NodePoolState(
             **input_values(pool),
-            nodes=tuple(n.name for n in nodes),
-            ready=sum(n.ready for n in nodes),
+            nodes=found.nodes,
+            ready=found.ready,
+            target=found.target,
         )
 
-    def _sync(self, pool: NodePoolInputs) -> None:
+    def _apply(self, pool: NodePoolInputs) -> NodePoolState:
         kubeconfig = Path(pool.kubeconfig)
-        created, deleted = sync_fake_nodes(kubeconfig=kubeconfig, pool=_fake_pool(pool))
-        if created or deleted:
-            say(f"node pool {pool.cluster}/{pool.name}: {len(created)} nodes created, "
-                f"{len(deleted)} deleted")  # fmt: skip
-        wait_nodes_ready(
-            kubeconfig=kubeconfig, pool=pool.name, count=pool.size, timeout=NODES_READY_TIMEOUT
+        apply_node_pool(kubeconfig=kubeconfig, manifest=pool.manifest)
+        found = wait_node_pool(
+            kubeconfig=kubeconfig,
+            name=pool.name,
+            timeout=NODES_READY_TIMEOUT,
+            say=lambda line: say(f"{pool.cluster}: {line}"),
         )
+        return self._state(pool, found)
 
     def create(self, inputs: NodePoolInputs) -> tuple[str, NodePoolState]:
-        """Create the pool's nodes and wait until all are Ready.
+        """Apply the pool's NodePool object and wait until its nodes are Ready.
 
-        Side effects: Node objects ``<pool>-0`` … on the cluster; kwok plays their kubelet.
+        Side effects: the object on the cluster; the operator creates Node objects
+        ``<pool>-0`` … for it, which kwok plays the kubelet of.
         """
-        self._sync(inputs)
-        return f"{inputs.cluster}/{inputs.name}", self._state(inputs)
+        return f"{inputs.cluster}/{inputs.name}", self._apply(inputs)
 
     def read(self, resource_id: str, state: NodePoolState) -> NodePoolState | None:
-        """The pool as it is: ``size`` is how many nodes exist; None when none do.
+        """The pool as the cluster has it; None when its object is gone.
 
-        A cluster whose API server does not answer reports the recorded state.
+        ``size``, the bounds, labels, taints and auto-repair are the object's spec (an
+        edit by hand shows as drift); ``nodes``, ``ready`` and ``target`` its status. A
+        cluster whose API server does not answer reports the recorded state.
         """
-        if not Path(state.kubeconfig).is_file():
+        kubeconfig = Path(state.kubeconfig)
+        if not kubeconfig.is_file():
             return None
         try:
-            found = self._state(state)
+            found = read_node_pool(kubeconfig=kubeconfig, name=state.name)
         except DriverError:
             return state
-        if not found.nodes and state.size:
+        if found is None or found.deleting:
             return None
-        return found.model_copy(update={"size": len(found.nodes or ())})
+        spec = found.spec
+        live = state.model_copy(
+            update={
+                "size": int(spec.get("size", state.size)),
+                "min_size": spec.get("minSize", state.min_size),
+                "max_size": spec.get("maxSize", state.max_size),
+                "auto_repair": bool(spec.get("autoRepair", state.auto_repair)),
+                "labels": dict(spec.get("labels") or {}),
+                "taints": tuple(
+                    Taint(key=t["key"], value=t.get("value", ""), effect=t["effect"])
+                    for t in spec.get("taints") or ()
+                ),
+            }
+        )
+        return self._state(live, found)
 
     def update(self, resource_id: str, olds: NodePoolState, news: NodePoolInputs) -> NodePoolState:
-        """Scale the pool (only the highest-numbered nodes change) and patch labels/taints."""
-        self._sync(news)
+        """Apply the new object; new labels or taints are also patched onto the nodes."""
+        state = self._apply(news)
         if olds.labels != news.labels or olds.taints != news.taints:
             patch = node_metadata_patch(
                 labels=dict(news.labels),
@@ -212,13 +239,16 @@ class NodePool(Resource[NodePoolInputs, NodePoolState]):
                 dropped_labels=sorted(set(olds.labels) - set(news.labels)),
             )
             patch_pool_nodes(kubeconfig=Path(news.kubeconfig), pool=news.name, patch=patch)
-        return self._state(news)
+        return state
 
     def delete(self, resource_id: str, state: NodePoolState) -> None:
-        """Delete the pool's nodes (their pods are rescheduled or left Pending).
+        """Delete the pool's object; the operator deletes its nodes first.
 
-        A cluster already gone (its kubeconfig deleted) has no nodes left to delete.
+        A cluster already gone (its kubeconfig deleted) has no nodes left to delete. A
+        pool made before pools were objects has only nodes: they are deleted directly.
         """
         kubeconfig = Path(state.kubeconfig)
-        if kubeconfig.is_file():
-            sync_fake_nodes(kubeconfig=kubeconfig, pool=_fake_pool(state, size=0))
+        if not kubeconfig.is_file():
+            return
+        delete_node_pool(kubeconfig=kubeconfig, name=state.name, timeout=NODES_READY_TIMEOUT)
+        delete_fake_nodes(kubeconfig=kubeconfig, pool=state.name)

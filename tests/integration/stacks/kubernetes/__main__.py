@@ -23,7 +23,8 @@ prefix = config.require("prefix")
 source = env.clusters["apps"]
 pools = list(source.node_pools)
 if config.get_int("poolSize") is not None:
-    pools[0] = pools[0].model_copy(update={"size": config.require_int("poolSize")})
+    size = config.require_int("poolSize")
+    pools[0] = pools[0].model_copy(update={"size": size, "min_size": size, "max_size": size})
 cluster = source.model_copy(
     update={
         "name": config.require("cluster"),

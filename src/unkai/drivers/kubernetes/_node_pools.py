@@ -1,0 +1,192 @@
+"""NodePool objects on a cluster: apply, read, wait for and delete them.
+
+A node pool is a ``NodePool`` object (``nodepools.unkai.dev``, cluster-scoped); unkai's
+operator, a component of the control plane, makes and keeps its nodes and writes what
+it did into the object's ``status``. This module only talks to the API server about the
+objects; the operator (:mod:`unkai.operator`) does the rest.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import yaml
+from lightkube import ApiError, codecs
+from lightkube.generic_resource import create_global_resource
+
+from unkai.drivers.kubernetes._client import kube_session
+from unkai.errors import DriverError
+
+GROUP = "unkai.dev"
+VERSION = "v1alpha1"
+NODE_POOLS = "nodepools"
+FIELD_MANAGER = "unkai"
+
+NodePoolObject = create_global_resource(GROUP, VERSION, "NodePool", NODE_POOLS)
+"""lightkube's resource type of the ``NodePool`` objects."""
+
+
+@dataclass(frozen=True)
+class PoolStatus:
+    """A NodePool object as the API server has it.
+
+    Attributes:
+        spec: Its ``spec``.
+        generation: Its ``metadata.generation``.
+        observed_generation: The generation the operator last reconciled (0: none yet).
+        target: The size the operator aims for.
+        ready: How many of its nodes are Ready.
+        nodes: Its nodes' names.
+        deleting: It is being deleted (the operator removes its nodes first).
+    """
+
+    spec: Mapping[str, Any]
+    generation: int
+    observed_generation: int
+    target: int | None
+    ready: int
+    nodes: tuple[str, ...]
+    deleting: bool = False
+
+    @property
+    def settled(self) -> bool:
+        """The operator has acted on this spec and every node it aims for is Ready."""
+        return (
+            self.observed_generation >= self.generation
+            and self.target is not None
+            and self.ready == self.target == len(self.nodes)
+        )
+
+
+def operator_log(kubeconfig: Path) -> Path:
+    """Where the operator of the cluster of ``kubeconfig`` (``<state>/kubeconfig/…``) logs."""
+    return kubeconfig.parent.parent / "logs" / "unkai-operator.log"
+
+
+def _status(obj: Any) -> PoolStatus:
+    body = obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+    meta = body.get("metadata") or {}
+    status = body.get("status") or {}
+    return PoolStatus(
+        spec=body.get("spec") or {},
+        generation=int(meta.get("generation") or 0),
+        observed_generation=int(status.get("observedGeneration") or 0),
+        target=status.get("targetSize"),
+        ready=int(status.get("readyNodes") or 0),
+        nodes=tuple(n["name"] for n in status.get("nodes") or ()),
+        deleting=bool(meta.get("deletionTimestamp")),
+    )
+
+
+def apply_node_pool(*, kubeconfig: Path, manifest: str) -> PoolStatus:
+    """Server-side apply one rendered NodePool object (unkai owns its ``spec``).
+
+    Raises:
+        DriverError: the cluster has no NodePool kind yet (its operator never started)
+            or refused the object.
+    """
+    doc = yaml.safe_load(manifest)
+    name = doc["metadata"]["name"]
+    try:
+        with kube_session(kubeconfig) as client:
+            obj = client.apply(codecs.from_dict(doc), field_manager=FIELD_MANAGER, force=True)  # type: ignore[call-overload]
+    except ApiError as err:
+        if err.status.code == 404:
+            raise DriverError(
+                f"node pool {name}: the cluster has no NodePool kind: its operator has not"
+                f" started (see {operator_log(kubeconfig)})"
+            ) from err
+        raise DriverError(
+            f"node pool {name}: the API server refused it: {err.status.message}"
+        ) from err
+    except httpx2.HTTPError as err:
+        raise DriverError(f"node pool {name}: the API server did not answer: {err}") from err
+    return _status(obj)
+
+
+def read_node_pool(*, kubeconfig: Path, name: str) -> PoolStatus | None:
+    """The NodePool object ``name`` (``None``: there is none).
+
+    Raises:
+        DriverError: the API server failed or did not answer.
+    """
+    try:
+        with kube_session(kubeconfig) as client:
+            return _status(client.get(NodePoolObject, name))
+    except ApiError as err:
+        if err.status.code == 404:
+            return None
+        raise DriverError(f"cannot read node pool {name}: {err.status.message}") from err
+    except httpx2.HTTPError as err:
+        raise DriverError(f"cannot read node pool {name}: {err}") from err
+
+
+def wait_node_pool(
+    *,
+    kubeconfig: Path,
+    name: str,
+    timeout: float,
+    say: Callable[[str], None] = lambda _: None,
+) -> PoolStatus:
+    """Wait until the operator has acted on the pool's spec and its nodes are Ready.
+
+    Says each new count of Ready nodes.
+
+    Raises:
+        DriverError: the object is gone, or not settled within ``timeout`` seconds (the
+            error names the operator's log).
+    """
+    deadline = time.monotonic() + timeout
+    shown: tuple[int, int | None] | None = None
+    status = None
+    while True:
+        status = read_node_pool(kubeconfig=kubeconfig, name=name)
+        if status is None:
+            raise DriverError(f"node pool {name} was deleted while unkai waited for it")
+        if status.settled:
+            return status
+        if (status.ready, status.target) != shown and status.target is not None:
+            shown = (status.ready, status.target)
+            say(f"node pool {name}: {status.ready}/{status.target} nodes Ready")
+        if time.monotonic() >= deadline:
+            seen = (
+                "the operator has not acted on it"
+                if status.observed_generation < status.generation
+                else f"{status.ready} of {status.target} nodes Ready"
+            )
+            raise DriverError(
+                f"node pool {name} did not settle within {timeout:.0f} s: {seen}"
+                f" (see {operator_log(kubeconfig)})"
+            )
+        time.sleep(0.5)
+
+
+def delete_node_pool(*, kubeconfig: Path, name: str, timeout: float) -> None:
+    """Delete the NodePool object ``name`` and wait until the operator removed its nodes.
+
+    Raises:
+        DriverError: the API server refused, or the object outlived ``timeout`` (its
+            operator is not running).
+    """
+    try:
+        with kube_session(kubeconfig) as client:
+            client.delete(NodePoolObject, name)
+    except ApiError as err:
+        if err.status.code == 404:
+            return
+        raise DriverError(f"cannot delete node pool {name}: {err.status.message}") from err
+    except httpx2.HTTPError as err:
+        raise DriverError(f"cannot delete node pool {name}: {err}") from err
+    deadline = time.monotonic() + timeout
+    while read_node_pool(kubeconfig=kubeconfig, name=name) is not None:
+        if time.monotonic() >= deadline:
+            raise DriverError(
+                f"node pool {name} is still being deleted after {timeout:.0f} s: its operator"
+                f" removes the nodes first (see {operator_log(kubeconfig)})"
+            )
+        time.sleep(0.5)
