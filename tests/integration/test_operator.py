@@ -32,6 +32,7 @@ from lightkube.resources.coordination_v1 import Lease
 from lightkube.resources.core_v1 import Event, Node, Pod
 from lightkube.types import PatchType
 
+from unkai.cli.status import cluster_status
 from unkai.drivers.kubernetes import ControlPlane, kube_client
 from unkai.drivers.kubernetes._plan import KWOK_NODE_ANNOTATION
 from unkai.drivers.kubernetes._process import free_ports
@@ -305,6 +306,20 @@ def test_a_node_that_stops_being_ready_is_replaced(cluster, replicas):
     print(f"node repair, NotReady to a Ready replacement: {time.monotonic() - t0:.1f} s")
     assert "NodeRepair" in reasons(client)
     assert len(pool(client)["status"]["repairs"]) == 1
+
+
+def test_status_reports_each_pool_and_the_operators_decisions(cluster, replicas):
+    cp, _ = cluster
+    wait_for(
+        "the pool settled", lambda: cluster_status(cp.kubeconfig_path)["pools"][POOL]["settled"]
+    )
+    report = cluster_status(cp.kubeconfig_path)
+    seen = report["pools"][POOL]
+    assert (seen["size"], seen["min_size"], seen["max_size"], seen["target"]) == (1, 1, 3, 1)
+    assert seen["ready"] == 1 and len(seen["nodes"]) == 1 and len(seen["repairs"]) == 1
+    assert seen["last_scale_up"]
+    decisions = [e["reason"] for e in report["events"]]
+    assert {"ScaleUp", "ScaleDown", "NodeRepair"} <= set(decisions)
 
 
 def test_the_standby_takes_over_from_a_killed_leader_and_keeps_the_memory(cluster, replicas):

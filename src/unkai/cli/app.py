@@ -68,6 +68,10 @@ def _register() -> None:
 
     app.command("drift")(drift.drift)
 
+    from unkai.cli import status
+
+    app.command("status")(status.status)
+
     from unkai.cli import review
 
     app.command("review")(review.review)

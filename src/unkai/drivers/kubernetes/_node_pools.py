@@ -43,6 +43,8 @@ class PoolStatus:
         ready: How many of its nodes are Ready.
         nodes: Its nodes' names.
         deleting: It is being deleted (the operator removes its nodes first).
+        last_scale_up: When the operator last added nodes for pending pods.
+        repairs: When each recent repair started.
     """
 
     spec: Mapping[str, Any]
@@ -52,6 +54,8 @@ class PoolStatus:
     ready: int
     nodes: tuple[str, ...]
     deleting: bool = False
+    last_scale_up: str | None = None
+    repairs: tuple[str, ...] = ()
 
     @property
     def settled(self) -> bool:
@@ -80,6 +84,8 @@ def _status(obj: Any) -> PoolStatus:
         ready=int(status.get("readyNodes") or 0),
         nodes=tuple(n["name"] for n in status.get("nodes") or ()),
         deleting=bool(meta.get("deletionTimestamp")),
+        last_scale_up=status.get("lastScaleUp"),
+        repairs=tuple(status.get("repairs") or ()),
     )
 
 
@@ -190,3 +196,75 @@ def delete_node_pool(*, kubeconfig: Path, name: str, timeout: float) -> None:
                 f" removes the nodes first (see {operator_log(kubeconfig)})"
             )
         time.sleep(0.5)
+
+
+@dataclass(frozen=True)
+class PoolEvent:
+    """An Event the operator posted on a node pool."""
+
+    pool: str
+    type: str
+    reason: str
+    message: str
+    time: str
+    count: int = 1
+
+
+def list_node_pools(*, kubeconfig: Path) -> dict[str, PoolStatus]:
+    """Every NodePool object of the cluster, by name (empty: none, or no NodePool kind).
+
+    Raises:
+        DriverError: the API server failed or did not answer.
+    """
+    try:
+        with kube_session(kubeconfig) as client:
+            return {
+                obj.metadata.name: _status(obj)
+                for obj in client.list(NodePoolObject)
+                if obj.metadata is not None and obj.metadata.name
+            }
+    except ApiError as err:
+        if err.status.code == 404:
+            return {}
+        raise DriverError(f"cannot list the node pools: {err.status.message}") from err
+    except httpx2.HTTPError as err:
+        raise DriverError(
+            f"cannot list the node pools: the API server did not answer: {err}"
+        ) from err
+
+
+def node_pool_events(*, kubeconfig: Path, limit: int = 10) -> tuple[PoolEvent, ...]:
+    """The latest ``limit`` Events on the cluster's node pools, newest last.
+
+    Raises:
+        DriverError: the API server failed or did not answer.
+    """
+    from lightkube.resources.core_v1 import Event
+
+    try:
+        with kube_session(kubeconfig) as client:
+            events = [
+                e
+                for e in client.list(
+                    Event, namespace="*", fields={"involvedObject.kind": "NodePool"}
+                )
+            ]
+    except (ApiError, httpx2.HTTPError) as err:
+        raise DriverError(f"cannot list the node pools' events: {err}") from err
+
+    def when(event: Any) -> str:
+        stamp = event.lastTimestamp or event.eventTime or event.metadata.creationTimestamp
+        return stamp.strftime("%Y-%m-%dT%H:%M:%SZ") if stamp else ""
+
+    found = [
+        PoolEvent(
+            pool=e.involvedObject.name or "",
+            type=e.type or "",
+            reason=e.reason or "",
+            message=e.message or "",
+            time=when(e),
+            count=e.count or 1,
+        )
+        for e in events
+    ]
+    return tuple(sorted(found, key=lambda e: e.time)[-limit:])

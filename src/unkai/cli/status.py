@@ -1,0 +1,119 @@
+"""``unkai status <env>``: what the operator keeps, as it is now.
+
+For each cluster of the environment: each node pool's declared size and bounds, the size
+the operator aims for (the autoscaler may have moved it), its nodes and how many are
+Ready, its last scale-up and recent repairs, then the latest Events the operator posted
+(its decisions). It reads the clusters only; nothing changes. ``--json`` gives the same
+for scripts.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from unkai.cli._workspace import Root, resolve_root
+from unkai.components import clusters_root
+from unkai.drivers.kubernetes import list_node_pools, node_pool_events
+from unkai.environments import load_environment
+from unkai.errors import DriverError
+
+__all__ = ["cluster_status", "status"]
+
+
+def cluster_status(kubeconfig: Path) -> dict[str, Any]:
+    """One cluster's pools and recent pool Events, as plain data.
+
+    Returns ``{"reachable": False, "error": …}`` when the cluster does not answer, and
+    ``{"deployed": False}`` when it has no kubeconfig (it was never brought up).
+    """
+    if not kubeconfig.is_file():
+        return {"deployed": False}
+    try:
+        pools = list_node_pools(kubeconfig=kubeconfig)
+        events = node_pool_events(kubeconfig=kubeconfig, limit=10)
+    except DriverError as err:
+        return {"deployed": True, "reachable": False, "error": str(err)}
+    return {
+        "deployed": True,
+        "reachable": True,
+        "pools": {
+            name: {
+                "size": found.spec.get("size"),
+                "min_size": found.spec.get("minSize"),
+                "max_size": found.spec.get("maxSize"),
+                "target": found.target,
+                "nodes": list(found.nodes),
+                "ready": found.ready,
+                "settled": found.settled,
+                "last_scale_up": found.last_scale_up,
+                "repairs": list(found.repairs),
+            }
+            for name, found in sorted(pools.items())
+        },
+        "events": [asdict(e) for e in events],
+    }
+
+
+def status(
+    env: Annotated[str, typer.Argument(help="The environment.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    root: Root = None,
+) -> None:
+    """Show what the operator keeps: each node pool's size, nodes, health and decisions."""
+    project = resolve_root(root)
+    environment = load_environment(env, root=project)
+    report = {
+        name: cluster_status(clusters_root(project) / name / "kubeconfig" / "admin.kubeconfig")
+        for name in sorted(environment.clusters)
+    }
+    if as_json:
+        typer.echo(json.dumps({"environment": env, "clusters": report}, indent=2))
+        return
+    console = Console(highlight=False)
+    if not report:
+        console.print(f"{env} has no clusters: nothing is kept by the operator")
+        return
+    for name, cluster in report.items():
+        if not cluster["deployed"]:
+            console.print(f"cluster {name}: not deployed (run unkai up {env})")
+            continue
+        if not cluster["reachable"]:
+            console.print(f"cluster {name}: not answering: {escape(cluster['error'])}")
+            continue
+        table = Table(title=f"cluster {name}: node pools", title_justify="left")
+        for column in ("pool", "size", "bounds", "target", "Ready", "nodes", "last scale-up",
+                       "repairs"):  # fmt: skip
+            table.add_column(column)
+        for pool, seen in cluster["pools"].items():
+            table.add_row(
+                pool,
+                str(seen["size"]),
+                f"{seen['min_size']}..{seen['max_size']}",
+                str(seen["target"]) if seen["target"] is not None else "(not yet)",
+                f"{seen['ready']}/{len(seen['nodes'])}"
+                + ("" if seen["settled"] else " (settling)"),
+                ", ".join(seen["nodes"]),
+                seen["last_scale_up"] or "never",
+                str(len(seen["repairs"])),
+            )
+        console.print(table)
+        if cluster["events"]:
+            events = Table(title=f"cluster {name}: latest decisions", title_justify="left")
+            for column in ("time", "pool", "reason", "message"):
+                events.add_column(column)
+            for event in cluster["events"]:
+                events.add_row(
+                    event["time"],
+                    event["pool"],
+                    event["reason"] + (f" (x{event['count']})" if event["count"] > 1 else ""),
+                    escape(event["message"]),
+                )
+            console.print(events)
