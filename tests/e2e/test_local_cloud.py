@@ -26,10 +26,11 @@ from pathlib import Path
 
 import libvirt
 import pytest
+import yaml
 from pulumi import automation as auto
 
 from unkai.cli.cloud import cloud_stack
-from unkai.drivers.kubernetes import plan_objects, read_objects, ref_of
+from unkai.drivers.kubernetes import plan_objects, read_node_pool, read_objects, ref_of
 from unkai.drivers.libvirt import domain_fingerprint
 from unkai.environments import load_environment
 from unkai.kinds import KvmHostInputs
@@ -316,6 +317,11 @@ def test_every_layer_applied_is_what_render_wrote(stack, tmp_path):
 
     kubeconfig = Path(stack.outputs()["clusters"].value["apps"]["kubeconfig"])
     for folder in sorted((out / "kubernetes" / "apps").iterdir()):
+        if folder.is_file():  # a node pool's NodePool object, cluster-scoped
+            declared = yaml.safe_load(folder.read_text())
+            pool = read_node_pool(kubeconfig=kubeconfig, name=declared["metadata"]["name"])
+            assert pool is not None and is_within(declared["spec"], dict(pool.spec)), folder
+            continue
         namespace = "default"  # where unkai applies a workload (WorkloadArgs.namespace)
         manifests = {f.name: f.read_text() for f in folder.iterdir()}
         objects = plan_objects(manifests, namespace=namespace)

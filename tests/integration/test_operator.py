@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -37,7 +38,7 @@ from unkai.drivers.kubernetes import ControlPlane, kube_client
 from unkai.drivers.kubernetes._plan import KWOK_NODE_ANNOTATION
 from unkai.drivers.kubernetes._process import free_ports
 from unkai.operator import GROUP, LEASE_NAME, LEASE_NAMESPACE, VERSION
-from unkai.operator._reconcile import drain, observe
+from unkai.operator._reconcile import TEMPLATE_LABEL, drain, observe
 
 NodePoolCR = create_global_resource(GROUP, VERSION, "NodePool", "nodepools")
 POOL = "web"
@@ -158,6 +159,10 @@ def reasons(client: Client) -> list[str]:
     ]  # fmt: skip
     events.sort(key=lambda e: e.lastTimestamp or e.eventTime or e.metadata.creationTimestamp)
     return [e.reason for e in events]
+
+
+def patch_pool(client: Client, spec: dict[str, Any]) -> None:
+    client.patch(NodePoolCR, POOL, {"spec": spec}, patch_type=PatchType.MERGE)
 
 
 def deployment(name: str, replicas: int, cpu: str) -> dict[str, Any]:
@@ -340,6 +345,49 @@ def test_the_standby_takes_over_from_a_killed_leader_and_keeps_the_memory(cluste
     # What the pool remembered survived the leader: nothing was repeated or forgotten.
     assert status["repairs"] == kept["repairs"]
     assert status["lastScaleUp"] == kept["lastScaleUp"]
+
+
+def test_a_new_version_rolls_the_pool_and_no_budget_is_broken(cluster, replicas):
+    _, client = cluster
+    patch_pool(client, {"size": 2, "minSize": 2})
+    wait_for("two Ready nodes", lambda: ready_nodes(client, 2))
+    client.patch(
+        Deployment, "burst", {"spec": {"replicas": 2}}, namespace="default",
+        patch_type=PatchType.MERGE,
+    )  # fmt: skip
+    wait_for("two burst pods running", lambda: len(running_pods(client, "burst")) == 2)
+    before = {n.metadata.name: n.metadata.labels[TEMPLATE_LABEL] for n in nodes(client).values()}
+    # Sample, four times a second, the running pods (the budget keeps 1 of 2) and the nodes
+    # (2, and 1 surge) all through the rollout.
+    samples: list[tuple[int, int]] = []
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            samples.append((len(running_pods(client, "burst")), len(nodes(client))))
+            time.sleep(0.25)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    t0 = time.monotonic()
+    try:
+        patch_pool(client, {"version": "1.36.3-next"})
+        wait_for(
+            "every node of the new template",
+            lambda: (found := ready_nodes(client, 2))
+            and not set(before.values())
+            & {n.metadata.labels[TEMPLATE_LABEL] for n in found.values()},
+            timeout=240,
+        )  # fmt: skip
+        print(f"rollout of 2 nodes: {time.monotonic() - t0:.1f} s")
+        wait_for("two burst pods running", lambda: len(running_pods(client, "burst")) == 2)
+    finally:
+        done.set()
+        sampler.join()
+    assert min(running for running, _ in samples) >= 1, samples
+    assert max(count for _, count in samples) <= 3, samples
+    assert {"UpgradeSurge", "UpgradeDrain"} <= set(reasons(client))
+    assert pool(client)["status"]["updatedNodes"] == 2
 
 
 def test_a_deleted_pool_takes_its_nodes_with_it(cluster, replicas):

@@ -122,8 +122,8 @@ class NodePool(KindResource):
     """A node pool (``unkai:kubernetes:NodePool``): its NodePool object on the cluster.
 
     The object is :func:`unkai.render.render_node_pool`; unkai's operator makes the
-    nodes (the pool's machine type as capacity, its labels and taints), repairs them and
-    scales them between the pool's bounds. A new machine type replaces the pool.
+    nodes (the pool's machine type as capacity, its labels and taints), repairs them,
+    scales them between the pool's bounds and rolls them to a new machine type.
     """
 
     nodes: pulumi.Output[list[str]]
@@ -149,6 +149,7 @@ class NodePool(KindResource):
             min_size=pool.min_size,
             max_size=pool.max_size,
             auto_repair=pool.auto_repair,
+            auto_upgrade=pool.auto_upgrade,
             manifest=render_node_pool(args.cluster, pool, args.env, templates=args.templates),
         )
         super().__init__(name, inputs, NodePoolState, opts)

@@ -23,7 +23,6 @@ __all__ = [
 ]
 
 _ENDPOINT = "the API server's certificates name its endpoint: the cluster is created anew"
-_CAPACITY = "a node's capacity is fixed when it registers: the nodes are created anew"
 _OTHER_CLUSTER = "a pool cannot move to another cluster: its nodes are created there anew"
 
 
@@ -100,7 +99,8 @@ class NodePoolInputs(Inputs):
     until the operator reports the pool's nodes Ready; the operator creates, repairs and
     (between ``min_size`` and ``max_size``) scales the nodes from then on, without
     ``up``. A new size or bounds change the object in place; new labels or taints patch
-    the nodes in place; a new capacity or machine type replaces the pool.
+    the nodes in place; a new capacity, machine type or version rolls the nodes (a new
+    one first, then an old one drained), not the pool.
     """
 
     token: ClassVar[str] = "unkai:kubernetes:NodePool"
@@ -117,15 +117,13 @@ class NodePoolInputs(Inputs):
     """The pool's name."""
     size: Annotated[int, Field(ge=0, le=100_000)]
     """How many nodes."""
-    cpu: Annotated[NonEmpty, Replace(_CAPACITY)]
+    cpu: NonEmpty
     """Each node's CPU capacity (a quantity)."""
-    memory: Annotated[NonEmpty, Replace(_CAPACITY)]
+    memory: NonEmpty
     """Each node's memory capacity (a quantity)."""
-    pods: Annotated[int, Field(ge=1, le=100_000), Replace(_CAPACITY)] = 110
+    pods: Annotated[int, Field(ge=1, le=100_000)] = 110
     """Each node's pod capacity."""
-    machine_type: Annotated[
-        NonEmpty, Replace("a node's machine type is fixed: the nodes are created anew")
-    ]
+    machine_type: NonEmpty
     """The machine type the nodes stand for."""
     labels: Mapping[str, str] = Field(default_factory=dict)
     """Labels of every node."""
@@ -137,6 +135,8 @@ class NodePoolInputs(Inputs):
     """The autoscaler's ceiling (null: ``size``)."""
     auto_repair: bool = True
     """Whether the operator replaces nodes that stay NotReady."""
+    auto_upgrade: bool = True
+    """Whether the operator rolls nodes of an old template (shape or version)."""
     manifest: str = ""
     """The ``NodePool`` object, exactly :func:`unkai.render.render_node_pool`."""
 

@@ -56,6 +56,10 @@ def _node_pool_schema() -> dict[str, Any]:
                     },
                 },
             },
+            "version": {"type": "string", "description": "The nodes' Kubernetes version."},
+            "autoUpgrade": {"type": "boolean", "default": True},
+            "maxSurge": {"type": "integer", "minimum": 0, "default": 1},
+            "maxUnavailable": {"type": "integer", "minimum": 0, "default": 0},
             "autoRepair": {"type": "boolean", "default": True},
             "repairAfterSeconds": {**_SECONDS, "default": 60},
             "maxRepairs": {"type": "integer", "minimum": 1, "default": 3},
@@ -73,7 +77,11 @@ def _node_pool_schema() -> dict[str, Any]:
             {
                 "rule": "self.minSize <= self.size && self.size <= self.maxSize",
                 "message": "need minSize <= size <= maxSize",
-            }
+            },
+            {
+                "rule": "self.maxSurge + self.maxUnavailable > 0",
+                "message": "maxSurge and maxUnavailable cannot both be 0: no rollout could run",
+            },
         ],
     }
     status = {
@@ -83,6 +91,7 @@ def _node_pool_schema() -> dict[str, Any]:
             "targetSize": {"type": "integer"},
             "observedSize": {"type": "integer"},
             "readyNodes": {"type": "integer"},
+            "updatedNodes": {"type": "integer"},
             "nodes": {
                 "type": "array",
                 "items": {
@@ -137,6 +146,11 @@ def node_pool_crd() -> dict[str, Any]:
                         {"name": "Max", "type": "integer", "jsonPath": ".spec.maxSize"},
                         {"name": "Target", "type": "integer", "jsonPath": ".status.targetSize"},
                         {"name": "Ready", "type": "integer", "jsonPath": ".status.readyNodes"},
+                        {
+                            "name": "Updated",
+                            "type": "integer",
+                            "jsonPath": ".status.updatedNodes",
+                        },
                         {
                             "name": "Age",
                             "type": "date",

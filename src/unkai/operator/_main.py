@@ -30,6 +30,7 @@ import kopf
 import yaml
 from aiohttp import web
 from lightkube import Client, codecs
+from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 
 from unkai.drivers.kubernetes import kube_client
 from unkai.drivers.kubernetes._nodes import POOL_LABEL
@@ -91,7 +92,9 @@ def registry(kubeconfig: Path, *, interval: float) -> kopf.OperatorRegistry:
             log.info("%s %s: %s", name, event.reason, event.message)
             kopf.event(body, type=event.type, reason=event.reason, message=event.message)
         generation = int(body.get("metadata", {}).get("generation") or 0)
-        patch.status.update(status_of(decision, observed, generation=generation))
+        patch.status.update(
+            status_of(decision, observed, generation=generation, template=pool.template)
+        )
 
     @kopf.on.delete(GROUP, VERSION, NODE_POOLS, registry=handlers)
     def _remove_pool(name: str, body: Any, **_: Any) -> None:
@@ -129,6 +132,26 @@ async def serve_health(port: int) -> web.AppRunner:
     return runner
 
 
+async def prepare(kubeconfig: Path, *, stop: asyncio.Event) -> None:
+    """Apply the CRDs, retrying until the API server takes them, and wait until served."""
+    client = kube_client(kubeconfig)
+    while not stop.is_set():
+        try:
+            await asyncio.to_thread(ensure_crds, client)
+            if await asyncio.to_thread(crds_established, client):
+                return
+        except Exception as err:
+            log.warning("cannot apply the CustomResourceDefinitions yet: %s", err)
+        await _sleep(stop, 1.0)
+
+
+def crds_established(client: Client) -> bool:
+    """Whether the API server serves every CRD of the operator."""
+    crd = client.get(CustomResourceDefinition, f"{NODE_POOLS}.{GROUP}")
+    conditions = (crd.status.conditions if crd.status else None) or ()
+    return any(c.type == "Established" and c.status == "True" for c in conditions)
+
+
 async def lead(
     kubeconfig: Path,
     *,
@@ -139,13 +162,6 @@ async def lead(
 ) -> None:
     """Wait for the Lease, run kopf while holding it, until ``stop`` is set."""
     client = kube_client(kubeconfig)
-    while not stop.is_set():
-        try:
-            await asyncio.to_thread(ensure_crds, client)
-            break
-        except Exception as err:
-            log.warning("cannot apply the CustomResourceDefinitions yet: %s", err)
-            await _sleep(stop, 2.0)
     lease = LeaderLease(client, identity=identity, duration=lease_seconds)
     while not stop.is_set():
         try:
@@ -203,6 +219,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lease-seconds", type=int, default=15)
     parser.add_argument("--identity", default=f"{socket.gethostname()}-{os.getpid()}")
     parser.add_argument("--health-port", type=int, help="answer ok on 127.0.0.1:PORT/healthz")
+    parser.add_argument("--code", help="the digest of this code (a restart marker; unused)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     # Every request and every round would be a line: only what unkai decides, and trouble.
@@ -214,6 +231,8 @@ def main(argv: list[str] | None = None) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        # Healthy once the CRDs are served: unkai up applies NodePool objects right after.
+        await prepare(args.kubeconfig, stop=stop)
         health = await serve_health(args.health_port) if args.health_port else None
         try:
             await lead(

@@ -21,6 +21,13 @@ Autoscaler's FAQ, because its Go module is not available here:
 - **Auto-repair** replaces a node that has not been Ready for ``repair_after`` seconds, at
   most ``max_repairs`` in any ``repair_window`` (a node that keeps failing must not drag
   the whole pool through replacement).
+- **Rolling upgrade**: a node made from another template (the spec's machine shape or
+  Kubernetes version changed) is replaced while ``auto_upgrade`` is on, as a Cluster API
+  MachineDeployment rolls: a new node first (at most ``max_surge`` beyond the target),
+  then an old one drained through the eviction API and removed once the pool keeps
+  ``target - max_unavailable`` Ready nodes without it; a drain a PodDisruptionBudget
+  refuses keeps the node cordoned and is tried again next round. No scale-down while a
+  rollout runs.
 - **Size** is the spec's ``size`` until the autoscaler moves it; a new ``size`` in the spec
   (a change made with ``unkai up``) is taken again, clamped to ``[min_size, max_size]``.
 
@@ -110,6 +117,11 @@ class PoolSpec:
         scale_down_delay_after_add: Seconds after a scale-up before any scale-down.
         utilization_threshold: Below this share of CPU and of memory requested, a node is
             a scale-down candidate.
+        template: What a new node is made from (a hash of its shape and version): nodes
+            of another template are rolled.
+        auto_upgrade: Whether nodes of an old template are replaced.
+        max_surge: Nodes beyond the target a rollout may add.
+        max_unavailable: Ready nodes below the target a rollout may leave.
     """
 
     name: str
@@ -124,6 +136,10 @@ class PoolSpec:
     scale_down_unneeded: float = 600.0
     scale_down_delay_after_add: float = 600.0
     utilization_threshold: float = 0.5
+    template: str = ""
+    auto_upgrade: bool = True
+    max_surge: int = 1
+    max_unavailable: int = 0
 
     @property
     def autoscaled(self) -> bool:
@@ -142,6 +158,7 @@ class NodeView:
             the node was created if it has no condition yet.
         allocatable: What the scheduler may place on it.
         unschedulable: It is cordoned.
+        template: The template it was made from.
     """
 
     name: str
@@ -149,6 +166,7 @@ class NodeView:
     since: float
     allocatable: Resources
     unschedulable: bool = False
+    template: str = ""
 
 
 @dataclass(frozen=True)
@@ -220,6 +238,8 @@ class Decision:
         remove: Nodes to drain (through the eviction API) and delete: the one the
             autoscaler found unneeded, or those beyond a smaller size, highest index first.
         repair: Names of nodes to delete and create again.
+        roll: Nodes of an old template to drain and delete; a drain a budget refuses leaves
+            the node cordoned, to be tried again.
         events: Events to post, in order.
         memory: What to keep for the next round.
     """
@@ -228,6 +248,7 @@ class Decision:
     create: tuple[str, ...] = ()
     remove: tuple[str, ...] = ()
     repair: tuple[str, ...] = ()
+    roll: tuple[str, ...] = ()
     events: tuple[Event, ...] = ()
     memory: Memory = field(default_factory=Memory)
 
@@ -404,6 +425,11 @@ def decide(
                 )
             )
 
+    # A rollout: nodes of an old template (repaired ones come back with the new one).
+    outdated = [n for n in nodes if n.template != spec.template and n.name not in repair]
+    if spec.auto_upgrade and outdated:
+        return _roll(spec, memory, nodes, outdated, target, repair, repairs, last_scale_up, events)
+
     # Scale-down: one unneeded node per round, after the delays.
     unneeded: dict[str, float] = {}
     remove: str | None = None
@@ -449,6 +475,70 @@ def decide(
             observed_size=spec.size,
             last_scale_up=last_scale_up,
             unneeded_since=unneeded,
+            repairs=tuple(repairs),
+        ),
+    )
+
+
+def _roll(
+    spec: PoolSpec,
+    memory: Memory,
+    nodes: Sequence[NodeView],
+    outdated: Sequence[NodeView],
+    target: int,
+    repair: Sequence[str],
+    repairs: Sequence[float],
+    last_scale_up: float | None,
+    events: list[Event],
+) -> Decision:
+    """One round of a rollout.
+
+    New nodes first (up to ``max_surge`` beyond the target), then one old node drained,
+    if the pool keeps ``target - max_unavailable`` Ready nodes without it.
+    """
+    names = [n.name for n in nodes]
+    current = len(nodes) - len(outdated)
+    room = target + spec.max_surge - len(nodes)
+    create = _free_names(spec.name, names, max(0, min(room, target - current)))
+    if create:
+        events.append(
+            Event(
+                "Normal",
+                "UpgradeSurge",
+                f"{len(outdated)} node(s) of an old template: adding {', '.join(create)}"
+                f" with the new one",
+            )
+        )
+    ready = sum(1 for n in nodes if n.ready and n.name not in repair)
+    floor = target - spec.max_unavailable
+    # NotReady old nodes go first: removing them costs no capacity.
+    victim = min(
+        outdated,
+        key=lambda n: (n.ready, -(node_index(spec.name, n.name) or 0)),
+    )
+    roll: tuple[str, ...] = ()
+    if ready - (1 if victim.ready else 0) >= floor and len(nodes) > target - spec.max_unavailable:
+        roll = (victim.name,)
+        events.append(
+            Event(
+                "Normal",
+                "UpgradeDrain",
+                f"draining {victim.name} (old template) through the eviction API: {ready}"
+                f" nodes Ready, at least {floor} kept",
+            )
+        )
+    return Decision(
+        target=target,
+        create=create,
+        repair=tuple(repair),
+        roll=roll,
+        events=tuple(events),
+        memory=replace(
+            memory,
+            target=target,
+            observed_size=spec.size,
+            last_scale_up=last_scale_up,
+            unneeded_since={},
             repairs=tuple(repairs),
         ),
     )

@@ -9,6 +9,8 @@ the eviction API; :func:`status_of` is what goes into the pool's ``status``.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -49,6 +51,23 @@ def _bytes(value: object) -> int:
     return int(quantity) if quantity is not None else 0
 
 
+TEMPLATE_LABEL = "unkai.dev/node-template"
+"""The node label naming the template a node was made from (:func:`node_template`)."""
+
+VERSION_LABEL = "unkai.dev/kubernetes-version"
+"""The node label naming the Kubernetes version a node was made for."""
+
+
+def node_template(spec: Mapping[str, Any]) -> str:
+    """What a new node of the pool is made from: a short hash of what shapes it.
+
+    Those are its capacity, machine type and Kubernetes version; a change to any of them
+    rolls the pool.
+    """
+    shape = {k: spec.get(k) for k in ("cpu", "memory", "pods", "machineType", "version")}
+    return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def pool_spec(name: str, spec: Mapping[str, Any]) -> PoolSpec:
     """The reconciler's view of a ``NodePool`` object's ``spec``.
 
@@ -77,6 +96,10 @@ def pool_spec(name: str, spec: Mapping[str, Any]) -> PoolSpec:
         scale_down_unneeded=float(spec.get("scaleDownUnneededSeconds", 600)),
         scale_down_delay_after_add=float(spec.get("scaleDownDelayAfterAddSeconds", 600)),
         utilization_threshold=int(spec.get("scaleDownUtilizationPercent", 50)) / 100,
+        template=node_template(spec),
+        auto_upgrade=bool(spec.get("autoUpgrade", True)),
+        max_surge=int(spec.get("maxSurge", 1)),
+        max_unavailable=int(spec.get("maxUnavailable", 0)),
     )
 
 
@@ -89,7 +112,11 @@ def fake_pool(name: str, spec: Mapping[str, Any]) -> FakeNodePool:
         memory=str(spec["memory"]),
         pods=int(spec.get("pods", 110)),
         machine_type=spec.get("machineType"),
-        labels=dict(spec.get("labels") or {}),
+        labels={
+            **(spec.get("labels") or {}),
+            TEMPLATE_LABEL: node_template(spec),
+            **({VERSION_LABEL: spec["version"]} if spec.get("version") else {}),
+        },
         taints=tuple(
             NodeTaint(key=t["key"], effect=t["effect"], value=t.get("value", ""))
             for t in spec.get("taints") or ()
@@ -148,6 +175,7 @@ def _node_view(node: Node) -> NodeView:
             pods=int(allocatable.get("pods", 110)),
         ),
         unschedulable=bool(node.spec and node.spec.unschedulable),
+        template=(meta.labels or {}).get(TEMPLATE_LABEL, ""),
     )
 
 
@@ -273,10 +301,13 @@ def _cordon(client: Client, name: str, *, on: bool) -> None:
     client.patch(Node, name, {"spec": {"unschedulable": on}}, patch_type=PatchType.MERGE)
 
 
-def drain(client: Client, node: str, pods: Sequence[PodView]) -> str | None:
+def drain(
+    client: Client, node: str, pods: Sequence[PodView], *, uncordon_on_refusal: bool = True
+) -> str | None:
     """Cordon ``node`` and evict its pods (DaemonSet pods stay).
 
-    Returns ``None`` when every pod left; otherwise why not, and the node is uncordoned.
+    Returns ``None`` when every pod left; otherwise why not, and the node is uncordoned
+    unless ``uncordon_on_refusal`` is false (a rollout keeps it cordoned and tries again).
 
     Evictions go through the eviction API, so the API server refuses any that would break
     a PodDisruptionBudget (429), exactly as ``kubectl drain`` is refused.
@@ -291,7 +322,8 @@ def drain(client: Client, node: str, pods: Sequence[PodView]) -> str | None:
         except ApiError as err:
             if err.status.code == 404:
                 continue
-            _cordon(client, node, on=False)
+            if uncordon_on_refusal:
+                _cordon(client, node, on=False)
             if err.status.code == 429:
                 return (
                     f"evicting {pod.namespace}/{pod.name} would break its"
@@ -320,6 +352,15 @@ def act(
         _create_node(client, pool, node)
     for node in decision.create:
         _create_node(client, pool, node)
+    for node in decision.roll:
+        try:
+            refused = drain(client, node, observed.pods, uncordon_on_refusal=False)
+        except (ApiError, httpx2.HTTPError) as err:
+            refused = f"the API server failed: {err}"
+        if refused is None:
+            _delete_node(client, node)
+        else:
+            extra.append(Event("Warning", "UpgradeBlocked", f"node {node} waits: {refused}"))
     target = decision.target
     for node in decision.remove:
         try:
@@ -337,7 +378,9 @@ def act(
     return replace(decision, target=target, memory=memory), tuple(extra)
 
 
-def status_of(decision: Decision, observed: Observed, *, generation: int = 0) -> dict[str, Any]:
+def status_of(
+    decision: Decision, observed: Observed, *, generation: int = 0, template: str = ""
+) -> dict[str, Any]:
     """The pool's ``status`` after a round: its memory and what its nodes look like.
 
     ``observedGeneration`` is the object's generation this round acted on; ``targetSize``
@@ -349,6 +392,7 @@ def status_of(decision: Decision, observed: Observed, *, generation: int = 0) ->
         "targetSize": decision.target,
         "observedSize": memory.observed_size,
         "readyNodes": sum(1 for n in observed.nodes if n.ready),
+        "updatedNodes": sum(1 for n in observed.nodes if n.template == template),
         "nodes": [{"name": n.name, "ready": n.ready} for n in observed.nodes],
         "lastScaleUp": _stamp(memory.last_scale_up) if memory.last_scale_up else None,
         "unneededSince": {k: _stamp(v) for k, v in sorted(memory.unneeded_since.items())},

@@ -277,6 +277,7 @@ def render_node_pool(
         "cluster": cluster,
         "pool": pool,
         "shape": machine_type(pool.machine_type),
+        "version": env.clusters[cluster].kubernetes_version,
         "environment": env.name,
         "labels": labels,
         "taints": taints,

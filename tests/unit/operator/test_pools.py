@@ -26,6 +26,7 @@ NOW = 10_000.0
 def spec(**changes: object) -> PoolSpec:
     base = PoolSpec(
         name="web",
+        template="t",
         size=2,
         min_size=1,
         max_size=4,
@@ -40,7 +41,7 @@ def spec(**changes: object) -> PoolSpec:
 
 
 def node(index: int, *, ready: bool = True, since: float = 0.0) -> NodeView:
-    return NodeView(name=f"web-{index}", ready=ready, since=since, allocatable=NODE)
+    return NodeView(name=f"web-{index}", ready=ready, since=since, allocatable=NODE, template="t")
 
 
 def pod(name: str, *, node: str | None = None, cpu: int = 1000, **changes: object) -> PodView:
@@ -97,7 +98,7 @@ def test_scale_up_stops_at_max_size_and_says_so():
 
 
 def test_a_node_coming_up_takes_pending_pods_before_any_new_node():
-    coming = NodeView(name="web-2", ready=False, since=NOW - 5, allocatable=NODE)
+    coming = NodeView(name="web-2", ready=False, since=NOW - 5, allocatable=NODE, template="t")
     decision = decide(
         spec(size=3), settled(3), [node(0), node(1), coming], [pod("p", cpu=2000)], now=NOW
     )
@@ -230,3 +231,53 @@ def test_a_node_holding_a_pod_its_budget_cannot_spare_is_not_a_candidate():
     guarded = [pod("a", node="web-1", cpu=500, disruptable=False)]
     # web-1 is the first choice (highest index) but its pod may not leave: web-0 goes.
     assert decide(spec(), old, nodes, guarded, now=NOW).remove == ("web-0",)
+
+
+def old(index: int, *, ready: bool = True) -> NodeView:
+    # NotReady for 10 s: under the repair delay, so a rollout handles it.
+    return replace(node(index, ready=ready, since=NOW - 10), template="v1")
+
+
+def test_a_rollout_surges_a_new_node_first_then_drains_an_old_one_once_it_is_ready():
+    rolled = spec(template="v2")
+    first = decide(rolled, settled(), [old(0), old(1)], [], now=NOW)
+    assert first.create == ("web-2",) and first.roll == ()  # surge 1, no old one yet
+    assert [e.reason for e in first.events] == ["UpgradeSurge"]
+    coming = replace(node(2, ready=False), template="v2")
+    waiting = decide(rolled, first.memory, [old(0), old(1), coming], [], now=NOW + 5)
+    assert waiting.create == () and waiting.roll == ()  # 2 Ready: none may go yet
+    ready_new = replace(node(2), template="v2")
+    draining = decide(rolled, first.memory, [old(0), old(1), ready_new], [], now=NOW + 10)
+    assert draining.roll == ("web-1",) and draining.create == ()
+    assert [e.reason for e in draining.events] == ["UpgradeDrain"]
+    # web-1 gone: the next new node comes under the lowest free name.
+    nxt = decide(rolled, first.memory, [old(0), ready_new], [], now=NOW + 15)
+    assert nxt.create == ("web-1",) and nxt.roll == ()
+
+
+def test_a_rollout_without_surge_drains_first_within_max_unavailable():
+    rolled = spec(template="v2", max_surge=0, max_unavailable=1)
+    first = decide(rolled, settled(), [old(0), old(1)], [], now=NOW)
+    assert first.create == () and first.roll == ("web-1",)
+    second = decide(rolled, first.memory, [old(0)], [], now=NOW + 5)
+    assert second.create == ("web-1",) and second.roll == ()  # 1 Ready: the floor
+
+
+def test_a_broken_old_node_is_rolled_first_and_no_scale_down_runs_during_a_rollout():
+    rolled = spec(template="v2", size=3)
+    nodes = [
+        old(0),
+        old(1, ready=False),
+        replace(node(2), template="v2"),
+        replace(node(3), template="v2"),
+    ]
+    decision = decide(rolled, settled(3), nodes, [], now=NOW)
+    assert decision.roll == ("web-1",)
+    assert decision.memory.unneeded_since == {}
+
+
+def test_no_rollout_when_auto_upgrade_is_off():
+    decision = decide(
+        spec(template="v2", auto_upgrade=False), settled(), [old(0), old(1)], [], now=NOW
+    )
+    assert decision.create == decision.roll == () and decision.events == ()

@@ -35,7 +35,7 @@ def test_the_crd_serves_one_version_with_status_and_printer_columns():
     (version,) = crd["spec"]["versions"]
     assert version["subresources"] == {"status": {}}
     columns = [c["name"] for c in version["additionalPrinterColumns"]]
-    assert columns == ["Cluster", "Size", "Min", "Max", "Target", "Ready", "Age"]
+    assert columns == ["Cluster", "Size", "Min", "Max", "Target", "Ready", "Updated", "Age"]
 
 
 def test_a_model_pool_becomes_an_object_the_schema_accepts():
@@ -47,7 +47,7 @@ def test_a_model_pool_becomes_an_object_the_schema_accepts():
         labels={"tier": "web"},
         taints=[{"key": "dedicated", "value": "web", "effect": "NoSchedule"}],
     )
-    obj = node_pool_resource("demo", model)
+    obj = node_pool_resource("apps", model)
     jsonschema.validate(obj, schema())
     assert obj["spec"]["cpu"] == "4" and obj["spec"]["memory"] == "16384Mi"
     assert (obj["spec"]["minSize"], obj["spec"]["size"], obj["spec"]["maxSize"]) == (2, 2, 5)
@@ -61,7 +61,7 @@ def test_a_model_pool_becomes_an_object_the_schema_accepts():
     [("size", -1), ("cpu", "four"), ("nodes", "vm"), ("taints", [{"key": "k", "effect": "Evict"}])],
 )
 def test_the_schema_refuses_bad_values(key, value):
-    obj = node_pool_resource("demo", NodePool(name="web", machine_type="e2-small", size=1))
+    obj = node_pool_resource("apps", NodePool(name="web", machine_type="e2-small", size=1))
     obj["spec"][key] = value
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(obj, schema())

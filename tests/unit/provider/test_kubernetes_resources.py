@@ -63,7 +63,7 @@ def test_cluster_endpoint_or_version_change_replaces_with_a_reason():
     assert "certificates" in (diff.reasons or {})["port"]
 
 
-def test_node_pool_scaling_is_in_place_capacity_replaces():
+def test_node_pool_scaling_and_capacity_are_in_place_a_new_cluster_replaces():
     base = {
         "cluster": "apps", "kubeconfig": "/k", "cluster_ca": "sha256:ca", "name": "default",
         "size": 1, "cpu": "2", "memory": "2048Mi", "machine_type": "e2-small",
@@ -71,8 +71,12 @@ def test_node_pool_scaling_is_in_place_capacity_replaces():
     olds = Props(NodePool().check(Props(base)))
     scaled = NodePool().diff(olds, Props(NodePool().check(Props({**base, "size": 3}))))
     assert scaled.changed == ("size",) and scaled.replaces == ()
+    # A new capacity rolls the nodes (the operator), the pool stays.
     bigger = NodePool().diff(olds, Props(NodePool().check(Props({**base, "cpu": "4"}))))
-    assert bigger.replaces == ("cpu",)
+    assert bigger.changed == ("cpu",) and bigger.replaces == ()
+    with pytest.raises(ConfigError, match="need min_size ≤ size ≤ max_size") as err:
+        NodePool().check(Props({**base, "size": 3, "max_size": 2}))
+    assert err.value.key_path == "size"
     new_cluster = NodePool().diff(olds, Props({**olds.values, "cluster_ca": UNKNOWN}))
     assert new_cluster.replaces == ("cluster_ca",)
     with pytest.raises(ConfigError) as err:

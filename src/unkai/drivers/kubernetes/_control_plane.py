@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import shutil
 import ssl
 import sys
@@ -79,6 +80,23 @@ class ComponentStatus:
         return self.pid is not None
 
 
+def operator_code() -> str:
+    """A digest of the code the operator runs (:mod:`unkai.operator` and the node driver).
+
+    It is in the operator's command line, so a control plane started by an older unkai
+    restarts its operator with the new code (which may serve a newer NodePool schema).
+    """
+    here = Path(__file__).parent
+    package = here.parents[1] / "operator"  # src/unkai/operator, read, not imported
+    files = sorted(package.glob("*.py")) + [
+        here / name for name in ("_nodes.py", "_node_pools.py", "_client.py")
+    ]
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(file.name.encode() + b"\0" + file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def pinned_binaries(version: str | None = None) -> Binaries:
     """The binaries of the pinned toolchain (Kubernetes ``version``, default the pin).
 
@@ -96,6 +114,7 @@ def pinned_binaries(version: str | None = None) -> Binaries:
         kwok=kwok_bin() / "kwok",
         kwok_stages=kwok_stages(),
         python=Path(sys.executable),
+        operator_code=operator_code(),
     )
     missing = [str(path) for path in vars(binaries).values() if not Path(path).is_file()]
     if missing:

@@ -43,6 +43,7 @@ class PoolStatus:
         ready: How many of its nodes are Ready.
         nodes: Its nodes' names.
         deleting: It is being deleted (the operator removes its nodes first).
+        updated: How many nodes are of the spec's template (``None``: not reported).
         last_scale_up: When the operator last added nodes for pending pods.
         repairs: When each recent repair started.
     """
@@ -56,6 +57,7 @@ class PoolStatus:
     deleting: bool = False
     last_scale_up: str | None = None
     repairs: tuple[str, ...] = ()
+    updated: int | None = None
 
     @property
     def settled(self) -> bool:
@@ -64,6 +66,8 @@ class PoolStatus:
             self.observed_generation >= self.generation
             and self.target is not None
             and self.ready == self.target == len(self.nodes)
+            # A rollout counts only where the operator rolls (autoUpgrade).
+            and (self.updated in (None, self.target) or not self.spec.get("autoUpgrade", True))
         )
 
 
@@ -86,6 +90,7 @@ def _status(obj: Any) -> PoolStatus:
         deleting=bool(meta.get("deletionTimestamp")),
         last_scale_up=status.get("lastScaleUp"),
         repairs=tuple(status.get("repairs") or ()),
+        updated=status.get("updatedNodes"),
     )
 
 

@@ -107,6 +107,8 @@ class Binaries:
     kwok_stages: Path
     python: Path
     """The Python that runs unkai's operator (``python -m unkai.operator``)."""
+    operator_code: str = ""
+    """A digest of the operator's code: a new unkai restarts a running operator."""
 
 
 @dataclass(frozen=True)
@@ -460,6 +462,7 @@ def plan_control_plane(
             # and takes its Lease back at once.
             f"--identity=unkai-operator@{cluster}",
             f"--health-port={ports.operator}",
+            *([f"--code={binaries.operator_code}"] if binaries.operator_code else []),
         ],
         f"http://{LOOPBACK}:{ports.operator}/healthz",
         ports.operator,

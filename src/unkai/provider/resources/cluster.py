@@ -217,6 +217,7 @@ class NodePool(Resource[NodePoolInputs, NodePoolState]):
                 "min_size": spec.get("minSize", state.min_size),
                 "max_size": spec.get("maxSize", state.max_size),
                 "auto_repair": bool(spec.get("autoRepair", state.auto_repair)),
+                "auto_upgrade": bool(spec.get("autoUpgrade", state.auto_upgrade)),
                 "labels": dict(spec.get("labels") or {}),
                 "taints": tuple(
                     Taint(key=t["key"], value=t.get("value", ""), effect=t["effect"])
