@@ -109,14 +109,13 @@ def cluster(tmp_path_factory) -> Iterator[tuple[ControlPlane, Client]]:
         port=free_ports(1)[0],
         version="1.36.3",
     )
-    cp.start()
-    client = kube_client(cp.kubeconfig_path)
     try:
-        # The control plane's operator applies the CRD as it starts.
-        wait_for("the CRD to be established", lambda: established(client))
-        yield cp, client
+        cp.start()
+        with contextlib.closing(kube_client(cp.kubeconfig_path)) as client:
+            # The control plane's operator applies the CRD as it starts.
+            wait_for("the CRD to be established", lambda: established(client))
+            yield cp, client
     finally:
-        client.close()
         cp.stop()
 
 

@@ -116,7 +116,8 @@ def pinned_binaries(version: str | None = None) -> Binaries:
         python=Path(sys.executable),
         operator_code=operator_code(),
     )
-    missing = [str(path) for path in vars(binaries).values() if not Path(path).is_file()]
+    paths = [value for value in vars(binaries).values() if isinstance(value, Path)]
+    missing = [str(path) for path in paths if not path.is_file()]
     if missing:
         raise ToolchainError(
             f"the local control plane needs {', '.join(missing)}; run scripts/bootstrap"
