@@ -179,7 +179,11 @@ def test_each_killed_up_was_finished_by_the_next_with_no_manual_step(kills, depl
             kind, name = resource.split(" ", 1)
             if kind not in KINDS:
                 continue  # a component: it makes nothing of its own
-            finished = re.search(rf"{re.escape(kind)} {re.escape(name)} created", later)
+            # Whatever it was doing (a create; an update, when an earlier killed run had
+            # made it and left it drifted), a later run did it to the end.
+            finished = re.search(
+                rf"{re.escape(kind)} {re.escape(name)} (created|updated|replaced|deleted)", later
+            )
             assert finished, f"{resource}, interrupted at {killed.point}, was never finished"
     # Nothing of a killed run still works on the stack.
     assert leftovers(ROOT, ENV) == []
