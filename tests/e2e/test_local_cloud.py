@@ -184,7 +184,11 @@ def test_each_killed_up_was_finished_by_the_next_with_no_manual_step(kills, depl
             finished = re.search(
                 rf"{re.escape(kind)} {re.escape(name)} (created|updated|replaced|deleted)", later
             )
-            assert finished, f"{resource}, interrupted at {killed.point}, was never finished"
+            seen = [line for line in later.splitlines() if name in line and kind in line]
+            assert finished, (
+                f"{resource}, interrupted at {killed.point}, was never finished; its lines"
+                f" from then on:\n" + "\n".join(seen[-20:])
+            )
     # Nothing of a killed run still works on the stack.
     assert leftovers(ROOT, ENV) == []
 
