@@ -94,8 +94,8 @@ class Replica:
             self.proc.wait(timeout=30)
 
 
-def established(client: Client) -> bool:
-    crd = client.get(CustomResourceDefinition, "nodepools.unkai.dev")
+def established(client: Client, name: str = "nodepools.unkai.dev") -> bool:
+    crd = client.get(CustomResourceDefinition, name)
     conditions = (crd.status.conditions if crd.status else None) or ()
     return any(c.type == "Established" and c.status == "True" for c in conditions)
 
@@ -403,3 +403,41 @@ def test_a_deleted_pool_takes_its_nodes_with_it(cluster, replicas):
         return False
 
     wait_for("the pool gone", gone, timeout=30)
+
+
+InstanceGroupCR = create_global_resource(GROUP, VERSION, "InstanceGroup", "instancegroups")
+
+
+def test_the_api_server_serves_instance_groups_and_checks_them(cluster):
+    _, client = cluster
+    wait_for("its CRD", lambda: established(client, "instancegroups.unkai.dev"))
+    slots = [
+        {"name": f"web-{i}", "host": "localhost", "digest": "d", "inputs": {"name": f"web-{i}"}}
+        for i in range(3)
+    ]
+    spec = {"environment": "unkai-op", "size": 2, "minSize": 1, "maxSize": 2, "slots": slots}
+
+    def group(name: str, **changes: Any) -> Any:
+        return codecs.from_dict({
+            "apiVersion": f"{GROUP}/{VERSION}", "kind": "InstanceGroup",
+            "metadata": {"name": name}, "spec": {**spec, **changes},
+        })  # fmt: skip
+
+    created = client.create(group("web", healthCheck={"type": "tcp", "port": 80})).to_dict()
+    try:
+        # The schema's defaults are filled in; the rendered inputs are kept as they are.
+        assert created["spec"]["maxSurge"] == 1 and created["spec"]["autoHealing"] is True
+        assert created["spec"]["healthCheck"]["initialDelaySeconds"] == 300
+        assert created["spec"]["slots"][2]["inputs"] == {"name": "web-2"}
+    finally:
+        client.delete(InstanceGroupCR, "web")
+    refused = {
+        "need a slot for every member up to maxSize": {"maxSize": 4},
+        "need minSize <= size <= maxSize": {"minSize": 3},
+        "a tcp or http health check needs a port": {"healthCheck": {"type": "http"}},
+        "maxSurge and maxUnavailable cannot both be 0": {"maxSurge": 0},
+    }
+    for message, changes in refused.items():
+        with pytest.raises(ApiError) as err:
+            client.create(group("bad", **changes))
+        assert err.value.status.code == 422 and message in (err.value.status.message or "")

@@ -8,11 +8,22 @@ operator, which reconciles it. Pulumi owns each object's ``spec``, the operator 
 cluster, decides, acts and records (:mod:`unkai.operator._reconcile`); the process holds
 a Lease so two replicas never act at once (:mod:`unkai.operator._lease`,
 :mod:`unkai.operator._main`).
+
+Instance groups (``InstanceGroup``) have their custom resource served and their decisions
+made the same way (:mod:`unkai.operator._groups`); the round that reads their members from
+the hosts and acts on them is not built yet, so ``unkai up`` still makes their members.
 """
 
 from __future__ import annotations
 
-from unkai.operator._crds import GROUP, NODE_POOLS, VERSION, node_pool_crd
+from unkai.operator._crds import (
+    GROUP,
+    INSTANCE_GROUPS,
+    NODE_POOLS,
+    VERSION,
+    instance_group_crd,
+    node_pool_crd,
+)
 from unkai.operator._lease import LEASE_NAME, LEASE_NAMESPACE, Holder, LeaderLease, may_take
 from unkai.operator._pools import (
     Decision,
@@ -30,6 +41,7 @@ from unkai.operator._pools import (
 
 __all__ = [
     "GROUP",
+    "INSTANCE_GROUPS",
     "LEASE_NAME",
     "LEASE_NAMESPACE",
     "NODE_POOLS",
@@ -47,6 +59,7 @@ __all__ = [
     "Taint",
     "Toleration",
     "decide",
+    "instance_group_crd",
     "may_take",
     "node_pool_crd",
 ]

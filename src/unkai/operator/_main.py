@@ -34,7 +34,14 @@ from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 
 from unkai.drivers.kubernetes import kube_client
 from unkai.drivers.kubernetes._nodes import POOL_LABEL
-from unkai.operator._crds import GROUP, NODE_POOLS, VERSION, node_pool_crd
+from unkai.operator._crds import (
+    GROUP,
+    INSTANCE_GROUPS,
+    NODE_POOLS,
+    VERSION,
+    instance_group_crd,
+    node_pool_crd,
+)
 from unkai.operator._lease import LeaderLease
 from unkai.operator._pools import decide
 from unkai.operator._reconcile import act, memory_of, observe, pool_spec, status_of
@@ -114,7 +121,7 @@ FIELD_MANAGER = "unkai-operator"
 
 def ensure_crds(client: Client) -> None:
     """Apply the operator's CustomResourceDefinitions (server-side apply, forced)."""
-    for manifest in (node_pool_crd(),):
+    for manifest in (node_pool_crd(), instance_group_crd()):
         client.apply(codecs.from_dict(manifest), field_manager=FIELD_MANAGER, force=True)
 
 
@@ -147,9 +154,12 @@ async def prepare(kubeconfig: Path, *, stop: asyncio.Event) -> None:
 
 def crds_established(client: Client) -> bool:
     """Whether the API server serves every CRD of the operator."""
-    crd = client.get(CustomResourceDefinition, f"{NODE_POOLS}.{GROUP}")
-    conditions = (crd.status.conditions if crd.status else None) or ()
-    return any(c.type == "Established" and c.status == "True" for c in conditions)
+    for plural in (NODE_POOLS, INSTANCE_GROUPS):
+        crd = client.get(CustomResourceDefinition, f"{plural}.{GROUP}")
+        conditions = (crd.status.conditions if crd.status else None) or ()
+        if not any(c.type == "Established" and c.status == "True" for c in conditions):
+            return False
+    return True
 
 
 async def lead(

@@ -11,7 +11,7 @@ import yaml
 
 from unkai.environments import load_environment
 from unkai.model import NodePool
-from unkai.operator import Holder, Memory, may_take, node_pool_crd
+from unkai.operator import Holder, Memory, instance_group_crd, may_take, node_pool_crd
 from unkai.operator._pools import Decision
 from unkai.operator._reconcile import Observed, memory_of, pool_spec, status_of
 from unkai.render import render_node_pool
@@ -87,3 +87,56 @@ def test_a_lease_is_taken_when_free_expired_or_already_ours():
     assert not may_take(held, "b", T0 + dt.timedelta(seconds=14))
     assert may_take(held, "b", T0 + dt.timedelta(seconds=15))
     assert may_take(Holder(identity=None, renewed=None, duration=15), "b", T0)
+
+
+def group_schema() -> dict:
+    (version,) = instance_group_crd()["spec"]["versions"]
+    return version["schema"]["openAPIV3Schema"]
+
+
+def instance_group(**spec: object) -> dict:
+    slots = [
+        {"name": f"web-{i}", "host": "localhost", "digest": "d", "inputs": {"name": f"web-{i}"}}
+        for i in range(3)
+    ]
+    return {
+        "apiVersion": "unkai.dev/v1alpha1",
+        "kind": "InstanceGroup",
+        "metadata": {"name": "unkai-local-local-web"},
+        "spec": {
+            "environment": "unkai-local-local",
+            "size": 2,
+            "minSize": 1,
+            "maxSize": 2,
+            "healthCheck": {"type": "tcp", "port": 80},
+            "autoscaling": {"targetCpuPercent": 60},
+            "slots": slots,
+            **spec,
+        },
+    }
+
+
+def test_the_instance_group_crd_serves_one_version_with_status_and_printer_columns():
+    crd = instance_group_crd()
+    assert crd["metadata"]["name"] == "instancegroups.unkai.dev"
+    (version,) = crd["spec"]["versions"]
+    assert version["subresources"] == {"status": {}}
+    columns = [c["name"] for c in version["additionalPrinterColumns"]]
+    assert columns == [
+        "Environment", "Size", "Min", "Max", "Target", "Healthy", "Updated", "Age",
+    ]  # fmt: skip
+    jsonschema.validate(instance_group(), group_schema())
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("size", -1),
+        ("healthCheck", {"type": "icmp"}),
+        ("autoscaling", {"targetCpuPercent": 0}),
+        ("slots", [{"name": "web-0", "host": "localhost"}]),
+    ],
+)
+def test_the_instance_group_schema_refuses_bad_values(key, value):
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(instance_group(**{key: value}), group_schema())
