@@ -9,7 +9,7 @@ import pytest
 
 from unkai._files import one_of_locks
 from unkai.drivers.libvirt import boot_slots
-from unkai.provider.resources.instance import boot_locks
+from unkai.drivers.vms import boot_locks
 
 
 @pytest.mark.parametrize(

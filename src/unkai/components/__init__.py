@@ -10,6 +10,7 @@ from __future__ import annotations
 from unkai.components._cloud import Cloud, CloudArgs, InstanceGroup, InstanceGroupArgs
 from unkai.components._compute import KvmHost, kvm_host_inputs
 from unkai.components._containers import ContainerImage, container_image_inputs
+from unkai.components._groups import group_object_name, instance_group_object, slot_digest
 from unkai.components._kind import KindResource
 from unkai.components._kubernetes import (
     Cluster,
@@ -39,6 +40,7 @@ from unkai.components._vms import (
     Volume,
     image_build_inputs,
     instance_inputs,
+    known_instance_inputs,
     network_inputs,
     vm_image_inputs,
     volume_inputs,
@@ -72,13 +74,17 @@ __all__ = [
     "clusters_root",
     "container_image_inputs",
     "deploy_environment",
+    "group_object_name",
     "image_build_inputs",
+    "instance_group_object",
     "instance_inputs",
+    "known_instance_inputs",
     "kvm_host_inputs",
     "machine_environment",
     "network_inputs",
     "pinned_image_ref",
     "secret_config",
+    "slot_digest",
     "vm_image_inputs",
     "volume_inputs",
 ]

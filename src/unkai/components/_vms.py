@@ -170,6 +170,42 @@ def _accelerator(name: str) -> Literal["kvm", "tcg"]:
     return "kvm" if name == "kvm" else "tcg"
 
 
+def _instance_fields(
+    instance: model.Instance,
+    *,
+    env: model.Environment,
+    host: model.Host,
+    templates: render.Templates | None,
+) -> dict[str, object]:
+    """Every input of ``instance`` on ``host`` but its domain XML, image and secrets."""
+    files = render.render_cloud_init(instance, env, templates=templates)
+    port = (
+        render.ssh_port(env, instance)
+        if any(env.networks[n].mode == "user" for n in instance.networks)
+        else None
+    )
+    owner = render.owner(env)
+    domain = render.domain_name(owner, instance.name)
+    return {
+        "name": domain,
+        "host": host.name,
+        "libvirt_uri": host.libvirt_uri,
+        "host_address": host.address,
+        "pool": render.STORAGE_POOL,
+        "user_data": files["user-data"],
+        "meta_data": files["meta-data"],
+        "network_config": files["network-config"],
+        # The boot disk is the VM's own; every other disk is a Volume (volume_inputs).
+        "disks": (_disk_spec(owner, instance, instance.disks[0]),),
+        "volumes": tuple(_disk_spec(owner, instance, d) for d in instance.disks[1:]),
+        "seed_volume": render.seed_volume_name(owner, instance.name),
+        "console_log": render.DEFAULT_CONSOLE_LOG.replace("{domain}", domain),
+        "ssh_port": port,
+        "memory_mb": instance.machine.memory_mb,
+        "vcpus": instance.machine.cpus,
+    }
+
+
 def instance_inputs(
     instance: model.Instance,
     *,
@@ -190,7 +226,6 @@ def instance_inputs(
     ``templates`` (default: the built-ins) is where the domain and cloud-init templates
     are found: a project's own ``templates/`` first.
     """
-    files = render.render_cloud_init(instance, env, templates=templates)
     domain_xml = pulumi.Output.from_input(accelerator).apply(
         lambda acc: render.render_domain_xml(
             instance, env=env, accelerator=_accelerator(acc), templates=templates
@@ -199,33 +234,34 @@ def instance_inputs(
     secret_env = (
         pulumi.Output.secret(dict(sorted(secret_values.items()))) if secret_values else None
     )
-    port = (
-        render.ssh_port(env, instance)
-        if any(env.networks[n].mode == "user" for n in instance.networks)
-        else None
-    )
-    owner = render.owner(env)
-    domain = render.domain_name(owner, instance.name)
-    return InstanceInputs.model_construct(
-        name=domain,
-        host=host.name,
-        libvirt_uri=host.libvirt_uri,
-        host_address=host.address,
-        pool=render.STORAGE_POOL,
-        domain_xml=domain_xml,  # type: ignore[arg-type]  # an Output
-        user_data=files["user-data"],
-        meta_data=files["meta-data"],
-        network_config=files["network-config"],
-        image_volume_path=image_volume_path,  # type: ignore[arg-type]  # an Output
-        # The boot disk is the VM's own; every other disk is a Volume (volume_inputs).
-        disks=(_disk_spec(owner, instance, instance.disks[0]),),
-        volumes=tuple(_disk_spec(owner, instance, d) for d in instance.disks[1:]),
-        seed_volume=render.seed_volume_name(owner, instance.name),
-        console_log=render.DEFAULT_CONSOLE_LOG.replace("{domain}", domain),
-        ssh_port=port,
-        memory_mb=instance.machine.memory_mb,
-        vcpus=instance.machine.cpus,
-        secret_env=secret_env,  # type: ignore[arg-type]  # an Output
+    # Some values are Outputs: built unvalidated (the provider's check validates them).
+    fields = _instance_fields(instance, env=env, host=host, templates=templates)
+    fields.update(domain_xml=domain_xml, image_volume_path=image_volume_path, secret_env=secret_env)
+    return InstanceInputs.model_construct(**fields)  # type: ignore[arg-type]
+
+
+def known_instance_inputs(
+    instance: model.Instance,
+    *,
+    env: model.Environment,
+    host: model.Host,
+    accelerator: str,
+    image_volume_path: str,
+    templates: render.Templates | None = None,
+) -> InstanceInputs:
+    """:func:`instance_inputs` with the host's accelerator and the image's volume known.
+
+    What an instance group's slot holds (no secret env: a group's members get theirs from
+    the group's Secret). Validated, since every value is known.
+    """
+    return InstanceInputs.model_validate(
+        {
+            **_instance_fields(instance, env=env, host=host, templates=templates),
+            "domain_xml": render.render_domain_xml(
+                instance, env=env, accelerator=_accelerator(accelerator), templates=templates
+            ),
+            "image_volume_path": image_volume_path,
+        }
     )
 
 

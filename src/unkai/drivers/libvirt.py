@@ -57,6 +57,7 @@ __all__ = [
     "Session",
     "Volume",
     "boot_slots",
+    "cpu_share",
     "domain",
     "domain_fingerprint",
     "domain_info",
@@ -695,6 +696,17 @@ def boot_slots(*, cpus: int, free_mb: int, memory_mb: int) -> int:
     return max(1, min(cpus + 1, free_mb // max(memory_mb, 1)))
 
 
+def cpu_share(first: tuple[float, int], last: tuple[float, int], *, vcpus: int) -> float | None:
+    """A guest's CPU use between two ``(seconds, cpu_time_ns)`` readings; pure.
+
+    As a share of its vCPUs (0 to 1); None when the readings are not in order.
+    """
+    seconds = last[0] - first[0]
+    if seconds <= 0 or last[1] < first[1] or vcpus < 1:
+        return None
+    return min(1.0, (last[1] - first[1]) / 1e9 / seconds / vcpus)
+
+
 def _version(number: int) -> str:
     return f"{number // 1_000_000}.{number // 1000 % 1000}.{number % 1000}"
 
@@ -1016,6 +1028,21 @@ class Session:
                 return None
             raise self._error(f"domain {name}", err) from err
         return GuestFootprint(memory_mb=_mib(rss_kib * 1024), os_disk_mb=_mib(allocated))
+
+    def cpu_time(self, name: str) -> int | None:
+        """The CPU time running domain ``name`` has used, in nanoseconds; None when not running.
+
+        Two readings ``t`` seconds apart give its CPU use over that time (:func:`cpu_share`).
+        """
+        try:
+            dom = self._conn.lookupByName(name)
+            if not dom.isActive():
+                return None
+            return int(dom.info()[4])
+        except libvirt.libvirtError as err:
+            if _missing(err):
+                return None
+            raise self._error(f"domain {name}", err) from err
 
     def boot_slots(self, memory_mb: int) -> int:
         """How many guests of ``memory_mb`` this host should boot at once (:func:`boot_slots`)."""

@@ -48,6 +48,8 @@ from unkai.model._base import (
 from unkai.model._compute import (
     BOOT_DISK_NAME,
     Disk,
+    GroupAutoscaling,
+    HealthCheck,
     Instance,
     InstanceGroup,
     InstanceTemplate,
@@ -124,6 +126,8 @@ __all__ = [
     "DnsLabel",
     "EnvVarName",
     "Environment",
+    "GroupAutoscaling",
+    "HealthCheck",
     "HorizontalAutoscaling",
     "Host",
     "HostPool",

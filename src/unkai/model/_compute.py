@@ -24,6 +24,8 @@ from unkai.model._secrets import SecretEnv
 __all__ = [
     "BOOT_DISK_NAME",
     "Disk",
+    "GroupAutoscaling",
+    "HealthCheck",
     "Instance",
     "InstanceGroup",
     "InstanceTemplate",
@@ -210,6 +212,69 @@ class UpdatePolicy(UnkaiModel):
         return self
 
 
+class HealthCheck(UnkaiModel):
+    """How a group's members are told healthy, for autohealing.
+
+    ``cloud-init`` (the default) holds while the member's domain runs and its first boot
+    reached "cloud-init finished"; ``tcp`` also needs ``port`` to accept a connection,
+    ``http`` also needs ``GET path`` on ``port`` to answer 2xx or 3xx. Checks start
+    ``initial_delay_s`` after a member was created (its boot and start-up);
+    ``unhealthy_threshold`` failed checks in a row, ``interval_s`` apart, mark it unhealthy
+    and it is recreated.
+    """
+
+    type: Literal["cloud-init", "tcp", "http"] = Field(
+        default="cloud-init", description="What is checked."
+    )
+    port: int | None = Field(
+        default=None, ge=1, le=65535, description="The guest port (tcp and http)."
+    )
+    path: str = Field(default="/", description="The HTTP path (http only).")
+    initial_delay_s: float = Field(
+        default=300.0, ge=0, description="Seconds after creation before checks count."
+    )
+    interval_s: float = Field(default=10.0, gt=0, description="Seconds between checks.")
+    unhealthy_threshold: int = Field(
+        default=3, ge=1, description="Failed checks in a row that make a member unhealthy."
+    )
+
+    @model_validator(mode="after")
+    def _check_port(self) -> HealthCheck:
+        if self.type in ("tcp", "http") and self.port is None:
+            raise ValueError(f"a health check of type {self.type} needs a port")
+        if self.type == "cloud-init" and self.port is not None:
+            raise ValueError("a cloud-init health check takes no port (use type tcp or http)")
+        if not self.path.startswith("/"):
+            raise ValueError(f"path must start with '/', got {self.path!r}")
+        return self
+
+
+class GroupAutoscaling(UnkaiModel):
+    """How a group with ``min_size < max_size`` sizes itself from its members' CPU use.
+
+    The semantics of GCE's autoscaler: the size recommended is the members' total CPU
+    use (averaged over ``window_s``, read from libvirt's domain statistics) divided by
+    ``target_cpu_utilization``, rounded up and kept within ``[min_size, max_size]``. A
+    larger size is taken at once; a smaller one only when every recommendation of the
+    last ``scale_in_stabilization_s`` was as small. Members younger than
+    ``initialization_s`` are not counted (their boot is not load).
+    """
+
+    target_cpu_utilization: float = Field(
+        default=0.6,
+        gt=0,
+        le=1,
+        description="Average CPU use per member aimed for, above 0 and at most 1.",
+    )
+    window_s: float = Field(default=60.0, gt=0, description="Seconds CPU use is averaged over.")
+    scale_in_stabilization_s: float = Field(
+        default=600.0, ge=0, description="Seconds of lower recommendations before a scale-in."
+    )
+    initialization_s: float = Field(
+        default=120.0, ge=0, description="Seconds a new member's CPU use is ignored."
+    )
+
+
 class InstanceGroup(UnkaiModel):
     """A managed group of identical instances made from one template.
 
@@ -237,6 +302,13 @@ class InstanceGroup(UnkaiModel):
         default_factory=UpdatePolicy, description="Rolling update limits."
     )
     auto_healing: bool = Field(default=True, description="Recreate members that stop running.")
+    health_check: HealthCheck = Field(
+        default_factory=HealthCheck, description="What autohealing checks."
+    )
+    autoscaling: GroupAutoscaling = Field(
+        default_factory=GroupAutoscaling,
+        description="How the size follows CPU use (when min_size < max_size).",
+    )
 
     @field_validator("min_size", "max_size")
     @classmethod
@@ -250,7 +322,7 @@ class InstanceGroup(UnkaiModel):
                 f"need min_size ≤ size ≤ max_size, got {self.min_size} ≤ {self.size}"
                 f" ≤ {self.max_size}"
             )
-        longest = f"{self.name}-{max(self.max_size - 1, 0)}"
+        longest = f"{self.name}-{max(self.slots - 1, 0)}"
         if len(longest) > 63:
             raise ValueError(f"member name {longest!r} would be longer than 63 characters")
         return self
@@ -264,8 +336,24 @@ class InstanceGroup(UnkaiModel):
         """Yield the names of the current members, ``{name}-0`` upwards, in order."""
         return (f"{self.name}-{index}" for index in range(self.size))
 
+    @property
+    def slots(self) -> int:
+        """How many members the group may ever have at once: ``max_size + max_surge``.
 
-def expand_group(group: InstanceGroup, template: InstanceTemplate) -> tuple[Instance, ...]:
+        A group the operator manages has a slot for each: a member name, placed and
+        rendered ahead (:meth:`slot_names`), for the autoscaler and a rolling update to
+        fill without another ``unkai up``.
+        """
+        return self.max_size + self.update_policy.max_surge
+
+    def slot_names(self) -> Iterator[str]:
+        """Yield the names of the slots, ``{name}-0`` upwards, in order."""
+        return (f"{self.name}-{index}" for index in range(self.slots))
+
+
+def expand_group(
+    group: InstanceGroup, template: InstanceTemplate, *, slots: bool = False
+) -> tuple[Instance, ...]:
     """Turn a group and its template into the concrete member instances.
 
     Each member copies every template field, is named by :meth:`InstanceGroup.member_names`
@@ -275,6 +363,8 @@ def expand_group(group: InstanceGroup, template: InstanceTemplate) -> tuple[Inst
     Args:
         group: The instance group.
         template: The template named by ``group.template``.
+        slots: One instance per slot (:meth:`InstanceGroup.slot_names`) rather than per
+            current member: what a group the operator manages is placed and rendered as.
 
     Returns:
         The members, ordered by index.
@@ -296,5 +386,5 @@ def expand_group(group: InstanceGroup, template: InstanceTemplate) -> tuple[Inst
     # of members are expanded on every placement run.
     return tuple(
         Instance.model_construct(**shared, name=name, hostname=name, host=None, group=group.name)
-        for name in group.member_names()
+        for name in (group.slot_names() if slots else group.member_names())
     )

@@ -220,8 +220,22 @@ class Environment(UnkaiModel):
             raise CrossReferenceError(problems)
         return self
 
+    @property
+    def management_cluster(self) -> str | None:
+        """The cluster whose operator keeps this environment's instance groups, if any.
+
+        ``settings.management_cluster``. With one, each group is an ``InstanceGroup``
+        object there and its members are the operator's (every slot placed and rendered
+        ahead); without, ``unkai up`` makes the members and nothing acts on them between
+        runs.
+        """
+        value = self.settings.get("management_cluster")
+        return value if isinstance(value, str) else None
+
     def all_instances(self) -> tuple[Instance, ...]:
         """Every concrete instance: standalone ones and the members of every group.
+
+        The members of a group the operator manages are its slots.
 
         Disks without ``size_gb`` get their backing image's ``disk_gb``, so every returned
         instance has concrete disk sizes. Pure: computed afresh on each call.
@@ -230,10 +244,11 @@ class Environment(UnkaiModel):
             The instances, sorted by name.
         """
         instances = [self._resolve_disks(instance) for instance in self.instances.values()]
+        managed = self.management_cluster is not None
         for group in self.instance_groups.values():
             # Resolve once per template, not once per member: groups can be large.
             template = self._resolve_disks(self.instance_templates[group.template])
-            instances.extend(expand_group(group, template))
+            instances.extend(expand_group(group, template, slots=managed))
         return tuple(sorted(instances, key=lambda instance: instance.name))
 
     def _resolve_disks(self, spec: _Spec) -> _Spec:
@@ -340,6 +355,18 @@ class _References:
             self.ref(
                 f"workloads.{key}.image", "container image", workload.image, env.container_images
             )
+        management = env.settings.get("management_cluster")
+        if management is not None and not isinstance(management, str):
+            self.problems.append(
+                ReferenceProblem(
+                    "settings.management_cluster",
+                    "must be the name of a cluster",
+                    value=str(management),
+                    allowed=f"one of {', '.join(env.clusters)}" if env.clusters else "none",
+                )
+            )
+        elif isinstance(management, str):
+            self.ref("settings.management_cluster", "cluster", management, env.clusters)
         return self.problems
 
     def _host(self, key: str, host: Host) -> None:
@@ -436,8 +463,10 @@ class _References:
             )
 
     def _member_collisions(self, key: str, group: InstanceGroup) -> None:
-        # Check up to max_size: autoscaling may create those members later.
-        for index in range(group.max_size):
+        # Up to max_size, or every slot of a managed group: autoscaling and updates may
+        # create those members later.
+        count = group.slots if self.env.management_cluster is not None else group.max_size
+        for index in range(count):
             member = f"{group.name}-{index}"
             if member in self.env.instances:
                 self.problems.append(

@@ -228,6 +228,7 @@ def _instance_group_schema() -> dict[str, Any]:
                         "digest": {"type": "string"},
                         "phase": {"type": "string"},
                         "created": {"type": "string", "format": "date-time"},
+                        "address": {"type": "string"},
                         "cpuPercent": {"type": "integer"},
                     },
                 },

@@ -34,6 +34,7 @@ from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 
 from unkai.drivers.kubernetes import kube_client
 from unkai.drivers.kubernetes._nodes import POOL_LABEL
+from unkai.operator import _members as members
 from unkai.operator._crds import (
     GROUP,
     INSTANCE_GROUPS,
@@ -42,6 +43,7 @@ from unkai.operator._crds import (
     instance_group_crd,
     node_pool_crd,
 )
+from unkai.operator._groups import decide as decide_group
 from unkai.operator._lease import LeaderLease
 from unkai.operator._pools import decide
 from unkai.operator._reconcile import act, memory_of, observe, pool_spec, status_of
@@ -66,7 +68,7 @@ def _connection(kubeconfig: Path) -> kopf.ConnectionInfo:
 
 
 def registry(kubeconfig: Path, *, interval: float) -> kopf.OperatorRegistry:
-    """The handlers: node pools reconciled every ``interval`` seconds."""
+    """The handlers: node pools and instance groups reconciled every ``interval`` seconds."""
     handlers = kopf.OperatorRegistry()
 
     @kopf.on.startup(registry=handlers)
@@ -102,6 +104,36 @@ def registry(kubeconfig: Path, *, interval: float) -> kopf.OperatorRegistry:
         patch.status.update(
             status_of(decision, observed, generation=generation, template=pool.template)
         )
+
+    workers: dict[str, members.GroupWorker] = {}
+
+    @kopf.timer(GROUP, VERSION, INSTANCE_GROUPS, interval=interval, registry=handlers)
+    def _reconcile_group(
+        name: str, spec: Mapping[str, Any], status: Mapping[str, Any], body: Any, patch: Any,
+        **_: Any,
+    ) -> None:  # fmt: skip
+        worker = workers.setdefault(name, members.GroupWorker(name))
+        now = time.time()
+        records = members.recorded(status)
+        finished = members.collect(worker, records, now=now)
+        observed = members.observe(worker, spec, records, now=now)
+        group = members.group_spec(name, spec)
+        decision = decide_group(group, members.memory_of(status), observed.members, now=now)
+        records = members.act(worker, spec, decision, observed, now=now)
+        for event in (*finished, *decision.events):
+            log.info("%s %s: %s", name, event.reason, event.message)
+            kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+        generation = int(body.get("metadata", {}).get("generation") or 0)
+        patch.status.update(
+            members.status_of(decision, observed, records, spec, generation=generation)
+        )
+
+    @kopf.on.delete(GROUP, VERSION, INSTANCE_GROUPS, registry=handlers)
+    def _remove_group(name: str, spec: Mapping[str, Any], **_: Any) -> None:
+        worker = workers.pop(name, None) or members.GroupWorker(name)
+        removed = members.remove_all(worker, spec)
+        members.wait_made(worker, timeout=1800)
+        log.info("%s: deleted with its members %s", name, ", ".join(removed) or "(none)")
 
     @kopf.on.delete(GROUP, VERSION, NODE_POOLS, registry=handlers)
     def _remove_pool(name: str, body: Any, **_: Any) -> None:

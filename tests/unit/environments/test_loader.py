@@ -276,7 +276,7 @@ def test_several_problems_are_reported_together(project: Path, write: Write) -> 
     assert _problem_lines(err) == [
         "environments/qa.yaml:3: instance_groups.web.sise: unknown key (did you mean 'size'?);"
         " allowed: one of template, size, min_size, max_size, spread, anti_affinity,"
-        " update_policy, auto_healing",
+        " update_policy, auto_healing, health_check, autoscaling",
         "environments/qa.yaml:7: networks.default.mode: Input should be 'nat', 'isolated',"
         " 'bridged' or 'user' (got 'wifi')",
     ]

@@ -208,3 +208,28 @@ def test_expand_group_refuses_another_template() -> None:
     template = InstanceTemplate(name="db", machine_type="e2-small", image="i")
     with pytest.raises(ValueError, match="group 'web' uses template 'web', not 'db'"):
         expand_group(group(), template)
+
+
+def test_a_group_has_a_slot_for_each_member_it_may_ever_have():
+    g = group(size=2, max_size=4, update_policy={"max_surge": 2, "max_unavailable": 0})
+    assert g.slots == 6
+    assert list(g.slot_names()) == [f"web-{i}" for i in range(6)]
+    template = InstanceTemplate(name="web", machine_type="e2-small", image="i")
+    assert [m.name for m in expand_group(g, template)] == ["web-0", "web-1"]
+    assert len(expand_group(g, template, slots=True)) == 6
+
+
+def test_a_health_check_on_a_port_needs_the_port():
+    assert group(health_check={"type": "tcp", "port": 80}).health_check.port == 80
+    with pytest.raises(ValidationError, match="type http needs a port"):
+        group(health_check={"type": "http"})
+    with pytest.raises(ValidationError, match="takes no port"):
+        group(health_check={"port": 22})
+    with pytest.raises(ValidationError, match="must start with '/'"):
+        group(health_check={"type": "http", "port": 80, "path": "healthz"})
+
+
+def test_autoscaling_targets_a_share_of_cpu():
+    assert group().autoscaling.target_cpu_utilization == 0.6
+    with pytest.raises(ValidationError):
+        group(autoscaling={"target_cpu_utilization": 1.5})

@@ -310,3 +310,22 @@ def test_local_style_environment_on_loopback() -> None:
     )
     assert env.hosts["localhost"].libvirt_uri == "qemu:///system"
     assert env.clusters["local"].control_plane.endpoint == "https://127.0.0.1:6443"
+
+
+def test_a_management_cluster_makes_every_slot_of_a_group_an_instance(env_data: dict[str, Any]):
+    plain = Environment.model_validate(env_data)
+    assert plain.management_cluster is None
+    assert [i.name for i in plain.all_instances() if i.group] == ["web-0", "web-1", "web-2"]
+    managed = Environment.model_validate({**env_data, "settings": {"management_cluster": "main"}})
+    assert managed.management_cluster == "main"
+    # max_size 5 and the default surge of 1: six slots, placed and rendered ahead.
+    assert [i.name for i in managed.all_instances() if i.group] == [f"web-{i}" for i in range(6)]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"), [("edge", "unknown cluster"), (3, "must be the name of a cluster")]
+)
+def test_the_management_cluster_must_be_a_cluster(env_data, value, message):
+    (problem,) = problems_of({**env_data, "settings": {"management_cluster": value}})
+    assert problem.key_path == "settings.management_cluster"
+    assert problem.message == message

@@ -1,0 +1,439 @@
+"""One round of an instance group's reconciliation: its members, VMs on their hosts.
+
+:class:`GroupWorker` is what one operator process keeps for one group: the members it
+is making (a boot takes tens of seconds, so each runs in a thread of its own and the
+rounds go on), its health checks' recent failures and its members' CPU readings.
+Everything else is read each round: the group's object (its slots: what a member in
+each is made from) and its hosts (libvirt: which members' domains exist and run), and
+what must outlive the process is written to the object's status: when each member was
+made and from which digest. A member whose making a killed process left unfinished is
+in the status as ``booting``; the next process makes it again (:func:`unkai.drivers.vms.create`
+adopts and remakes what an interrupted create left), so no work is lost or done twice.
+
+Members are made and removed by :mod:`unkai.drivers.vms`, the code the ``Instance`` kind
+uses, from the inputs ``unkai up`` rendered into the slot: a member is byte for byte
+what a plain instance of the same name would be.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import datetime as dt
+import logging
+import socket
+import urllib.error
+import urllib.request
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from unkai.drivers import libvirt, vms
+from unkai.errors import UnkaiError
+from unkai.kinds import InstanceInputs
+from unkai.operator._groups import Decision, GroupSpec, MemberView, Memory, Phase
+from unkai.operator._pools import Event
+
+log = logging.getLogger("unkai.operator")
+
+Say = Callable[[str], None]
+
+
+def group_spec(name: str, spec: Mapping[str, Any]) -> GroupSpec:
+    """The reconciler's view of an ``InstanceGroup`` object's ``spec`` (defaults applied)."""
+    health = spec.get("healthCheck") or {}
+    scaling = spec.get("autoscaling") or {}
+    return GroupSpec(
+        name=name,
+        size=int(spec["size"]),
+        min_size=int(spec["minSize"]),
+        max_size=int(spec["maxSize"]),
+        slots={slot["name"]: slot["digest"] for slot in spec.get("slots") or ()},
+        max_surge=int(spec.get("maxSurge", 1)),
+        max_unavailable=int(spec.get("maxUnavailable", 0)),
+        auto_healing=bool(spec.get("autoHealing", True)),
+        initial_delay=float(health.get("initialDelaySeconds", 300)),
+        max_repairs=int(spec.get("maxRepairs", 3)),
+        repair_window=float(spec.get("repairWindowSeconds", 600)),
+        target_cpu=int(scaling.get("targetCpuPercent", 60)) / 100,
+        scale_in_stabilization=float(scaling.get("scaleInStabilizationSeconds", 600)),
+        initialization=float(scaling.get("initializationSeconds", 120)),
+    )
+
+
+def slot_inputs(spec: Mapping[str, Any]) -> dict[str, InstanceInputs]:
+    """Each slot's instance inputs, validated by the ``Instance`` kind's own model."""
+    return {
+        slot["name"]: InstanceInputs.model_validate(slot["inputs"])
+        for slot in spec.get("slots") or ()
+    }
+
+
+@dataclass(frozen=True)
+class Check:
+    """A group's health check beyond "its domain runs" (``kind`` ``cloud-init`` is just that)."""
+
+    kind: str = "cloud-init"
+    port: int | None = None
+    path: str = "/"
+    threshold: int = 3
+    timeout: float = 3.0
+
+    @classmethod
+    def of(cls, spec: Mapping[str, Any]) -> Check:
+        """The check of an ``InstanceGroup`` spec."""
+        health = spec.get("healthCheck") or {}
+        return cls(
+            kind=str(health.get("type", "cloud-init")),
+            port=health.get("port"),
+            path=str(health.get("path", "/")),
+            threshold=int(health.get("unhealthyThreshold", 3)),
+        )
+
+
+def probe(check: Check, address: str | None, inputs: InstanceInputs) -> bool:
+    """Whether a running member passes ``check`` now.
+
+    The guest is reached at ``address`` (the address it reported at first boot); on a
+    ``user`` network, where only SSH is forwarded, port 22 is the host's forwarded port on
+    127.0.0.1 and no other port can be reached.
+    """
+    if check.kind == "cloud-init" or check.port is None:
+        return True
+    host, port = address, check.port
+    if inputs.ssh_port is not None:
+        host, port = ("127.0.0.1", inputs.ssh_port) if check.port == 22 else (None, port)
+    if host is None:
+        return False
+    if check.kind == "tcp":
+        try:
+            with socket.create_connection((host, port), timeout=check.timeout):
+                return True
+        except OSError:
+            return False
+    try:
+        with urllib.request.urlopen(
+            f"http://{host}:{port}{check.path}", timeout=check.timeout
+        ) as reply:
+            return bool(200 <= reply.status < 400)
+    except urllib.error.HTTPError as err:  # an answer, but not 2xx or 3xx
+        err.close()
+        return False
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+@dataclass
+class _Making:
+    """A member being made in a thread of this process."""
+
+    digest: str
+    started: float
+    future: concurrent.futures.Future[Any]
+
+
+@dataclass
+class GroupWorker:
+    """What one operator process keeps for one group between rounds.
+
+    Attributes:
+        name: The group's object name.
+        making: Members being made now, by name.
+        failures: Consecutive failed health checks, by member.
+        cpu: Recent ``(time, cpu_time_ns)`` readings, by member.
+        deleted: The group's object is being deleted: members whose making ends now are
+            removed at once.
+    """
+
+    name: str
+    making: dict[str, _Making] = field(default_factory=dict)
+    failures: dict[str, int] = field(default_factory=dict)
+    cpu: dict[str, deque[tuple[float, int]]] = field(default_factory=dict)
+    deleted: bool = False
+
+
+_pool = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="member")
+
+
+def _time(value: str | None) -> float | None:
+    return dt.datetime.fromisoformat(value).timestamp() if value else None
+
+
+def _stamp(value: float) -> str:
+    return dt.datetime.fromtimestamp(value, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What the status says of a member: its digest, when it was made, its address."""
+
+    digest: str
+    created: float
+    phase: str
+    address: str | None = None
+
+
+def recorded(status: Mapping[str, Any]) -> dict[str, Recorded]:
+    """The members the previous round wrote into the status, by name."""
+    found = {}
+    for member in status.get("members") or ():
+        created = _time(member.get("created"))
+        found[member["name"]] = Recorded(
+            digest=str(member.get("digest", "")),
+            created=created if created is not None else 0.0,
+            phase=str(member.get("phase", "")),
+            address=member.get("address"),
+        )
+    return found
+
+
+def memory_of(status: Mapping[str, Any]) -> Memory:
+    """What the previous round kept in ``status`` (empty on the first round)."""
+    return Memory(
+        target=status.get("targetSize"),
+        observed_size=status.get("observedSize"),
+        recommendations=tuple(
+            (t, int(r["size"]))
+            for r in status.get("recommendations") or ()
+            if (t := _time(r.get("time"))) is not None
+        ),
+        repairs=tuple(t for value in status.get("repairs") or () if (t := _time(value))),
+    )
+
+
+@dataclass(frozen=True)
+class Observed:
+    """The group's members as their hosts report them, and their records."""
+
+    members: tuple[MemberView, ...]
+    records: Mapping[str, Recorded]
+    hosts: Mapping[str, str]
+
+
+def _sample(worker: GroupWorker, name: str, now: float, cpu_time: int | None) -> None:
+    if cpu_time is None:
+        worker.cpu.pop(name, None)
+        return
+    readings = worker.cpu.setdefault(name, deque(maxlen=64))
+    readings.append((now, cpu_time))
+
+
+def _cpu_use(worker: GroupWorker, name: str, now: float, window: float, vcpus: int) -> float | None:
+    readings = [r for r in worker.cpu.get(name, ()) if now - r[0] <= window]
+    if len(readings) < 2 or readings[-1][0] - readings[0][0] < window / 2:
+        return None
+    return libvirt.cpu_share(readings[0], readings[-1], vcpus=vcpus)
+
+
+def observe(
+    worker: GroupWorker,
+    spec: Mapping[str, Any],
+    records: Mapping[str, Recorded],
+    *,
+    now: float,
+) -> Observed:
+    """Read each slot's domain on its host, with this process's members in the making.
+
+    ``records`` are the members the status (and :func:`collect`) know of.
+
+    Raises:
+        DriverError: a host could not be read (the round is skipped, not acted on).
+    """
+    inputs = slot_inputs(spec)
+    check = Check.of(spec)
+    window = float((spec.get("autoscaling") or {}).get("windowSeconds", 60))
+    by_host: dict[str, list[str]] = {}
+    for name, slot in inputs.items():
+        by_host.setdefault(slot.libvirt_uri, []).append(name)
+    members: list[MemberView] = []
+    hosts: dict[str, str] = {}
+    for uri, names in sorted(by_host.items()):
+        with libvirt.session(uri) as conn:
+            for name in names:
+                slot = inputs[name]
+                hosts[name] = slot.host
+                record = records.get(name)
+                making = worker.making.get(name)
+                if making is not None:
+                    members.append(MemberView(name, making.digest, "booting", making.started))
+                    continue
+                info = conn.domain(slot.name)
+                if info is None:
+                    worker.failures.pop(name, None)
+                    worker.cpu.pop(name, None)
+                    continue
+                digest = record.digest if record else ""
+                created = record.created if record else 0.0
+                phase: Phase
+                if record is not None and record.phase == "booting":
+                    phase = "booting"  # a making this process did not start: resumed in act
+                elif info.state != "running":
+                    phase = "stopped"
+                elif probe(check, record.address if record else None, slot):
+                    worker.failures.pop(name, None)
+                    phase = "healthy"
+                else:
+                    worker.failures[name] = worker.failures.get(name, 0) + 1
+                    phase = "unhealthy" if worker.failures[name] >= check.threshold else "healthy"
+                _sample(worker, name, now, conn.cpu_time(slot.name) if phase == "healthy" else None)
+                cpu = _cpu_use(worker, name, now, window, slot.vcpus)
+                members.append(MemberView(name, digest, phase, created, cpu))
+    present = {m.name for m in members}
+    kept = {name: record for name, record in records.items() if name in present}
+    return Observed(members=tuple(members), records=kept, hosts=hosts)
+
+
+def _make(worker: GroupWorker, inputs: InstanceInputs, *, remake: bool) -> dict[str, Any]:
+    """Make one member (in a thread): its data volumes, then the VM, booted to cloud-init."""
+    with libvirt.session(inputs.libvirt_uri) as conn:
+        if remake:
+            vms.remove(conn, inputs)
+        for volume in inputs.volumes:
+            conn.create_overlay(inputs.pool, volume.volume, backing=None, size_gb=volume.size_gb)
+    state = vms.create(inputs, say=lambda line: log.info("%s: %s", worker.name, line))
+    if worker.deleted:
+        remove_member(inputs)
+        return {}
+    return {"address": state.ssh_host, "boot_seconds": state.boot_seconds}
+
+
+def remove_member(inputs: InstanceInputs) -> bool:
+    """A member's domain, disks, seed and data volumes (members keep no data).
+
+    Returns whether its domain was there.
+    """
+    with libvirt.session(inputs.libvirt_uri) as conn:
+        found = conn.domain(inputs.name) is not None
+        vms.remove(conn, inputs)
+        for volume in inputs.volumes:
+            conn.delete_volume(inputs.pool, volume.volume)
+    return found
+
+
+def act(
+    worker: GroupWorker,
+    spec: Mapping[str, Any],
+    decision: Decision,
+    observed: Observed,
+    *,
+    now: float,
+) -> dict[str, Recorded]:
+    """Carry out ``decision``; return the members' records for the status.
+
+    Deletions happen now; each member to make (a new one, a repair, or one a killed
+    process left in the making) starts in a thread and is ``booting`` until it finishes.
+    """
+    inputs = slot_inputs(spec)
+    digests = {slot["name"]: slot["digest"] for slot in spec.get("slots") or ()}
+    records = dict(observed.records)
+    for name in decision.delete:
+        if name in inputs and name not in worker.making:
+            remove_member(inputs[name])
+        records.pop(name, None)
+        worker.failures.pop(name, None)
+        worker.cpu.pop(name, None)
+    resumed = [
+        m.name for m in observed.members if m.phase == "booting" and m.name not in worker.making
+    ]
+    for name in (*decision.repair, *decision.create, *resumed):
+        if name in worker.making or name not in inputs:
+            continue
+        remake = name in decision.repair or name in resumed
+        future = _pool.submit(_make, worker, inputs[name], remake=remake)
+        worker.making[name] = _Making(digest=digests[name], started=now, future=future)
+        records[name] = Recorded(digest=digests[name], created=now, phase="booting")
+        worker.failures.pop(name, None)
+        worker.cpu.pop(name, None)
+    return records
+
+
+def collect(worker: GroupWorker, records: dict[str, Recorded], *, now: float) -> list[Event]:
+    """Members whose making ended since the last round: recorded, and their Events."""
+    events: list[Event] = []
+    for name, making in list(worker.making.items()):
+        if not making.future.done():
+            continue
+        del worker.making[name]
+        error = making.future.exception()
+        if error is None:
+            result = making.future.result()
+            records[name] = Recorded(
+                digest=making.digest,
+                created=making.started,
+                phase="healthy",
+                address=result.get("address"),
+            )
+            took = now - making.started
+            events.append(Event("Normal", "MemberReady", f"{name} is up ({took:.0f} s)"))
+        else:
+            records.pop(name, None)
+            why = (
+                str(error) if isinstance(error, UnkaiError) else f"{type(error).__name__}: {error}"
+            )
+            events.append(Event("Warning", "MemberFailed", f"{name} did not come up: {why}"))
+    return events
+
+
+def status_of(
+    decision: Decision,
+    observed: Observed,
+    records: Mapping[str, Recorded],
+    spec: Mapping[str, Any],
+    *,
+    generation: int = 0,
+) -> dict[str, Any]:
+    """The group's ``status`` after a round: its memory and its members.
+
+    ``observedGeneration`` is the object's generation this round acted on; ``targetSize``,
+    ``healthyMembers`` and ``updatedMembers`` then say whether the group has settled
+    (``unkai up`` waits for that).
+    """
+    digests = {slot["name"]: slot["digest"] for slot in spec.get("slots") or ()}
+    views = {m.name: m for m in observed.members}
+    members = []
+    for name in sorted(records, key=lambda n: (len(n), n)):
+        record = records[name]
+        view = views.get(name)
+        phase = record.phase if record.phase == "booting" else (view.phase if view else "missing")
+        entry: dict[str, Any] = {
+            "name": name,
+            "host": observed.hosts.get(name, ""),
+            "digest": record.digest,
+            "phase": phase,
+            "created": _stamp(record.created),
+        }
+        if record.address:
+            entry["address"] = record.address
+        if view is not None and view.cpu is not None:
+            entry["cpuPercent"] = round(view.cpu * 100)
+        members.append(entry)
+    memory = decision.memory
+    return {
+        "observedGeneration": generation,
+        "targetSize": decision.target,
+        "observedSize": memory.observed_size,
+        "healthyMembers": sum(1 for m in members if m["phase"] == "healthy"),
+        "updatedMembers": sum(
+            1 for m in members if m["phase"] == "healthy" and m["digest"] == digests.get(m["name"])
+        ),
+        "members": members,
+        "recommendations": [{"time": _stamp(t), "size": s} for t, s in memory.recommendations],
+        "repairs": [_stamp(t) for t in memory.repairs],
+    }
+
+
+def remove_all(worker: GroupWorker, spec: Mapping[str, Any]) -> list[str]:
+    """Every member of a group being deleted (those in the making go when they finish)."""
+    worker.deleted = True
+    removed = []
+    for name, inputs in slot_inputs(spec).items():
+        if name in worker.making:
+            continue
+        if remove_member(inputs):
+            removed.append(name)
+    return removed
+
+
+def wait_made(worker: GroupWorker, timeout: float) -> None:
+    """Wait for the members in the making (a deleted group's remove themselves as they end)."""
+    concurrent.futures.wait([m.future for m in worker.making.values()], timeout=timeout)

@@ -1,0 +1,154 @@
+"""An instance group's object and what the operator reads from and writes into it. Pure,
+but for a probe of a socket on this machine."""
+
+from __future__ import annotations
+
+import http.server
+import socket
+import threading
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from unkai import model
+from unkai.components import instance_group_object, known_instance_inputs, slot_digest
+from unkai.drivers.libvirt import cpu_share
+from unkai.environments import load_environment
+from unkai.operator import instance_group_crd
+from unkai.operator._groups import Decision, GroupSpec, MemberView, Memory
+from unkai.operator._members import (
+    Check,
+    Observed,
+    Recorded,
+    group_spec,
+    memory_of,
+    probe,
+    recorded,
+    slot_inputs,
+    status_of,
+)
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def managed_local(**group: object) -> model.Environment:
+    data = load_environment("local", root=ROOT).model_dump(mode="json")
+    data["settings"] = {**data["settings"], "management_cluster": "apps"}
+    data["instance_groups"]["web"].update(group)
+    return model.Environment.model_validate(data)
+
+
+def group_object(env: model.Environment) -> dict:
+    group = env.instance_groups["web"]
+    members = {i.name: i for i in env.all_instances()}
+    slots = [
+        (
+            name,
+            known_instance_inputs(
+                members[name],
+                env=env,
+                host=env.hosts["localhost"],
+                accelerator="tcg",
+                image_volume_path="/var/lib/unkai/images/i.qcow2",
+            ),
+        )
+        for name in group.slot_names()
+    ]
+    return instance_group_object(env, group, slots)
+
+
+def test_the_object_has_a_slot_for_each_member_and_the_schema_accepts_it():
+    env = managed_local(max_size=3, health_check={"type": "tcp", "port": 22})
+    obj = group_object(env)
+    (version,) = instance_group_crd()["spec"]["versions"]
+    jsonschema.validate(obj, version["schema"]["openAPIV3Schema"])
+    assert obj["metadata"]["name"] == "unkai-local-web"
+    assert [s["name"] for s in obj["spec"]["slots"]] == ["web-0", "web-1", "web-2", "web-3"]
+    assert obj["spec"]["healthCheck"]["port"] == 22
+    inputs = slot_inputs(obj["spec"])
+    assert inputs["web-3"].name == "unkai-local-web-3"
+    assert obj["spec"]["slots"][3]["digest"] == slot_digest(inputs["web-3"])
+    # Each slot has its own SSH port; rendering again gives the same bytes.
+    assert len({i.ssh_port for i in inputs.values()}) == 4
+    assert group_object(env) == obj
+
+
+def test_the_reconciler_reads_the_policy_from_the_object():
+    env = managed_local(
+        size=2,
+        min_size=1,
+        max_size=3,
+        update_policy={"max_surge": 0, "max_unavailable": 1},
+        autoscaling={"target_cpu_utilization": 0.75, "scale_in_stabilization_s": 120},
+        health_check={"initial_delay_s": 45},
+    )
+    obj = group_object(env)
+    spec = group_spec("web", obj["spec"])
+    assert (spec.size, spec.min_size, spec.max_size) == (2, 1, 3)
+    assert (spec.max_surge, spec.max_unavailable) == (0, 1)
+    assert (spec.target_cpu, spec.scale_in_stabilization, spec.initial_delay) == (0.75, 120, 45)
+    assert list(spec.slots) == ["web-0", "web-1", "web-2"]
+
+
+def test_what_a_round_keeps_in_status_reads_back_the_same():
+    obj = group_object(managed_local())
+    digests = {s["name"]: s["digest"] for s in obj["spec"]["slots"]}
+    records = {
+        "web-0": Recorded(digests["web-0"], 1_000.0, "healthy", "127.0.0.1"),
+        "web-1": Recorded("old", 1_010.0, "booting"),
+    }
+    observed = Observed(
+        members=(
+            MemberView("web-0", digests["web-0"], "healthy", 1_000.0, cpu=0.25),
+            MemberView("web-1", "old", "booting", 1_010.0),
+        ),
+        records=records,
+        hosts={"web-0": "localhost", "web-1": "localhost"},
+    )
+    memory = Memory(target=2, observed_size=2, recommendations=((1_100.0, 2),), repairs=(900.0,))
+    status = status_of(Decision(target=2, memory=memory), observed, records, obj["spec"])
+    assert (status["healthyMembers"], status["updatedMembers"]) == (1, 1)
+    assert status["members"][0]["cpuPercent"] == 25
+    assert recorded(status) == records
+    assert memory_of(status) == memory
+
+
+@pytest.fixture
+def listener():
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def test_health_checks_reach_the_guest(listener):
+    obj = group_object(managed_local())
+    nat = slot_inputs(obj["spec"])["web-0"].model_copy(update={"ssh_port": None})
+    assert probe(Check(), None, nat)
+    assert probe(Check("tcp", listener), "127.0.0.1", nat)
+    assert probe(Check("http", listener, "/"), "127.0.0.1", nat)
+    assert not probe(Check("http", listener, "/missing"), "127.0.0.1", nat)
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    assert not probe(Check("tcp", port), "127.0.0.1", nat)
+    # On a user network only SSH is reachable, through its forwarded port.
+    user = slot_inputs(obj["spec"])["web-0"]
+    assert not probe(Check("tcp", listener), "10.0.2.15", user)
+    assert probe(Check("tcp", 22), None, user.model_copy(update={"ssh_port": listener}))
+
+
+def test_cpu_use_is_a_share_of_the_vcpus():
+    assert cpu_share((0.0, 0), (10.0, 5 * 10**9), vcpus=1) == 0.5
+    assert cpu_share((0.0, 0), (10.0, 5 * 10**9), vcpus=2) == 0.25
+    assert cpu_share((0.0, 0), (1.0, 3 * 10**9), vcpus=1) == 1.0
+    assert cpu_share((5.0, 0), (5.0, 10), vcpus=1) is None
+    assert cpu_share((0.0, 10), (1.0, 0), vcpus=1) is None
+
+
+def test_group_spec_defaults_match_the_decisions():
+    minimal = {"size": 1, "minSize": 1, "maxSize": 1, "slots": []}
+    assert group_spec("g", minimal) == GroupSpec(name="g", size=1, min_size=1, max_size=1, slots={})
