@@ -26,12 +26,13 @@ from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from lightkube.resources.core_v1 import Event
 
 from unkai import model, render
-from unkai.components import instance_group_object, known_instance_inputs, vm_image_inputs
+from unkai.components import instance_group_object, slot_values, vm_image_inputs
 from unkai.drivers import libvirt
 from unkai.drivers.kubernetes import ControlPlane, kube_client
 from unkai.drivers.kubernetes._process import free_ports
 from unkai.environments import load_environment
 from unkai.operator import GROUP, VERSION
+from unkai.operator._members import slot_digests
 from unkai.provider.resources.vm_image import VmImage
 from unkai.toolchain import cached_probe
 
@@ -128,17 +129,13 @@ def group_object(env: model.Environment, image_path: str) -> dict[str, Any]:
     slots = [
         (
             name,
-            known_instance_inputs(
-                members[name],
-                env=env,
-                host=host,
-                accelerator=accelerator,
-                image_volume_path=image_path,
-            ),
+            slot_values(members[name], env=env, host=host, accelerator=accelerator),
         )
         for name in group.slot_names()
     ]
-    return instance_group_object(env, group, slots)
+    obj = instance_group_object(env, group, slots)
+    obj["spec"]["imageVolumes"] = {host.name: image_path}
+    return obj
 
 
 def apply(client: Client, obj: dict[str, Any]) -> None:
@@ -162,7 +159,7 @@ def settled(client: Client, name: str, digests: dict[str, str]) -> dict[str, Any
 
 
 def digests_of(obj: dict[str, Any]) -> dict[str, str]:
-    return {slot["name"]: slot["digest"] for slot in obj["spec"]["slots"]}
+    return slot_digests(obj["spec"])
 
 
 def domains(prefix: str) -> dict[str, str]:
@@ -278,7 +275,7 @@ def test_a_template_change_rolls_the_group_within_its_limits(group):
 
 
 def group_image_path(obj: dict[str, Any]) -> str:
-    return obj["spec"]["slots"][0]["inputs"]["image_volume_path"]
+    return obj["spec"]["imageVolumes"]["localhost"]
 
 
 def roll_object(obj: dict[str, Any]) -> dict[str, Any]:

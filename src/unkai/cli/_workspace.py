@@ -173,6 +173,7 @@ def run_up(
     log_verbosity: int = 0,
     log_to_std_err: bool = False,
     on_error: Callable[[str], None] | None = None,
+    extra_env: Mapping[str, str] | None = None,
 ) -> UpReport:
     """Run ``pulumi up`` on ``stack`` and read what it reported from its event log.
 
@@ -198,7 +199,7 @@ def run_up(
     try:
         events = logs / "events.jsonl"
         args += ["--event-log", str(events), "--stack", stack.name]
-        env = {"PULUMI_DEBUG_COMMANDS": "true", **stack.workspace.env_vars}  # --event-log
+        env = {"PULUMI_DEBUG_COMMANDS": "true", **stack.workspace.env_vars, **(extra_env or {})}
         stack.workspace.pulumi_command.run(args, stack.workspace.work_dir, env, on_output, on_error)
         return _up_report(events.read_text().splitlines())
     finally:

@@ -470,6 +470,11 @@ def up(
     verbose: Verbose = 0,
     wait: Wait = False,
     policy_pack: PolicyPacks = None,
+    no_wait: bool = typer.Option(
+        False,
+        "--no-wait",
+        help="Apply managed instance groups and return: the operator makes their members.",
+    ),
 ) -> None:
     """Deploy the environment and show what came up."""
     root = resolve_root(root)
@@ -489,6 +494,7 @@ def up(
         on_output=_stream,
         color=_color(),
         expect_no_changes=expect_no_changes,
+        extra_env={"UNKAI_NO_WAIT": "1"} if no_wait else None,
         **policies.engine_options(),
         **log,
     )

@@ -10,7 +10,14 @@ from __future__ import annotations
 from unkai.components._cloud import Cloud, CloudArgs, InstanceGroup, InstanceGroupArgs
 from unkai.components._compute import KvmHost, kvm_host_inputs
 from unkai.components._containers import ContainerImage, container_image_inputs
-from unkai.components._groups import group_object_name, instance_group_object, slot_digest
+from unkai.components._groups import (
+    InstanceGroupManager,
+    ManagedGroupArgs,
+    group_object_name,
+    instance_group_object,
+    manager_inputs,
+    slot_digest,
+)
 from unkai.components._kind import KindResource
 from unkai.components._kubernetes import (
     Cluster,
@@ -40,8 +47,8 @@ from unkai.components._vms import (
     Volume,
     image_build_inputs,
     instance_inputs,
-    known_instance_inputs,
     network_inputs,
+    slot_values,
     vm_image_inputs,
     volume_inputs,
 )
@@ -55,11 +62,13 @@ __all__ = [
     "Instance",
     "InstanceGroup",
     "InstanceGroupArgs",
+    "InstanceGroupManager",
     "KindResource",
     "Kubernetes",
     "KvmHost",
     "LocalFile",
     "LocalFileArgs",
+    "ManagedGroupArgs",
     "Network",
     "NodePool",
     "NodePoolArgs",
@@ -78,13 +87,14 @@ __all__ = [
     "image_build_inputs",
     "instance_group_object",
     "instance_inputs",
-    "known_instance_inputs",
     "kvm_host_inputs",
     "machine_environment",
+    "manager_inputs",
     "network_inputs",
     "pinned_image_ref",
     "secret_config",
     "slot_digest",
+    "slot_values",
     "vm_image_inputs",
     "volume_inputs",
 ]

@@ -18,6 +18,7 @@ import pulumi
 from unkai import model, render
 from unkai.components._compute import KvmHost, kvm_host_inputs
 from unkai.components._containers import ContainerImage, container_image_inputs
+from unkai.components._groups import InstanceGroupManager, ManagedGroupArgs, manager_inputs
 from unkai.components._kubernetes import (
     Cluster,
     NodePool,
@@ -187,6 +188,7 @@ class Cloud(pulumi.ComponentResource):
         )  # fmt: skip
         self.clusters_summary = kube.clusters_summary
         self.workloads_summary = kube.workloads_summary
+        self.groups = self._managed_groups(instances, host_of, images)
         self._summarise()
 
     def _on_host(self, host_name: str) -> pulumi.ResourceOptions:
@@ -295,6 +297,8 @@ class Cloud(pulumi.ComponentResource):
                         parent=self, depends_on=[self.hosts[host.name], *volumes]
                     ),
                 )
+        if self._env.management_cluster is not None:
+            return found  # the operator makes the members (:meth:`_managed_groups`)
         for group_name, group in sorted(self._env.instance_groups.items()):
             members = tuple((i, host_of[i.name]) for i in instances if i.group == group_name)
             component = InstanceGroup(
@@ -311,6 +315,47 @@ class Cloud(pulumi.ComponentResource):
                 pulumi.ResourceOptions(parent=self),
             )
             found.update(component.instances)
+        return found
+
+    def _managed_groups(
+        self,
+        instances: list[model.Instance],
+        host_of: Mapping[str, model.Host],
+        images: Mapping[tuple[str, str], pulumi.Input[str]],
+    ) -> dict[str, InstanceGroupManager]:
+        """Each group's object on the management cluster, whose operator makes its members.
+
+        It follows the hosts and images of its slots and the cluster; the operator then
+        makes the members there.
+        """
+        cluster_name = self._env.management_cluster
+        if cluster_name is None:
+            return {}
+        cluster = self.clusters[cluster_name]
+        accelerators = {h: res.accelerator for h, res in self.hosts.items()}
+        found = {}
+        for group_name, group in sorted(self._env.instance_groups.items()):
+            slots = tuple((i, host_of[i.name]) for i in instances if i.group == group_name)
+            hosts = sorted({host.name for _, host in slots})
+            found[group_name] = InstanceGroupManager(
+                f"{self._name}-{group_name}",
+                manager_inputs(
+                    ManagedGroupArgs(
+                        group=group,
+                        slots=slots,
+                        env=self._env,
+                        cluster=cluster_name,
+                        kubeconfig=cluster.kubeconfig,
+                        cluster_ca=cluster.ca_fingerprint,
+                        accelerators=accelerators,
+                        images=images,
+                        templates=self._templates,
+                    )
+                ),
+                pulumi.ResourceOptions(
+                    parent=self, depends_on=[cluster, *(self.hosts[h] for h in hosts)]
+                ),
+            )
         return found
 
     def _secrets(self, instance: model.Instance) -> dict[str, pulumi.Input[str]]:
@@ -355,10 +400,17 @@ class Cloud(pulumi.ComponentResource):
             )
             for h, res in self.hosts.items()
         }  # fmt: skip
+        self.groups_summary: dict[str, Any] = {
+            name: pulumi.Output.all(
+                target=res.target, healthy=res.healthy, updated=res.updated, members=res.members
+            )
+            for name, res in self.groups.items()
+        }
         self.register_outputs(
             {
                 "hosts": self.hosts_summary,
                 "instances": self.summary,
+                "instance_groups": self.groups_summary,
                 "container_images": self.images_summary,
                 "clusters": self.clusters_summary,
                 "workloads": self.workloads_summary,

@@ -3,7 +3,7 @@
 The object's ``spec`` is the group's policy (size and bounds, rolling update, health
 check, autoscaling) and its slots: for each member name the group may ever use, the host
 the planner placed it on and the ``Instance`` inputs rendered for it, exactly as for a
-plain instance (:func:`unkai.components.known_instance_inputs`), with their digest. The
+plain instance (:func:`unkai.components.slot_values`), with their digest. The
 operator makes each member from those inputs (:mod:`unkai.operator._members`).
 """
 
@@ -11,87 +11,150 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import pulumi
+import yaml
+
 from unkai import model, render
-from unkai.kinds import InstanceInputs
+from unkai.components._kind import KindResource
+from unkai.components._vms import slot_values
+from unkai.errors import ConfigError
+from unkai.kinds import InstanceGroupManagerInputs, InstanceGroupManagerState
 
-GROUP_API = "unkai.dev/v1alpha1"
 
-
-def slot_digest(inputs: InstanceInputs) -> str:
+def slot_digest(values: Mapping[str, Any]) -> str:
     """What a member of a slot is made from, as a short digest (pure).
 
-    Any change of the rendered inputs (domain XML, cloud-init, image volume, host) is a
-    new digest, and members of the old one are rolled.
+    Any change of the slot's values (domain XML, cloud-init, host) is a new digest; the
+    operator adds the host's image volume, so a new image is one too. Members of an old
+    digest are rolled.
     """
-    text = json.dumps(inputs.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    text = json.dumps(values, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def group_object_name(env: model.Environment, group: model.InstanceGroup) -> str:
     """The ``InstanceGroup`` object's name: the group's, after its environment's owner."""
-    return f"{render.owner(env)}-{group.name}"
+    return render.instance_group_name(env, group)
 
 
 def instance_group_object(
     env: model.Environment,
     group: model.InstanceGroup,
-    slots: Sequence[tuple[str, InstanceInputs]],
+    slots: Sequence[tuple[str, Mapping[str, Any]]],
 ) -> dict[str, Any]:
-    """The ``InstanceGroup`` object of ``group`` with its ``slots`` (member name, inputs).
+    """The ``InstanceGroup`` object of ``group``, with its slots: (member name, values).
+
+    The object ``unkai render`` writes (:func:`unkai.render.instance_group_policy`), with
+    each slot's values: :func:`unkai.components.slot_values` of that member on the host the
+    planner placed it on.
+    """
+    obj = render.instance_group_policy(env, group)
+    items = [
+        {"name": name, "host": values["host"], "digest": slot_digest(values), "inputs": values}
+        for name, values in slots
+    ]
+    obj["spec"]["slots"] = items
+    return obj
+
+
+@dataclass(frozen=True)
+class ManagedGroupArgs:
+    """Inputs of :class:`ManagedGroup`.
+
+    Attributes:
+        group: The group.
+        slots: Each slot's instance (``expand_group(..., slots=True)``) and its host.
+        env: The environment.
+        cluster: The management cluster's name.
+        kubeconfig: Its ``kubeconfig`` output.
+        cluster_ca: Its ``ca_fingerprint`` output.
+        accelerators: Accelerator of each host, by host name (the KvmHosts' outputs).
+        images: Volume path of each (image, host) pair's uploaded image.
+        templates: Where the domain and cloud-init templates are found (the project's).
+    """
+
+    group: model.InstanceGroup
+    slots: tuple[tuple[model.Instance, model.Host], ...]
+    env: model.Environment
+    cluster: str
+    kubeconfig: pulumi.Input[str]
+    cluster_ca: pulumi.Input[str]
+    accelerators: Mapping[str, pulumi.Input[str]]
+    images: Mapping[tuple[str, str], pulumi.Input[str]]
+    templates: render.Templates | None = None
+
+
+class InstanceGroupManager(KindResource):
+    """A managed group's object on its management cluster.
+
+    ``unkai:compute:InstanceGroupManager``.
+    """
+
+    target: pulumi.Output[int]
+    healthy: pulumi.Output[int]
+    updated: pulumi.Output[int]
+    members: pulumi.Output[list[str]]
+
+    def __init__(
+        self,
+        name: str,
+        args: InstanceGroupManagerInputs,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(name, args, InstanceGroupManagerState, opts)
+
+
+def manager_inputs(args: ManagedGroupArgs) -> InstanceGroupManagerInputs:
+    """The group's object, rendered once every slot host's accelerator is known.
 
     Raises:
-        ValueError: a slot's inputs carry secret env (a member gets none from its slot).
+        ConfigError: the group's template has secret env (not carried to members yet).
     """
-    labels = {
-        "app.kubernetes.io/managed-by": "unkai",
-        "unkai.dev/environment": env.name,
-        **({"unkai.dev/project": env.project} if env.project else {}),
-    }
-    health = group.health_check
-    check: dict[str, Any] = {
-        "type": health.type,
-        "path": health.path,
-        "initialDelaySeconds": round(health.initial_delay_s),
-        "intervalSeconds": max(1, round(health.interval_s)),
-        "unhealthyThreshold": health.unhealthy_threshold,
-    }
-    if health.port is not None:
-        check["port"] = health.port
-    scaling = group.autoscaling
-    items = []
-    for name, inputs in slots:
-        if inputs.secret_env:
-            raise ValueError(f"slot {name}: a slot's inputs carry no secret env")
-        items.append(
-            {
-                "name": name,
-                "host": inputs.host,
-                "digest": slot_digest(inputs),
-                "inputs": inputs.model_dump(mode="json", exclude={"secret_env"}),
-            }
+    group, env = args.group, args.env
+    if any(instance.secrets for instance, _ in args.slots):
+        raise ConfigError(
+            f"instance group {group.name}: its template has secrets, which the members of a"
+            " group the operator manages cannot receive yet; move them to a plain instance,"
+            " or unset settings.management_cluster",
+            key_path=f"instance_templates.{group.template}.secrets",
         )
-    return {
-        "apiVersion": GROUP_API,
-        "kind": "InstanceGroup",
-        "metadata": {"name": group_object_name(env, group), "labels": labels},
-        "spec": {
-            "environment": render.owner(env),
-            "size": group.size,
-            "minSize": group.min_size,
-            "maxSize": group.max_size,
-            "maxSurge": group.update_policy.max_surge,
-            "maxUnavailable": group.update_policy.max_unavailable,
-            "autoHealing": group.auto_healing,
-            "healthCheck": check,
-            "autoscaling": {
-                "targetCpuPercent": max(1, round(scaling.target_cpu_utilization * 100)),
-                "windowSeconds": max(1, round(scaling.window_s)),
-                "scaleInStabilizationSeconds": round(scaling.scale_in_stabilization_s),
-                "initializationSeconds": round(scaling.initialization_s),
-            },
-            "slots": items,
-        },
+    hosts = sorted({host.name for _, host in args.slots})
+
+    def manifest(accelerators: list[str]) -> str:
+        by_host = dict(zip(hosts, accelerators, strict=True))
+        slots = [
+            (
+                instance.name,
+                slot_values(
+                    instance,
+                    env=env,
+                    host=host,
+                    accelerator=by_host[host.name],
+                    templates=args.templates,
+                ),
+            )
+            for instance, host in args.slots
+        ]
+        obj = instance_group_object(env, group, slots)
+        return yaml.safe_dump(obj, sort_keys=False, width=1000)
+
+    image_volumes = {
+        host: args.images[(image, host)]
+        for image, host in sorted({(i.image, h.name) for i, h in args.slots})
     }
+    return InstanceGroupManagerInputs.model_construct(
+        cluster=args.cluster,
+        kubeconfig=args.kubeconfig,  # type: ignore[arg-type]  # an Output
+        cluster_ca=args.cluster_ca,  # type: ignore[arg-type]  # an Output
+        name=group_object_name(env, group),
+        size=group.size,
+        min_size=group.min_size,
+        max_size=group.max_size,
+        manifest=pulumi.Output.all(*(args.accelerators[h] for h in hosts)).apply(manifest),  # type: ignore[arg-type]
+        image_volumes=image_volumes,  # type: ignore[arg-type]  # Outputs
+        timeout=1800,
+    )

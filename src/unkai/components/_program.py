@@ -25,7 +25,8 @@ def deploy_environment(env: Environment | None = None, *, root: Path | None = No
     secret is read from the config key its ``SecretRef`` names.
 
     The outputs ``unkai up`` shows are exported: ``environment``, ``hosts``,
-    ``instances``, ``container_images``, ``clusters`` and ``workloads``.
+    ``instances``, ``instance_groups``, ``container_images``, ``clusters`` and
+    ``workloads``.
 
     Args:
         env: An environment built in Python (default: the stack's, from YAML).
@@ -59,6 +60,7 @@ def deploy_environment(env: Environment | None = None, *, root: Path | None = No
     pulumi.export("environment", env.name)
     pulumi.export("hosts", cloud.hosts_summary)
     pulumi.export("instances", cloud.summary)
+    pulumi.export("instance_groups", cloud.groups_summary)
     pulumi.export("container_images", cloud.images_summary)
     pulumi.export("clusters", cloud.clusters_summary)
     pulumi.export("workloads", cloud.workloads_summary)

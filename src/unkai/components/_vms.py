@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pulumi
 
@@ -240,29 +240,26 @@ def instance_inputs(
     return InstanceInputs.model_construct(**fields)  # type: ignore[arg-type]
 
 
-def known_instance_inputs(
+def slot_values(
     instance: model.Instance,
     *,
     env: model.Environment,
     host: model.Host,
     accelerator: str,
-    image_volume_path: str,
     templates: render.Templates | None = None,
-) -> InstanceInputs:
-    """:func:`instance_inputs` with the host's accelerator and the image's volume known.
+) -> dict[str, Any]:
+    """What a managed group's slot holds: :func:`instance_inputs` for a known accelerator.
 
-    What an instance group's slot holds (no secret env: a group's members get theirs from
-    the group's Secret). Validated, since every value is known.
+    Everything but the image volume (the group object's ``imageVolumes`` has each host's)
+    and secret env (never in the object), as JSON values. The operator validates them with
+    the ``Instance`` kind's model when it makes a member.
     """
-    return InstanceInputs.model_validate(
-        {
-            **_instance_fields(instance, env=env, host=host, templates=templates),
-            "domain_xml": render.render_domain_xml(
-                instance, env=env, accelerator=_accelerator(accelerator), templates=templates
-            ),
-            "image_volume_path": image_volume_path,
-        }
+    fields = _instance_fields(instance, env=env, host=host, templates=templates)
+    fields["domain_xml"] = render.render_domain_xml(
+        instance, env=env, accelerator=_accelerator(accelerator), templates=templates
     )
+    inputs = InstanceInputs.model_construct(**fields)  # type: ignore[arg-type]
+    return inputs.model_dump(mode="json", exclude={"image_volume_path", "secret_env"})
 
 
 class Instance(KindResource):

@@ -32,6 +32,8 @@ from unkai.kinds.compute import (
     DiskSpec,
     ImageBuildInputs,
     ImageBuildState,
+    InstanceGroupManagerInputs,
+    InstanceGroupManagerState,
     InstanceInputs,
     InstanceState,
     KvmHostInputs,
@@ -74,6 +76,7 @@ KINDS: tuple[type[State], ...] = (
     ClusterState,
     NodePoolState,
     WorkloadState,
+    InstanceGroupManagerState,
 )
 """The state model of every kind the provider serves (its inputs are its base)."""
 
@@ -90,6 +93,8 @@ __all__ = [
     "ImageBuildInputs",
     "ImageBuildState",
     "Inputs",
+    "InstanceGroupManagerInputs",
+    "InstanceGroupManagerState",
     "InstanceInputs",
     "InstanceState",
     "KvmHostInputs",

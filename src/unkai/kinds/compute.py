@@ -14,6 +14,8 @@ from unkai.render import STORAGE_POOL, STORAGE_POOL_PATH
 
 __all__ = [
     "DiskSpec",
+    "InstanceGroupManagerInputs",
+    "InstanceGroupManagerState",
     "InstanceInputs",
     "InstanceState",
     "KvmHostInputs",
@@ -391,3 +393,56 @@ class InstanceState(InstanceInputs, State):
     """Seconds from start to "cloud-init finished"."""
     ssh_host_keys: tuple[str, ...] | None = None
     """The guest's SSH host public keys, read from its console at first boot."""
+
+
+_OTHER_MANAGER = "the group moves to another management cluster: its object is made there anew"
+
+
+class InstanceGroupManagerInputs(Inputs):
+    """A managed instance group: its ``InstanceGroup`` object on the management cluster.
+
+    The resource id is ``<cluster>/<object name>``. ``up`` applies :attr:`manifest` with
+    each host's image volume (``image_volumes``) and (unless ``unkai up --no-wait``) waits until
+    the operator reports every member healthy and made from the current template (a
+    rollout's progress is said as it goes). The operator makes, heals, rolls and (between
+    ``min_size`` and ``max_size``) scales the members from then on, without ``up``: what
+    it did is its status, never a diff.
+    """
+
+    token: ClassVar[str] = "unkai:compute:InstanceGroupManager"
+
+    cluster: Annotated[NonEmpty, Replace(_OTHER_MANAGER)]
+    """The management cluster's name."""
+    kubeconfig: Annotated[NonEmpty, Replace(_OTHER_MANAGER)]
+    """Its admin kubeconfig (its ``kubeconfig`` output)."""
+    cluster_ca: Annotated[
+        NonEmpty, Replace("the management cluster was made anew: the group's object goes there")
+    ]
+    """Its ``ca_fingerprint`` output."""
+    name: Annotated[NonEmpty, Replace("an InstanceGroup object cannot be renamed")]
+    """The object's name (``<owner>-<group>``)."""
+    size: Annotated[int, Field(ge=0)]
+    """How many members ``up`` asks for."""
+    min_size: Annotated[int, Field(ge=0)]
+    """The autoscaler's floor."""
+    max_size: Annotated[int, Field(ge=0)]
+    """The autoscaler's ceiling."""
+    manifest: NonEmpty
+    """The ``InstanceGroup`` object as YAML: its policy and its slots' rendered inputs."""
+    image_volumes: Mapping[str, NonEmpty]
+    """Host → the image volume its members' boot disks are layered over."""
+    timeout: Annotated[float, Field(gt=0)] = 1800
+    """Seconds the group gets to settle."""
+
+
+class InstanceGroupManagerState(InstanceGroupManagerInputs, State):
+    """The group as the management cluster has it: the object's spec, its status."""
+
+    target: int | None = None
+    """The size the operator aims for (the autoscaler may have moved it from ``size``)."""
+    healthy: int | None = None
+    """Members passing their health check."""
+    updated: int | None = None
+    """Healthy members made from the current template."""
+    members: tuple[str, ...] | None = None
+    """The members' names."""

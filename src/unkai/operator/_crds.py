@@ -193,6 +193,11 @@ def _instance_group_schema() -> dict[str, Any]:
                 "type": "string",
                 "description": "The Secret (namespace unkai-system) with the members' secret env.",
             },
+            "imageVolumes": {
+                "type": "object",
+                "additionalProperties": {"type": "string"},
+                "description": "Host → the image volume its members' boot disks are layered over.",
+            },
             "slots": {"type": "array", "items": slot},
         },
         "x-kubernetes-validations": [

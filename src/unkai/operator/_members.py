@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import datetime as dt
+import hashlib
 import logging
 import socket
 import urllib.error
@@ -39,6 +40,25 @@ log = logging.getLogger("unkai.operator")
 Say = Callable[[str], None]
 
 
+def _image(spec: Mapping[str, Any], slot: Mapping[str, Any]) -> str:
+    """The image volume a slot's boot disk is layered over: its host's (``imageVolumes``)."""
+    return str((spec.get("imageVolumes") or {}).get(slot["host"], ""))
+
+
+def slot_digests(spec: Mapping[str, Any]) -> dict[str, str]:
+    """What a member of each slot is made from: its rendered inputs' digest and its image.
+
+    The image volume's name carries the image's content digest, so a new image is a new
+    digest too, and the group rolls onto it.
+    """
+    return {
+        slot["name"]: hashlib.sha256(f"{slot['digest']}:{_image(spec, slot)}".encode()).hexdigest()[
+            :16
+        ]
+        for slot in spec.get("slots") or ()
+    }
+
+
 def group_spec(name: str, spec: Mapping[str, Any]) -> GroupSpec:
     """The reconciler's view of an ``InstanceGroup`` object's ``spec`` (defaults applied)."""
     health = spec.get("healthCheck") or {}
@@ -48,7 +68,7 @@ def group_spec(name: str, spec: Mapping[str, Any]) -> GroupSpec:
         size=int(spec["size"]),
         min_size=int(spec["minSize"]),
         max_size=int(spec["maxSize"]),
-        slots={slot["name"]: slot["digest"] for slot in spec.get("slots") or ()},
+        slots=slot_digests(spec),
         max_surge=int(spec.get("maxSurge", 1)),
         max_unavailable=int(spec.get("maxUnavailable", 0)),
         auto_healing=bool(spec.get("autoHealing", True)),
@@ -62,9 +82,11 @@ def group_spec(name: str, spec: Mapping[str, Any]) -> GroupSpec:
 
 
 def slot_inputs(spec: Mapping[str, Any]) -> dict[str, InstanceInputs]:
-    """Each slot's instance inputs, validated by the ``Instance`` kind's own model."""
+    """Each slot's instance inputs, with its host's image, validated by the ``Instance`` kind."""
     return {
-        slot["name"]: InstanceInputs.model_validate(slot["inputs"])
+        slot["name"]: InstanceInputs.model_validate(
+            {**slot["inputs"], "image_volume_path": _image(spec, slot)}
+        )
         for slot in spec.get("slots") or ()
     }
 
@@ -324,7 +346,7 @@ def act(
     process left in the making) starts in a thread and is ``booting`` until it finishes.
     """
     inputs = slot_inputs(spec)
-    digests = {slot["name"]: slot["digest"] for slot in spec.get("slots") or ()}
+    digests = slot_digests(spec)
     records = dict(observed.records)
     for name in decision.delete:
         if name in inputs and name not in worker.making:
@@ -388,7 +410,7 @@ def status_of(
     ``healthyMembers`` and ``updatedMembers`` then say whether the group has settled
     (``unkai up`` waits for that).
     """
-    digests = {slot["name"]: slot["digest"] for slot in spec.get("slots") or ()}
+    digests = slot_digests(spec)
     views = {m.name: m for m in observed.members}
     members = []
     for name in sorted(records, key=lambda n: (len(n), n)):

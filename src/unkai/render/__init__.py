@@ -74,6 +74,12 @@ from unkai.render._docker import (
     image_tag,
     render_dockerfile,
 )
+from unkai.render._groups import (
+    instance_group_file,
+    instance_group_name,
+    instance_group_policy,
+    render_instance_group,
+)
 from unkai.render._images import PLAYBOOK_CONTENT_DIRS, playbook_digest, resolve_playbook
 from unkai.render._index import definition_hash
 from unkai.render._jinja import (
@@ -170,6 +176,9 @@ __all__ = [
     "image_reference",
     "image_tag",
     "instance_fqdn",
+    "instance_group_file",
+    "instance_group_name",
+    "instance_group_policy",
     "instance_mac",
     "inventory",
     "kubernetes_minor",
@@ -184,6 +193,7 @@ __all__ = [
     "render_domain_xml",
     "render_host_vars",
     "render_index",
+    "render_instance_group",
     "render_inventory",
     "render_manifests",
     "render_meta_data",

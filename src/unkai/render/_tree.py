@@ -17,6 +17,7 @@ from unkai.model import Environment, Instance
 from unkai.render._ansible import render_host_vars, render_inventory
 from unkai.render._cloudinit import render_cloud_init
 from unkai.render._docker import image_reference, render_dockerfile
+from unkai.render._groups import instance_group_file, render_instance_group
 from unkai.render._index import env_index
 from unkai.render._jinja import Templates, default_templates
 from unkai.render._kubernetes import node_pool_file, render_manifests, render_node_pool
@@ -110,6 +111,7 @@ def render_tree(
         ansible/host_vars/<host>.yml
         kubernetes/<cluster>/<workload>/{deployment,service,hpa,pdb}.yaml
         kubernetes/<cluster>/nodepool-<pool>.yaml
+        kubernetes/<management cluster>/instancegroup-<group>.yaml
         index.json
 
     Everything is rendered and checked in memory (XML and JSON well-formed, MAC
@@ -168,6 +170,10 @@ def render_tree(
             tree[PurePosixPath(node_pool_file(cluster.name, pool.name))] = render_node_pool(
                 cluster.name, pool, env, templates=templates
             )
+    if env.management_cluster is not None:
+        for group in env.instance_groups.values():
+            path = PurePosixPath(instance_group_file(env.management_cluster, group.name))
+            tree[path] = render_instance_group(env, group)
     _check_macs(env)
     _check_well_formed(tree)
     tree[INDEX_FILE] = render_index(tree)

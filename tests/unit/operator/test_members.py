@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 
 from unkai import model
-from unkai.components import instance_group_object, known_instance_inputs, slot_digest
+from unkai.components import instance_group_object, slot_digest, slot_values
 from unkai.drivers.libvirt import cpu_share
 from unkai.environments import load_environment
 from unkai.operator import instance_group_crd
@@ -25,11 +25,13 @@ from unkai.operator._members import (
     memory_of,
     probe,
     recorded,
+    slot_digests,
     slot_inputs,
     status_of,
 )
 
 ROOT = Path(__file__).resolve().parents[3]
+IMAGE = "/var/lib/unkai/images/unkai-local-debian-12-0123456789ab.qcow2"
 
 
 def managed_local(**group: object) -> model.Environment:
@@ -45,17 +47,13 @@ def group_object(env: model.Environment) -> dict:
     slots = [
         (
             name,
-            known_instance_inputs(
-                members[name],
-                env=env,
-                host=env.hosts["localhost"],
-                accelerator="tcg",
-                image_volume_path="/var/lib/unkai/images/i.qcow2",
-            ),
+            slot_values(members[name], env=env, host=env.hosts["localhost"], accelerator="tcg"),
         )
         for name in group.slot_names()
     ]
-    return instance_group_object(env, group, slots)
+    obj = instance_group_object(env, group, slots)
+    obj["spec"]["imageVolumes"] = {"localhost": IMAGE}
+    return obj
 
 
 def test_the_object_has_a_slot_for_each_member_and_the_schema_accepts_it():
@@ -68,7 +66,8 @@ def test_the_object_has_a_slot_for_each_member_and_the_schema_accepts_it():
     assert obj["spec"]["healthCheck"]["port"] == 22
     inputs = slot_inputs(obj["spec"])
     assert inputs["web-3"].name == "unkai-local-web-3"
-    assert obj["spec"]["slots"][3]["digest"] == slot_digest(inputs["web-3"])
+    assert inputs["web-3"].image_volume_path == IMAGE
+    assert obj["spec"]["slots"][3]["digest"] == slot_digest(obj["spec"]["slots"][3]["inputs"])
     # Each slot has its own SSH port; rendering again gives the same bytes.
     assert len({i.ssh_port for i in inputs.values()}) == 4
     assert group_object(env) == obj
@@ -89,11 +88,15 @@ def test_the_reconciler_reads_the_policy_from_the_object():
     assert (spec.max_surge, spec.max_unavailable) == (0, 1)
     assert (spec.target_cpu, spec.scale_in_stabilization, spec.initial_delay) == (0.75, 120, 45)
     assert list(spec.slots) == ["web-0", "web-1", "web-2"]
+    # A new image (its volume carries its content digest) is a new digest for every slot.
+    obj["spec"]["imageVolumes"] = {"localhost": IMAGE.replace("0123", "4567")}
+    again = group_spec("web", obj["spec"])
+    assert not set(again.slots.values()) & set(spec.slots.values())
 
 
 def test_what_a_round_keeps_in_status_reads_back_the_same():
     obj = group_object(managed_local())
-    digests = {s["name"]: s["digest"] for s in obj["spec"]["slots"]}
+    digests = slot_digests(obj["spec"])
     records = {
         "web-0": Recorded(digests["web-0"], 1_000.0, "healthy", "127.0.0.1"),
         "web-1": Recorded("old", 1_010.0, "booting"),

@@ -25,6 +25,7 @@ from unkai import kinds
 from unkai.components import (
     ContainerImage,
     KindResource,
+    ManagedGroupArgs,
     NodePool,
     NodePoolArgs,
     Workload,
@@ -35,6 +36,7 @@ from unkai.components import (
     image_build_inputs,
     instance_inputs,
     kvm_host_inputs,
+    manager_inputs,
     network_inputs,
     pinned_image_ref,
     vm_image_inputs,
@@ -124,6 +126,11 @@ EXAMPLES: dict[type[Inputs], dict[str, Any]] = {
         "kubeconfig": "/k", "cluster_ca": "sha256:ca", "name": "api",
         "manifests": {"deployment.yaml": "kind: Deployment\n"}, "replicas": 1,
         "secret_name": "api", "secret_values": {"DB_PASSWORD": "x"},
+    },
+    kinds.InstanceGroupManagerInputs: {
+        "cluster": "apps", "kubeconfig": "/k", "cluster_ca": "sha256:ca",
+        "name": "unkai-local-web", "size": 2, "min_size": 1, "max_size": 3,
+        "manifest": "kind: InstanceGroup\n", "image_volumes": {"localhost": "/v/i.qcow2"},
     },
 }  # fmt: skip
 
@@ -408,7 +415,10 @@ def _stack_resources(env_name: str, *, kubernetes: bool) -> list[tuple[str, Inpu
         if env.networks[net].mode != "user":
             built_net = network_inputs(env.networks[net], env.hosts[host], environment=env.name)
             found.append((f"{net}-{host}", built_net, kinds.NetworkState))
+    managed = env.management_cluster is not None
     for instance in instances:
+        if managed and instance.group is not None:
+            continue  # the operator makes it, from its group's object (below)
         host = host_of[instance.name]
         volume = f"{STORAGE_POOL_PATH}/{instance.image}-{SHA[:12]}.qcow2"
         built_vm = instance_inputs(
@@ -439,6 +449,17 @@ def _stack_resources(env_name: str, *, kubernetes: bool) -> list[tuple[str, Inpu
         )
         res = Workload(name, args)
         found.append((res.resource_name, res.inputs, res.state))
+    for group_name, group in sorted(env.instance_groups.items()) if managed and kubernetes else ():
+        slots = tuple((i, host_of[i.name]) for i in instances if i.group == group_name)
+        manager = manager_inputs(
+            ManagedGroupArgs(
+                group=group, slots=slots, env=env, cluster=env.management_cluster or "",
+                kubeconfig=KUBECONFIG, cluster_ca=CA,
+                accelerators={h.name: "tcg" for _, h in slots},
+                images={(i.image, h.name): f"{STORAGE_POOL_PATH}/{i.image}.q" for i, h in slots},
+            )
+        )  # fmt: skip
+        found.append((group_name, manager, kinds.InstanceGroupManagerState))
     # The smoke stack's file: its content a secret Output, built with model_construct.
     smoke = kinds.LocalFileInputs.model_construct(
         path=str(ROOT / ".unkai" / "smoke" / f"{env_name}.txt"),

@@ -4,7 +4,9 @@
 and unkai's operator for one cluster, from the pinned toolchain, with per-cluster
 certificates and kubeconfigs in the cluster's state folder; nothing listens beyond
 127.0.0.1. ``apply_node_pool``/``wait_node_pool``/``delete_node_pool`` put a node pool's
-NodePool object on the cluster, whose nodes the operator makes;
+NodePool object on the cluster, whose nodes the operator makes, and
+``apply_instance_group``/``wait_instance_group``/``delete_instance_group`` an instance
+group's InstanceGroup object, whose members (VMs) it makes;
 ``create_fake_nodes``/``delete_fake_nodes``/``sync_fake_nodes`` are the simulated nodes
 themselves, which kwok keeps Ready and whose pods it runs. ``apply_objects`` and
 its siblings put a workload's rendered manifests on a cluster with server-side apply.
@@ -15,6 +17,17 @@ from __future__ import annotations
 
 from unkai.drivers.kubernetes._client import kube_client, kube_session
 from unkai.drivers.kubernetes._control_plane import ComponentStatus, ControlPlane, pinned_binaries
+from unkai.drivers.kubernetes._instance_groups import (
+    GroupStatus,
+    InstanceGroupObject,
+    MemberStatus,
+    apply_instance_group,
+    delete_instance_group,
+    instance_group_events,
+    list_instance_groups,
+    read_instance_group,
+    wait_instance_group,
+)
 from unkai.drivers.kubernetes._node_pools import (
     NodePoolObject,
     PoolEvent,
@@ -75,7 +88,10 @@ __all__ = [
     "ControlPlane",
     "DeploymentState",
     "FakeNodePool",
+    "GroupStatus",
+    "InstanceGroupObject",
     "Kubeconfig",
+    "MemberStatus",
     "NodePoolObject",
     "NodeTaint",
     "ObjectRef",
@@ -84,20 +100,24 @@ __all__ = [
     "PoolStatus",
     "Ports",
     "apply_differences",
+    "apply_instance_group",
     "apply_node_pool",
     "apply_objects",
     "changed_paths",
     "create_fake_nodes",
     "delete_fake_nodes",
+    "delete_instance_group",
     "delete_node_pool",
     "delete_objects",
     "deployment_state",
     "ensure_namespace",
     "fake_node_manifest",
+    "instance_group_events",
     "issue",
     "kube_client",
     "kube_session",
     "list_fake_nodes",
+    "list_instance_groups",
     "list_node_pools",
     "node_metadata_patch",
     "node_pool_events",
@@ -107,6 +127,7 @@ __all__ = [
     "pki_plan",
     "plan_control_plane",
     "plan_objects",
+    "read_instance_group",
     "read_node_pool",
     "read_objects",
     "ref_of",
@@ -115,6 +136,7 @@ __all__ = [
     "secret_manifest",
     "sync_fake_nodes",
     "wait_deployment_available",
+    "wait_instance_group",
     "wait_node_pool",
     "wait_nodes_ready",
 ]

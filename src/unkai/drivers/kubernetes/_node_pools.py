@@ -94,6 +94,94 @@ def _status(obj: Any) -> PoolStatus:
     )
 
 
+def apply_object(*, kubeconfig: Path, manifest: str | Mapping[str, Any], what: str) -> Any:
+    """Server-side apply one of unkai's objects (unkai owns its ``spec``); the live object.
+
+    ``what`` names it in errors (``node pool web``).
+
+    Raises:
+        DriverError: the cluster has no such kind yet (its operator never started) or
+            refused the object.
+    """
+    doc = yaml.safe_load(manifest) if isinstance(manifest, str) else dict(manifest)
+    try:
+        with kube_session(kubeconfig) as client:
+            return client.apply(codecs.from_dict(doc), field_manager=FIELD_MANAGER, force=True)  # type: ignore[call-overload]
+    except ApiError as err:
+        if err.status.code == 404:
+            raise DriverError(
+                f"{what}: the cluster has no {doc['kind']} kind: its operator has not"
+                f" started (see {operator_log(kubeconfig)})"
+            ) from err
+        raise DriverError(f"{what}: the API server refused it: {err.status.message}") from err
+    except httpx2.HTTPError as err:
+        raise DriverError(f"{what}: the API server did not answer: {err}") from err
+
+
+def read_object(*, kubeconfig: Path, kind: Any, name: str, what: str) -> Any | None:
+    """The object ``name`` of ``kind`` (``None``: there is none).
+
+    Raises:
+        DriverError: the API server failed or did not answer.
+    """
+    try:
+        with kube_session(kubeconfig) as client:
+            return client.get(kind, name)
+    except ApiError as err:
+        if err.status.code == 404:
+            return None
+        raise DriverError(f"cannot read {what}: {err.status.message}") from err
+    except httpx2.HTTPError as err:
+        raise DriverError(f"cannot read {what}: {err}") from err
+
+
+def delete_object(
+    *, kubeconfig: Path, kind: Any, name: str, what: str, timeout: float, removes: str
+) -> None:
+    """Delete an object and wait until its operator has removed what it made (``removes``).
+
+    Raises:
+        DriverError: the API server refused, or the object outlived ``timeout`` (its
+            operator is not running).
+    """
+    try:
+        with kube_session(kubeconfig) as client:
+            client.delete(kind, name)
+    except ApiError as err:
+        if err.status.code == 404:
+            return
+        raise DriverError(f"cannot delete {what}: {err.status.message}") from err
+    except httpx2.HTTPError as err:
+        raise DriverError(f"cannot delete {what}: {err}") from err
+    deadline = time.monotonic() + timeout
+    while read_object(kubeconfig=kubeconfig, kind=kind, name=name, what=what) is not None:
+        if time.monotonic() >= deadline:
+            raise DriverError(
+                f"{what} is still being deleted after {timeout:.0f} s: its operator removes"
+                f" {removes} first (see {operator_log(kubeconfig)})"
+            )
+        time.sleep(0.5)
+
+
+def list_objects(*, kubeconfig: Path, kind: Any, what: str) -> list[Any]:
+    """Every object of ``kind`` (empty: none, or no such kind).
+
+    Raises:
+        DriverError: the API server failed or did not answer.
+    """
+    try:
+        with kube_session(kubeconfig) as client:
+            return [
+                obj for obj in client.list(kind) if obj.metadata is not None and obj.metadata.name
+            ]
+    except ApiError as err:
+        if err.status.code == 404:
+            return []
+        raise DriverError(f"cannot list the {what}: {err.status.message}") from err
+    except httpx2.HTTPError as err:
+        raise DriverError(f"cannot list the {what}: the API server did not answer: {err}") from err
+
+
 def apply_node_pool(*, kubeconfig: Path, manifest: str) -> PoolStatus:
     """Server-side apply one rendered NodePool object (unkai owns its ``spec``).
 
@@ -101,22 +189,8 @@ def apply_node_pool(*, kubeconfig: Path, manifest: str) -> PoolStatus:
         DriverError: the cluster has no NodePool kind yet (its operator never started)
             or refused the object.
     """
-    doc = yaml.safe_load(manifest)
-    name = doc["metadata"]["name"]
-    try:
-        with kube_session(kubeconfig) as client:
-            obj = client.apply(codecs.from_dict(doc), field_manager=FIELD_MANAGER, force=True)  # type: ignore[call-overload]
-    except ApiError as err:
-        if err.status.code == 404:
-            raise DriverError(
-                f"node pool {name}: the cluster has no NodePool kind: its operator has not"
-                f" started (see {operator_log(kubeconfig)})"
-            ) from err
-        raise DriverError(
-            f"node pool {name}: the API server refused it: {err.status.message}"
-        ) from err
-    except httpx2.HTTPError as err:
-        raise DriverError(f"node pool {name}: the API server did not answer: {err}") from err
+    name = yaml.safe_load(manifest)["metadata"]["name"]
+    obj = apply_object(kubeconfig=kubeconfig, manifest=manifest, what=f"node pool {name}")
     return _status(obj)
 
 
@@ -126,15 +200,10 @@ def read_node_pool(*, kubeconfig: Path, name: str) -> PoolStatus | None:
     Raises:
         DriverError: the API server failed or did not answer.
     """
-    try:
-        with kube_session(kubeconfig) as client:
-            return _status(client.get(NodePoolObject, name))
-    except ApiError as err:
-        if err.status.code == 404:
-            return None
-        raise DriverError(f"cannot read node pool {name}: {err.status.message}") from err
-    except httpx2.HTTPError as err:
-        raise DriverError(f"cannot read node pool {name}: {err}") from err
+    obj = read_object(
+        kubeconfig=kubeconfig, kind=NodePoolObject, name=name, what=f"node pool {name}"
+    )
+    return None if obj is None else _status(obj)
 
 
 def wait_node_pool(
@@ -184,23 +253,10 @@ def delete_node_pool(*, kubeconfig: Path, name: str, timeout: float) -> None:
         DriverError: the API server refused, or the object outlived ``timeout`` (its
             operator is not running).
     """
-    try:
-        with kube_session(kubeconfig) as client:
-            client.delete(NodePoolObject, name)
-    except ApiError as err:
-        if err.status.code == 404:
-            return
-        raise DriverError(f"cannot delete node pool {name}: {err.status.message}") from err
-    except httpx2.HTTPError as err:
-        raise DriverError(f"cannot delete node pool {name}: {err}") from err
-    deadline = time.monotonic() + timeout
-    while read_node_pool(kubeconfig=kubeconfig, name=name) is not None:
-        if time.monotonic() >= deadline:
-            raise DriverError(
-                f"node pool {name} is still being deleted after {timeout:.0f} s: its operator"
-                f" removes the nodes first (see {operator_log(kubeconfig)})"
-            )
-        time.sleep(0.5)
+    delete_object(
+        kubeconfig=kubeconfig, kind=NodePoolObject, name=name, what=f"node pool {name}",
+        timeout=timeout, removes="the nodes",
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -221,25 +277,12 @@ def list_node_pools(*, kubeconfig: Path) -> dict[str, PoolStatus]:
     Raises:
         DriverError: the API server failed or did not answer.
     """
-    try:
-        with kube_session(kubeconfig) as client:
-            return {
-                obj.metadata.name: _status(obj)
-                for obj in client.list(NodePoolObject)
-                if obj.metadata is not None and obj.metadata.name
-            }
-    except ApiError as err:
-        if err.status.code == 404:
-            return {}
-        raise DriverError(f"cannot list the node pools: {err.status.message}") from err
-    except httpx2.HTTPError as err:
-        raise DriverError(
-            f"cannot list the node pools: the API server did not answer: {err}"
-        ) from err
+    found = list_objects(kubeconfig=kubeconfig, kind=NodePoolObject, what="node pools")
+    return {obj.metadata.name: _status(obj) for obj in found}
 
 
-def node_pool_events(*, kubeconfig: Path, limit: int = 10) -> tuple[PoolEvent, ...]:
-    """The latest ``limit`` Events on the cluster's node pools, newest last.
+def object_events(*, kubeconfig: Path, kind: str, limit: int = 10) -> tuple[PoolEvent, ...]:
+    """The latest ``limit`` Events on the cluster's objects of ``kind``, newest last.
 
     Raises:
         DriverError: the API server failed or did not answer.
@@ -248,14 +291,9 @@ def node_pool_events(*, kubeconfig: Path, limit: int = 10) -> tuple[PoolEvent, .
 
     try:
         with kube_session(kubeconfig) as client:
-            events = [
-                e
-                for e in client.list(
-                    Event, namespace="*", fields={"involvedObject.kind": "NodePool"}
-                )
-            ]
+            events = list(client.list(Event, namespace="*", fields={"involvedObject.kind": kind}))
     except (ApiError, httpx2.HTTPError) as err:
-        raise DriverError(f"cannot list the node pools' events: {err}") from err
+        raise DriverError(f"cannot list the events of the {kind} objects: {err}") from err
 
     def when(event: Any) -> str:
         stamp = event.lastTimestamp or event.eventTime or event.metadata.creationTimestamp
@@ -273,3 +311,12 @@ def node_pool_events(*, kubeconfig: Path, limit: int = 10) -> tuple[PoolEvent, .
         for e in events
     ]
     return tuple(sorted(found, key=lambda e: e.time)[-limit:])
+
+
+def node_pool_events(*, kubeconfig: Path, limit: int = 10) -> tuple[PoolEvent, ...]:
+    """The latest ``limit`` Events on the cluster's node pools, newest last.
+
+    Raises:
+        DriverError: the API server failed or did not answer.
+    """
+    return object_events(kubeconfig=kubeconfig, kind="NodePool", limit=limit)

@@ -6,6 +6,7 @@ from unkai.provider.resources.cluster import Cluster, NodePool
 from unkai.provider.resources.container_image import ContainerImage
 from unkai.provider.resources.image_build import ImageBuild
 from unkai.provider.resources.instance import Instance
+from unkai.provider.resources.instance_group import InstanceGroupManager
 from unkai.provider.resources.kvm_host import KvmHost
 from unkai.provider.resources.local_file import LocalFile
 from unkai.provider.resources.network import Network
@@ -25,6 +26,7 @@ ALL = (
     Cluster(),
     NodePool(),
     Workload(),
+    InstanceGroupManager(),
 )
 
 __all__ = [
@@ -33,6 +35,7 @@ __all__ = [
     "ContainerImage",
     "ImageBuild",
     "Instance",
+    "InstanceGroupManager",
     "KvmHost",
     "LocalFile",
     "Network",
