@@ -1,9 +1,10 @@
 """Managed instance groups: the operator makes, heals and rolls real VMs.
 
-A real control plane (its operator included) and this machine's libvirt: an
-``InstanceGroup`` object made from an environment's group (each slot's inputs rendered
-as for a plain instance) is applied, and the operator makes its members, boots them to
-"cloud-init finished", recreates one whose domain was destroyed, rolls the group to a new
+A real control plane (its operator included) and this machine's libvirt: the provider's
+``InstanceGroupManager`` kind applies an ``InstanceGroup`` object made from an
+environment's group (each slot's inputs rendered as for a plain instance) and waits, and
+the operator makes its members, boots them to "cloud-init finished", recreates one whose
+domain was destroyed (which a refresh then reads as no change), rolls the group to a new
 template within its surge and unavailability limits (sampled every second), and removes
 every member when the object is deleted.
 """
@@ -16,11 +17,13 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from lightkube import Client, codecs
+import yaml
+from lightkube import Client
 from lightkube.generic_resource import create_global_resource
 from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from lightkube.resources.core_v1 import Event
@@ -31,14 +34,17 @@ from unkai.drivers import libvirt
 from unkai.drivers.kubernetes import ControlPlane, kube_client
 from unkai.drivers.kubernetes._process import free_ports
 from unkai.environments import load_environment
+from unkai.kinds import InstanceGroupManagerInputs, InstanceGroupManagerState, input_values
 from unkai.operator import GROUP, VERSION
 from unkai.operator._members import slot_digests
+from unkai.provider.resources.instance_group import InstanceGroupManager
 from unkai.provider.resources.vm_image import VmImage
 from unkai.toolchain import cached_probe
 
 ROOT = Path(__file__).resolve().parents[2]
 InstanceGroupCR = create_global_resource(GROUP, VERSION, "InstanceGroup", "instancegroups")
 SIZE, SURGE = 2, 1
+MANAGER = InstanceGroupManager()
 
 
 def group_env(**group: Any) -> model.Environment:
@@ -138,8 +144,22 @@ def group_object(env: model.Environment, image_path: str) -> dict[str, Any]:
     return obj
 
 
-def apply(client: Client, obj: dict[str, Any]) -> None:
-    client.apply(codecs.from_dict(obj), field_manager="unkai", force=True)
+def manager_inputs(cp: ControlPlane, obj: dict[str, Any]) -> InstanceGroupManagerInputs:
+    """What ``up`` gives the InstanceGroupManager kind for ``obj``."""
+    spec = obj["spec"]
+    rendered = {**obj, "spec": {k: v for k, v in spec.items() if k != "imageVolumes"}}
+    return InstanceGroupManagerInputs(
+        cluster="ig",
+        kubeconfig=str(cp.kubeconfig_path),
+        cluster_ca="sha256:test",
+        name=obj["metadata"]["name"],
+        size=spec["size"],
+        min_size=spec["minSize"],
+        max_size=spec["maxSize"],
+        manifest=yaml.safe_dump(rendered, sort_keys=False),
+        image_volumes=spec["imageVolumes"],
+        timeout=900,
+    )
 
 
 def status(client: Client, name: str) -> dict[str, Any]:
@@ -188,18 +208,28 @@ def reasons(client: Client, name: str) -> list[str]:
     return [e.reason for e in events]
 
 
+@dataclass
+class Made:
+    """The group as the tests left it: its object and the kind's state of it."""
+
+    client: Client
+    cp: ControlPlane
+    obj: dict[str, Any]
+    state: InstanceGroupManagerState
+
+
 @pytest.fixture(scope="module")
-def group(cluster, image) -> Iterator[tuple[Client, dict[str, Any]]]:
-    """The group made: its object applied and both members up."""
-    _, client = cluster
+def group(cluster, image) -> Iterator[Made]:
+    """The group made by the kind: its object applied, waited for until both members are up."""
+    cp, client = cluster
     obj = group_object(group_env(), image)
     name = obj["metadata"]["name"]
     start = time.monotonic()
-    apply(client, obj)
+    _, state = MANAGER.create(manager_inputs(cp, obj))
+    print(f"a group of {SIZE} made in {time.monotonic() - start:.1f} s")
+    made = Made(client, cp, obj, state)
     try:
-        wait_for("both members up", lambda: settled(client, name, digests_of(obj)), 600)
-        print(f"a group of {SIZE} made in {time.monotonic() - start:.1f} s")
-        yield client, obj
+        yield made
     finally:
         with contextlib.suppress(Exception):
             client.delete(InstanceGroupCR, name)
@@ -215,8 +245,10 @@ def _exists(client: Client, name: str) -> bool:
 
 
 def test_the_operator_makes_the_members_from_their_slots(group):
-    client, obj = group
+    client, obj = group.client, group.obj
     name = obj["metadata"]["name"]
+    assert (group.state.healthy, group.state.updated, group.state.target) == (SIZE, SIZE, SIZE)
+    assert group.state.members == ("ig-0", "ig-1")
     prefix = render.owner(group_env()) + "-ig-"
     assert domains(prefix) == {f"{prefix}0": "running", f"{prefix}1": "running"}
     found = status(client, name)
@@ -227,7 +259,7 @@ def test_the_operator_makes_the_members_from_their_slots(group):
 
 
 def test_a_destroyed_member_is_made_again(group):
-    client, obj = group
+    client, obj = group.client, group.obj
     name = obj["metadata"]["name"]
     domain = render.owner(group_env()) + "-ig-0"
     before = len(reasons(client, name))
@@ -237,10 +269,15 @@ def test_a_destroyed_member_is_made_again(group):
     wait_for("the member up again", lambda: settled(client, name, digests_of(obj)), 600)
     print(f"destroyed member healthy again after {time.monotonic() - failed:.1f} s")
     assert domains(domain) == {domain: "running"}
+    # What the operator did is its status: a refresh reads the same inputs, no change.
+    read = MANAGER.read(f"ig/{name}", group.state)
+    assert read is not None
+    assert input_values(read) == input_values(group.state)
+    assert read.healthy == SIZE
 
 
 def test_a_template_change_rolls_the_group_within_its_limits(group):
-    client, obj = group
+    client, obj = group.client, group.obj
     name = obj["metadata"]["name"]
     prefix = render.owner(group_env()) + "-ig-"
     # Rendering again gives the same slots; a new template gives every slot a new digest.
@@ -262,8 +299,8 @@ def test_a_template_change_rolls_the_group_within_its_limits(group):
     sampler.start()
     start = time.monotonic()
     try:
-        apply(client, new)
-        wait_for("the rollout", lambda: settled(client, name, digests_of(new)), 900)
+        group.state = MANAGER.update(f"ig/{name}", group.state, manager_inputs(group.cp, new))
+        assert settled(client, name, digests_of(new))
     finally:
         stop.set()
         sampler.join(timeout=30)
@@ -287,9 +324,9 @@ def roll_object(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_deleting_the_group_removes_every_member(group):
-    client, obj = group
+    client, obj = group.client, group.obj
     name = obj["metadata"]["name"]
     prefix = render.owner(group_env()) + "-ig-"
-    client.delete(InstanceGroupCR, name)
-    wait_for("the group's object to go", lambda: not _exists(client, name), 300)
+    MANAGER.delete(f"ig/{name}", group.state)  # waits until the operator removed them
+    assert not _exists(client, name)
     assert domains(prefix) == {}

@@ -392,7 +392,10 @@ def _stack_resources(env_name: str, *, kubernetes: bool) -> list[tuple[str, Inpu
     reference) are known placeholder values. NodePool and Workload are built by their
     own constructors, with registration captured instead of sent to an engine.
     """
-    env = load_environment(env_name, root=ROOT)
+    name, _, managed_by = env_name.partition("+")
+    # ``<env>+managed``: its groups kept by the operator of its cluster ``apps``.
+    overrides = {"settings": {"management_cluster": "apps"}} if managed_by else None
+    env = load_environment(name, root=ROOT, overrides=overrides)
     placement = place(env)
     instances = [
         i.model_copy(update={"ssh_keys": (*i.ssh_keys, OPERATOR_KEY)}) for i in env.all_instances()
@@ -486,7 +489,7 @@ async def _registered(inputs: Inputs, state: type[State]) -> tuple[dict[str, Any
 
 # The Cluster kind is a control plane on this machine (loopback only): only local's
 # cluster is one. The other environments' stacks are built for their compute layer.
-KUBERNETES = {"local": True, "dev": False}
+KUBERNETES = {"local": True, "local+managed": True, "dev": False}
 
 
 @cache
@@ -507,12 +510,18 @@ def stack_props(env_name: str) -> tuple[tuple[str, str, dict[str, Any], frozense
 
 def test_the_local_stack_registers_every_kind_but_networks():
     tokens = {token for token, *_ in stack_props("local")}
-    # local's only network is QEMU user mode: no libvirt network to create.
-    assert tokens == set(HANDLERS) - {kinds.NetworkInputs.token}
+    # local's only network is QEMU user mode: no libvirt network to create; its group's
+    # members are instances unless an operator keeps them.
+    assert tokens == set(HANDLERS) - {
+        kinds.NetworkInputs.token,
+        kinds.InstanceGroupManagerInputs.token,
+    }
+    managed = {token for token, *_ in stack_props("local+managed")}
+    assert managed == set(HANDLERS) - {kinds.NetworkInputs.token}
     assert kinds.NetworkInputs.token in {token for token, *_ in stack_props("dev")}
 
 
-@pytest.mark.parametrize("env_name", ["local", "dev"])
+@pytest.mark.parametrize("env_name", ["local", "local+managed", "dev"])
 def test_stack_props_pass_the_provider_check(env_name):
     for token, name, values, secrets in stack_props(env_name):
         # What the engine hands the provider: numbers as floats, secrets flagged.
