@@ -29,6 +29,7 @@ from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from lightkube.resources.core_v1 import Event
 
 from unkai import model, render
+from unkai.cli.status import cluster_status
 from unkai.components import instance_group_object, slot_values, vm_image_inputs
 from unkai.drivers import libvirt
 from unkai.drivers.kubernetes import ControlPlane, kube_client
@@ -255,6 +256,16 @@ def test_the_operator_makes_the_members_from_their_slots(group):
     assert (found["healthyMembers"], found["updatedMembers"]) == (SIZE, SIZE)
     assert {m["host"] for m in found["members"]} == {"localhost"}
     assert "MembersCreated" in reasons(client, name)
+    # `unkai status` shows each member, its host, health and template.
+    shown = cluster_status(group.cp.kubeconfig_path)["groups"][name]
+    assert (shown["healthy"], shown["updated"], shown["settled"]) == (SIZE, SIZE, True)
+    assert [(m["name"], m["host"], m["phase"]) for m in shown["members"]] == [
+        ("ig-0", "localhost", "healthy"),
+        ("ig-1", "localhost", "healthy"),
+    ]
+    assert any(
+        e["reason"] == "MemberReady" for e in cluster_status(group.cp.kubeconfig_path)["events"]
+    )
     assert reasons(client, name).count("MemberReady") >= SIZE
 
 

@@ -2,9 +2,10 @@
 
 For each cluster of the environment: each node pool's declared size and bounds, the size
 the operator aims for (the autoscaler may have moved it), its nodes and how many are
-Ready, its last scale-up and recent repairs, then the latest Events the operator posted
-(its decisions). It reads the clusters only; nothing changes. ``--json`` gives the same
-for scripts.
+Ready, its last scale-up and recent repairs; each instance group it keeps (on the
+environment's management cluster) with its members, their hosts, template digests,
+health and CPU use; then the latest Events the operator posted (its decisions). It reads
+the clusters only; nothing changes. ``--json`` gives the same for scripts.
 """
 
 from __future__ import annotations
@@ -21,7 +22,12 @@ from rich.table import Table
 
 from unkai.cli._workspace import Root, resolve_root
 from unkai.components import clusters_root
-from unkai.drivers.kubernetes import list_node_pools, node_pool_events
+from unkai.drivers.kubernetes import (
+    instance_group_events,
+    list_instance_groups,
+    list_node_pools,
+    node_pool_events,
+)
 from unkai.environments import load_environment
 from unkai.errors import DriverError
 
@@ -29,7 +35,7 @@ __all__ = ["cluster_status", "status"]
 
 
 def cluster_status(kubeconfig: Path) -> dict[str, Any]:
-    """One cluster's pools and recent pool Events, as plain data.
+    """One cluster's pools and instance groups and their recent Events, as plain data.
 
     Returns ``{"reachable": False, "error": …}`` when the cluster does not answer, and
     ``{"deployed": False}`` when it has no kubeconfig (it was never brought up).
@@ -38,7 +44,11 @@ def cluster_status(kubeconfig: Path) -> dict[str, Any]:
         return {"deployed": False}
     try:
         pools = list_node_pools(kubeconfig=kubeconfig)
-        events = node_pool_events(kubeconfig=kubeconfig, limit=10)
+        groups = list_instance_groups(kubeconfig=kubeconfig)
+        events = [
+            *node_pool_events(kubeconfig=kubeconfig, limit=10),
+            *instance_group_events(kubeconfig=kubeconfig, limit=10),
+        ]
     except DriverError as err:
         return {"deployed": True, "reachable": False, "error": str(err)}
     return {
@@ -58,7 +68,21 @@ def cluster_status(kubeconfig: Path) -> dict[str, Any]:
             }
             for name, found in sorted(pools.items())
         },
-        "events": [asdict(e) for e in events],
+        "groups": {
+            name: {
+                "size": found.spec.get("size"),
+                "min_size": found.spec.get("minSize"),
+                "max_size": found.spec.get("maxSize"),
+                "target": found.target,
+                "healthy": found.healthy,
+                "updated": found.updated,
+                "settled": found.settled,
+                "members": [asdict(m) for m in found.members],
+                "repairs": list(found.repairs),
+            }
+            for name, found in sorted(groups.items())
+        },
+        "events": [asdict(e) for e in sorted(events, key=lambda e: e.time)[-10:]],
     }
 
 
@@ -67,7 +91,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
     root: Root = None,
 ) -> None:
-    """Show what the operator keeps: each node pool's size, nodes, health and decisions."""
+    """Show what the operator keeps: node pools and instance groups, their health and decisions."""
     project = resolve_root(root)
     environment = load_environment(env, root=project)
     report = {
@@ -105,9 +129,10 @@ def status(
                 str(len(seen["repairs"])),
             )
         console.print(table)
+        _show_groups(console, name, cluster["groups"])
         if cluster["events"]:
             events = Table(title=f"cluster {name}: latest decisions", title_justify="left")
-            for column in ("time", "pool", "reason", "message"):
+            for column in ("time", "pool or group", "reason", "message"):
                 events.add_column(column)
             for event in cluster["events"]:
                 events.add_row(
@@ -117,3 +142,35 @@ def status(
                     escape(event["message"]),
                 )
             console.print(events)
+
+
+def _show_groups(console: Console, cluster: str, groups: dict[str, Any]) -> None:
+    """A table of the instance groups the cluster's operator keeps, a row per member."""
+    if not groups:
+        return
+    table = Table(title=f"cluster {cluster}: instance groups", title_justify="left")
+    for column in ("group", "size", "bounds", "target", "healthy", "updated", "member",
+                   "host", "phase", "template", "CPU"):  # fmt: skip
+        table.add_column(column)
+    for group, seen in groups.items():
+        settling = "" if seen["settled"] else " (settling)"
+        head = [
+            group,
+            str(seen["size"]),
+            f"{seen['min_size']}..{seen['max_size']}",
+            str(seen["target"]) if seen["target"] is not None else "(not yet)",
+            f"{seen['healthy']}{settling}",
+            str(seen["updated"]),
+        ]
+        for member in seen["members"] or [{}]:
+            cpu = member.get("cpu_percent")
+            table.add_row(
+                *head,
+                member.get("name", "(none)"),
+                member.get("host", ""),
+                member.get("phase", ""),
+                member.get("digest", ""),
+                f"{cpu} %" if cpu is not None else "",
+            )
+            head = [""] * len(head)
+    console.print(table)

@@ -9,9 +9,10 @@ cluster, decides, acts and records (:mod:`unkai.operator._reconcile`); the proce
 a Lease so two replicas never act at once (:mod:`unkai.operator._lease`,
 :mod:`unkai.operator._main`).
 
-Instance groups (``InstanceGroup``) have their custom resource served and their decisions
-made the same way (:mod:`unkai.operator._groups`); the round that reads their members from
-the hosts and acts on them is not built yet, so ``unkai up`` still makes their members.
+Instance groups (``InstanceGroup``) are kept the same way: their decisions are pure
+(:mod:`unkai.operator._groups`) and one round reads their members from their hosts
+through libvirt, makes and removes them with :mod:`unkai.drivers.vms`, and records what it
+did (:mod:`unkai.operator._members`).
 """
 
 from __future__ import annotations

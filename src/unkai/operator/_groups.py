@@ -40,7 +40,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from unkai.operator._pools import Event
+from unkai.operator._pools import Event, aimed_size
 
 Phase = Literal["booting", "healthy", "unhealthy", "stopped"]
 """A member's state: being made (until cloud-init finished and its first checks), passing
@@ -159,27 +159,6 @@ def slot_index(group: str, name: str) -> int | None:
 def _by_slot(spec: GroupSpec, name: str) -> int:
     index = slot_index(spec.name, name)
     return -1 if index is None else index
-
-
-def _target(spec: GroupSpec, memory: Memory, events: list[Event]) -> int:
-    """The size aimed for: the memory's, or the spec's when the spec changed; clamped."""
-    target = memory.target if memory.target is not None else spec.size
-    if memory.observed_size is not None and memory.observed_size != spec.size:
-        events.append(
-            Event("Normal", "SizeChanged", f"size set to {spec.size} (was {memory.observed_size})")
-        )
-        target = spec.size
-    clamped = min(max(target, spec.min_size), spec.max_size)
-    if clamped != target:
-        events.append(
-            Event(
-                "Normal",
-                "SizeClamped",
-                f"size {target} is outside [{spec.min_size}, {spec.max_size}]:"
-                f" aiming for {clamped}",
-            )
-        )
-    return clamped
 
 
 def _heal(
@@ -309,7 +288,9 @@ def decide(
         The decision; its ``memory`` goes into the status for the next round.
     """
     events: list[Event] = []
-    target = _target(spec, memory, events)
+    target = aimed_size(
+        spec.size, spec.min_size, spec.max_size, memory.target, memory.observed_size, events
+    )
     repair, repairs = _heal(spec, memory, members, now, events)
     outdated = [m for m in members if spec.slots.get(m.name) != m.digest and m.name not in repair]
     target, recommendations = _autoscale(

@@ -253,6 +253,42 @@ class Decision:
     memory: Memory = field(default_factory=Memory)
 
 
+def aimed_size(
+    size: int,
+    min_size: int,
+    max_size: int,
+    remembered: int | None,
+    observed: int | None,
+    events: list[Event],
+) -> int:
+    """The size to aim for: the one remembered, or the spec's ``size`` when it changed.
+
+    Clamped to ``[min_size, max_size]``; each is said as an Event appended to ``events``.
+
+    Args:
+        size: The spec's size.
+        min_size: The lower bound.
+        max_size: The upper bound.
+        remembered: The target the last round kept (``None``: none yet).
+        observed: The spec's size the last round acted on.
+        events: Where the Events go.
+    """
+    target = remembered if remembered is not None else size
+    if observed is not None and observed != size:
+        events.append(Event("Normal", "SizeChanged", f"size set to {size} (was {observed})"))
+        target = size
+    clamped = min(max(target, min_size), max_size)
+    if clamped != target:
+        events.append(
+            Event(
+                "Normal",
+                "SizeClamped",
+                f"size {target} is outside [{min_size}, {max_size}]: aiming for {clamped}",
+            )
+        )
+    return clamped
+
+
 def node_index(pool: str, name: str) -> int | None:
     """The index of node ``name`` in ``pool`` (``None``: not one of its names)."""
     match = re.fullmatch(re.escape(pool) + r"-(\d+)", name)
@@ -343,23 +379,9 @@ def decide(
         The decision; its ``memory`` goes into the status for the next round.
     """
     events: list[Event] = []
-    target = memory.target if memory.target is not None else spec.size
-    if memory.observed_size is not None and memory.observed_size != spec.size:
-        events.append(
-            Event("Normal", "SizeChanged", f"size set to {spec.size} (was {memory.observed_size})")
-        )
-        target = spec.size
-    clamped = min(max(target, spec.min_size), spec.max_size)
-    if clamped != target:
-        events.append(
-            Event(
-                "Normal",
-                "SizeClamped",
-                f"size {target} is outside [{spec.min_size}, {spec.max_size}]:"
-                f" aiming for {clamped}",
-            )
-        )
-        target = clamped
+    target = aimed_size(
+        spec.size, spec.min_size, spec.max_size, memory.target, memory.observed_size, events
+    )
     last_scale_up = memory.last_scale_up
     names = [n.name for n in nodes]
 
