@@ -447,6 +447,20 @@ def _show(stack: auto.Stack, outputs: auto.OutputMap, root: Path) -> None:
     if any(vm.get("ssh_port") for vm in instances.value.values()):
         console.print(f"log in: ssh -i {key.relative_to(root)} -p <ssh port> unkai@127.0.0.1")
     console.print(f"or: unkai ssh {stack.name} <VM>")
+    groups = outputs.get("instance_groups")
+    if groups is not None and groups.value:
+        table = Table(title=f"instance groups of {stack.name} (kept by the operator)")
+        for column in ("group", "healthy / target", "updated", "members"):
+            table.add_column(column)
+        for name, group in sorted(groups.value.items()):
+            table.add_row(
+                name,
+                f"{int(group.get('healthy') or 0)} / {int(group.get('target') or 0)}",
+                str(int(group.get("updated") or 0)),
+                ", ".join(group.get("members") or ()),
+            )
+        console.print(table)
+        console.print(f"members, hosts and health: unkai status {stack.name}")
     images = outputs.get("container_images")
     if images is None or not images.value:
         return

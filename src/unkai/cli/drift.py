@@ -42,6 +42,7 @@ LAYERS: Mapping[str, str] = {
     "unkai:compute:VmImage": "images",
     "unkai:containers:ContainerImage": "images",
     "unkai:compute:Instance": "vms",
+    "unkai:compute:InstanceGroupManager": "vms",
     "unkai:compute:Volume": "vms",
     "unkai:kubernetes:Cluster": "kubernetes",
     "unkai:kubernetes:NodePool": "kubernetes",

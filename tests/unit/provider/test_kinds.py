@@ -392,9 +392,9 @@ def _stack_resources(env_name: str, *, kubernetes: bool) -> list[tuple[str, Inpu
     reference) are known placeholder values. NodePool and Workload are built by their
     own constructors, with registration captured instead of sent to an engine.
     """
-    name, _, managed_by = env_name.partition("+")
-    # ``<env>+managed``: its groups kept by the operator of its cluster ``apps``.
-    overrides = {"settings": {"management_cluster": "apps"}} if managed_by else None
+    name, _, unmanaged = env_name.partition("+")
+    # ``<env>+unmanaged``: no management cluster, so ``up`` makes its groups' members.
+    overrides = {"settings": {"management_cluster": None}} if unmanaged else None
     env = load_environment(name, root=ROOT, overrides=overrides)
     placement = place(env)
     instances = [
@@ -489,7 +489,7 @@ async def _registered(inputs: Inputs, state: type[State]) -> tuple[dict[str, Any
 
 # The Cluster kind is a control plane on this machine (loopback only): only local's
 # cluster is one. The other environments' stacks are built for their compute layer.
-KUBERNETES = {"local": True, "local+managed": True, "dev": False}
+KUBERNETES = {"local": True, "local+unmanaged": True, "dev": False}
 
 
 @cache
@@ -511,17 +511,17 @@ def stack_props(env_name: str) -> tuple[tuple[str, str, dict[str, Any], frozense
 def test_the_local_stack_registers_every_kind_but_networks():
     tokens = {token for token, *_ in stack_props("local")}
     # local's only network is QEMU user mode: no libvirt network to create; its group's
-    # members are instances unless an operator keeps them.
-    assert tokens == set(HANDLERS) - {
+    # members are the operator's, or instances when no operator keeps them.
+    assert tokens == set(HANDLERS) - {kinds.NetworkInputs.token}
+    unmanaged = {token for token, *_ in stack_props("local+unmanaged")}
+    assert unmanaged == set(HANDLERS) - {
         kinds.NetworkInputs.token,
         kinds.InstanceGroupManagerInputs.token,
     }
-    managed = {token for token, *_ in stack_props("local+managed")}
-    assert managed == set(HANDLERS) - {kinds.NetworkInputs.token}
     assert kinds.NetworkInputs.token in {token for token, *_ in stack_props("dev")}
 
 
-@pytest.mark.parametrize("env_name", ["local", "local+managed", "dev"])
+@pytest.mark.parametrize("env_name", ["local", "local+unmanaged", "dev"])
 def test_stack_props_pass_the_provider_check(env_name):
     for token, name, values, secrets in stack_props(env_name):
         # What the engine hands the provider: numbers as floats, secrets flagged.
