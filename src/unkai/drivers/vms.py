@@ -172,6 +172,17 @@ def owns(found: libvirt.DomainInfo, inputs: InstanceInputs) -> bool:
     return wanted is not None and found.definition_hash == wanted
 
 
+def taken_over(found: libvirt.DomainInfo | None, state: InstanceState) -> bool:
+    """Whether the domain of an instance's name is another's now, not the one it made (pure).
+
+    An instance records its domain's UUID. A domain of that name with another UUID was
+    made since by someone else, such as the operator of a group that took the instance's
+    place (an environment given a management cluster): deleting the instance leaves it,
+    and its disks, to its maker.
+    """
+    return found is not None and bool(state.uuid) and bool(found.uuid) and found.uuid != state.uuid
+
+
 def own_disks(conn: libvirt.Session, inputs: InstanceInputs) -> None:
     """The disks the VM owns: the first boots, a copy-on-write layer over the image."""
     for index, disk in enumerate(inputs.disks):

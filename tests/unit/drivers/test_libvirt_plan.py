@@ -3,6 +3,7 @@ console parsing, and reading domain and network XML (fingerprint, network match)
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -22,7 +23,9 @@ from unkai.drivers.libvirt import (
     volume_xml,
     with_uuid,
 )
+from unkai.drivers.vms import taken_over
 from unkai.errors import DriverError
+from unkai.kinds import InstanceState
 from unkai.model import Environment, Instance
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -555,3 +558,16 @@ def test_a_host_pin_is_placement_not_definition(env: Environment):
     pinned = db.model_copy(update={"host": "somewhere-else"})
     moved = render.render_domain_xml(pinned, env=env, accelerator="tcg")
     assert moved == _rendered_db(env)
+
+
+def test_a_domain_made_since_by_another_is_not_the_instances_to_delete():
+    """An instance deletes the domain of its name only when it is the one it made (its UUID)."""
+    made = domain_info(LIBVIRT_DB, state="running")
+    mine = InstanceState.model_construct(uuid=made.uuid)
+    assert made.uuid and not taken_over(made, mine)
+    remade = dataclasses.replace(made, uuid="0d6f5c1e-0000-4000-8000-000000000001")
+    assert taken_over(remade, mine)
+    assert not taken_over(None, mine)  # already gone
+    # A state from before UUIDs were recorded, or a domain without one: it is deleted.
+    assert not taken_over(remade, InstanceState.model_construct(uuid=None))
+    assert not taken_over(dataclasses.replace(made, uuid=""), mine)

@@ -160,10 +160,17 @@ class Instance(Resource[InstanceInputs, InstanceState]):
     def delete(self, resource_id: str, state: InstanceState) -> None:
         """Domain, disks and seed ISO.
 
-        A host that is unreachable is said, not waited for: what is on it stays there.
+        A host that is unreachable is said, not waited for: what is on it stays there. A
+        domain of the name that another has made since (:func:`vms.taken_over`) stays too.
         """
         if libvirt.unreachable(state.libvirt_uri):
             warn(f"{state.name}: host {state.host} is unreachable; its domain and volumes stay")
             return
         with libvirt.session(state.libvirt_uri) as conn:
+            if vms.taken_over(conn.domain(state.name), state):
+                say(
+                    f"{state.name}: the domain of that name on {state.host} was made since by"
+                    " another (a group's operator, say); it stays"
+                )
+                return
             vms.remove(conn, state)
