@@ -395,16 +395,23 @@ def test_ssh_with_the_key_from_cloud_init(stack):
 
 
 def test_instance_secret_is_in_the_guest_and_nowhere_else(deployed, stack, tmp_path):
-    """db's DB_PASSWORD: root-only in the guest; no plaintext in state, render, logs, host."""
+    """db's DB_PASSWORD and the web members' WEB_TOKEN (the operator's members get it
+    from the management cluster): root-only in the guests; no plaintext in state,
+    render, logs (the operator's too) or on the host."""
     value = stack.get_config("db-password").value
-    assert len(value) >= 16
-    port = int(instances(stack)["db"]["ssh_port"])
-    installed = ssh(
-        port, "sudo stat -c '%a %U' /etc/unkai/secrets.env; sudo cat /etc/unkai/secrets.env"
-    )
-    assert installed.splitlines()[0] == "600 root"
-    assert f"DB_PASSWORD={shlex.quote(value)}" in installed
-    assert value not in ssh(port, "cat /etc/unkai/secrets.env 2>&1 || true"), "readable by unkai"
+    token = stack.get_config("web-token").value
+    assert len(value) >= 16 and len(token) >= 16
+    guests = {"db": (int(instances(stack)["db"]["ssh_port"]), f"DB_PASSWORD={shlex.quote(value)}")}
+    for member in members(stack):
+        guests[member] = (member_port(member), f"WEB_TOKEN={shlex.quote(token)}")
+    for name, (port, line) in guests.items():
+        installed = ssh(
+            port, "sudo stat -c '%a %U' /etc/unkai/secrets.env; sudo cat /etc/unkai/secrets.env"
+        )
+        assert installed.splitlines()[0] == "600 root", name
+        assert line in installed, name
+        unprivileged = ssh(port, "cat /etc/unkai/secrets.env 2>&1 || true")
+        assert line not in unprivileged, f"readable by unkai in {name}"
 
     rendered = tmp_path / "rendered"
     assert unkai("render", ENV, "--out", str(rendered)).returncode == 0
@@ -414,12 +421,18 @@ def test_instance_secret_is_in_the_guest_and_nowhere_else(deployed, stack, tmp_p
         # The host outside the guest disks: the seed now in the pool, libvirt's logs.
         *[p for p in Path(pool_path()).glob("*seed*")],
         *[p for p in Path("/var/log/libvirt").rglob("*") if p.is_file()],
+        # The control plane's and the operator's logs.
+        *[p for p in (ROOT / ".unkai" / "clusters").rglob("*.log") if p.is_file()],
     ]
-    assert any(p.name.startswith(f"{domain('db')}-seed") for p in places), "seed not looked at"
+    for name in guests:
+        assert any(p.name.startswith(f"{domain(name)}-seed") for p in places), name
+    assert any(p.name == "unkai-operator.log" for p in places), "operator log not looked at"
     for place in places:
-        assert value.encode() not in place.read_bytes(), f"plaintext secret in {place}"
+        data = place.read_bytes()
+        for secret in (value, token):
+            assert secret.encode() not in data, f"plaintext secret in {place}"
     logs = deployed.stdout + deployed.stderr
-    assert value not in logs
+    assert value not in logs and token not in logs
 
 
 def pool_path() -> str:

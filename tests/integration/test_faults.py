@@ -140,3 +140,21 @@ def test_dockerd_restarted_during_a_build_is_said_and_the_build_then_succeeds(ba
             assert ran.decode().strip() == token
         finally:
             d.remove_image(client, tag)
+
+
+def test_an_upload_cut_short_by_a_killed_process_is_made_whole_by_the_next(
+    small_pool: tuple[Session, str, Path], tmp_path: Path
+):
+    """A SIGKILLed upload leaves the volume of its name holding the first bytes only (the
+    stream writes in order); the next upload of that name sends the whole source again."""
+    lv, pool, _ = small_pool
+    image = tmp_path / "disk.raw"
+    image.write_bytes(os.urandom(4 * 2**20))
+    whole = lv.upload_volume(pool, "img.raw", image, fmt="raw")
+    Path(whole.path).write_bytes(image.read_bytes()[: 3 * 2**20])  # what the kill left
+    made = lv.upload_volume(pool, "img.raw", image, fmt="raw")
+    assert Path(made.path).read_bytes() == image.read_bytes()
+    # A whole one is kept as it is: not sent again.
+    before = Path(made.path).stat().st_mtime_ns
+    assert lv.upload_volume(pool, "img.raw", image, fmt="raw").path == made.path
+    assert Path(made.path).stat().st_mtime_ns == before

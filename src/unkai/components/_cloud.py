@@ -350,6 +350,7 @@ class Cloud(pulumi.ComponentResource):
                         accelerators=accelerators,
                         images=images,
                         templates=self._templates,
+                        secrets=self._secrets(slots[0][0]) if slots else None,
                     )
                 ),
                 pulumi.ResourceOptions(

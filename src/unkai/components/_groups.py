@@ -21,7 +21,6 @@ import yaml
 from unkai import model, render
 from unkai.components._kind import KindResource
 from unkai.components._vms import slot_values
-from unkai.errors import ConfigError
 from unkai.kinds import InstanceGroupManagerInputs, InstanceGroupManagerState
 
 
@@ -75,6 +74,8 @@ class ManagedGroupArgs:
         accelerators: Accelerator of each host, by host name (the KvmHosts' outputs).
         images: Volume path of each (image, host) pair's uploaded image.
         templates: Where the domain and cloud-init templates are found (the project's).
+        secrets: The template's secret env: variable → Pulumi secret (one per entry of
+            its ``secrets``).
     """
 
     group: model.InstanceGroup
@@ -86,6 +87,7 @@ class ManagedGroupArgs:
     accelerators: Mapping[str, pulumi.Input[str]]
     images: Mapping[tuple[str, str], pulumi.Input[str]]
     templates: render.Templates | None = None
+    secrets: Mapping[str, pulumi.Input[str]] | None = None
 
 
 class InstanceGroupManager(KindResource):
@@ -111,17 +113,10 @@ class InstanceGroupManager(KindResource):
 def manager_inputs(args: ManagedGroupArgs) -> InstanceGroupManagerInputs:
     """The group's object, rendered once every slot host's accelerator is known.
 
-    Raises:
-        ConfigError: the group's template has secret env (not carried to members yet).
+    The template's secret env goes as a Pulumi secret, which the provider keeps in the
+    management cluster for the operator (never in the object, the state or a log).
     """
     group, env = args.group, args.env
-    if any(instance.secrets for instance, _ in args.slots):
-        raise ConfigError(
-            f"instance group {group.name}: its template has secrets, which the members of a"
-            " group the operator manages cannot receive yet; move them to a plain instance,"
-            " or unset settings.management_cluster",
-            key_path=f"instance_templates.{group.template}.secrets",
-        )
     hosts = sorted({host.name for _, host in args.slots})
 
     def manifest(accelerators: list[str]) -> str:
@@ -156,5 +151,8 @@ def manager_inputs(args: ManagedGroupArgs) -> InstanceGroupManagerInputs:
         max_size=group.max_size,
         manifest=pulumi.Output.all(*(args.accelerators[h] for h in hosts)).apply(manifest),  # type: ignore[arg-type]
         image_volumes=image_volumes,  # type: ignore[arg-type]  # Outputs
+        secret_env=(
+            pulumi.Output.secret(dict(sorted(args.secrets.items()))) if args.secrets else None  # type: ignore[arg-type]
+        ),
         timeout=1800,
     )

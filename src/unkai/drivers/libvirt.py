@@ -849,13 +849,17 @@ class Session:
     def upload_volume(self, pool: str, name: str, source: Path, *, fmt: str) -> Volume:
         """Create ``name`` in ``pool`` with the bytes of ``source``; an existing one is kept.
 
-        Callers put a content digest in ``name``, so an existing volume has these bytes.
-        A failed upload deletes the half-written volume.
+        Callers put a content digest in ``name``, so an existing volume of the source's
+        size has these bytes. A failed upload deletes the half-written volume; one a killed
+        process left (shorter than the source: the stream writes in order) is uploaded
+        again.
         """
+        size = source.stat().st_size
         found = self.volume(pool, name)
         if found is not None:
-            return found
-        size = source.stat().st_size
+            if self._bytes_of(pool, name) == size:
+                return found
+            self.delete_volume(pool, name)  # cut short by a killed upload
         try:
             storage = self._conn.storagePoolLookupByName(pool)
             # Best effort: a refresh is refused while another volume of the pool is being
@@ -883,6 +887,14 @@ class Session:
             with contextlib.suppress(libvirt.libvirtError):
                 self._conn.storagePoolLookupByName(pool).storageVolLookupByName(name).delete(0)
             raise self._error(f"cannot upload {source} to volume {pool}/{name}", err) from err
+
+    def _bytes_of(self, pool: str, name: str) -> int:
+        """How many bytes volume ``name`` of ``pool`` holds on disk (its file's size)."""
+        try:
+            vol = self._conn.storagePoolLookupByName(pool).storageVolLookupByName(name)
+            return int(vol.infoFlags(libvirt.VIR_STORAGE_VOL_GET_PHYSICAL)[2])
+        except libvirt.libvirtError as err:
+            raise self._error(f"cannot read volume {pool}/{name}", err) from err
 
     def create_overlay(self, pool: str, name: str, *, backing: str | None, size_gb: int) -> Volume:
         """Create a qcow2 volume, backed by ``backing`` (copy on write) or empty.

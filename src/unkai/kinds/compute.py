@@ -431,6 +431,9 @@ class InstanceGroupManagerInputs(Inputs):
     """The ``InstanceGroup`` object as YAML: its policy and its slots' rendered inputs."""
     image_volumes: Mapping[str, NonEmpty]
     """Host → the image volume its members' boot disks are layered over."""
+    secret_env: Annotated[Mapping[str, str] | None, Secret()] = None
+    """The members' secret env (variable → value), kept in the Secret the object's
+    ``secretName`` names; installed root-only in each member made from then on."""
     timeout: Annotated[float, Field(gt=0)] = 1800
     """Seconds the group gets to settle."""
 

@@ -22,7 +22,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +32,9 @@ from aiohttp import web
 from lightkube import Client, codecs
 from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 
-from unkai.drivers.kubernetes import kube_client
+from unkai.drivers.kubernetes import SECRETS_NAMESPACE, kube_client, read_group_secret
 from unkai.drivers.kubernetes._nodes import POOL_LABEL
+from unkai.errors import DriverError
 from unkai.operator import _members as members
 from unkai.operator._crds import (
     GROUP,
@@ -107,6 +108,23 @@ def registry(kubeconfig: Path, *, interval: float) -> kopf.OperatorRegistry:
 
     workers: dict[str, members.GroupWorker] = {}
 
+    def _secret_env(name: str, spec: Mapping[str, Any]) -> Callable[[], dict[str, str]] | None:
+        """How to read the members' secret env, when the group has one (read when needed)."""
+        secret = spec.get("secretName")
+        if not secret:
+            return None
+
+        def read() -> dict[str, str]:
+            found = read_group_secret(kubeconfig=kubeconfig, name=str(secret))
+            if found is None:
+                raise DriverError(
+                    f"instance group {name}: its members' secret env, the Secret"
+                    f" {SECRETS_NAMESPACE}/{secret}, is missing (unkai up keeps it)"
+                )
+            return found
+
+        return read
+
     @kopf.timer(GROUP, VERSION, INSTANCE_GROUPS, interval=interval, registry=handlers)
     def _reconcile_group(
         name: str, spec: Mapping[str, Any], status: Mapping[str, Any], body: Any, patch: Any,
@@ -119,7 +137,9 @@ def registry(kubeconfig: Path, *, interval: float) -> kopf.OperatorRegistry:
         observed = members.observe(worker, spec, records, now=now)
         group = members.group_spec(name, spec)
         decision = decide_group(group, members.memory_of(status), observed.members, now=now)
-        records = members.act(worker, spec, decision, observed, now=now)
+        records = members.act(
+            worker, spec, decision, observed, now=now, secret_env=_secret_env(name, spec)
+        )
         for event in (*finished, *decision.events):
             log.info("%s %s: %s", name, event.reason, event.message)
             kopf.event(body, type=event.type, reason=event.reason, message=event.message)

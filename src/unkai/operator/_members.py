@@ -339,13 +339,17 @@ def act(
     observed: Observed,
     *,
     now: float,
+    secret_env: Callable[[], Mapping[str, str]] | None = None,
 ) -> dict[str, Recorded]:
     """Carry out ``decision``; return the members' records for the status.
 
     Deletions happen now; each member to make (a new one, a repair, or one a killed
     process left in the making) starts in a thread and is ``booting`` until it finishes.
+    ``secret_env`` reads the members' secret env (once, and only when one is made); each
+    is installed with it as a plain instance is.
     """
     inputs = slot_inputs(spec)
+    secrets: Mapping[str, str] | None = None
     digests = slot_digests(spec)
     records = dict(observed.records)
     for name in decision.delete:
@@ -361,7 +365,11 @@ def act(
         if name in worker.making or name not in inputs:
             continue
         remake = name in decision.repair or name in resumed
-        future = _pool.submit(_make, worker, inputs[name], remake=remake)
+        made = inputs[name]
+        if secret_env is not None:
+            secrets = secret_env() if secrets is None else secrets
+            made = made.model_copy(update={"secret_env": dict(secrets)})
+        future = _pool.submit(_make, worker, made, remake=remake)
         worker.making[name] = _Making(digest=digests[name], started=now, future=future)
         records[name] = Recorded(digest=digests[name], created=now, phase="booting")
         worker.failures.pop(name, None)

@@ -39,6 +39,12 @@ def instance_group_name(env: Environment, group: InstanceGroup) -> str:
     return f"{owner(env)}-{group.name}"
 
 
+def template_secrets(env: Environment, group: InstanceGroup) -> bool:
+    """Whether the members of ``group`` get secret env (their template's ``secrets``)."""
+    template = env.instance_templates.get(group.template)
+    return bool(template is not None and template.secrets)
+
+
 def instance_group_policy(env: Environment, group: InstanceGroup) -> dict[str, Any]:
     """The object without its slots: what ``unkai render`` writes.
 
@@ -65,6 +71,9 @@ def instance_group_policy(env: Environment, group: InstanceGroup) -> dict[str, A
     if health.port is not None:
         check["port"] = health.port
     scaling = group.autoscaling
+    # The members' secret env is a Secret of that name (never its values: those are the
+    # stack's secrets, which ``up`` keeps there).
+    secret = {"secretName": instance_group_name(env, group)} if template_secrets(env, group) else {}
     return {
         "apiVersion": GROUP_API,
         "kind": "InstanceGroup",
@@ -84,6 +93,7 @@ def instance_group_policy(env: Environment, group: InstanceGroup) -> dict[str, A
                 "scaleInStabilizationSeconds": round(scaling.scale_in_stabilization_s),
                 "initializationSeconds": round(scaling.initialization_s),
             },
+            **secret,
             "slots": [],
         },
     }

@@ -155,3 +155,18 @@ def test_cpu_use_is_a_share_of_the_vcpus():
 def test_group_spec_defaults_match_the_decisions():
     minimal = {"size": 1, "minSize": 1, "maxSize": 1, "slots": []}
     assert group_spec("g", minimal) == GroupSpec(name="g", size=1, min_size=1, max_size=1, slots={})
+
+
+def test_a_template_with_secrets_names_its_secret_and_carries_no_value():
+    """The members' secret env is a Secret the object names; no slot holds a value."""
+    env = managed_local()
+    assert set(env.instance_templates["web"].secrets) == {"WEB_TOKEN"}
+    obj = group_object(env)
+    (version,) = instance_group_crd()["spec"]["versions"]
+    jsonschema.validate(obj, version["schema"]["openAPIV3Schema"])
+    assert obj["spec"]["secretName"] == obj["metadata"]["name"]
+    assert all("secret_env" not in slot["inputs"] for slot in obj["spec"]["slots"])
+    assert all(i.secret_env is None for i in slot_inputs(obj["spec"]).values())
+    data = env.model_dump(mode="json")
+    data["instance_templates"]["web"]["secrets"] = {}
+    assert "secretName" not in group_object(model.Environment.model_validate(data))["spec"]

@@ -217,8 +217,13 @@ def test_secrets_are_declared_where_they_are_meant():
     assert secret_names(kinds.WorkloadInputs) == {"secret_values"}
     assert secret_names(kinds.WorkloadState) == {"secret_values"}
     assert secret_names(kinds.InstanceState) == {"secret_env"}
+    assert secret_names(kinds.InstanceGroupManagerState) == {"secret_env"}
     for inputs, state in PAIRS:
-        if inputs not in (kinds.WorkloadInputs, kinds.InstanceInputs):
+        if inputs not in (
+            kinds.WorkloadInputs,
+            kinds.InstanceInputs,
+            kinds.InstanceGroupManagerInputs,
+        ):
             assert not secret_names(state), inputs.token
 
 
@@ -337,6 +342,7 @@ def test_schema_marks_the_secrets(schema):
     assert secret == {
         (kinds.WorkloadInputs.token, "secret_values"),
         (kinds.InstanceInputs.token, "secret_env"),
+        (kinds.InstanceGroupManagerInputs.token, "secret_env"),
     }
 
 
@@ -460,6 +466,10 @@ def _stack_resources(env_name: str, *, kubernetes: bool) -> list[tuple[str, Inpu
                 kubeconfig=KUBECONFIG, cluster_ca=CA,
                 accelerators={h.name: "tcg" for _, h in slots},
                 images={(i.image, h.name): f"{STORAGE_POOL_PATH}/{i.image}.q" for i, h in slots},
+                secrets={
+                    var: pulumi.Output.secret("s3cret")
+                    for var in env.instance_templates[group.template].secrets
+                },
             )
         )  # fmt: skip
         found.append((group_name, manager, kinds.InstanceGroupManagerState))

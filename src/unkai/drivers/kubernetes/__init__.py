@@ -18,13 +18,17 @@ from __future__ import annotations
 from unkai.drivers.kubernetes._client import kube_client, kube_session
 from unkai.drivers.kubernetes._control_plane import ComponentStatus, ControlPlane, pinned_binaries
 from unkai.drivers.kubernetes._instance_groups import (
+    SECRETS_NAMESPACE,
     GroupStatus,
     InstanceGroupObject,
     MemberStatus,
+    apply_group_secret,
     apply_instance_group,
+    delete_group_secret,
     delete_instance_group,
     instance_group_events,
     list_instance_groups,
+    read_group_secret,
     read_instance_group,
     wait_instance_group,
 )
@@ -81,6 +85,7 @@ from unkai.drivers.kubernetes._workloads import (
 
 __all__ = [
     "COMPONENTS",
+    "SECRETS_NAMESPACE",
     "Binaries",
     "CertSpec",
     "Component",
@@ -100,12 +105,14 @@ __all__ = [
     "PoolStatus",
     "Ports",
     "apply_differences",
+    "apply_group_secret",
     "apply_instance_group",
     "apply_node_pool",
     "apply_objects",
     "changed_paths",
     "create_fake_nodes",
     "delete_fake_nodes",
+    "delete_group_secret",
     "delete_instance_group",
     "delete_node_pool",
     "delete_objects",
@@ -127,6 +134,7 @@ __all__ = [
     "pki_plan",
     "plan_control_plane",
     "plan_objects",
+    "read_group_secret",
     "read_instance_group",
     "read_node_pool",
     "read_objects",

@@ -8,14 +8,19 @@ the API server about the objects; the operator (:mod:`unkai.operator`) does the 
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx2
+from lightkube import ApiError
 from lightkube.generic_resource import create_global_resource
+from lightkube.resources.core_v1 import Secret
 
+from unkai.drivers.kubernetes._client import kube_session
 from unkai.drivers.kubernetes._node_pools import (
     GROUP,
     VERSION,
@@ -30,6 +35,8 @@ from unkai.drivers.kubernetes._node_pools import (
 from unkai.errors import DriverError
 
 INSTANCE_GROUPS = "instancegroups"
+SECRETS_NAMESPACE = "unkai-system"
+"""Where a group's members' secret env is kept: the Secret its ``secretName`` names."""
 
 InstanceGroupObject = create_global_resource(GROUP, VERSION, "InstanceGroup", INSTANCE_GROUPS)
 """lightkube's resource type of the ``InstanceGroup`` objects."""
@@ -119,6 +126,74 @@ def apply_instance_group(*, kubeconfig: Path, obj: Mapping[str, Any]) -> GroupSt
     """
     what = f"instance group {obj['metadata']['name']}"
     return _status(apply_object(kubeconfig=kubeconfig, manifest=obj, what=what))
+
+
+def apply_group_secret(
+    *, kubeconfig: Path, name: str, values: Mapping[str, str], labels: Mapping[str, str]
+) -> None:
+    """Keep a group's members' secret env as the Secret ``unkai-system/<name>``.
+
+    Its values are never in an error: only the group's name is.
+
+    Raises:
+        DriverError: the API server refused it or did not answer.
+    """
+    what = f"instance group {name}'s secret env"
+    namespace = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": SECRETS_NAMESPACE,
+            "labels": {"app.kubernetes.io/managed-by": "unkai"},
+        },
+    }
+    apply_object(kubeconfig=kubeconfig, manifest=namespace, what=f"namespace {SECRETS_NAMESPACE}")
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {"name": name, "namespace": SECRETS_NAMESPACE, "labels": dict(labels)},
+        "data": {k: base64.b64encode(v.encode()).decode() for k, v in sorted(values.items())},
+    }
+    apply_object(kubeconfig=kubeconfig, manifest=secret, what=what)
+
+
+def read_group_secret(*, kubeconfig: Path, name: str) -> dict[str, str] | None:
+    """The secret env kept for a group's members (``None``: there is none).
+
+    Raises:
+        DriverError: the API server failed or did not answer.
+    """
+    try:
+        with kube_session(kubeconfig) as client:
+            found = client.get(Secret, name, namespace=SECRETS_NAMESPACE)
+    except ApiError as err:
+        if err.status.code == 404:
+            return None
+        raise DriverError(
+            f"cannot read instance group {name}'s secret env: {err.status.message}"
+        ) from err
+    except httpx2.HTTPError as err:
+        raise DriverError(f"cannot read instance group {name}'s secret env: {err}") from err
+    return {k: base64.b64decode(v).decode() for k, v in sorted((found.data or {}).items())}
+
+
+def delete_group_secret(*, kubeconfig: Path, name: str) -> None:
+    """Delete a group's Secret (nothing when there is none).
+
+    Raises:
+        DriverError: the API server refused or did not answer.
+    """
+    try:
+        with kube_session(kubeconfig) as client:
+            client.delete(Secret, name, namespace=SECRETS_NAMESPACE)
+    except ApiError as err:
+        if err.status.code != 404:
+            raise DriverError(
+                f"cannot delete instance group {name}'s secret env: {err.status.message}"
+            ) from err
+    except httpx2.HTTPError as err:
+        raise DriverError(f"cannot delete instance group {name}'s secret env: {err}") from err
 
 
 def read_instance_group(*, kubeconfig: Path, name: str) -> GroupStatus | None:

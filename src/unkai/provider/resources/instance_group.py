@@ -2,10 +2,12 @@
 
 Create and update apply the group's ``InstanceGroup`` object (its rendered manifest, with
 each host's image volume) to the management cluster and wait until the operator reports
-every member healthy and made from the current template, saying the rollout's progress;
-``read`` reports the object's spec (what ``up`` owns) and its status (what the operator
-did), so members the operator made again, rolled or scaled between the bounds are never
-a diff. Delete removes the object; the operator removes the members first.
+every member healthy and made from the current template, saying the rollout's progress.
+A template with secrets has its values (Pulumi secrets) kept first as the Secret
+``unkai-system/<name>``, which the object's ``secretName`` names. ``read`` reports the
+object's spec (what ``up`` owns) and its status (what the operator did), so members the
+operator made again, rolled or scaled between the bounds are never a diff. Delete
+removes the object (the operator removes the members first), then its Secret.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ import yaml
 
 from unkai.drivers.kubernetes import (
     GroupStatus,
+    apply_group_secret,
     apply_instance_group,
+    delete_group_secret,
     delete_instance_group,
     read_instance_group,
     wait_instance_group,
@@ -76,7 +80,19 @@ class InstanceGroupManager(Resource[InstanceGroupManagerInputs, InstanceGroupMan
 
     def _apply(self, inputs: InstanceGroupManagerInputs) -> InstanceGroupManagerState:
         kubeconfig = Path(inputs.kubeconfig)
-        found = apply_instance_group(kubeconfig=kubeconfig, obj=group_object(inputs))
+        obj = group_object(inputs)
+        secret_name = obj["spec"].get("secretName")
+        if secret_name:
+            # First: a member made as soon as the object is there finds its secret env.
+            apply_group_secret(
+                kubeconfig=kubeconfig,
+                name=secret_name,
+                values=inputs.secret_env or {},
+                labels=obj["metadata"].get("labels") or {},
+            )
+        found = apply_instance_group(kubeconfig=kubeconfig, obj=obj)
+        if not secret_name:
+            delete_group_secret(kubeconfig=kubeconfig, name=inputs.name)  # no secrets any more
         if os.environ.get(NO_WAIT) == "1":
             say(f"instance group {inputs.name}: applied; not waiting for its members (--no-wait)")
             return self._state(inputs, found)
@@ -136,3 +152,4 @@ class InstanceGroupManager(Resource[InstanceGroupManagerInputs, InstanceGroupMan
         if not kubeconfig.is_file():
             return
         delete_instance_group(kubeconfig=kubeconfig, name=state.name, timeout=state.timeout)
+        delete_group_secret(kubeconfig=kubeconfig, name=state.name)
