@@ -7,6 +7,12 @@ the operator makes its members, boots them to "cloud-init finished", recreates o
 domain was destroyed (which a refresh then reads as no change), rolls the group to a new
 template within its surge and unavailability limits (sampled every second), and removes
 every member when the object is deleted.
+
+A second group autoscales between one and two members on the CPU use libvirt reports of
+their domains: a loop in each guest burns a vCPU while an HTTP server of the test (the
+host's loopback, a user-mode guest's 10.0.2.2) says so. Load scales it out at once and
+never past ``max_size``; without load it scales back in to ``min_size``, and only after
+its stabilization window.
 """
 
 from __future__ import annotations
@@ -15,9 +21,11 @@ import contextlib
 import subprocess
 import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +56,13 @@ SIZE, SURGE = 2, 1
 MANAGER = InstanceGroupManager()
 
 
-def group_env(**group: Any) -> model.Environment:
-    """``local`` with one managed group ``ig`` of 512 MiB members, and nothing else."""
+def group_env(
+    name: str = "ig", *, template: dict[str, Any] | None = None, **group: Any
+) -> model.Environment:
+    """``local`` with one managed group ``name`` of 512 MiB members, and nothing else.
+
+    ``template`` changes the members' template; ``group`` the group.
+    """
     data = load_environment("local", root=ROOT).model_dump(mode="json")
     data.update(
         name="igtest",
@@ -58,10 +71,10 @@ def group_env(**group: Any) -> model.Environment:
         container_images={},
         settings={**data["settings"], "ssh_port_base": 2320, "management_cluster": "apps"},
     )
-    data["instance_templates"]["web"]["machine_type"] = "custom-1-512"
+    data["instance_templates"]["web"].update(machine_type="custom-1-512", **(template or {}))
     data["instance_groups"] = {
-        "ig": {
-            "name": "ig",
+        name: {
+            "name": name,
             "template": "web",
             "size": SIZE,
             "anti_affinity": False,
@@ -129,7 +142,8 @@ def image() -> Iterator[str]:
 
 
 def group_object(env: model.Environment, image_path: str) -> dict[str, Any]:
-    group = env.instance_groups["ig"]
+    """The object of ``env``'s one group, its members layered over ``image_path``."""
+    (group,) = env.instance_groups.values()
     host = env.hosts["localhost"]
     accelerator = cached_probe().accelerator
     members = {i.name: i for i in env.all_instances()}
@@ -217,6 +231,7 @@ class Made:
     cp: ControlPlane
     obj: dict[str, Any]
     state: InstanceGroupManagerState
+    started: float = field(default_factory=time.monotonic)
 
 
 @pytest.fixture(scope="module")
@@ -341,3 +356,253 @@ def test_deleting_the_group_removes_every_member(group):
     MANAGER.delete(f"ig/{name}", group.state)  # waits until the operator removed them
     assert not _exists(client, name)
     assert domains(prefix) == {}
+
+
+# --- autoscaling ----------------------------------------------------------------------
+# A second group, made after the first is gone: one member, at most two, aiming for half
+# a vCPU each. Its members' CPU use is what libvirt reports of their domains; the load is
+# real work inside the guests, switched on and off from here.
+
+AS_MIN, AS_MAX = 1, 2
+TARGET_CPU = 0.5
+WINDOW_S, INITIALIZATION_S, SCALE_IN_S = 20, 30, 40
+
+LOAD_LOOP = """\
+# Burn one CPU for 5 s at a time while the test's host answers 200 on /load.
+import socket
+import time
+import urllib.request
+
+URL = "http://10.0.2.2:{port}/load?member=" + socket.gethostname()
+while True:
+    try:
+        with urllib.request.urlopen(URL, timeout=2) as reply:
+            loaded = reply.status == 200
+    except OSError:  # 404 (off), or the host not answering
+        loaded = False
+    if loaded:
+        end = time.monotonic() + 5
+        while time.monotonic() < end:
+            pass
+    else:
+        time.sleep(2)
+"""
+
+
+@dataclass
+class LoadSwitch:
+    """What the members' load loop asks for: served on 127.0.0.1 (a guest's 10.0.2.2).
+
+    Attributes:
+        port: The port it answers on.
+        on: Set: ``/load`` answers 200 (burn); clear: 404 (rest).
+        asked: Requests so far, by the member (hostname) that asked.
+    """
+
+    port: int
+    on: threading.Event = field(default_factory=threading.Event)
+    asked: dict[str, int] = field(default_factory=dict)
+
+
+@pytest.fixture(scope="module")
+def load() -> Iterator[LoadSwitch]:
+    """A tiny HTTP server the members' load loop polls; load starts switched off."""
+    switch = LoadSwitch(port=free_ports(1)[0])
+
+    class Answer(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            url = urllib.parse.urlsplit(self.path)
+            member = urllib.parse.parse_qs(url.query).get("member", ["?"])[0]
+            switch.asked[member] = switch.asked.get(member, 0) + 1
+            self.send_response(200 if url.path == "/load" and switch.on.is_set() else 404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", switch.port), Answer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield switch
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def autoscaled_env(port: int) -> model.Environment:
+    """``as``: 1 to 2 members whose cloud-init starts the load loop (a lean image runs
+    ``write_files`` and ``runcmd``); ``systemd-run --no-block`` so cloud-init finishes."""
+    user_data = {
+        "write_files": [
+            {
+                "path": "/usr/local/bin/unkai-load",
+                "permissions": "0755",
+                "content": LOAD_LOOP.format(port=port),
+            }
+        ],
+        "runcmd": [
+            [
+                "systemd-run", "--no-block", "--unit=unkai-load", "--property=Restart=always",
+                "python3", "/usr/local/bin/unkai-load",
+            ]
+        ],
+    }  # fmt: skip
+    return group_env(
+        "as",
+        template={"user_data": user_data},
+        size=AS_MIN,
+        min_size=AS_MIN,
+        max_size=AS_MAX,
+        autoscaling={
+            "target_cpu_utilization": TARGET_CPU,
+            "window_s": WINDOW_S,
+            "initialization_s": INITIALIZATION_S,
+            "scale_in_stabilization_s": SCALE_IN_S,
+        },
+    )
+
+
+@pytest.fixture(scope="module")
+def scaled(cluster, image, load) -> Iterator[Made]:
+    """The autoscaled group made by the kind, its one member up (after the tests of ``ig``)."""
+    cp, client = cluster
+    obj = group_object(autoscaled_env(load.port), image)
+    name = obj["metadata"]["name"]
+    made_at = time.monotonic()
+    _, state = MANAGER.create(manager_inputs(cp, obj))
+    print(f"an autoscaled group of {AS_MIN} made in {time.monotonic() - made_at:.1f} s")
+    try:
+        yield Made(client, cp, obj, state, made_at)
+    finally:
+        with contextlib.suppress(Exception):
+            client.delete(InstanceGroupCR, name)
+            wait_for("the group's object to go", lambda: not _exists(client, name), 600)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """The group once a second: its domains on this machine and its status."""
+
+    domains: int
+    target: int | None
+    healthy: int
+    cpu: dict[str, int]
+
+
+def members_of(found: dict[str, Any]) -> dict[str, str]:
+    return {m["name"]: m["phase"] for m in found.get("members") or ()}
+
+
+def cpu_of(found: dict[str, Any]) -> dict[str, int]:
+    """Each measured member's CPU use, in percent of its vCPU, as the status says."""
+    return {m["name"]: m["cpuPercent"] for m in found.get("members") or () if "cpuPercent" in m}
+
+
+def test_cpu_load_inside_the_members_scales_the_group_out_and_back_in(scaled, load):
+    """Load in the guests scales out to max_size and no further; without it, back to
+    min_size, but only after the stabilization window. Sampled every second."""
+    client, name = scaled.client, scaled.obj["metadata"]["name"]
+    prefix = render.owner(autoscaled_env(load.port)) + "-as-"
+    assert (scaled.state.target, scaled.state.members) == (AS_MIN, ("as-0",))
+    assert domains(prefix) == {f"{prefix}0": "running"}
+    samples: list[Sample] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            existing = domains(prefix)
+            found = status(client, name)
+            healthy = sum(1 for phase in members_of(found).values() if phase == "healthy")
+            samples.append(Sample(len(existing), found.get("targetSize"), healthy, cpu_of(found)))
+            time.sleep(1)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        # Idle: the member's loop polls, the autoscaler measures it and keeps one member.
+        wait_for("as-0's load loop to ask", lambda: load.asked.get("as-0"), 120)
+        idle = wait_for(
+            "three recommendations for the idle member",
+            lambda: (found := status(client, name)).get("recommendations", [])[2:] and found,
+            120,
+        )
+        print(f"idle: CPU {cpu_of(idle)} %, recommendations {idle['recommendations']}")
+        assert idle["targetSize"] == AS_MIN, idle
+        assert {r["size"] for r in idle["recommendations"]} == {AS_MIN}, idle
+        assert "ScaleOut" not in reasons(client, name)
+
+        # Load on: as-0 burns its vCPU (100 %, twice the 50 % aimed for): one more member, at once.
+        load.on.set()
+        on_at = time.monotonic()
+        wait_for("a ScaleOut", lambda: "ScaleOut" in reasons(client, name), 120)
+        scale_out_s = time.monotonic() - on_at
+        wait_for(
+            "two healthy members",
+            lambda: members_of(status(client, name)) == {"as-0": "healthy", "as-1": "healthy"},
+            400,
+        )
+        second_s = time.monotonic() - on_at
+        print(f"load on → ScaleOut {scale_out_s:.1f} s, → as-1 healthy {second_s:.1f} s")
+
+        # Both burn: their use asks for more than max_size (over 100 % together, so at
+        # least 3 members at 50 %), and the group stays at two.
+        wait_for("as-1's load loop to ask", lambda: load.asked.get("as-1"), 120)
+        loaded = wait_for(
+            "both members measured under load",
+            lambda: (
+                len(cpu := cpu_of(found := status(client, name))) == AS_MAX
+                and sum(cpu.values()) > 100
+                and found
+            ),
+            120,
+        )
+        print(f"loaded: CPU {cpu_of(loaded)} %, recommendations {loaded['recommendations']}")
+        assert loaded["targetSize"] == AS_MAX, loaded
+        assert max(r["size"] for r in loaded["recommendations"]) == AS_MAX, loaded
+
+        # Load off: the recommendation falls to one at once, the group only after the
+        # stabilization window (and the CPU window the old load is averaged over).
+        load.on.clear()
+        off_at = time.monotonic()
+        wait_for(
+            "a ScaleIn", lambda: "ScaleIn" in reasons(client, name), WINDOW_S + SCALE_IN_S + 120
+        )
+        scale_in_s = time.monotonic() - off_at
+        assert scale_in_s >= SCALE_IN_S, f"scaled in {scale_in_s:.1f} s after the load stopped"
+        wait_for(
+            "one member left",
+            lambda: (
+                domains(prefix) == {f"{prefix}0": "running"}
+                and members_of(found := status(client, name)) == {"as-0": "healthy"}
+                and found["targetSize"] == AS_MIN
+            ),
+            120,
+        )
+        one_s = time.monotonic() - off_at
+        print(f"load off → ScaleIn {scale_in_s:.1f} s, → one member {one_s:.1f} s")
+    finally:
+        stop.set()
+        sampler.join(timeout=30)
+    assert samples, "nothing was sampled"
+    assert max(s.domains for s in samples) <= AS_MAX, samples
+    assert min(s.domains for s in samples) >= AS_MIN, samples
+    targets = [s.target for s in samples if s.target is not None]
+    assert targets and min(targets) >= AS_MIN and max(targets) <= AS_MAX, targets
+    assert max(s.healthy for s in samples) == AS_MAX, samples
+    # Once out and once in: no flapping.
+    said = reasons(client, name)
+    assert (said.count("ScaleOut"), said.count("ScaleIn")) == (1, 1), said
+    assert "MemberRepair" not in said, said
+    # `unkai status` shows the member left and its CPU use.
+    shown = cluster_status(scaled.cp.kubeconfig_path)["groups"][name]
+    assert (shown["min_size"], shown["max_size"], shown["target"]) == (AS_MIN, AS_MAX, AS_MIN)
+    assert [(m["name"], m["phase"]) for m in shown["members"]] == [("as-0", "healthy")]
+    assert shown["members"][0]["cpu_percent"] is not None, shown
+    MANAGER.delete(f"ig/{name}", scaled.state)
+    assert domains(prefix) == {}
+    print(
+        f"autoscaling: {len(samples)} samples; {time.monotonic() - scaled.started:.1f} s"
+        " from applying the group to its deletion"
+    )

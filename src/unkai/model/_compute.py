@@ -256,8 +256,10 @@ class GroupAutoscaling(UnkaiModel):
     use (averaged over ``window_s``, read from libvirt's domain statistics) divided by
     ``target_cpu_utilization``, rounded up and kept within ``[min_size, max_size]``. A
     larger size is taken at once; a smaller one only when every recommendation of the
-    last ``scale_in_stabilization_s`` was as small. Members younger than
-    ``initialization_s`` are not counted (their boot is not load).
+    last ``scale_in_stabilization_s`` was as small. A member is not measured while it
+    boots nor for ``initialization_s`` after it is up (its boot and the work that follows
+    are not load; a boot's length varies with the host's load, under TCG from 30 s to
+    over a minute); until measured it counts as needed.
     """
 
     target_cpu_utilization: float = Field(
@@ -271,7 +273,9 @@ class GroupAutoscaling(UnkaiModel):
         default=600.0, ge=0, description="Seconds of lower recommendations before a scale-in."
     )
     initialization_s: float = Field(
-        default=120.0, ge=0, description="Seconds a new member's CPU use is ignored."
+        default=120.0,
+        ge=0,
+        description="Seconds after a new member is up (cloud-init done) its CPU use is ignored.",
     )
 
 

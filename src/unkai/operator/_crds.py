@@ -233,6 +233,7 @@ def _instance_group_schema() -> dict[str, Any]:
                         "digest": {"type": "string"},
                         "phase": {"type": "string"},
                         "created": {"type": "string", "format": "date-time"},
+                        "ready": {"type": "string", "format": "date-time"},
                         "address": {"type": "string"},
                         "cpuPercent": {"type": "integer"},
                     },

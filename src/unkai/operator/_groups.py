@@ -20,8 +20,10 @@ instance groups':
   boot does not churn the whole group. A member whose domain is gone is simply missing:
   the size brings it back.
 - **Autoscaling** (``min_size < max_size``) recommends ``ceil(total CPU use /
-  target_cpu)`` members, counting members younger than ``initialization`` as needed. A
-  larger recommendation is taken at once; a smaller one only when it is the largest of the
+  target_cpu)`` members. A member is not measured while it boots and for
+  ``initialization`` seconds after it is up (a boot's length varies, and the work that
+  follows it is no load); it counts as needed until it is measured. A larger
+  recommendation is taken at once; a smaller one only when it is the largest of the
   last ``scale_in_stabilization`` seconds (and that long has been watched).
 - **Rolling update**: members made from an old digest are replaced as a Cluster API
   MachineDeployment rolls. New members first, in free slots, while the group has at
@@ -35,9 +37,9 @@ Times are seconds since the epoch, passed in: nothing here reads a clock.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Literal
 
 from unkai.operator._pools import Event, aimed_size
@@ -52,7 +54,7 @@ class GroupSpec:
     """An instance group's custom resource ``spec``, as the reconciler needs it.
 
     Attributes:
-        name: The group.
+        name: The group's object (its slots are named after the group, not after it).
         size: The size ``unkai up`` asked for.
         min_size: The autoscaler's lower bound.
         max_size: The autoscaler's upper bound.
@@ -66,7 +68,8 @@ class GroupSpec:
         repair_window: Seconds over which ``max_repairs`` is counted.
         target_cpu: CPU use per member the autoscaler aims for, above 0 and at most 1.
         scale_in_stabilization: Seconds of smaller recommendations before a scale-in.
-        initialization: Seconds a new member is not measured (counted as needed).
+        initialization: Seconds after a member is up that it is not measured (it is
+            counted as needed).
     """
 
     name: str
@@ -89,6 +92,11 @@ class GroupSpec:
         """Whether the group may change size on its own (``min_size < max_size``)."""
         return self.min_size < self.max_size
 
+    @cached_property
+    def positions(self) -> dict[str, int]:
+        """Each slot's place in the slot order (``web-0`` → 0 …)."""
+        return {name: index for index, name in enumerate(self.slots)}
+
 
 @dataclass(frozen=True)
 class MemberView:
@@ -101,6 +109,8 @@ class MemberView:
         created: When it was made.
         cpu: Its CPU use over the autoscaler's window, as a share of its vCPUs (0 to 1);
             ``None`` until measured.
+        ready: When it came up (cloud-init finished); ``None`` while booting, or when not
+            known (then ``created`` stands for it).
     """
 
     name: str
@@ -108,6 +118,7 @@ class MemberView:
     phase: Phase
     created: float
     cpu: float | None = None
+    ready: float | None = None
 
 
 @dataclass(frozen=True)
@@ -150,15 +161,13 @@ class Decision:
     memory: Memory = field(default_factory=Memory)
 
 
-def slot_index(group: str, name: str) -> int | None:
-    """The index of slot ``name`` in ``group`` (``None``: not one of its names)."""
-    match = re.fullmatch(re.escape(group) + r"-(\d+)", name)
-    return int(match[1]) if match else None
-
-
 def _by_slot(spec: GroupSpec, name: str) -> int:
-    index = slot_index(spec.name, name)
-    return -1 if index is None else index
+    """Where slot ``name`` is in the group's slot order (-1: not one of its slots).
+
+    By position, not by parsing the name: the slots are named after the group
+    (``web-3``), the object and so ``spec.name`` after its environment too.
+    """
+    return spec.positions.get(name, -1)
 
 
 def _heal(
@@ -201,18 +210,32 @@ def _heal(
     return repair, repairs
 
 
+def _initializing(spec: GroupSpec, member: MemberView, now: float) -> bool:
+    """Whether ``member`` boots, or came up less than ``initialization`` seconds ago."""
+    up = member.ready if member.ready is not None else member.created
+    return member.phase == "booting" or now - up < spec.initialization
+
+
 def _recommend(spec: GroupSpec, members: Sequence[MemberView], now: float) -> int | None:
-    """The autoscaler's size for the members' CPU use (``None``: nothing measured yet)."""
+    """The autoscaler's size for the members' CPU use (``None``: nothing measured yet).
+
+    Members booting or initializing, and healthy ones not measured yet, count as needed.
+    """
     measured = [
         m
         for m in members
-        if m.phase == "healthy" and m.cpu is not None and now - m.created >= spec.initialization
+        if m.phase == "healthy" and m.cpu is not None and not _initializing(spec, m, now)
     ]
     if not measured:
         return None
-    young = sum(1 for m in members if m.phase == "booting" or now - m.created < spec.initialization)
+    done = {m.name for m in measured}
+    waiting = sum(
+        1
+        for m in members
+        if m.name not in done and (m.phase == "healthy" or _initializing(spec, m, now))
+    )
     # A ratio a hair above a whole number is measurement noise, not a member's worth of load.
-    wanted = math.ceil(round(sum(m.cpu or 0.0 for m in measured) / spec.target_cpu, 6)) + young
+    wanted = math.ceil(round(sum(m.cpu or 0.0 for m in measured) / spec.target_cpu, 6)) + waiting
     return min(max(wanted, spec.min_size), spec.max_size)
 
 

@@ -187,12 +187,13 @@ def _stamp(value: float) -> str:
 
 @dataclass(frozen=True)
 class Recorded:
-    """What the status says of a member: its digest, when it was made, its address."""
+    """What the status says of a member: its digest, when it was made and came up, its address."""
 
     digest: str
     created: float
     phase: str
     address: str | None = None
+    ready: float | None = None
 
 
 def recorded(status: Mapping[str, Any]) -> dict[str, Recorded]:
@@ -205,6 +206,7 @@ def recorded(status: Mapping[str, Any]) -> dict[str, Recorded]:
             created=created if created is not None else 0.0,
             phase=str(member.get("phase", "")),
             address=member.get("address"),
+            ready=_time(member.get("ready")),
         )
     return found
 
@@ -240,8 +242,15 @@ def _sample(worker: GroupWorker, name: str, now: float, cpu_time: int | None) ->
     readings.append((now, cpu_time))
 
 
-def _cpu_use(worker: GroupWorker, name: str, now: float, window: float, vcpus: int) -> float | None:
-    readings = [r for r in worker.cpu.get(name, ()) if now - r[0] <= window]
+def _cpu_use(
+    worker: GroupWorker, name: str, now: float, window: float, vcpus: int, *, since: float
+) -> float | None:
+    """Its CPU use over the last ``window`` seconds, from readings taken at ``since`` or later.
+
+    ``None`` until those cover half the window. Readings from before ``since`` (its boot
+    and initialization) are not load.
+    """
+    readings = [r for r in worker.cpu.get(name, ()) if now - r[0] <= window and r[0] >= since]
     if len(readings) < 2 or readings[-1][0] - readings[0][0] < window / 2:
         return None
     return libvirt.cpu_share(readings[0], readings[-1], vcpus=vcpus)
@@ -263,7 +272,9 @@ def observe(
     """
     inputs = slot_inputs(spec)
     check = Check.of(spec)
-    window = float((spec.get("autoscaling") or {}).get("windowSeconds", 60))
+    scaling = spec.get("autoscaling") or {}
+    window = float(scaling.get("windowSeconds", 60))
+    initialization = float(scaling.get("initializationSeconds", 120))
     by_host: dict[str, list[str]] = {}
     for name, slot in inputs.items():
         by_host.setdefault(slot.libvirt_uri, []).append(name)
@@ -286,6 +297,7 @@ def observe(
                     continue
                 digest = record.digest if record else ""
                 created = record.created if record else 0.0
+                ready = record.ready if record else None
                 phase: Phase
                 if record is not None and record.phase == "booting":
                     phase = "booting"  # a making this process did not start: resumed in act
@@ -298,8 +310,9 @@ def observe(
                     worker.failures[name] = worker.failures.get(name, 0) + 1
                     phase = "unhealthy" if worker.failures[name] >= check.threshold else "healthy"
                 _sample(worker, name, now, conn.cpu_time(slot.name) if phase == "healthy" else None)
-                cpu = _cpu_use(worker, name, now, window, slot.vcpus)
-                members.append(MemberView(name, digest, phase, created, cpu))
+                since = (ready if ready is not None else created) + initialization
+                cpu = _cpu_use(worker, name, now, window, slot.vcpus, since=since)
+                members.append(MemberView(name, digest, phase, created, cpu, ready))
     present = {m.name for m in members}
     kept = {name: record for name, record in records.items() if name in present}
     return Observed(members=tuple(members), records=kept, hosts=hosts)
@@ -392,6 +405,7 @@ def collect(worker: GroupWorker, records: dict[str, Recorded], *, now: float) ->
                 created=making.started,
                 phase="healthy",
                 address=result.get("address"),
+                ready=now,
             )
             took = now - making.started
             events.append(Event("Normal", "MemberReady", f"{name} is up ({took:.0f} s)"))
@@ -434,6 +448,8 @@ def status_of(
         }
         if record.address:
             entry["address"] = record.address
+        if record.ready is not None:
+            entry["ready"] = _stamp(record.ready)
         if view is not None and view.cpu is not None:
             entry["cpuPercent"] = round(view.cpu * 100)
         members.append(entry)

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from unkai.operator._groups import Decision, GroupSpec, MemberView, Memory, decide, slot_index
+from unkai.operator._groups import Decision, GroupSpec, MemberView, Memory, decide
 
 NOW = 10_000.0
 OLD, NEW = "sha-old", "sha-new"
@@ -15,7 +15,8 @@ OLD, NEW = "sha-old", "sha-new"
 
 def spec(size: int = 2, *, digest: str = OLD, slots: int = 5, **changes: object) -> GroupSpec:
     base = GroupSpec(
-        name="web",
+        # The object's name, as the operator has it: the group's after its environment's.
+        name="unkai-local-web",
         size=size,
         min_size=size,
         max_size=size,
@@ -37,6 +38,7 @@ def member(
     phase: str = "healthy",
     created: float = 0.0,
     cpu: float | None = None,
+    ready: float | None = None,
 ) -> MemberView:
     return MemberView(
         name=f"web-{index}",
@@ -44,6 +46,7 @@ def member(
         phase=phase,
         created=created,
         cpu=cpu,  # type: ignore[arg-type]
+        ready=ready,
     )
 
 
@@ -148,6 +151,22 @@ def test_young_members_count_as_needed_and_are_not_measured() -> None:
     assert decision.memory.recommendations == ((NOW, 2),)
 
 
+def test_initialization_counts_from_when_a_member_is_up_however_long_it_booted() -> None:
+    # Made 100 s ago, up 10 s ago (a slow boot): what it does now is the end of its boot.
+    busy = member(0, cpu=0.8, created=NOW - 100, ready=NOW - 10)
+    decision = decide(autoscaled(1), settled(1), [busy], now=NOW)
+    assert (decision.target, decision.memory.recommendations, decision.events) == (1, (), ())
+    # Measured once ``initialization`` (60 s) has passed since it came up.
+    later = decide(autoscaled(1), settled(1), [replace(busy, ready=NOW - 60)], now=NOW)
+    assert (later.target, reasons(later)) == (2, ["ScaleOut", "MembersCreated"])
+
+
+def test_a_healthy_member_not_measured_yet_counts_as_needed() -> None:
+    members = [member(0, cpu=0.1), member(1, cpu=None)]
+    decision = decide(autoscaled(), settled(), members, now=NOW)
+    assert decision.memory.recommendations == ((NOW, 2),)  # 0.1 / 0.5 → 1, plus web-1
+
+
 def test_nothing_measured_recommends_nothing() -> None:
     decision = decide(autoscaled(), settled(), [member(0), member(1)], now=NOW)
     assert (decision.target, decision.memory.recommendations) == (2, ())
@@ -235,12 +254,6 @@ def test_no_free_slot_is_said() -> None:
     decision = decide(spec(3, slots=2), settled(3), [member(0)], now=NOW)
     assert decision.create == ("web-1",)
     assert reasons(decision)[-1] == "NoFreeSlot"
-
-
-def test_slot_index() -> None:
-    assert slot_index("web", "web-12") == 12
-    assert slot_index("web", "web-x") is None
-    assert slot_index("web", "webs-1") is None
 
 
 def simulate(policy: GroupSpec, size: int, *, boot_rounds: int) -> tuple[int, int, int]:

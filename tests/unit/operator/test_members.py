@@ -19,8 +19,11 @@ from unkai.operator import instance_group_crd
 from unkai.operator._groups import Decision, GroupSpec, MemberView, Memory
 from unkai.operator._members import (
     Check,
+    GroupWorker,
     Observed,
     Recorded,
+    _cpu_use,
+    _sample,
     group_spec,
     memory_of,
     probe,
@@ -98,12 +101,12 @@ def test_what_a_round_keeps_in_status_reads_back_the_same():
     obj = group_object(managed_local())
     digests = slot_digests(obj["spec"])
     records = {
-        "web-0": Recorded(digests["web-0"], 1_000.0, "healthy", "127.0.0.1"),
+        "web-0": Recorded(digests["web-0"], 1_000.0, "healthy", "127.0.0.1", ready=1_040.0),
         "web-1": Recorded("old", 1_010.0, "booting"),
     }
     observed = Observed(
         members=(
-            MemberView("web-0", digests["web-0"], "healthy", 1_000.0, cpu=0.25),
+            MemberView("web-0", digests["web-0"], "healthy", 1_000.0, cpu=0.25, ready=1_040.0),
             MemberView("web-1", "old", "booting", 1_010.0),
         ),
         records=records,
@@ -114,6 +117,10 @@ def test_what_a_round_keeps_in_status_reads_back_the_same():
     assert (status["healthyMembers"], status["updatedMembers"]) == (1, 1)
     assert status["members"][0]["cpuPercent"] == 25
     assert recorded(status) == records
+    (version,) = instance_group_crd()["spec"]["versions"]
+    schema = version["schema"]["openAPIV3Schema"]["properties"]["status"]
+    jsonschema.validate(status, schema)
+    assert "ready" in schema["properties"]["members"]["items"]["properties"]  # not pruned
     assert memory_of(status) == memory
 
 
@@ -150,6 +157,20 @@ def test_cpu_use_is_a_share_of_the_vcpus():
     assert cpu_share((0.0, 0), (1.0, 3 * 10**9), vcpus=1) == 1.0
     assert cpu_share((5.0, 0), (5.0, 10), vcpus=1) is None
     assert cpu_share((0.0, 10), (1.0, 0), vcpus=1) is None
+
+
+def test_cpu_use_is_measured_from_readings_after_the_initialization():
+    worker = GroupWorker("web")
+    # Up at 100, initialized at 130; a 20 s window. A whole vCPU until 130, then a quarter.
+    for t in range(100, 131, 5):
+        _sample(worker, "web-0", float(t), (t - 100) * 10**9)
+    assert _cpu_use(worker, "web-0", 130.0, 20.0, 1, since=130.0) is None
+    _sample(worker, "web-0", 135.0, 30 * 10**9 + 5 * 10**9 // 4)
+    assert _cpu_use(worker, "web-0", 135.0, 20.0, 1, since=130.0) is None  # 5 s of readings
+    _sample(worker, "web-0", 140.0, 30 * 10**9 + 10 * 10**9 // 4)
+    assert _cpu_use(worker, "web-0", 140.0, 20.0, 1, since=130.0) == 0.25  # half the window
+    # Without the initialization, the window would still hold the end of the boot.
+    assert _cpu_use(worker, "web-0", 140.0, 20.0, 1, since=0.0) == 0.625
 
 
 def test_group_spec_defaults_match_the_decisions():
