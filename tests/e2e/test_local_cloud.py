@@ -502,7 +502,7 @@ def test_a_member_deleted_behind_our_back_is_made_again_by_the_operator(stack):
     in an Event and in ``unkai status``; a refresh then finds nothing changed."""
     kubeconfig = Path(stack.outputs()["clusters"].value["apps"]["kubeconfig"])
     member = sorted(members(stack))[-1]
-    before = read_instance_group(kubeconfig=kubeconfig, name="web")
+    before = read_instance_group(kubeconfig=kubeconfig, name=domain("web"))
     assert before is not None
     failed = time.monotonic()
     for action in ("destroy", "undefine"):
@@ -512,7 +512,7 @@ def test_a_member_deleted_behind_our_back_is_made_again_by_the_operator(stack):
     healed = None
     deadline = failed + 600
     while time.monotonic() < deadline:
-        found = read_instance_group(kubeconfig=kubeconfig, name="web")
+        found = read_instance_group(kubeconfig=kubeconfig, name=domain("web"))
         assert found is not None
         if (
             len(found.repairs) > len(before.repairs)
@@ -526,7 +526,7 @@ def test_a_member_deleted_behind_our_back_is_made_again_by_the_operator(stack):
     print(f"{member} healthy again {healed:.0f} s after it was deleted")
     assert ssh(member_port(member), "hostname").strip() == member
     shown = json.loads(ok(unkai("status", ENV, "--json")))["clusters"]["apps"]
-    web = shown["groups"]["web"]
+    web = shown["groups"][domain("web")]  # the object: named after its owner
     assert (web["healthy"], web["settled"]) == (web["size"], True), web
     assert {(m["name"], m["phase"]) for m in web["members"]} >= {(member, "healthy")}, web
     repairs = [e for e in shown["events"] if e["reason"] == "MemberRepair"]
