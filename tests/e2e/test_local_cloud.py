@@ -6,10 +6,9 @@ nothing is left. Real pulumi, libvirt/QEMU, cloud-init; nothing is mocked.
 
 The deployment is made the hard way, as the kill harness: ``unkai up local`` is killed
 (SIGKILL to its whole process group) inside host configuration, image build, VM boot,
-cluster start, workload apply and the web group's rollout, one ``up`` after another,
-each starting from what the killed one left, with no manual step; then one ``up``
-converges, and the tests that follow show a second changes nothing and destroy leaves
-nothing.
+cluster start and workload apply, one ``up`` after another, each starting from what the
+killed one left, with no manual step; then one ``up`` converges, and the tests that
+follow show a second changes nothing and destroy leaves nothing.
 
 ``local``'s management cluster is ``apps``: its operator makes, heals and rolls the
 members of the ``web`` group, so ``db`` is the VM the tests change through Pulumi.
@@ -123,8 +122,6 @@ KILL_POINTS = {
     "VM boot": (re.compile(r"unkai:compute:Instance \S+ creating"), 25.0),
     "cluster start": (re.compile(r"unkai:kubernetes:Cluster \S+ creating"), 1.0),
     "workload apply": (re.compile(r"unkai:kubernetes:Workload \S+ creating"), 0.1),
-    # The operator is booting the members the group's object asks for.
-    "group rollout": (re.compile(r"unkai:compute:InstanceGroupManager \S+ creating"), 20.0),
 }
 """Where ``up`` is killed: the first line of a phase, then a delay to be inside it."""
 
