@@ -398,9 +398,9 @@ def _stack_resources(env_name: str, *, kubernetes: bool) -> list[tuple[str, Inpu
     reference) are known placeholder values. NodePool and Workload are built by their
     own constructors, with registration captured instead of sent to an engine.
     """
-    name, _, unmanaged = env_name.partition("+")
-    # ``<env>+unmanaged``: no management cluster, so ``up`` makes its groups' members.
-    overrides = {"settings": {"management_cluster": None}} if unmanaged else None
+    name, _, managed_by = env_name.partition("+")
+    # ``<env>+managed``: its groups kept by the operator of its cluster ``apps``.
+    overrides = {"settings": {"management_cluster": "apps"}} if managed_by else None
     env = load_environment(name, root=ROOT, overrides=overrides)
     placement = place(env)
     instances = [
@@ -466,10 +466,6 @@ def _stack_resources(env_name: str, *, kubernetes: bool) -> list[tuple[str, Inpu
                 kubeconfig=KUBECONFIG, cluster_ca=CA,
                 accelerators={h.name: "tcg" for _, h in slots},
                 images={(i.image, h.name): f"{STORAGE_POOL_PATH}/{i.image}.q" for i, h in slots},
-                secrets={
-                    var: pulumi.Output.secret("s3cret")
-                    for var in env.instance_templates[group.template].secrets
-                },
             )
         )  # fmt: skip
         found.append((group_name, manager, kinds.InstanceGroupManagerState))
@@ -499,7 +495,7 @@ async def _registered(inputs: Inputs, state: type[State]) -> tuple[dict[str, Any
 
 # The Cluster kind is a control plane on this machine (loopback only): only local's
 # cluster is one. The other environments' stacks are built for their compute layer.
-KUBERNETES = {"local": True, "local+unmanaged": True, "dev": False}
+KUBERNETES = {"local": True, "local+managed": True, "dev": False}
 
 
 @cache
@@ -521,17 +517,17 @@ def stack_props(env_name: str) -> tuple[tuple[str, str, dict[str, Any], frozense
 def test_the_local_stack_registers_every_kind_but_networks():
     tokens = {token for token, *_ in stack_props("local")}
     # local's only network is QEMU user mode: no libvirt network to create; its group's
-    # members are the operator's, or instances when no operator keeps them.
-    assert tokens == set(HANDLERS) - {kinds.NetworkInputs.token}
-    unmanaged = {token for token, *_ in stack_props("local+unmanaged")}
-    assert unmanaged == set(HANDLERS) - {
+    # members are instances unless an operator keeps them.
+    assert tokens == set(HANDLERS) - {
         kinds.NetworkInputs.token,
         kinds.InstanceGroupManagerInputs.token,
     }
+    managed = {token for token, *_ in stack_props("local+managed")}
+    assert managed == set(HANDLERS) - {kinds.NetworkInputs.token}
     assert kinds.NetworkInputs.token in {token for token, *_ in stack_props("dev")}
 
 
-@pytest.mark.parametrize("env_name", ["local", "local+unmanaged", "dev"])
+@pytest.mark.parametrize("env_name", ["local", "local+managed", "dev"])
 def test_stack_props_pass_the_provider_check(env_name):
     for token, name, values, secrets in stack_props(env_name):
         # What the engine hands the provider: numbers as floats, secrets flagged.
