@@ -18,6 +18,7 @@ its stabilization window.
 from __future__ import annotations
 
 import contextlib
+import functools
 import subprocess
 import threading
 import time
@@ -125,11 +126,24 @@ def cluster(tmp_path_factory) -> Iterator[tuple[ControlPlane, Client]]:
 
 @pytest.fixture(scope="module")
 def image() -> Iterator[str]:
-    """The group's image uploaded to this machine's pool (the cache builds it once)."""
+    """The group's image uploaded to this machine's pool (the cache builds it once).
+
+    First the members a killed earlier run left go (their definitions outlive a reboot):
+    a stopped ``as-0`` would otherwise be repaired and a spare ``as-1`` removed, and the
+    tests would count those events as their own.
+    """
     env = group_env()
     host = env.hosts["localhost"]
     with libvirt.session(host.libvirt_uri) as conn:
         conn.ensure_pool(render.STORAGE_POOL, render.STORAGE_POOL_PATH)
+        left, _ = conn.sweep(
+            env.name,
+            project=env.project,
+            pool=render.STORAGE_POOL,
+            owns=functools.partial(render.owned_by, render.owner(env)),
+        )
+    if left:
+        print(f"removed what an earlier run left: {', '.join(left)}")
     inputs = vm_image_inputs(
         env.vm_images["debian-12"], host, environment=render.owner(env), root=ROOT
     )
