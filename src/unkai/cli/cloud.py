@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pulumi import automation as auto
@@ -43,7 +43,14 @@ from unkai.errors import ConfigError, DriverError, UnkaiError
 from unkai.model import Environment, Host
 from unkai.placement import Placement, place
 from unkai.provider import parse_replace_reason
-from unkai.render import STORAGE_POOL, Templates, owned_by, owner, render_tree
+from unkai.render import (
+    STORAGE_POOL,
+    Templates,
+    instance_group_name,
+    owned_by,
+    owner,
+    render_tree,
+)
 from unkai.toolchain import (
     RUN_ENV,
     SSH_ENV,
@@ -53,6 +60,9 @@ from unkai.toolchain import (
     stop_leftovers,
     this_run,
 )
+
+if TYPE_CHECKING:
+    from unkai.drivers.kubernetes import GroupStatus
 
 console = Console(soft_wrap=True)
 
@@ -685,17 +695,67 @@ def ssh_argv(
     return [str(wrapper), *guest, "-J", host.address, f"{GUEST_USER}@{addresses[0]}"]
 
 
+def member_vms(groups: Mapping[str, GroupStatus]) -> dict[str, dict[str, Any]]:
+    """The members of ``groups`` as :func:`ssh` takes a VM (pure).
+
+    Each from the operator's status (its host, the address and host keys it recorded
+    when the member came up) and its slot in the spec (the forwarded port, if any).
+    """
+    found: dict[str, dict[str, Any]] = {}
+    for group in groups.values():
+        ports = {
+            slot["name"]: (slot.get("inputs") or {}).get("ssh_port")
+            for slot in group.spec.get("slots") or ()
+        }
+        for member in group.members:
+            address = member.address
+            found[member.name] = {
+                "name": member.name,
+                "host": member.host,
+                "ssh_port": ports.get(member.name),
+                "ips": [address] if address and address != "127.0.0.1" else [],
+                "host_keys": list(member.host_keys),
+            }
+    return found
+
+
+def _members(environment: Environment, root: Path) -> dict[str, dict[str, Any]]:
+    """The members the management cluster's operator keeps for ``environment``'s groups."""
+    from unkai.components import clusters_root
+    from unkai.drivers.kubernetes import read_instance_group
+
+    cluster = environment.management_cluster
+    if cluster is None or not environment.instance_groups:
+        return {}
+    kubeconfig = clusters_root(root) / cluster / "kubeconfig" / "admin.kubeconfig"
+    if not kubeconfig.is_file():
+        return {}
+    groups = {}
+    for group in environment.instance_groups.values():
+        name = instance_group_name(environment, group)
+        found = read_instance_group(kubeconfig=kubeconfig, name=name)
+        if found is not None:
+            groups[name] = found
+    return member_vms(groups)
+
+
 def ssh(
     env: str = typer.Argument(..., help="Environment (and stack) name."),
-    instance: str = typer.Argument(..., help="The VM to log in to."),
+    instance: str = typer.Argument(..., help="The VM (an instance or a group's member)."),
     command: list[str] | None = CommandArgument,
     root: Root = None,
 ) -> None:
-    """Log in to a VM with the operator key (through its host when it has no forwarded port)."""
+    """Log in to a VM with the operator key (through its host when it has no forwarded port).
+
+    A member of a group the operator keeps is found in its group's status on the
+    management cluster, with the host keys it printed when it came up.
+    """
     root = resolve_root(root)
     environment = load_environment(env, root=root)
     stack = cloud_stack(env, root)
     instances = (stack.outputs().get("instances") or auto.OutputValue({}, False)).value or {}
+    if instance not in instances:
+        instances = {**_members(environment, root), **instances}
     if instance not in instances:
         allowed = ", ".join(sorted(instances)) or "none (run unkai up first)"
         raise ConfigError(f"{env} has no VM named {instance!r}", allowed=allowed)

@@ -235,6 +235,7 @@ def _instance_group_schema() -> dict[str, Any]:
                         "created": {"type": "string", "format": "date-time"},
                         "ready": {"type": "string", "format": "date-time"},
                         "address": {"type": "string"},
+                        "hostKeys": {"type": "array", "items": {"type": "string"}},
                         "cpuPercent": {"type": "integer"},
                     },
                 },

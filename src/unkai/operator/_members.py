@@ -187,13 +187,18 @@ def _stamp(value: float) -> str:
 
 @dataclass(frozen=True)
 class Recorded:
-    """What the status says of a member: its digest, when it was made and came up, its address."""
+    """What the status says of a member.
+
+    Its digest, when it was made and came up, and how to log in to it: its address and
+    the SSH host keys it printed at first boot.
+    """
 
     digest: str
     created: float
     phase: str
     address: str | None = None
     ready: float | None = None
+    host_keys: tuple[str, ...] = ()
 
 
 def recorded(status: Mapping[str, Any]) -> dict[str, Recorded]:
@@ -207,6 +212,7 @@ def recorded(status: Mapping[str, Any]) -> dict[str, Recorded]:
             phase=str(member.get("phase", "")),
             address=member.get("address"),
             ready=_time(member.get("ready")),
+            host_keys=tuple(member.get("hostKeys") or ()),
         )
     return found
 
@@ -329,7 +335,11 @@ def _make(worker: GroupWorker, inputs: InstanceInputs, *, remake: bool) -> dict[
     if worker.deleted:
         remove_member(inputs)
         return {}
-    return {"address": state.ssh_host, "boot_seconds": state.boot_seconds}
+    return {
+        "address": state.ssh_host,
+        "boot_seconds": state.boot_seconds,
+        "host_keys": tuple(state.ssh_host_keys or ()),
+    }
 
 
 def remove_member(inputs: InstanceInputs) -> bool:
@@ -406,6 +416,7 @@ def collect(worker: GroupWorker, records: dict[str, Recorded], *, now: float) ->
                 phase="healthy",
                 address=result.get("address"),
                 ready=now,
+                host_keys=tuple(result.get("host_keys") or ()),
             )
             took = now - making.started
             events.append(Event("Normal", "MemberReady", f"{name} is up ({took:.0f} s)"))
@@ -450,6 +461,8 @@ def status_of(
             entry["address"] = record.address
         if record.ready is not None:
             entry["ready"] = _stamp(record.ready)
+        if record.host_keys:
+            entry["hostKeys"] = list(record.host_keys)
         if view is not None and view.cpu is not None:
             entry["cpuPercent"] = round(view.cpu * 100)
         members.append(entry)

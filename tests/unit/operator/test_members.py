@@ -101,7 +101,14 @@ def test_what_a_round_keeps_in_status_reads_back_the_same():
     obj = group_object(managed_local())
     digests = slot_digests(obj["spec"])
     records = {
-        "web-0": Recorded(digests["web-0"], 1_000.0, "healthy", "127.0.0.1", ready=1_040.0),
+        "web-0": Recorded(
+            digests["web-0"],
+            1_000.0,
+            "healthy",
+            "127.0.0.1",
+            ready=1_040.0,
+            host_keys=("ssh-ed25519 AAAAC3Nza web-0",),
+        ),
         "web-1": Recorded("old", 1_010.0, "booting"),
     }
     observed = Observed(
@@ -120,7 +127,8 @@ def test_what_a_round_keeps_in_status_reads_back_the_same():
     (version,) = instance_group_crd()["spec"]["versions"]
     schema = version["schema"]["openAPIV3Schema"]["properties"]["status"]
     jsonschema.validate(status, schema)
-    assert "ready" in schema["properties"]["members"]["items"]["properties"]  # not pruned
+    kept = schema["properties"]["members"]["items"]["properties"]
+    assert {"ready", "hostKeys"} <= set(kept)  # not pruned by the API server
     assert memory_of(status) == memory
 
 
@@ -191,3 +199,29 @@ def test_a_template_with_secrets_names_its_secret_and_carries_no_value():
     data = env.model_dump(mode="json")
     data["instance_templates"]["web"]["secrets"] = {}
     assert "secretName" not in group_object(model.Environment.model_validate(data))["spec"]
+
+
+def test_unkai_ssh_finds_a_member_in_its_groups_status():
+    from unkai.cli.cloud import guest_known_hosts, member_vms
+    from unkai.drivers.kubernetes._instance_groups import _status
+
+    obj = group_object(managed_local())
+    records = {"web-1": Recorded("d", 1_000.0, "healthy", "127.0.0.1", ready=1_040.0,
+                                 host_keys=("ssh-ed25519 AAAAC3Nza web-1",))}  # fmt: skip
+    observed = Observed(
+        members=(MemberView("web-1", "d", "healthy", 1_000.0),),
+        records=records,
+        hosts={"web-1": "localhost"},
+    )
+    memory = Memory(target=1, observed_size=1)
+    obj["status"] = status_of(Decision(target=1, memory=memory), observed, records, obj["spec"])
+    (vm,) = member_vms({"unkai-local-web": _status(obj)}).values()
+    port = slot_inputs(obj["spec"])["web-1"].ssh_port
+    assert vm == {
+        "name": "web-1",
+        "host": "localhost",
+        "ssh_port": port,
+        "ips": [],  # reached on its forwarded port, not the loopback address it recorded
+        "host_keys": ["ssh-ed25519 AAAAC3Nza web-1"],
+    }
+    assert guest_known_hosts(vm) == f"[127.0.0.1]:{port} ssh-ed25519 AAAAC3Nza web-1\n"

@@ -52,6 +52,8 @@ class MemberStatus:
     digest: str
     created: str
     cpu_percent: int | None = None
+    address: str | None = None
+    host_keys: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,8 @@ def _status(obj: Any) -> GroupStatus:
                 digest=m.get("digest", ""),
                 created=m.get("created", ""),
                 cpu_percent=m.get("cpuPercent"),
+                address=m.get("address"),
+                host_keys=tuple(m.get("hostKeys") or ()),
             )
             for m in status.get("members") or ()
         ),
