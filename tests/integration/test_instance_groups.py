@@ -72,7 +72,10 @@ def group_env(
         container_images={},
         settings={**data["settings"], "ssh_port_base": 2320, "management_cluster": "apps"},
     )
-    data["instance_templates"]["web"].update(machine_type="custom-1-512", **(template or {}))
+    # The members' secret env is the e2e test's (local's web template has one); none here.
+    data["instance_templates"]["web"].update(
+        machine_type="custom-1-512", secrets={}, **(template or {})
+    )
     data["instance_groups"] = {
         name: {
             "name": name,
