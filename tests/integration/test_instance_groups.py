@@ -8,6 +8,10 @@ domain was destroyed (which a refresh then reads as no change), rolls the group 
 template within its surge and unavailability limits (sampled every second), and removes
 every member when the object is deleted.
 
+The first group's members have a secret env: applying the same value again changes
+nothing, and a new value rolls the group (surge 1, as a template change does) and is in
+every new member, while the object only ever holds the Secret's version.
+
 A second group autoscales between one and two members on the CPU use libvirt reports of
 their domains: a loop in each guest burns a vCPU while an HTTP server of the test (the
 host's loopback, a user-mode guest's 10.0.2.2) says so. Load scales it out at once and
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import subprocess
 import threading
 import time
@@ -41,7 +46,7 @@ from unkai import model, render
 from unkai.cli.status import cluster_status
 from unkai.components import instance_group_object, slot_values, vm_image_inputs
 from unkai.drivers import libvirt
-from unkai.drivers.kubernetes import ControlPlane, kube_client
+from unkai.drivers.kubernetes import ControlPlane, apply_group_secret, kube_client
 from unkai.drivers.kubernetes._process import free_ports
 from unkai.environments import load_environment
 from unkai.kinds import InstanceGroupManagerInputs, InstanceGroupManagerState, input_values
@@ -49,7 +54,7 @@ from unkai.operator import GROUP, VERSION
 from unkai.operator._members import slot_digests
 from unkai.provider.resources.instance_group import InstanceGroupManager
 from unkai.provider.resources.vm_image import VmImage
-from unkai.toolchain import cached_probe
+from unkai.toolchain import cached_probe, operator_key
 
 ROOT = Path(__file__).resolve().parents[2]
 InstanceGroupCR = create_global_resource(GROUP, VERSION, "InstanceGroup", "instancegroups")
@@ -57,12 +62,17 @@ SIZE, SURGE = 2, 1
 MANAGER = InstanceGroupManager()
 
 
+TOKEN = "GROUP_TOKEN"
+"""The variable of the ``ig`` members' secret env (its value is the test's)."""
+
+
 def group_env(
     name: str = "ig", *, template: dict[str, Any] | None = None, **group: Any
 ) -> model.Environment:
     """``local`` with one managed group ``name`` of 512 MiB members, and nothing else.
 
-    ``template`` changes the members' template; ``group`` the group.
+    ``template`` changes the members' template; ``group`` the group. The ``ig`` members
+    have one secret, :data:`TOKEN`.
     """
     data = load_environment("local", root=ROOT).model_dump(mode="json")
     data.update(
@@ -72,9 +82,10 @@ def group_env(
         container_images={},
         settings={**data["settings"], "ssh_port_base": 2320, "management_cluster": "apps"},
     )
-    # The members' secret env is the e2e test's (local's web template has one); none here.
+    # local's web template has a secret env of its own (the e2e test's): replaced here.
+    secrets = {TOKEN: "group-token"} if name == "ig" else {}
     data["instance_templates"]["web"].update(
-        machine_type="custom-1-512", secrets={}, **(template or {})
+        machine_type="custom-1-512", secrets=secrets, **(template or {})
     )
     data["instance_groups"] = {
         name: {
@@ -176,8 +187,10 @@ def group_object(env: model.Environment, image_path: str) -> dict[str, Any]:
     return obj
 
 
-def manager_inputs(cp: ControlPlane, obj: dict[str, Any]) -> InstanceGroupManagerInputs:
-    """What ``up`` gives the InstanceGroupManager kind for ``obj``."""
+def manager_inputs(
+    cp: ControlPlane, obj: dict[str, Any], secret_env: dict[str, str] | None = None
+) -> InstanceGroupManagerInputs:
+    """What ``up`` gives the InstanceGroupManager kind for ``obj`` (and its secret env)."""
     spec = obj["spec"]
     rendered = {**obj, "spec": {k: v for k, v in spec.items() if k != "imageVolumes"}}
     return InstanceGroupManagerInputs(
@@ -191,6 +204,7 @@ def manager_inputs(cp: ControlPlane, obj: dict[str, Any]) -> InstanceGroupManage
         manifest=yaml.safe_dump(rendered, sort_keys=False),
         image_volumes=spec["imageVolumes"],
         timeout=900,
+        secret_env=secret_env,
     )
 
 
@@ -210,8 +224,32 @@ def settled(client: Client, name: str, digests: dict[str, str]) -> dict[str, Any
     return found if done else None
 
 
-def digests_of(obj: dict[str, Any]) -> dict[str, str]:
-    return slot_digests(obj["spec"])
+def live(client: Client, name: str) -> dict[str, Any]:
+    """The object as the API server has it (``up`` added the image volumes and the
+    secret env's version to what was rendered)."""
+    return client.get(InstanceGroupCR, name).to_dict()  # type: ignore[attr-defined]
+
+
+def digests_of(client: Client, name: str) -> dict[str, str]:
+    """What the operator makes each slot's member from now."""
+    return slot_digests(live(client, name)["spec"])
+
+
+FIRST_TOKEN, SECOND_TOKEN = "first-" + uuid.uuid4().hex, "second-" + uuid.uuid4().hex
+
+
+def ssh(port: int, command: str) -> str:
+    """``command``'s output in a member (its forwarded port, the project's operator key)."""
+    proc = subprocess.run(
+        [
+            "ssh", "-i", str(operator_key(ROOT)), "-p", str(port),
+            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+            "-o", "BatchMode=yes", "-o", "ConnectTimeout=20", "unkai@127.0.0.1", command,
+        ],
+        capture_output=True, text=True, timeout=120, check=False, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
 
 
 def domains(prefix: str) -> dict[str, str]:
@@ -258,7 +296,7 @@ def group(cluster, image) -> Iterator[Made]:
     obj = group_object(group_env(), image)
     name = obj["metadata"]["name"]
     start = time.monotonic()
-    _, state = MANAGER.create(manager_inputs(cp, obj))
+    _, state = MANAGER.create(manager_inputs(cp, obj, {TOKEN: FIRST_TOKEN}))
     print(f"a group of {SIZE} made in {time.monotonic() - start:.1f} s")
     made = Made(client, cp, obj, state)
     try:
@@ -309,7 +347,7 @@ def test_a_destroyed_member_is_made_again(group):
     failed = time.monotonic()
     subprocess.run(["virsh", "-c", "qemu:///system", "destroy", domain], check=True)
     wait_for("the repair", lambda: "MemberRepair" in reasons(client, name)[before:], 60)
-    wait_for("the member up again", lambda: settled(client, name, digests_of(obj)), 600)
+    wait_for("the member up again", lambda: settled(client, name, digests_of(client, name)), 600)
     print(f"destroyed member healthy again after {time.monotonic() - failed:.1f} s")
     assert domains(domain) == {domain: "running"}
     # What the operator did is its status: a refresh reads the same inputs, no change.
@@ -326,7 +364,7 @@ def test_a_template_change_rolls_the_group_within_its_limits(group):
     # Rendering again gives the same slots; a new template gives every slot a new digest.
     assert group_object(group_env(), group_image_path(obj)) == obj
     new = roll_object(obj)
-    assert not set(digests_of(new).values()) & set(digests_of(obj).values())
+    assert not set(slot_digests(new["spec"]).values()) & set(slot_digests(obj["spec"]).values())
     samples: list[tuple[int, int]] = []
     stop = threading.Event()
 
@@ -342,8 +380,11 @@ def test_a_template_change_rolls_the_group_within_its_limits(group):
     sampler.start()
     start = time.monotonic()
     try:
-        group.state = MANAGER.update(f"ig/{name}", group.state, manager_inputs(group.cp, new))
-        assert settled(client, name, digests_of(new))
+        group.state = MANAGER.update(
+            f"ig/{name}", group.state, manager_inputs(group.cp, new, {TOKEN: FIRST_TOKEN})
+        )
+        group.obj = new
+        assert settled(client, name, digests_of(client, name))
     finally:
         stop.set()
         sampler.join(timeout=30)
@@ -364,6 +405,39 @@ def roll_object(obj: dict[str, Any]) -> dict[str, Any]:
     data = env.model_dump(mode="json")
     data["instance_templates"]["web"]["metadata"] = {"rollout": "2"}
     return group_object(model.Environment.model_validate(data), group_image_path(obj))
+
+
+def test_a_new_secret_value_rolls_the_group_and_reaches_every_member(group):
+    client, obj = group.client, group.obj
+    name = obj["metadata"]["name"]
+    found = live(client, name)
+    version, before = found["spec"]["secretVersion"], digests_of(client, name)
+    # The same value applied again writes nothing: the same version, no roll.
+    again = apply_group_secret(
+        kubeconfig=group.cp.kubeconfig_path,
+        name=found["spec"]["secretName"],
+        values={TOKEN: FIRST_TOKEN},
+        labels=found["metadata"].get("labels") or {},
+    )
+    assert again == version
+    surges = reasons(client, name).count("UpdateSurge")
+    start = time.monotonic()
+    group.state = MANAGER.update(
+        f"ig/{name}", group.state, manager_inputs(group.cp, obj, {TOKEN: SECOND_TOKEN})
+    )
+    print(f"rolled {SIZE} members onto a new secret value in {time.monotonic() - start:.1f} s")
+    found = live(client, name)
+    assert found["spec"]["secretVersion"] != version
+    after = digests_of(client, name)
+    assert settled(client, name, after)
+    assert not set(after.values()) & set(before.values())
+    assert reasons(client, name).count("UpdateSurge") > surges  # create before delete
+    # In every member, root's only; in the object, never.
+    ports = {slot["name"]: slot["inputs"]["ssh_port"] for slot in found["spec"]["slots"]}
+    for member in status(client, name)["members"]:
+        shown = ssh(ports[member["name"]], "sudo cat /etc/unkai/secrets.env")
+        assert f"{TOKEN}={SECOND_TOKEN}" in shown, member["name"]
+    assert SECOND_TOKEN not in json.dumps(found) and FIRST_TOKEN not in json.dumps(found)
 
 
 def test_deleting_the_group_removes_every_member(group):

@@ -193,6 +193,10 @@ def _instance_group_schema() -> dict[str, Any]:
                 "type": "string",
                 "description": "The Secret (namespace unkai-system) with the members' secret env.",
             },
+            "secretVersion": {
+                "type": "string",
+                "description": "That Secret's resourceVersion (set by up): a new one rolls.",
+            },
             "imageVolumes": {
                 "type": "object",
                 "additionalProperties": {"type": "string"},

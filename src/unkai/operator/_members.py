@@ -46,17 +46,20 @@ def _image(spec: Mapping[str, Any], slot: Mapping[str, Any]) -> str:
 
 
 def slot_digests(spec: Mapping[str, Any]) -> dict[str, str]:
-    """What a member of each slot is made from: its rendered inputs' digest and its image.
+    """What a member of each slot is made from: its inputs, image and secret env version.
 
-    The image volume's name carries the image's content digest, so a new image is a new
-    digest too, and the group rolls onto it.
+    Each slot's is the digest of its rendered inputs, its host's image volume and the
+    ``secretVersion``. The image volume's name carries the image's content digest, so a
+    new image is a new digest too, and the group rolls onto it; so does a new version of
+    the Secret its members' secret env is kept in (``secretVersion``, which ``up`` sets
+    when it applies a new value).
     """
-    return {
-        slot["name"]: hashlib.sha256(f"{slot['digest']}:{_image(spec, slot)}".encode()).hexdigest()[
-            :16
-        ]
-        for slot in spec.get("slots") or ()
-    }
+    version = spec.get("secretVersion")
+    found = {}
+    for slot in spec.get("slots") or ():
+        made_from = f"{slot['digest']}:{_image(spec, slot)}" + (f":{version}" if version else "")
+        found[slot["name"]] = hashlib.sha256(made_from.encode()).hexdigest()[:16]
+    return found
 
 
 def group_spec(name: str, spec: Mapping[str, Any]) -> GroupSpec:

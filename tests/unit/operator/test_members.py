@@ -95,6 +95,12 @@ def test_the_reconciler_reads_the_policy_from_the_object():
     obj["spec"]["imageVolumes"] = {"localhost": IMAGE.replace("0123", "4567")}
     again = group_spec("web", obj["spec"])
     assert not set(again.slots.values()) & set(spec.slots.values())
+    # So is a new version of the Secret the members' secret env is kept in; the same
+    # version is the same digest.
+    versioned = {**obj["spec"], "secretVersion": "4711"}
+    assert not set(slot_digests(versioned).values()) & set(again.slots.values())
+    assert slot_digests({**versioned}) == slot_digests(versioned)
+    assert slot_digests({**versioned, "secretVersion": "4712"}) != slot_digests(versioned)
 
 
 def test_what_a_round_keeps_in_status_reads_back_the_same():

@@ -134,10 +134,14 @@ def apply_instance_group(*, kubeconfig: Path, obj: Mapping[str, Any]) -> GroupSt
 
 def apply_group_secret(
     *, kubeconfig: Path, name: str, values: Mapping[str, str], labels: Mapping[str, str]
-) -> None:
+) -> str:
     """Keep a group's members' secret env as the Secret ``unkai-system/<name>``.
 
     Its values are never in an error: only the group's name is.
+
+    Returns:
+        The Secret's ``resourceVersion``: the same after applying the same values again
+        (the API server writes nothing then), a new one once a value changed.
 
     Raises:
         DriverError: the API server refused it or did not answer.
@@ -159,7 +163,8 @@ def apply_group_secret(
         "metadata": {"name": name, "namespace": SECRETS_NAMESPACE, "labels": dict(labels)},
         "data": {k: base64.b64encode(v.encode()).decode() for k, v in sorted(values.items())},
     }
-    apply_object(kubeconfig=kubeconfig, manifest=secret, what=what)
+    applied = apply_object(kubeconfig=kubeconfig, manifest=secret, what=what)
+    return str(applied.metadata.resourceVersion)
 
 
 def read_group_secret(*, kubeconfig: Path, name: str) -> dict[str, str] | None:

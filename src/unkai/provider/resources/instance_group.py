@@ -4,7 +4,10 @@ Create and update apply the group's ``InstanceGroup`` object (its rendered manif
 each host's image volume) to the management cluster and wait until the operator reports
 every member healthy and made from the current template, saying the rollout's progress.
 A template with secrets has its values (Pulumi secrets) kept first as the Secret
-``unkai-system/<name>``, which the object's ``secretName`` names. ``read`` reports the
+``unkai-system/<name>``, which the object's ``secretName`` names, and the object carries
+that Secret's ``resourceVersion`` (``secretVersion``): a new value is a new version, which
+rolls the members as a template change does, and no plaintext or digest of a value is
+ever in the object. ``read`` reports the
 object's spec (what ``up`` owns) and its status (what the operator did), so members the
 operator made again, rolled or scaled between the bounds are never a diff. Delete
 removes the object (the operator removes the members first), then its Secret.
@@ -84,7 +87,7 @@ class InstanceGroupManager(Resource[InstanceGroupManagerInputs, InstanceGroupMan
         secret_name = obj["spec"].get("secretName")
         if secret_name:
             # First: a member made as soon as the object is there finds its secret env.
-            apply_group_secret(
+            obj["spec"]["secretVersion"] = apply_group_secret(
                 kubeconfig=kubeconfig,
                 name=secret_name,
                 values=inputs.secret_env or {},
