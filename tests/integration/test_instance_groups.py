@@ -149,13 +149,14 @@ def image() -> Iterator[str]:
     env = group_env()
     host = env.hosts["localhost"]
     with libvirt.session(host.libvirt_uri) as conn:
-        conn.ensure_pool(render.STORAGE_POOL, render.STORAGE_POOL_PATH)
+        # Before the pool is made: a sweep that leaves it empty removes it.
         left, _ = conn.sweep(
             env.name,
             project=env.project,
             pool=render.STORAGE_POOL,
             owns=functools.partial(render.owned_by, render.owner(env)),
         )
+        conn.ensure_pool(render.STORAGE_POOL, render.STORAGE_POOL_PATH)
     if left:
         print(f"removed what an earlier run left: {', '.join(left)}")
     inputs = vm_image_inputs(
