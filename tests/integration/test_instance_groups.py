@@ -175,7 +175,9 @@ def group_object(env: model.Environment, image_path: str) -> dict[str, Any]:
     (group,) = env.instance_groups.values()
     host = env.hosts["localhost"]
     accelerator = cached_probe().accelerator
-    members = {i.name: i for i in env.all_instances()}
+    # The project's operator key authorised, as `up` does: the tests log in to members.
+    operator = operator_key(ROOT).with_suffix(".pub").read_text(encoding="utf-8").strip()
+    members = {i.name: render.with_keys(i, (operator,)) for i in env.all_instances()}
     slots = [
         (
             name,

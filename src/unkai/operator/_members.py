@@ -7,8 +7,8 @@ Everything else is read each round: the group's object (its slots: what a member
 each is made from) and its hosts (libvirt: which members' domains exist and run), and
 what must outlive the process is written to the object's status: when each member was
 made and from which digest. A member whose making a killed process left unfinished is
-in the status as ``booting``; the next process makes it again (:func:`unkai.drivers.vms.create`
-adopts and remakes what an interrupted create left), so no work is lost or done twice.
+in the status as ``booting``; the next process makes it again from scratch (what the
+killed making left in the slot goes first), so no member is lost or made twice.
 
 Members are made and removed by :mod:`unkai.drivers.vms`, the code the ``Instance`` kind
 uses, from the inputs ``unkai up`` rendered into the slot: a member is byte for byte
@@ -327,11 +327,16 @@ def observe(
     return Observed(members=tuple(members), records=kept, hosts=hosts)
 
 
-def _make(worker: GroupWorker, inputs: InstanceInputs, *, remake: bool) -> dict[str, Any]:
-    """Make one member (in a thread): its data volumes, then the VM, booted to cloud-init."""
+def _make(worker: GroupWorker, inputs: InstanceInputs) -> dict[str, Any]:
+    """Make one member (in a thread): its data volumes, then the VM, booted to cloud-init.
+
+    Always from scratch: what a member deleted behind the operator's back, a repaired
+    one or a killed making left in the slot (disks, seed) goes first. A boot disk kept
+    from before would skip cloud-init's first boot: no new host keys printed, and the
+    member not what its template makes.
+    """
+    remove_member(inputs)
     with libvirt.session(inputs.libvirt_uri) as conn:
-        if remake:
-            vms.remove(conn, inputs)
         for volume in inputs.volumes:
             conn.create_overlay(inputs.pool, volume.volume, backing=None, size_gb=volume.size_gb)
     state = vms.create(inputs, say=lambda line: log.info("%s: %s", worker.name, line))
@@ -390,12 +395,11 @@ def act(
     for name in (*decision.repair, *decision.create, *resumed):
         if name in worker.making or name not in inputs:
             continue
-        remake = name in decision.repair or name in resumed
         made = inputs[name]
         if secret_env is not None:
             secrets = secret_env() if secrets is None else secrets
             made = made.model_copy(update={"secret_env": dict(secrets)})
-        future = _pool.submit(_make, worker, made, remake=remake)
+        future = _pool.submit(_make, worker, made)
         worker.making[name] = _Making(digest=digests[name], started=now, future=future)
         records[name] = Recorded(digest=digests[name], created=now, phase="booting")
         worker.failures.pop(name, None)
