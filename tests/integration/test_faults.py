@@ -3,6 +3,7 @@ leave nothing half-made, and the next try succeeds once the fault is gone."""
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import signal
@@ -14,6 +15,7 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+import docker.errors
 import pytest
 
 from unkai.drivers import docker as d
@@ -131,14 +133,41 @@ def test_dockerd_restarted_during_a_build_is_said_and_the_build_then_succeeds(ba
     assert "Traceback" not in said and "Error(" not in said, said
     with d.session() as client:
         try:
-            # Nothing half-made: no build container left; the tag, if dockerd finished
-            # the build while it shut down, names the whole image.
-            assert not client.containers.list(all=True, filters={"ancestor": DEBIAN_BASE_IMAGE})
+            # The build again: the tag, if dockerd finished the build while it shut down,
+            # named the whole image; and nothing half-made is left, not even the step
+            # container a dockerd stopped mid-step keeps (the next build removes it).
             built = d.build_image(client, dockerfile=dockerfile, tag=tag)
             assert d.image_state(client, tag).id == built.image_id
+            assert not client.containers.list(all=True, filters={"ancestor": DEBIAN_BASE_IMAGE})
             ran = client.containers.run(tag, ["cat", "/built"], remove=True)
             assert ran.decode().strip() == token
         finally:
+            d.remove_image(client, tag)
+
+
+def test_a_step_container_a_cut_build_left_is_removed_by_the_next_build(base):
+    """What a dockerd stopped mid-step leaves: an exited container of the step's command
+    from the parent's bare image id. The next build of that Dockerfile removes it; a
+    stopped container of the user's own, from the same image, stays."""
+    token = uuid.uuid4().hex[:12]
+    tag = f"unkai-test-fault:{token}"
+    command = f"sleep 6 && echo {token} > /built"
+    dockerfile = f"FROM {DEBIAN_BASE_IMAGE}\nRUN {command}\n"
+    with d.session() as client:
+        parent = d.image_state(client, DEBIAN_BASE_IMAGE).id
+        left = client.api.create_container(image=parent, command=["/bin/sh", "-c", command])
+        own = client.api.create_container(image=parent, command=["/bin/sh", "-c", "true"])
+        try:
+            said: list[str] = []
+            d.build_image(client, dockerfile=dockerfile, tag=tag, say=said.append)
+            ids = {c.id for c in client.containers.list(all=True)}
+            assert left["Id"] not in ids
+            assert own["Id"] in ids
+            assert f"removed 1 step container(s) a cut-off build of {tag} left" in said
+        finally:
+            for made in (left, own):
+                with contextlib.suppress(docker.errors.NotFound):
+                    client.api.remove_container(made["Id"], force=True)
             d.remove_image(client, tag)
 
 

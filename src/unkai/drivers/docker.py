@@ -63,6 +63,7 @@ __all__ = [
     "push_image",
     "remove_image",
     "run_build",
+    "run_commands",
     "split_reference",
 ]
 
@@ -445,12 +446,15 @@ class BuildPlan:
         context: The build context (tar bytes, :func:`context_tar`).
         labels: Labels added to the image (after the Dockerfile's own).
         build_args: ``--build-arg`` values (recorded in the history: never secrets).
+        run_commands: The command of each ``RUN`` step, whitespace collapsed
+            (:func:`run_commands`): what a step container of this build runs.
     """
 
     tag: str
     context: bytes
     labels: Mapping[str, str] = field(default_factory=dict)
     build_args: Mapping[str, str] = field(default_factory=dict)
+    run_commands: frozenset[str] = frozenset()
 
     def api_arguments(self) -> dict[str, Any]:
         """Keyword arguments of ``APIClient.build`` (the context comes separately)."""
@@ -487,7 +491,93 @@ def plan_build(
         context=context_tar(dockerfile, context_files),
         labels={MANAGED_LABEL: "unkai", **(labels or {})},
         build_args=dict(sorted((build_args or {}).items())),
+        run_commands=run_commands(dockerfile),
     )
+
+
+def _collapse(text: str) -> str:
+    return " ".join(text.split())
+
+
+def run_commands(dockerfile: str) -> frozenset[str]:
+    """The command of each ``RUN`` instruction of ``dockerfile``, whitespace collapsed.
+
+    Continuation lines are joined and comment lines inside them dropped, as the engine's
+    parser does; the exec form (``RUN ["a", "b"]``) gives its words joined by spaces.
+    """
+    logical: list[str] = []
+    pending = ""
+    for raw in dockerfile.splitlines():
+        line = raw.strip()
+        if line.startswith("#"):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        logical.append(pending + line)
+        pending = ""
+    if pending:
+        logical.append(pending)
+    found: set[str] = set()
+    for line in logical:
+        instruction, _, rest = line.partition(" ")
+        if instruction.upper() != "RUN" or not rest.strip():
+            continue
+        rest = rest.strip()
+        if rest.startswith("["):
+            with contextlib.suppress(ValueError):
+                words = json.loads(rest)
+                if isinstance(words, list):
+                    rest = " ".join(str(w) for w in words)
+        found.add(_collapse(rest))
+    return frozenset(found)
+
+
+def _remove_cut_steps(client: Any, plan: BuildPlan) -> int:
+    """Remove the stopped step containers an earlier, cut-off build of ``plan`` left.
+
+    The classic builder removes a step's container when the step ends (``forcerm``),
+    but a dockerd stopped in the middle of a step (a restart) never does: the container
+    stays, exited. It is known by what it ran, one of ``plan``'s ``RUN`` commands,
+    from a bare image id, as only the builder starts one. Returns how many went.
+    """
+    if not plan.run_commands:
+        return 0
+    try:
+        stopped = client.api.containers(all=True, filters={"status": ["created", "exited", "dead"]})
+    except docker.errors.APIError as err:
+        raise DriverError(f"cannot list the containers of the Docker engine: {err}") from err
+    removed = 0
+    for container in stopped:
+        image = str(container.get("Image") or "")
+        if not (image.startswith("sha256:") or _is_image_id(image)):
+            continue
+        try:
+            argv = client.api.inspect_container(container["Id"])["Config"]["Cmd"] or []
+        except docker.errors.NotFound:
+            continue
+        except docker.errors.APIError as err:
+            raise DriverError(f"cannot inspect container {container['Id'][:12]}: {err}") from err
+        # The shell form runs [shell…, command]; the exec form runs its words.
+        words = [str(word) for word in argv]
+        ran = {_collapse(words[-1]), _collapse(" ".join(words))} if words else set()
+        if not ran & plan.run_commands:
+            continue
+        try:
+            client.api.remove_container(container["Id"], force=True)
+        except docker.errors.NotFound:
+            continue
+        except docker.errors.APIError as err:
+            raise DriverError(
+                f"cannot remove the step container {container['Id'][:12]} an earlier"
+                f" build of {plan.tag} left: {err}"
+            ) from err
+        removed += 1
+    return removed
+
+
+def _is_image_id(text: str) -> bool:
+    return len(text) >= 12 and all(c in "0123456789abcdef" for c in text)
 
 
 @dataclass(frozen=True)
@@ -561,7 +651,8 @@ def run_build(client: Any, plan: BuildPlan, *, say: Progress = _ignore) -> Build
     """Run ``plan`` on the engine, streaming each line of its output to ``say``.
 
     Side effects: a new image tagged ``plan.tag`` (intermediate containers removed,
-    even when a step fails); the engine's layer cache answers unchanged steps.
+    even when a step fails, and first those a build cut off by a dockerd restart left);
+    the engine's layer cache answers unchanged steps.
 
     Raises:
         DriverError: A step failed (its instruction and output in the message), or the
@@ -570,6 +661,8 @@ def run_build(client: Any, plan: BuildPlan, *, say: Progress = _ignore) -> Build
     start = time.monotonic()
     log = _BuildLog(say, plan.tag)
     try:
+        if removed := _remove_cut_steps(client, plan):
+            say(f"removed {removed} step container(s) a cut-off build of {plan.tag} left")
         stream: Iterable[Mapping[str, Any]] = client.api.build(
             fileobj=io.BytesIO(plan.context), **plan.api_arguments()
         )

@@ -198,3 +198,24 @@ def test_the_shared_base_is_never_removed():
         d.remove_image(object(), "unkai/debian:12")
     with pytest.raises(DriverError, match="shared base"):
         d.remove_image(object(), "unkai/debian:12-c863b22702a0")
+
+
+def test_run_commands_are_each_run_step_as_its_container_runs_it():
+    dockerfile = (
+        "FROM unkai/debian:12\n"
+        "# a comment\n"
+        "RUN sleep 6 && echo x > /built\n"
+        "run apt-get install -y \\\n"
+        "    # dropped, as the engine drops it\n"
+        "    curl   jq\n"
+        'RUN ["/bin/echo", "exec form"]\n'
+        "COPY a /a\n"
+        "RUN\n"
+    )
+    assert d.run_commands(dockerfile) == {
+        "sleep 6 && echo x > /built",
+        "apt-get install -y curl jq",
+        "/bin/echo exec form",
+    }
+    assert d.plan_build(dockerfile=dockerfile, tag="w:1").run_commands == d.run_commands(dockerfile)
+    assert d.run_commands("FROM x\nCOPY a /a\n") == frozenset()
