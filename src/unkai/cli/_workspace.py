@@ -135,9 +135,16 @@ class _KnownCommand(auto.PulumiCommand):
 
 
 def select_stack(
-    stack_dir: Path, stack_name: str, *, env: Mapping[str, str] | None = None
+    stack_dir: Path,
+    stack_name: str,
+    *,
+    env: Mapping[str, str] | None = None,
+    create: bool = True,
 ) -> auto.Stack:
     """Create or select ``stack_name`` of the Pulumi project in ``stack_dir``.
+
+    With ``create=False`` a stack that does not exist is not made: the engine's
+    ``StackNotFoundError`` is raised instead (a reader's use).
 
     Raises:
         ToolchainError: the pinned pulumi CLI is missing (run ``scripts/bootstrap``).
@@ -151,6 +158,8 @@ def select_stack(
         env_vars={**workspace_env(), **(env or {})},
         pulumi_command=command,
     )
+    if not create:
+        return auto.select_stack(stack_name=stack_name, work_dir=str(stack_dir), opts=opts)
     return auto.create_or_select_stack(stack_name=stack_name, work_dir=str(stack_dir), opts=opts)
 
 

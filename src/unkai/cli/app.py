@@ -72,6 +72,10 @@ def _register() -> None:
 
     app.command("status")(status.status)
 
+    from unkai.cli import console
+
+    app.command("console")(console.console)
+
     from unkai.cli import review
 
     app.command("review")(review.review)

@@ -1016,6 +1016,32 @@ class Session:
             raise self._error(f"domain {name}", err) from err
         return domain_info(xml, state=_STATES.get(state, str(state)))
 
+    def domains(self, environment: str, *, project: str | None) -> list[DomainInfo]:
+        """Every domain of ``environment`` on this host, by name (reads only).
+
+        A domain is the environment's when its unkai metadata names that project and
+        environment (instances and group members alike); others are not listed.
+        """
+        try:
+            found = self._conn.listAllDomains(0)
+        except libvirt.libvirtError as err:
+            raise self._error("cannot list domains", err) from err
+        listed = []
+        for dom in found:
+            try:
+                state, _reason = dom.state(0)
+                info = domain_info(
+                    dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE),
+                    state=_STATES.get(state, str(state)),
+                )
+            except libvirt.libvirtError as err:
+                if _missing(err):  # undefined while it was listed
+                    continue
+                raise self._error("cannot read a domain", err) from err
+            if (info.project, info.environment) == (project, environment):
+                listed.append(info)
+        return sorted(listed, key=lambda info: info.name)
+
     def footprint(self, name: str) -> GuestFootprint | None:
         """What running domain ``name`` costs the host; None when it is not running.
 
