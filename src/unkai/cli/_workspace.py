@@ -140,11 +140,13 @@ def select_stack(
     *,
     env: Mapping[str, str] | None = None,
     create: bool = True,
+    root: Path | None = None,
 ) -> auto.Stack:
     """Create or select ``stack_name`` of the Pulumi project in ``stack_dir``.
 
-    With ``create=False`` a stack that does not exist is not made: the engine's
-    ``StackNotFoundError`` is raised instead (a reader's use).
+    The stack's state is the unkai project's at ``root`` (default: the one around the
+    current directory). With ``create=False`` a stack that does not exist is not made:
+    the engine's ``StackNotFoundError`` is raised instead (a reader's use).
 
     Raises:
         ToolchainError: the pinned pulumi CLI is missing (run ``scripts/bootstrap``).
@@ -155,7 +157,7 @@ def select_stack(
     command = _KnownCommand(found)
     opts = auto.LocalWorkspaceOptions(
         work_dir=str(stack_dir),
-        env_vars={**workspace_env(), **(env or {})},
+        env_vars={**workspace_env(root), **(env or {})},
         pulumi_command=command,
     )
     if not create:

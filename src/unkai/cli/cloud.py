@@ -256,7 +256,10 @@ def cloud_stack(env_name: str, root: Path, *, wait: bool = False) -> auto.Stack:
     wrapper = ssh_client(declared, root)
     run = this_run(root, env_name)
     stack = select_stack(
-        program_dir(root), env_name, env={SSH_ENV: str(wrapper), RUN_ENV: run.marker()}
+        program_dir(root),
+        env_name,
+        env={SSH_ENV: str(wrapper), RUN_ENV: run.marker()},
+        root=root,
     )
     released = release_dead_lock(
         stack, root, wait=wait, say=lambda line: console.print(f"[yellow]{escape(line)}[/]")

@@ -36,7 +36,7 @@ def smoke(
     is a Pulumi secret: it proves the engine, the language host and unkai's provider.
     """
     root = resolve_root(root)
-    st = select_stack(packaged_program("smoke", root), stack)
+    st = select_stack(packaged_program("smoke", root), stack, root=root)
     st.set_config("message", _secret("hello from unkai"))
     st.set_config("path", _plain(str(root / ".unkai" / "smoke" / f"{stack}.txt")))
     timings: dict[str, float] = {}

@@ -37,6 +37,7 @@ from unkai.drivers import libvirt
 from unkai.environments import load_environment
 from unkai.errors import UnkaiError
 from unkai.model import Environment
+from unkai.render import owner
 
 __all__ = ["Cloud"]
 
@@ -74,7 +75,7 @@ class Cloud:
 
     def _stack(self) -> auto.Stack | None:
         try:
-            return select_stack(program_dir(self.root), self.name, create=False)
+            return select_stack(program_dir(self.root), self.name, create=False, root=self.root)
         except auto.StackNotFoundError:
             return None
 
@@ -102,8 +103,15 @@ class Cloud:
         read = functools.partial(self._read_host, ssh=ssh, env=env)
         with ThreadPoolExecutor(max_workers=max(1, min(8, len(hosts)))) as pool:
             domains = dict(zip((h.name for h in hosts), pool.map(read, hosts), strict=True))
+        views = functools.partial(
+            vm_views,
+            owner=owner(env),
+            groups=sorted(env.instance_groups),
+            outputs=instances,
+            clusters=clusters,
+        )
         return {
-            host: found if isinstance(found, str) else vm_views(host, found, instances, clusters)
+            host: found if isinstance(found, str) else views(host, found)
             for host, found in domains.items()
         }
 

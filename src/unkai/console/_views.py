@@ -237,19 +237,31 @@ def host_views(
     return sorted(views, key=lambda view: (view.zone, view.name))
 
 
-def _members(clusters: Sequence[ClusterView]) -> dict[str, tuple[str, Mapping[str, Any]]]:
-    """Member name → (its group, the operator's view of it), from every cluster read."""
-    found: dict[str, tuple[str, Mapping[str, Any]]] = {}
+def _members(clusters: Sequence[ClusterView]) -> dict[str, Mapping[str, Any]]:
+    """Member name → the operator's view of it, from every cluster read."""
+    found: dict[str, Mapping[str, Any]] = {}
     for cluster in clusters:
-        for group, seen in (cluster.status.get("groups") or {}).items():
+        for seen in (cluster.status.get("groups") or {}).values():
             for member in seen.get("members") or ():
-                found[member["name"]] = (group, member)
+                found[member["name"]] = member
     return found
+
+
+def _group_of(name: str, groups: Sequence[str]) -> str:
+    """The group whose member ``name`` is (``web-3`` → ``web``), or ""."""
+    for group in groups:
+        rest = name.removeprefix(f"{group}-")
+        if rest != name and rest.isdigit():
+            return group
+    return ""
 
 
 def vm_views(
     host: str,
     domains: Sequence[Any],
+    *,
+    owner: str,
+    groups: Sequence[str],
     outputs: Mapping[str, Mapping[str, Any]],
     clusters: Sequence[ClusterView],
 ) -> list[VmView]:
@@ -258,27 +270,31 @@ def vm_views(
     Args:
         host: The host's name.
         domains: Its domains of the environment (:class:`unkai.drivers.libvirt.DomainInfo`).
+        owner: The first part of the environment's domain names (``unkai-local``): a VM
+            is shown by its instance's name, the domain's without it.
+        groups: The environment's instance groups: a member is named ``<group>-<n>``.
         outputs: The stack's ``instances`` output (name → what ``up`` recorded).
-        clusters: The clusters read, for the groups' members.
+        clusters: The clusters read, for the members the operator keeps.
     """
     members = _members(clusters)
     views = []
     for domain in domains:
-        recorded = outputs.get(domain.name) or {}
-        group, member = members.get(domain.name, ("", {}))
+        name = domain.name.removeprefix(f"{owner}-")
+        recorded = outputs.get(name) or {}
+        member = members.get(name) or {}
         address = member.get("address")
         addresses = tuple(recorded.get("ips") or ([address] if address else []))
         port = recorded.get("ssh_port")
         boot = recorded.get("boot_seconds")
         views.append(
             VmView(
-                name=domain.name,
+                name=name,
                 host=host,
                 state=domain.state,
                 vcpus=domain.vcpus,
                 memory_mb=domain.memory_mb,
                 disk=next((d.source or "" for d in domain.disks if d.device == "disk"), ""),
-                group=group,
+                group=_group_of(name, groups),
                 addresses=addresses,
                 ssh_port=int(port) if port else None,
                 boot_seconds=float(boot) if boot else None,

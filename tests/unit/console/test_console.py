@@ -9,6 +9,7 @@ the e2e's.
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -197,19 +198,23 @@ def test_a_vm_joins_what_up_recorded_and_what_the_operator_sees():
             {"name": "web-0", "phase": "unhealthy", "address": "10.0.2.15"}]}}},
     )  # fmt: skip
     outputs = {"db": {"ips": ["10.0.2.15"], "ssh_port": 2300, "boot_seconds": 31.5}}
-    db, web = vm_views(
-        "localhost", [_domain("db", "running"), _domain("web-0", "running")], outputs, [cluster]
-    )
-    assert (db.group, db.ssh_port, db.boot_seconds, db.ok) == ("", 2300, 31.5, True)
-    assert db.disk == "/var/lib/unkai/db.qcow2"
-    assert (web.group, web.health, web.addresses, web.ok) == (
-        "acme-local-web",
+    views = functools.partial(vm_views, owner="acme-local", groups=["web"], outputs=outputs)
+    domains = [_domain("acme-local-db", "running"), _domain("acme-local-web-0", "running")]
+    db, web = views("localhost", domains, clusters=[cluster])
+    assert (db.name, db.group, db.ssh_port, db.boot_seconds, db.ok) == ("db", "", 2300, 31.5, True)
+    assert db.disk == "/var/lib/unkai/acme-local-db.qcow2"
+    assert (web.name, web.group, web.health, web.addresses, web.ok) == (
+        "web-0",
+        "web",
         "unhealthy",
         ("10.0.2.15",),
         False,
     )
-    (stopped,) = vm_views("localhost", [_domain("db", "shut off")], outputs, [])
+    (stopped,) = views("localhost", [_domain("acme-local-db", "shut off")], clusters=[])
     assert not stopped.ok
+    # Only ``<group>-<n>`` is a member: ``web-db`` is an instance of its own.
+    (alone,) = views("localhost", [_domain("acme-local-web-db", "running")], clusters=[])
+    assert alone.group == ""
 
 
 def test_history_entries_are_newest_first_with_their_length():
