@@ -22,9 +22,11 @@ import os
 import re
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import libvirt
@@ -57,6 +59,7 @@ from unkai.toolchain import (
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from browser import Browser, browser
 from commands import Killed, fault_when, kill_when, ok, run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -498,7 +501,92 @@ def test_a_second_up_of_one_environment_is_refused_with_the_holder_or_waits(stac
     assert first.returncode == 0, out[-3000:]
 
 
-def test_a_member_deleted_behind_our_back_is_made_again_by_the_operator(stack):
+CONSOLE_PORT = 18470
+SCREENSHOTS = ROOT / ".unkai" / "console-screenshots"
+"""Where the console test leaves a screenshot of each page, for review."""
+
+
+@pytest.fixture(scope="module")
+def console(stack) -> Iterator[tuple[str, Browser]]:
+    """``unkai console local`` on its own port, and a headless Chromium to look at it."""
+    served = subprocess.Popen(
+        [str(UNKAI_BIN), "console", ENV, "--port", str(CONSOLE_PORT)],
+        cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{CONSOLE_PORT}"
+    deadline = time.monotonic() + 60
+    while True:
+        with contextlib.suppress(OSError):
+            socket.create_connection(("127.0.0.1", CONSOLE_PORT), timeout=1).close()
+            break
+        assert served.poll() is None, served.communicate()[0]
+        assert time.monotonic() < deadline, "the console did not listen within 60 s"
+        time.sleep(0.2)
+    try:
+        with browser() as chromium:
+            yield base, chromium
+    finally:
+        served.terminate()
+        served.wait(30)
+
+
+def _rows(chromium: Browser, selector: str) -> list[list[str]]:
+    """The cells' text of each row of the tables ``selector`` finds."""
+    script = (
+        f"Array.from(document.querySelectorAll({json.dumps(selector)} + ' tr'))"
+        ".filter(r => r.querySelector('td'))"
+        ".map(r => Array.from(r.querySelectorAll('td')).map(c => c.innerText.trim()))"
+    )
+    return list(chromium.evaluate(script))
+
+
+def test_the_console_shows_the_cloud_as_the_cli_does_and_never_a_secret(stack, console):
+    """Each page in a real browser: the hosts' bars are ``unkai plan``'s, the VMs are
+    libvirt's, the group's members are ``unkai status``'s; no page holds a secret; a
+    screenshot of each is written."""
+    base, chromium = console
+    plan = json.loads(ok(unkai("plan", ENV, "--json")))
+    status = json.loads(ok(unkai("status", ENV, "--json")))["clusters"]["apps"]
+    secrets = [stack.get_config(name).value for name in ("db-password", "web-token")]
+    pages = {}
+    for page in ("hosts", "hosts/localhost", "instances", "groups", "plan", "history"):
+        chromium.open(f"{base}/{page}")
+        pages[page] = chromium.html()
+        chromium.screenshot(SCREENSHOTS / f"{page.replace('/', '-')}.png")
+        for secret in secrets:
+            assert secret not in pages[page], f"a secret on the {page} page"
+        assert "Traceback" not in pages[page] and 'class="error"' not in pages[page], page
+
+    chromium.open(f"{base}/hosts")
+    (row,) = _rows(chromium, "table.hosts")
+    (capacity,) = plan["capacity"]["hosts"]
+    cpus = capacity["cpus"]
+    assert row[0] == "localhost" and f"{cpus['used']}/{cpus['capacity']} vCPU" in row[2], row
+    running = [n for n, s in domains().items() if s == libvirt.VIR_DOMAIN_RUNNING]
+    assert row[5] == f"{len(running)}/{len(running)}", (row, running)
+
+    chromium.open(f"{base}/instances")
+    shown = {r[0]: r for r in _rows(chromium, "table")}
+    assert {domain(name) for name in shown} == {d for d in domains() if d.startswith(domain(""))}
+    web = status["groups"][domain("web")]
+    for member in web["members"]:
+        assert shown[member["name"]][3:5] == ["web", member["phase"]], shown[member["name"]]
+    assert shown["db"][1:4] == ["localhost", "running", "-"], shown["db"]
+
+    chromium.open(f"{base}/groups")
+    listed = {r[0]: r for r in _rows(chromium, "table.members")}
+    assert set(listed) == {m["name"] for m in web["members"]}, listed
+    assert f"{web['healthy']} healthy" in str(chromium.evaluate("document.body.innerText"))
+
+    chromium.open(f"{base}/history")
+    updates = _rows(chromium, "table")
+    assert updates[0][2] == "succeeded", updates[0]
+    assert ["update", "succeeded"] in [u[1:3] for u in updates], updates
+    print(f"console screenshots: {SCREENSHOTS}")
+
+
+def test_a_member_deleted_behind_our_back_is_made_again_by_the_operator(stack, console):
     """No ``up``: the operator sees the member gone (a missing member, which the size
     brings back), makes it again in its slot, says so in an Event and in ``unkai
     status``; a refresh then finds nothing changed."""
@@ -507,6 +595,10 @@ def test_a_member_deleted_behind_our_back_is_made_again_by_the_operator(stack):
     before = read_instance_group(kubeconfig=kubeconfig, name=domain("web"))
     assert before is not None
     made = {m.name: m.created for m in before.members}
+    # The console's instances page, open in the browser, follows without a reload.
+    base, chromium = console
+    chromium.open(f"{base}/instances")
+    chromium.evaluate("window.notReloaded = true")
     failed = time.monotonic()
     # Undefined first (it runs on, transient), then stopped: the operator, which acts on
     # a stopped domain at once, never meets it half-deleted.
@@ -514,6 +606,16 @@ def test_a_member_deleted_behind_our_back_is_made_again_by_the_operator(stack):
         subprocess.run(
             ["virsh", "-c", URI, action, domain(member)], check=True, capture_output=True
         )
+    seen = None
+    while seen is None and time.monotonic() < failed + 30:
+        rows = {r[0]: r for r in _rows(chromium, "table")}
+        # Gone, stopped, or made again and not healthy yet (the operator is quick).
+        if member not in rows or rows[member][2] != "running" or rows[member][4] != "healthy":
+            seen = time.monotonic() - failed
+        time.sleep(0.5)
+    assert seen is not None, f"the console still showed {member} running after 30 s"
+    assert chromium.evaluate("window.notReloaded") is True
+    print(f"the console showed {member} gone {seen:.1f} s after it was deleted")
     healed = None
     deadline = failed + 600
     while time.monotonic() < deadline:
