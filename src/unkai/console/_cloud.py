@@ -11,10 +11,11 @@ cluster that does not answer is a page that says so, not an error page.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pulumi import automation as auto
 
@@ -80,11 +81,21 @@ class Cloud:
             return None
 
     def outputs(self) -> dict[str, Any]:
-        """The stack's outputs (``{}`` before the first ``up``)."""
+        """The stack's outputs (``{}`` before the first ``up``), secrets left masked.
+
+        Not ``Stack.outputs``: it decrypts every secret output as well.
+        """
         stack = self._stack()
         if stack is None:
             return {}
-        return {key: value.value for key, value in stack.outputs().items()}
+        workspace = cast(auto.LocalWorkspace, stack.workspace)  # select_stack makes one
+        masked = workspace.pulumi_command.run(
+            ["stack", "output", "--json", "--stack", self.name],
+            workspace.work_dir,
+            workspace.env_vars,
+        )
+        found: dict[str, Any] = json.loads(masked.stdout or "{}")
+        return found
 
     def history(self) -> list[HistoryEntry]:
         """The stack's latest updates, newest first (``[]`` before the first ``up``)."""
