@@ -846,7 +846,7 @@ def _drift() -> tuple[int, dict]:
     return proc.returncode, json.loads(proc.stdout)
 
 
-def test_drift_names_each_layer_changed_by_hand_apart_from_changes_not_applied(stack):
+def test_drift_names_each_layer_changed_by_hand_apart_from_changes_not_applied(stack, console):
     """One change by hand per layer: ``unkai drift`` reports each in its layer (exit 2),
     a change only declared is pending, not drift; after ``up``, nothing (exit 0)."""
     status, report = _drift()
@@ -906,6 +906,14 @@ def test_drift_names_each_layer_changed_by_hand_apart_from_changes_not_applied(s
     shown = unkai("drift", ENV)
     assert shown.returncode == 2
     assert "memory_mb: 640 → 1024" in shown.stdout, shown.stdout
+    # The console shows the latest report, as the command printed it.
+    base, chromium = console
+    chromium.open(f"{base}/drift")
+    rows = {(r[0], r[1], r[2]): r for r in _rows(chromium, "table.drift")}
+    assert "memory_mb: 640 → 1024" in rows["vms", "local-db", "drift"][4], rows
+    assert rows["images", "local-worker", "drift"][3] == "created again", rows
+    assert ("vms", "local-web", "not applied yet") in rows, rows
+    chromium.screenshot(SCREENSHOTS / "drift.png")
     ok(unkai("refresh", ENV))
     ok(unkai("up", ENV))
     status, report = _drift()

@@ -148,3 +148,26 @@ def test_a_workload_s_fields_an_apply_would_set_back_are_its_drift():
     assert change.properties == {} and not change.follows
     report = drift_report("local", refreshed, {}, [_urn(WORKLOAD, "local-api")])
     assert report.drifted and report.drift[0].layer == "kubernetes"
+
+
+def test_the_latest_report_is_kept_and_read_back_whole(tmp_path):
+    import datetime as dt
+
+    from unkai.cli.drift import Change, DriftReport, keep_report, latest_report
+
+    when = dt.datetime(2026, 12, 6, 9, 0, tzinfo=dt.UTC)
+    report = DriftReport(
+        environment="local",
+        drift=[
+            Change("vms", "local-db", "unkai:compute:Instance", "update",
+                   {"memory_mb": {"live": 1024, "declared": 512}}),
+            Change("hosts", "localhost", "unkai:compute:KvmHost", "update",
+                   tasks=("sysctl: net.ipv4.ip_forward",)),
+        ],
+        pending=[Change("vms", "local-web", "unkai:compute:InstanceGroupManager", "update")],
+        checked={"hosts": 1, "vms": 2},
+    )  # fmt: skip
+    assert latest_report(tmp_path, "local") is None
+    path = keep_report(tmp_path, report, when=when)
+    assert path == tmp_path / ".unkai" / "drift" / "local.json"
+    assert latest_report(tmp_path, "local") == (report, "2026-12-06T09:00:00+00:00")

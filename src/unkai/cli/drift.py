@@ -19,9 +19,11 @@ never for a secret (the engine's events carry secrets as ``[secret]``).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -30,10 +32,21 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from unkai._files import atomic_write
 from unkai.cli._workspace import SECRET_PLACEHOLDER, Root, resolve_root
 from unkai.provider._values import UNKNOWN_SENTINEL
 
-__all__ = ["LAYERS", "Change", "DriftReport", "drift", "drift_report", "step_changes"]
+__all__ = [
+    "LAYERS",
+    "Change",
+    "DriftReport",
+    "drift",
+    "drift_report",
+    "keep_report",
+    "latest_report",
+    "report_file",
+    "step_changes",
+]
 
 LAYERS: Mapping[str, str] = {
     "unkai:compute:KvmHost": "hosts",
@@ -245,18 +258,56 @@ def _previews(stack: auto.Stack) -> tuple[dict[str, Change], dict[str, Change], 
     return step_changes(refreshed), step_changes(planned, inputs_only=True), urns
 
 
+def report_file(root: Path, env: str) -> Path:
+    """Where the latest report of ``env`` is kept: ``.unkai/drift/<env>.json``."""
+    return root / ".unkai" / "drift" / f"{env}.json"
+
+
+def keep_report(root: Path, report: DriftReport, *, when: dt.datetime) -> Path:
+    """Keep ``report`` as the latest of its environment (the web console shows it).
+
+    It holds what the command prints: values only when short and never a secret.
+    """
+    path = report_file(root, report.environment)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document = asdict(report) | {"drifted": report.drifted, "time": when.isoformat()}
+    atomic_write(path, json.dumps(document, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def latest_report(root: Path, env: str) -> tuple[DriftReport, str] | None:
+    """The latest report ``unkai drift`` kept for ``env``, and when it was made."""
+    path = report_file(root, env)
+    if not path.is_file():
+        return None
+    document = json.loads(path.read_text())
+    changes = {
+        key: [Change(**{**c, "tasks": tuple(c.get("tasks") or ())}) for c in document[key]]
+        for key in ("drift", "pending")
+    }
+    report = DriftReport(
+        environment=document["environment"], checked=dict(document["checked"]), **changes
+    )
+    return report, str(document.get("time") or "")
+
+
 def drift(
     env: str = typer.Argument(..., help="Environment (and stack) name."),
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     root: Root = None,
 ) -> None:
-    """Report what changed behind unkai's back, per layer; exit 2 when anything did."""
+    """Report what changed behind unkai's back, per layer; exit 2 when anything did.
+
+    The report is also kept as the environment's latest (``.unkai/drift/<env>.json``),
+    which ``unkai console`` shows.
+    """
     from unkai.cli.cloud import cloud_stack  # the engine's commands, imported when run
 
     root = resolve_root(root)
     stack = cloud_stack(env, root)
     refreshed, planned, urns = _previews(stack)
     report = drift_report(env, refreshed, planned, urns)
+    keep_report(root, report, when=dt.datetime.now(dt.UTC).replace(microsecond=0))
     if as_json:
         typer.echo(json.dumps(asdict(report) | {"drifted": report.drifted}, indent=2))
     else:

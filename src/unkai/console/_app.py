@@ -32,6 +32,7 @@ PAGES = (
     ("groups", "Groups and pools"),
     ("plan", "Plan"),
     ("history", "History"),
+    ("drift", "Drift"),
 )
 """The navigation: each page's path and title."""
 
@@ -134,6 +135,20 @@ async def history(request: web.Request) -> dict[str, Any]:
     return {"updates": await _in_thread(request.app[CLOUD].history)}
 
 
+@_page("drift.html", live=True)
+async def drift(request: web.Request) -> dict[str, Any]:
+    """The latest drift report per layer, as ``unkai drift`` last made it."""
+    found = await _in_thread(request.app[CLOUD].drift)
+    if found is None:
+        return {"report": None, "when": "", "layers": {}}
+    report, when = found
+    layers: dict[str, dict[str, list[Any]]] = {}
+    for kind in ("drift", "pending"):
+        for change in getattr(report, kind):
+            layers.setdefault(change.layer, {"drift": [], "pending": []})[kind].append(change)
+    return {"report": report, "when": when, "layers": layers}
+
+
 async def index(request: web.Request) -> web.Response:
     """The hosts page is the front page."""
     raise web.HTTPFound("/hosts")
@@ -151,4 +166,5 @@ def make_app(cloud: Cloud) -> web.Application:
     app.router.add_get("/groups", groups)
     app.router.add_get("/plan", plan)
     app.router.add_get("/history", history)
+    app.router.add_get("/drift", drift)
     return app

@@ -20,6 +20,7 @@ from typing import Any, cast
 from pulumi import automation as auto
 
 from unkai.cli._workspace import program_dir, select_stack, ssh_client
+from unkai.cli.drift import DriftReport, latest_report
 from unkai.cli.measure import load_measured
 from unkai.cli.status import cluster_status
 from unkai.components import clusters_root
@@ -103,6 +104,10 @@ class Cloud:
         if stack is None:
             return []
         return history_entries(stack.history(page_size=HISTORY, page=1) or [])
+
+    def drift(self) -> tuple[DriftReport, str] | None:
+        """The latest report ``unkai drift`` kept, and when it was made (None: never run)."""
+        return latest_report(self.root, self.name)
 
     def vms(
         self, env: Environment, clusters: list[ClusterView], outputs: Mapping[str, Any]

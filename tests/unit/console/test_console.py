@@ -236,3 +236,29 @@ def test_history_entries_are_newest_first_with_their_length():
         64.0,
         {"create": 16},
     )
+
+
+def test_the_drift_page_is_the_latest_report_unkai_drift_kept(project: Path):
+    import datetime as dt
+
+    from unkai.cli.drift import Change, DriftReport, keep_report, report_file
+
+    status, page = _get(project, "local", "/drift")
+    assert status == 200 and "no drift report yet: run unkai drift local" in page
+    report = DriftReport(
+        environment="local",
+        drift=[Change("vms", "local-db", "unkai:compute:Instance", "update",
+                      {"memory_mb": {"live": 640, "declared": 1024}})],
+        pending=[Change("vms", "local-web", "unkai:compute:InstanceGroupManager", "update",
+                        {"size": {"live": 2, "declared": 3}})],
+        checked={"vms": 2},
+    )  # fmt: skip
+    keep_report(project, report, when=dt.datetime(2026, 12, 6, 9, 0, tzinfo=dt.UTC))
+    try:
+        status, page = _get(project, "local", "/drift")
+    finally:
+        report_file(project, "local").unlink()
+    assert status == 200
+    assert "2026-12-06T09:00:00+00:00 UTC" in page and "drift found" in page
+    assert "memory_mb: 640 → 1024" in page
+    assert "<td>local-web</td><td>not applied yet</td><td>update</td>" in page
