@@ -13,6 +13,7 @@ import contextlib
 import json
 import re
 import shutil
+import socket
 import subprocess
 import tempfile
 import threading
@@ -157,3 +158,36 @@ def _drain(process: subprocess.Popen[str]) -> None:
             pass
 
     threading.Thread(target=drain, daemon=True).start()
+
+
+@contextlib.contextmanager
+def console(unkai: Path, env: str, *, root: Path, port: int) -> Iterator[str]:
+    """``unkai console <env>`` on ``port`` until the block ends; yields its base URL."""
+    served = subprocess.Popen(
+        [str(unkai), "console", env, "--port", str(port)],
+        cwd=root, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while True:
+        with contextlib.suppress(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        assert served.poll() is None, served.communicate()[0]
+        assert time.monotonic() < deadline, "the console did not listen within 60 s"
+        time.sleep(0.2)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        served.terminate()
+        served.wait(30)
+
+
+def rows(page: Browser, selector: str) -> list[list[str]]:
+    """The cells' text of each row of the tables ``selector`` finds (header rows left out)."""
+    script = (
+        f"Array.from(document.querySelectorAll({json.dumps(selector)} + ' tr'))"
+        ".filter(r => r.querySelector('td'))"
+        ".map(r => Array.from(r.querySelectorAll('td')).map(c => c.innerText.trim()))"
+    )
+    return list(page.evaluate(script))

@@ -23,12 +23,16 @@ from unkai.cli.cloud import cloud_stack
 from unkai.environments import load_environment
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from browser import browser, rows
+from browser import console as serve_console
 from commands import ok, run
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = "fleet"
 FLEET = load_environment(ENV, root=ROOT)
 WRAPPER = ROOT / ".unkai" / "ssh" / ENV / "ssh"
+UNKAI = Path(sys.executable).parent / "unkai"
+SCREENSHOTS = ROOT / ".unkai" / "console-screenshots"
 
 
 def domain(instance: str) -> str:
@@ -266,6 +270,28 @@ def test_a_dead_host_is_reported_and_its_instances_move(stack):
     after = instances(stack)
     assert after["db"]["host"] != victim and after["db"]["state"] == "running"
     assert domain("db") in running_domains_of(after["db"]["host"])
+
+
+def test_the_console_shows_the_fleet_by_zone_and_the_dead_host(stack):
+    """After the dead host: the hosts page in a real browser draws both zones, says the
+    dead host was not read, and shows where each VM runs now, as the stack says."""
+    (dead,) = KILLED
+    where = {name: vm["host"] for name, vm in instances(stack).items()}
+    with serve_console(UNKAI, ENV, root=ROOT, port=18471) as base, browser() as page:
+        page.open(f"{base}/hosts")
+        zones = page.evaluate("Array.from(document.querySelectorAll('h2')).map(h => h.innerText)")
+        assert zones == ["zone fleet-a (2 hosts)", "zone fleet-b (2 hosts)"], zones
+        shown = {r[0]: r for r in rows(page, "table.hosts")}
+        assert set(shown) == set(FLEET.hosts), shown
+        assert shown[dead][5] == "unread", shown[dead]
+        page.screenshot(SCREENSHOTS / "fleet-hosts.png")
+        page.open(f"{base}/instances")
+        vms = {r[0]: r[1] for r in rows(page, "table")}
+        alive = {name: host for name, host in where.items() if host != dead}
+        assert vms == alive, (vms, where)
+        said = page.evaluate("document.querySelector('p.error').innerText")
+        assert said.startswith(f"host {dead} not read: "), said
+        page.screenshot(SCREENSHOTS / "fleet-instances.png")
 
 
 def running_domains_of(host: str) -> set[str]:

@@ -22,7 +22,6 @@ import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -59,7 +58,8 @@ from unkai.toolchain import (
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from browser import Browser, browser
+from browser import Browser, browser, rows
+from browser import console as serve_console
 from commands import Killed, fault_when, kill_when, ok, run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -509,36 +509,8 @@ SCREENSHOTS = ROOT / ".unkai" / "console-screenshots"
 @pytest.fixture(scope="module")
 def console(stack) -> Iterator[tuple[str, Browser]]:
     """``unkai console local`` on its own port, and a headless Chromium to look at it."""
-    served = subprocess.Popen(
-        [str(UNKAI_BIN), "console", ENV, "--port", str(CONSOLE_PORT)],
-        cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{CONSOLE_PORT}"
-    deadline = time.monotonic() + 60
-    while True:
-        with contextlib.suppress(OSError):
-            socket.create_connection(("127.0.0.1", CONSOLE_PORT), timeout=1).close()
-            break
-        assert served.poll() is None, served.communicate()[0]
-        assert time.monotonic() < deadline, "the console did not listen within 60 s"
-        time.sleep(0.2)
-    try:
-        with browser() as chromium:
-            yield base, chromium
-    finally:
-        served.terminate()
-        served.wait(30)
-
-
-def _rows(chromium: Browser, selector: str) -> list[list[str]]:
-    """The cells' text of each row of the tables ``selector`` finds."""
-    script = (
-        f"Array.from(document.querySelectorAll({json.dumps(selector)} + ' tr'))"
-        ".filter(r => r.querySelector('td'))"
-        ".map(r => Array.from(r.querySelectorAll('td')).map(c => c.innerText.trim()))"
-    )
-    return list(chromium.evaluate(script))
+    with serve_console(UNKAI_BIN, ENV, root=ROOT, port=CONSOLE_PORT) as base, browser() as page:
+        yield base, page
 
 
 def test_the_console_shows_the_cloud_as_the_cli_does_and_never_a_secret(stack, console):
@@ -559,7 +531,7 @@ def test_the_console_shows_the_cloud_as_the_cli_does_and_never_a_secret(stack, c
         assert "Traceback" not in pages[page] and 'class="error"' not in pages[page], page
 
     chromium.open(f"{base}/hosts")
-    (row,) = _rows(chromium, "table.hosts")
+    (row,) = rows(chromium, "table.hosts")
     (capacity,) = plan["capacity"]["hosts"]
     cpus = capacity["cpus"]
     assert row[0] == "localhost" and f"{cpus['used']}/{cpus['capacity']} vCPU" in row[2], row
@@ -567,7 +539,7 @@ def test_the_console_shows_the_cloud_as_the_cli_does_and_never_a_secret(stack, c
     assert row[5] == f"{len(running)}/{len(running)}", (row, running)
 
     chromium.open(f"{base}/instances")
-    shown = {r[0]: r for r in _rows(chromium, "table")}
+    shown = {r[0]: r for r in rows(chromium, "table")}
     assert {domain(name) for name in shown} == {d for d in domains() if d.startswith(domain(""))}
     web = status["groups"][domain("web")]
     for member in web["members"]:
@@ -575,12 +547,12 @@ def test_the_console_shows_the_cloud_as_the_cli_does_and_never_a_secret(stack, c
     assert shown["db"][1:4] == ["localhost", "running", "-"], shown["db"]
 
     chromium.open(f"{base}/groups")
-    listed = {r[0]: r for r in _rows(chromium, "table.members")}
+    listed = {r[0]: r for r in rows(chromium, "table.members")}
     assert set(listed) == {m["name"] for m in web["members"]}, listed
     assert f"{web['healthy']} healthy" in str(chromium.evaluate("document.body.innerText"))
 
     chromium.open(f"{base}/history")
-    updates = _rows(chromium, "table")
+    updates = rows(chromium, "table")
     assert updates[0][2] == "succeeded", updates[0]
     assert ["update", "succeeded"] in [u[1:3] for u in updates], updates
     print(f"console screenshots: {SCREENSHOTS}")
@@ -608,9 +580,9 @@ def test_a_member_deleted_behind_our_back_is_made_again_by_the_operator(stack, c
         )
     seen = None
     while seen is None and time.monotonic() < failed + 30:
-        rows = {r[0]: r for r in _rows(chromium, "table")}
+        vms = {r[0]: r for r in rows(chromium, "table")}
         # Gone, stopped, or made again and not healthy yet (the operator is quick).
-        if member not in rows or rows[member][2] != "running" or rows[member][4] != "healthy":
+        if member not in vms or vms[member][2] != "running" or vms[member][4] != "healthy":
             seen = time.monotonic() - failed
         time.sleep(0.5)
     assert seen is not None, f"the console still showed {member} running after 30 s"
@@ -909,10 +881,10 @@ def test_drift_names_each_layer_changed_by_hand_apart_from_changes_not_applied(s
     # The console shows the latest report, as the command printed it.
     base, chromium = console
     chromium.open(f"{base}/drift")
-    rows = {(r[0], r[1], r[2]): r for r in _rows(chromium, "table.drift")}
-    assert "memory_mb: 640 → 1024" in rows["vms", "local-db", "drift"][4], rows
-    assert rows["images", "local-worker", "drift"][3] == "created again", rows
-    assert ("vms", "local-web", "not applied yet") in rows, rows
+    found = {(r[0], r[1], r[2]): r for r in rows(chromium, "table.drift")}
+    assert "memory_mb: 640 → 1024" in found["vms", "local-db", "drift"][4], found
+    assert found["images", "local-worker", "drift"][3] == "created again", found
+    assert ("vms", "local-web", "not applied yet") in found, found
     chromium.screenshot(SCREENSHOTS / "drift.png")
     ok(unkai("refresh", ENV))
     ok(unkai("up", ENV))
