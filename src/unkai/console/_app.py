@@ -93,7 +93,7 @@ async def _in_thread(call: Callable[[], Any]) -> Any:
 @_page("hosts.html", live=True)
 async def hosts(request: web.Request) -> dict[str, Any]:
     """Each host's capacity as bars, by zone, with the VMs running there."""
-    found, _ = await _in_thread(request.app[CLOUD].hosts)
+    found = await _in_thread(request.app[CLOUD].hosts)
     return {"zones": zones(found)}
 
 
@@ -101,7 +101,7 @@ async def hosts(request: web.Request) -> dict[str, Any]:
 async def host(request: web.Request) -> dict[str, Any]:
     """One host: its bars, its planned instances and the VMs running on it."""
     name = request.match_info["name"]
-    found, _ = await _in_thread(request.app[CLOUD].hosts)
+    found = await _in_thread(request.app[CLOUD].hosts)
     for view in found:
         if view.name == name:
             return {"host": view}
@@ -111,7 +111,7 @@ async def host(request: web.Request) -> dict[str, Any]:
 @_page("instances.html", live=True)
 async def instances(request: web.Request) -> dict[str, Any]:
     """Every VM of the environment, with its host, state, group and addresses."""
-    found, _ = await _in_thread(request.app[CLOUD].hosts)
+    found = await _in_thread(request.app[CLOUD].hosts)
     vms = sorted((vm for view in found for vm in view.vms or ()), key=lambda vm: vm.name)
     unread = [view for view in found if view.vms is None]
     return {"vms": vms, "unread": unread}

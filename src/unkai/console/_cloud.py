@@ -141,9 +141,8 @@ class Cloud:
         except UnkaiError as err:
             return str(err)
 
-    def hosts(self) -> tuple[list[HostView], list[ClusterView]]:
-        """Every host with its bars and VMs, and the clusters read on the way."""
+    def hosts(self) -> list[HostView]:
+        """Every host with its bars and the VMs on it (members with the operator's health)."""
         env = self.environment()
-        clusters = self.clusters(env)
-        vms = self.vms(env, clusters, self.outputs())
-        return host_views(env, self.plan(env), vms), clusters
+        vms = self.vms(env, self.clusters(env), self.outputs())
+        return host_views(env, self.plan(env), vms)
