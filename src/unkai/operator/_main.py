@@ -32,7 +32,13 @@ from aiohttp import web
 from lightkube import Client, codecs
 from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 
-from unkai.drivers.kubernetes import SECRETS_NAMESPACE, kube_client, read_group_secret
+from unkai.drivers.kubernetes import (
+    SECRETS_NAMESPACE,
+    InstanceGroupObject,
+    NodePoolObject,
+    kube_client,
+    read_group_secret,
+)
 from unkai.drivers.kubernetes._nodes import POOL_LABEL
 from unkai.errors import DriverError
 from unkai.operator import _members as members
@@ -214,6 +220,22 @@ def crds_established(client: Client) -> bool:
     return True
 
 
+def resources_served(client: Client) -> bool:
+    """Whether the API server serves the operator's resources now: a list of each answers.
+
+    Right after an API server (re)starts, its CRDs are established in etcd but their
+    storage is still initializing; kopf started then finds the resources unserved and
+    never watches them, so the operator must not start it before this holds.
+    """
+    for plural, resource in ((NODE_POOLS, NodePoolObject), (INSTANCE_GROUPS, InstanceGroupObject)):
+        try:
+            next(iter(client.list(resource, chunk_size=1)), None)
+        except Exception as err:  # lightkube's ApiError, or httpx's connection errors
+            log.info("the API server does not serve %s yet: %s", plural, err)
+            return False
+    return True
+
+
 async def lead(
     kubeconfig: Path,
     *,
@@ -231,7 +253,7 @@ async def lead(
         except Exception as err:
             log.warning("cannot reach the API server for the Lease: %s", err)
             held = False
-        if not held:
+        if not held or not await asyncio.to_thread(resources_served, client):
             await _sleep(stop, 2.0)
             continue
         log.info("%s holds the Lease: acting", identity)
