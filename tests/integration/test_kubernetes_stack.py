@@ -85,10 +85,13 @@ def run(tmp_path_factory):
     try:
         yield it
     finally:
-        stack.destroy(on_output=it.output.append)
-        stack.workspace.remove_stack(name)
-        (STACK / f"Pulumi.{name}.yaml").unlink(missing_ok=True)
-        it.control_plane.remove()  # a no-op after a clean destroy
+        try:
+            stack.destroy(on_output=it.output.append)
+            stack.workspace.remove_stack(name)
+        finally:
+            # A no-op after a clean destroy; after a failed one, its processes go anyway.
+            (STACK / f"Pulumi.{name}.yaml").unlink(missing_ok=True)
+            it.control_plane.remove()
 
 
 def available(client, name: str) -> int:
