@@ -31,8 +31,9 @@ LISTENING = re.compile(r"DevTools listening on (ws://\S+)")
 class Browser:
     """One headless Chromium with one page."""
 
-    def __init__(self, process: subprocess.Popen[str], page: str) -> None:
+    def __init__(self, process: subprocess.Popen[str], page: str, drain: threading.Thread) -> None:
         self.process = process
+        self.drain = drain
         self.loop = asyncio.new_event_loop()
         self.session = self.loop.run_until_complete(self._session())
         self.socket = self.loop.run_until_complete(self.session.ws_connect(page, max_msg_size=0))
@@ -102,6 +103,9 @@ class Browser:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+        self.drain.join(10)  # it ends at the pipe's end, once the browser is gone
+        if self.process.stderr is not None:
+            self.process.stderr.close()
 
 
 def _chromium() -> str:
@@ -133,10 +137,10 @@ def browser() -> Iterator[Browser]:
             found = LISTENING.search(line)
         assert found, "chromium did not start its DevTools endpoint"
         # Keep reading its stderr, so that it never blocks on a full pipe.
-        _drain(process)
+        drain = _drain(process)
         port = found.group(1).split(":")[2].split("/")[0]
         page = _page_target(port)
-        made = Browser(process, page)
+        made = Browser(process, page, drain)
         try:
             yield made
         finally:
@@ -151,13 +155,15 @@ def _page_target(port: str) -> str:
     return str(pages[0]["webSocketDebuggerUrl"])
 
 
-def _drain(process: subprocess.Popen[str]) -> None:
+def _drain(process: subprocess.Popen[str]) -> threading.Thread:
     def drain() -> None:
         assert process.stderr is not None
         for _ in process.stderr:
             pass
 
-    threading.Thread(target=drain, daemon=True).start()
+    thread = threading.Thread(target=drain, daemon=True)
+    thread.start()
+    return thread
 
 
 @contextlib.contextmanager
@@ -180,7 +186,7 @@ def console(unkai: Path, env: str, *, root: Path, port: int) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         served.terminate()
-        served.wait(30)
+        served.communicate(timeout=30)  # and its output pipe closed
 
 
 def rows(page: Browser, selector: str) -> list[list[str]]:
