@@ -258,6 +258,11 @@ def _previews(stack: auto.Stack) -> tuple[dict[str, Change], dict[str, Change], 
     return step_changes(refreshed), step_changes(planned, inputs_only=True), urns
 
 
+def _document(report: DriftReport) -> dict[str, Any]:
+    """The report as JSON-able data: what ``--json`` prints."""
+    return asdict(report) | {"drifted": report.drifted}
+
+
 def report_file(root: Path, env: str) -> Path:
     """Where the latest report of ``env`` is kept: ``.unkai/drift/<env>.json``."""
     return root / ".unkai" / "drift" / f"{env}.json"
@@ -270,7 +275,7 @@ def keep_report(root: Path, report: DriftReport, *, when: dt.datetime) -> Path:
     """
     path = report_file(root, report.environment)
     path.parent.mkdir(parents=True, exist_ok=True)
-    document = asdict(report) | {"drifted": report.drifted, "time": when.isoformat()}
+    document = _document(report) | {"time": when.isoformat()}
     atomic_write(path, json.dumps(document, indent=2, sort_keys=True) + "\n")
     return path
 
@@ -309,7 +314,7 @@ def drift(
     report = drift_report(env, refreshed, planned, urns)
     keep_report(root, report, when=dt.datetime.now(dt.UTC).replace(microsecond=0))
     if as_json:
-        typer.echo(json.dumps(asdict(report) | {"drifted": report.drifted}, indent=2))
+        typer.echo(json.dumps(_document(report), indent=2))
     else:
         _print(report, Console(soft_wrap=True))
     raise typer.Exit(2 if report.drifted else 0)

@@ -1020,7 +1020,8 @@ class Session:
         """Every domain of ``environment`` on this host, by name (reads only).
 
         A domain is the environment's when its unkai metadata names that project and
-        environment (instances and group members alike); others are not listed.
+        environment (instances and group members alike); others are not listed, nor is
+        one that cannot be read (undefined while it was listed) or parsed.
         """
         try:
             found = self._conn.listAllDomains(0)
@@ -1034,10 +1035,8 @@ class Session:
                     dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE),
                     state=_STATES.get(state, str(state)),
                 )
-            except libvirt.libvirtError as err:
-                if _missing(err):  # undefined while it was listed
-                    continue
-                raise self._error("cannot read a domain", err) from err
+            except (libvirt.libvirtError, DriverError):
+                continue
             if (info.project, info.environment) == (project, environment):
                 listed.append(info)
         return sorted(listed, key=lambda info: info.name)
@@ -1234,17 +1233,7 @@ class Session:
             environment's is still left in ``pool`` afterwards.
         """
         removed: list[str] = []
-        try:
-            domains = self._conn.listAllDomains(0)
-        except libvirt.libvirtError as err:
-            raise self._error("cannot list domains", err) from err
-        for dom in domains:
-            try:
-                info = domain_info(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE), state="")
-            except (libvirt.libvirtError, DriverError):
-                continue
-            if (info.project, info.environment) != (project, environment):
-                continue
+        for info in self.domains(environment, project=project):
             self.delete_domain(info.name)
             removed.append(f"domain {info.name}")
             for disk in info.disks:
