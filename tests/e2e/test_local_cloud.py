@@ -16,6 +16,7 @@ members of the ``web`` group, so ``db`` is the VM the tests change through Pulum
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import json
 import os
@@ -35,6 +36,7 @@ from pulumi import automation as auto
 
 from unkai import render
 from unkai.cli.cloud import cloud_stack
+from unkai.console._app import REFRESH_SECONDS
 from unkai.drivers.kubernetes import (
     plan_objects,
     read_instance_group,
@@ -522,7 +524,8 @@ def test_the_console_shows_the_cloud_as_the_cli_does_and_never_a_secret(stack, c
     status = json.loads(ok(unkai("status", ENV, "--json")))["clusters"]["apps"]
     secrets = [stack.get_config(name).value for name in ("db-password", "web-token")]
     pages = {}
-    for page in ("hosts", "hosts/localhost", "instances", "groups", "plan", "history"):
+    for page in ("hosts", "hosts/localhost", "instances", "groups", "clusters", "plan",
+                 "history"):  # fmt: skip
         chromium.open(f"{base}/{page}")
         pages[page] = chromium.html()
         chromium.screenshot(SCREENSHOTS / f"{page.replace('/', '-')}.png")
@@ -551,8 +554,22 @@ def test_the_console_shows_the_cloud_as_the_cli_does_and_never_a_secret(stack, c
     assert set(listed) == {m["name"] for m in web["members"]}, listed
     assert f"{web['healthy']} healthy" in str(chromium.evaluate("document.body.innerText"))
 
+    # Nodes and workloads as unkai status reads them: kwok's nodes, every pod Ready.
+    chromium.open(f"{base}/clusters")
+    nodes = [(n["name"], "simulated" if n["simulated"] else "real", "yes" if n["ready"] else "no")
+             for n in status["nodes"]]  # fmt: skip
+    assert [(r[0], r[2], r[3]) for r in rows(chromium, "table.nodes")] == nodes
+    assert nodes and all(kind == "simulated" and ready == "yes" for _, kind, ready in nodes)
+    workloads = {r[0]: r for r in rows(chromium, "table.workloads")}
+    assert set(workloads) == {w["name"] for w in status["workloads"]} == {"api", "worker"}
+    for w in status["workloads"]:
+        assert w["ready"] == w["replicas"] == len(w["pods"]), w
+        assert workloads[w["name"]][2] == f"{w['ready']}/{w['replicas']}", workloads
+        for pod in w["pods"]:
+            assert f"{pod['name']} ({pod['node']}, Running)" in workloads[w["name"]][4], pod
+
     chromium.open(f"{base}/history")
-    updates = rows(chromium, "table")
+    updates = [r for r in rows(chromium, "table.history") if len(r) == 7]  # not the steps
     assert updates[0][2] == "succeeded", updates[0]
     assert ["update", "succeeded"] in [u[1:3] for u in updates], updates
     print(f"console screenshots: {SCREENSHOTS}")
@@ -892,6 +909,56 @@ def test_drift_names_each_layer_changed_by_hand_apart_from_changes_not_applied(s
     ok(unkai("up", ENV))
     status, report = _drift()
     assert (status, report["drift"], report["pending"]) == (0, [], []), report
+
+
+def test_a_rollout_advances_on_the_open_groups_page(stack, console):
+    """A new template for web: ``unkai up`` rolls the group one member at a time (surge 1),
+    and the groups page, open in the browser, follows the rollout to its end with no
+    reload; the history page then says what that ``up`` changed."""
+    base, chromium = console
+    chromium.open(f"{base}/groups")
+    chromium.evaluate("window.notReloaded = true")
+    progress = (
+        "(() => { const p = document.querySelector('progress');"
+        " return p ? [p.value, p.max] : null; })()"
+    )
+    overrides = {"instance_templates": {"web": {"metadata": {"rollout": "2"}}}}
+    stack.set_config("unkai:overrides", auto.ConfigValue(json.dumps(overrides)))
+    seen: list[tuple[int, int]] = []
+    start = time.monotonic()
+    try:
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            rolled = pool.submit(unkai, "up", ENV)
+            while not rolled.done():
+                shown = chromium.evaluate(progress)
+                if shown and (not seen or seen[-1] != tuple(shown)):
+                    seen.append(tuple(shown))
+                    print(f"{time.monotonic() - start:6.1f} s: {shown[0]} of {shown[1]} updated")
+                time.sleep(1)
+            assert "'update': 1" in ok(rolled.result())
+    finally:
+        stack.remove_config("unkai:overrides")
+    print(f"the rollout of web took {time.monotonic() - start:.1f} s")
+    target = len(members(stack))
+    deadline = time.monotonic() + 3 * REFRESH_SECONDS
+    while seen[-1] != (target, target) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        if (shown := tuple(chromium.evaluate(progress))) != seen[-1]:
+            seen.append(shown)
+    assert seen[0] == seen[-1] == (target, target), seen
+    # From the new template on, it moved through every step: none updated, each member
+    # in turn, all; never back.
+    began = next(i for i, (value, total) in enumerate(seen) if value < total)
+    steps = [value for value, _ in seen[began:]]
+    assert steps == sorted(steps) and set(steps) == set(range(target + 1)), seen
+    assert chromium.evaluate("window.notReloaded") is True
+    chromium.screenshot(SCREENSHOTS / "groups-rolled.png")
+    # The history page: the newest update, and below it what it did to which resource.
+    chromium.open(f"{base}/history")
+    newest, steps = rows(chromium, "table.history")[:2]
+    assert newest[1:3] == ["update", "succeeded"], newest
+    assert "updated local-web (InstanceGroupManager): " in steps[1], steps
+    chromium.screenshot(SCREENSHOTS / "history.png")
 
 
 def test_destroy_leaves_nothing_behind(stack):

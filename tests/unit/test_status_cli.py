@@ -36,6 +36,13 @@ REPORT = {
          "message": "1 member(s) of an old template: making web-2", "time": "2026-12-05T18:00:00Z",
          "count": 1},
     ],
+    "nodes": [{"name": "default-0", "pool": "default", "simulated": True, "ready": True}],
+    "workloads": [
+        {"namespace": "apps", "name": "api", "replicas": 2, "ready": 1, "updated": 2, "pods": [
+            {"name": "api-7f-a", "node": "default-0", "phase": "Running", "ready": True},
+            {"name": "api-7f-b", "node": "", "phase": "Pending", "ready": False},
+        ]},
+    ],
 }  # fmt: skip
 
 
@@ -55,3 +62,13 @@ def test_status_json_has_the_groups(monkeypatch):
     result = runner.invoke(app, ["status", "local", "--json", "--root", str(ROOT)])
     assert result.exit_code == 0, result.output
     assert '"unkai-local-web"' in result.output and '"booting"' in result.output
+
+
+def test_status_shows_the_nodes_and_each_workload_s_pods(monkeypatch):
+    monkeypatch.setattr(status_module, "cluster_status", lambda kubeconfig: REPORT)
+    result = runner.invoke(app, ["status", "local", "--root", str(ROOT)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    out = result.output
+    for text in ("cluster apps: nodes", "simulated (kwok)", "cluster apps: workloads", "1/2",
+                 "api-7f-a", "Pending (not Ready)"):  # fmt: skip
+        assert text in out, text

@@ -9,6 +9,7 @@ and ``PULUMI_CONFIG_PASSPHRASE`` / ``PULUMI_CONFIG_PASSPHRASE_FILE`` to use othe
 
 from __future__ import annotations
 
+import contextlib
 import importlib.resources
 import json
 import os
@@ -27,6 +28,7 @@ from pulumi import automation as auto
 from semver import VersionInfo
 
 from unkai._files import atomic_write, file_lock
+from unkai.cli._updates import Step, steps_of
 from unkai.errors import ConfigError, ToolchainError, UnkaiError
 from unkai.model import Environment
 from unkai.render import render_ssh_config
@@ -167,10 +169,11 @@ def select_stack(
 
 @dataclass(frozen=True)
 class UpReport:
-    """What one ``pulumi up`` reported: its change counts and the stack's outputs."""
+    """What one ``pulumi up`` reported: its change counts, the stack's outputs, its steps."""
 
     changes: dict[str, int]
     outputs: dict[str, auto.OutputValue]
+    steps: tuple[Step, ...] = ()
 
 
 def run_up(
@@ -185,6 +188,7 @@ def run_up(
     log_to_std_err: bool = False,
     on_error: Callable[[str], None] | None = None,
     extra_env: Mapping[str, str] | None = None,
+    on_report: Callable[[UpReport, bool], None] | None = None,
 ) -> UpReport:
     """Run ``pulumi up`` on ``stack`` and read what it reported from its event log.
 
@@ -194,6 +198,9 @@ def run_up(
     change counts (its summary event) and the stack's outputs (the root resource's
     outputs event). This runs the same ``pulumi up`` and reads them from that log.
     Outputs the engine marked secret arrive as its ``[secret]`` placeholder.
+
+    ``on_report`` gets what the log holds and whether the update succeeded, a failed
+    update included (its steps up to the failure).
 
     Raises:
         auto.CommandError: the update failed (as ``Stack.up`` raises it).
@@ -211,8 +218,20 @@ def run_up(
         events = logs / "events.jsonl"
         args += ["--event-log", str(events), "--stack", stack.name]
         env = {"PULUMI_DEBUG_COMMANDS": "true", **stack.workspace.env_vars, **(extra_env or {})}
-        stack.workspace.pulumi_command.run(args, stack.workspace.work_dir, env, on_output, on_error)
-        return _up_report(events.read_text().splitlines())
+        try:
+            stack.workspace.pulumi_command.run(
+                args, stack.workspace.work_dir, env, on_output, on_error
+            )
+        except auto.CommandError:
+            # The engine's error is the one to raise, whatever its log holds.
+            if on_report is not None and events.is_file():
+                with contextlib.suppress(ValueError):
+                    on_report(_up_report(events.read_text().splitlines()), False)
+            raise
+        report = _up_report(events.read_text().splitlines())
+        if on_report is not None:
+            on_report(report, True)
+        return report
     finally:
         shutil.rmtree(logs, ignore_errors=True)
 
@@ -221,10 +240,8 @@ def _up_report(lines: Sequence[str]) -> UpReport:
     """The change counts and stack outputs in the lines of an update's event log."""
     changes: dict[str, int] = {}
     outputs: dict[str, auto.OutputValue] = {}
-    for line in lines:
-        if not line.strip():
-            continue
-        event = json.loads(line)
+    events = [json.loads(line) for line in lines if line.strip()]
+    for event in events:
         if "summaryEvent" in event:
             changes = dict(event["summaryEvent"].get("resourceChanges") or {})
         step = (event.get("resOutputsEvent") or {}).get("metadata") or {}
@@ -234,7 +251,7 @@ def _up_report(lines: Sequence[str]) -> UpReport:
                 name: auto.OutputValue(value, value == SECRET_PLACEHOLDER)
                 for name, value in (new.get("outputs") or {}).items()
             }
-    return UpReport(changes=changes, outputs=outputs)
+    return UpReport(changes=changes, outputs=outputs, steps=steps_of(events))
 
 
 SECRET_PLACEHOLDER = "[secret]"

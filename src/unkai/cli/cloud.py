@@ -6,6 +6,7 @@ with a clear error and creates nothing. Engine output streams live.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
 import os
@@ -27,8 +28,10 @@ from rich.table import Table
 
 from unkai._files import atomic_write
 from unkai.cli._engine_log import SECRET_SAFE_VERBOSITY, plan_engine_log
+from unkai.cli._updates import keep_update
 from unkai.cli._workspace import (
     Root,
+    UpReport,
     pending_operations,
     program_dir,
     release_dead_lock,
@@ -516,12 +519,26 @@ def up(
         count = len(policies.packs)
         console.print(f"checking the policies of {count} pack(s) before anything changes")
         stack.preview(on_output=_stream, color=_color(), **policies.engine_options(), **log)
+    began = dt.datetime.now(dt.UTC)
+
+    def keep(report: UpReport, succeeded: bool) -> None:
+        # What each resource's step did, and why, for the console's history page. The
+        # update is done either way: a file that cannot be written is said, not raised.
+        now = dt.datetime.now(dt.UTC)
+        try:
+            keep_update(
+                root, env, started=began, ended=now, succeeded=succeeded, steps=report.steps
+            )
+        except OSError as err:
+            console.print(f"[yellow]warning:[/] the update's steps were not kept: {err}")
+
     report = run_up(
         stack,
         on_output=_stream,
         color=_color(),
         expect_no_changes=expect_no_changes,
         extra_env={"UNKAI_NO_WAIT": "1"} if no_wait else None,
+        on_report=keep,
         **policies.engine_options(),
         **log,
     )

@@ -4,8 +4,10 @@ For each cluster of the environment: each node pool's declared size and bounds, 
 the operator aims for (the autoscaler may have moved it), its nodes and how many are
 Ready, its last scale-up and recent repairs; each instance group it keeps (on the
 environment's management cluster) with its members, their hosts, template digests,
-health and CPU use; then the latest Events the operator posted (its decisions). It reads
-the clusters only; nothing changes. ``--json`` gives the same for scripts.
+health and CPU use; then the latest Events the operator posted (its decisions); then the
+cluster's nodes (which are simulated) and its workloads, each with its pods and how many
+are Ready. It reads the clusters only; nothing changes. ``--json`` gives the same for
+scripts.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from unkai.drivers.kubernetes import (
     instance_group_events,
     list_instance_groups,
     list_node_pools,
+    list_nodes,
+    list_workloads,
     node_pool_events,
 )
 from unkai.environments import load_environment
@@ -35,7 +39,7 @@ __all__ = ["cluster_status", "status"]
 
 
 def cluster_status(kubeconfig: Path) -> dict[str, Any]:
-    """One cluster's pools and instance groups and their recent Events, as plain data.
+    """One cluster's pools, instance groups, recent Events, nodes and workloads, as plain data.
 
     Returns ``{"reachable": False, "error": …}`` when the cluster does not answer, and
     ``{"deployed": False}`` when it has no kubeconfig (it was never brought up).
@@ -49,6 +53,8 @@ def cluster_status(kubeconfig: Path) -> dict[str, Any]:
             *node_pool_events(kubeconfig=kubeconfig, limit=10),
             *instance_group_events(kubeconfig=kubeconfig, limit=10),
         ]
+        nodes = list_nodes(kubeconfig=kubeconfig)
+        workloads = list_workloads(kubeconfig=kubeconfig)
     except DriverError as err:
         return {"deployed": True, "reachable": False, "error": str(err)}
     return {
@@ -83,6 +89,8 @@ def cluster_status(kubeconfig: Path) -> dict[str, Any]:
             for name, found in sorted(groups.items())
         },
         "events": [asdict(e) for e in sorted(events, key=lambda e: e.time)[-10:]],
+        "nodes": [asdict(n) for n in nodes],
+        "workloads": [asdict(w) for w in workloads],
     }
 
 
@@ -142,6 +150,47 @@ def status(
                     escape(event["message"]),
                 )
             console.print(events)
+        _show_nodes(console, name, cluster["nodes"])
+        _show_workloads(console, name, cluster["workloads"])
+
+
+def _show_nodes(console: Console, cluster: str, nodes: list[dict[str, Any]]) -> None:
+    """A table of the cluster's nodes: pool, simulated or real, Ready."""
+    table = Table(title=f"cluster {cluster}: nodes", title_justify="left")
+    for column in ("node", "pool", "kind", "Ready"):
+        table.add_column(column)
+    for node in nodes:
+        table.add_row(
+            node["name"],
+            node["pool"] or "-",
+            "simulated (kwok)" if node["simulated"] else "real",
+            "yes" if node["ready"] else "no",
+        )
+    console.print(table if nodes else f"cluster {cluster}: no node")
+
+
+def _show_workloads(console: Console, cluster: str, workloads: list[dict[str, Any]]) -> None:
+    """A table of the cluster's workloads, a row per pod."""
+    if not workloads:
+        console.print(f"cluster {cluster}: no workload")
+        return
+    table = Table(title=f"cluster {cluster}: workloads", title_justify="left")
+    for column in ("workload", "namespace", "Ready", "updated", "pod", "node", "phase"):
+        table.add_column(column)
+    for workload in workloads:
+        head = [
+            workload["name"],
+            workload["namespace"],
+            f"{workload['ready']}/{workload['replicas']}",
+            str(workload["updated"]),
+        ]
+        for pod in workload["pods"] or [{}]:
+            ready = " (not Ready)" if pod and not pod["ready"] else ""
+            table.add_row(
+                *head, pod.get("name", "(none)"), pod.get("node", ""), pod.get("phase", "") + ready
+            )
+            head = [""] * len(head)
+    console.print(table)
 
 
 def _show_groups(console: Console, cluster: str, groups: dict[str, Any]) -> None:

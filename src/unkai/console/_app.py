@@ -30,6 +30,7 @@ PAGES = (
     ("hosts", "Hosts"),
     ("instances", "Instances"),
     ("groups", "Groups and pools"),
+    ("clusters", "Clusters"),
     ("plan", "Plan"),
     ("history", "History"),
     ("drift", "Drift"),
@@ -123,6 +124,12 @@ async def groups(request: web.Request) -> dict[str, Any]:
     return {"clusters": await _in_thread(request.app[CLOUD].clusters)}
 
 
+@_page("clusters.html", live=True)
+async def clusters(request: web.Request) -> dict[str, Any]:
+    """Each cluster's nodes (real or simulated) and workloads, with pods and Ready counts."""
+    return {"clusters": await _in_thread(request.app[CLOUD].clusters)}
+
+
 @_page("plan.html", live=False)
 async def plan(request: web.Request) -> dict[str, Any]:
     """Capacity and VM-vs-container density, as ``unkai plan`` computes them."""
@@ -164,6 +171,7 @@ def make_app(cloud: Cloud) -> web.Application:
     app.router.add_get("/hosts/{name}", host)
     app.router.add_get("/instances", instances)
     app.router.add_get("/groups", groups)
+    app.router.add_get("/clusters", clusters)
     app.router.add_get("/plan", plan)
     app.router.add_get("/history", history)
     app.router.add_get("/drift", drift)

@@ -19,6 +19,7 @@ from typing import Any, cast
 
 from pulumi import automation as auto
 
+from unkai.cli._updates import kept_updates
 from unkai.cli._workspace import program_dir, select_stack, ssh_client
 from unkai.cli.drift import DriftReport, latest_report
 from unkai.cli.measure import load_measured
@@ -103,7 +104,8 @@ class Cloud:
         stack = self._stack()
         if stack is None:
             return []
-        return history_entries(stack.history(page_size=HISTORY, page=1) or [])
+        updates = stack.history(page_size=HISTORY, page=1) or []
+        return history_entries(updates, kept_updates(self.root, self.name))
 
     def drift(self) -> tuple[DriftReport, str] | None:
         """The latest report ``unkai drift`` kept, and when it was made (None: never run)."""

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from unkai.cli._updates import KeptUpdate, Step
 from unkai.model import Environment
 from unkai.placement import (
     CapacityReport,
@@ -177,6 +178,8 @@ class HistoryEntry:
         changes: Its counts by operation (``create``, ``update``, ``replace``, ``delete``,
             ``same``).
         message: Its message.
+        steps: What it did to each resource, and why (what ``unkai up`` kept of it;
+            empty for the engine's other updates).
     """
 
     version: int
@@ -186,6 +189,7 @@ class HistoryEntry:
     seconds: float | None
     changes: Mapping[str, int] = field(default_factory=dict)
     message: str = ""
+    steps: tuple[Step, ...] = ()
 
 
 def plan_view(env: Environment, measured: Mapping[str, tuple[int, str]] | None) -> PlanView:
@@ -304,12 +308,25 @@ def vm_views(
     return views
 
 
-def history_entries(updates: Sequence[Any]) -> list[HistoryEntry]:
-    """The engine's update summaries (``Stack.history``) as entries, newest first."""
+MATCH_SLACK = dt.timedelta(seconds=5)
+"""How far apart an engine update's start and ``unkai up``'s own times may be."""
+
+
+def history_entries(updates: Sequence[Any], kept: Sequence[KeptUpdate] = ()) -> list[HistoryEntry]:
+    """The engine's update summaries (``Stack.history``) as entries, newest first.
+
+    An update gets the steps of the ``unkai up`` that ran it: the kept update whose run
+    spans its start (updates of one stack never overlap: ``up`` holds its lock).
+    """
     entries = []
     for update in updates:
         started = _time(update.start_time)
         ended = _time(update.end_time) if update.end_time else None
+        steps: tuple[Step, ...] = ()
+        if started is not None and str(update.kind) == "update":
+            for run in kept:
+                if run.started - MATCH_SLACK <= started <= run.ended + MATCH_SLACK:
+                    steps = run.steps
         entries.append(
             HistoryEntry(
                 version=int(update.version),
@@ -319,6 +336,7 @@ def history_entries(updates: Sequence[Any]) -> list[HistoryEntry]:
                 seconds=(ended - started).total_seconds() if started and ended else None,
                 changes=dict(sorted((update.resource_changes or {}).items())),
                 message=str(update.message or ""),
+                steps=steps,
             )
         )
     return sorted(entries, key=lambda entry: entry.version, reverse=True)

@@ -136,8 +136,9 @@ def test_before_the_first_up_history_is_empty_and_nothing_is_made(project: Path)
     assert after == [] and all("stacks" not in p.parts for p in before)
 
 
-def test_the_groups_page_says_a_cluster_never_deployed(project: Path):
-    status, page = _get(project, "local", "/groups")
+@pytest.mark.parametrize("path", ["/groups", "/clusters"])
+def test_the_cluster_pages_say_a_cluster_never_deployed(project: Path, path: str):
+    status, page = _get(project, "local", path)
     assert status == 200
     env = load_environment("local", root=project)
     if env.clusters:
@@ -262,3 +263,46 @@ def test_the_drift_page_is_the_latest_report_unkai_drift_kept(project: Path):
     assert "2026-12-06T09:00:00+00:00 UTC" in page and "drift found" in page
     assert "memory_mb: 640 → 1024" in page
     assert "<td>local-web</td><td>not applied yet</td><td>update</td>" in page
+
+
+CLUSTER = {
+    "deployed": True, "reachable": True, "pools": {}, "groups": {}, "events": [],
+    "nodes": [
+        {"name": "default-0", "pool": "default", "simulated": True, "ready": True},
+        {"name": "default-1", "pool": "default", "simulated": True, "ready": False},
+        {"name": "vm-node", "pool": None, "simulated": False, "ready": True},
+    ],
+    "workloads": [
+        {"namespace": "apps", "name": "api", "replicas": 2, "ready": 1, "updated": 2, "pods": [
+            {"name": "api-7f-a", "node": "default-0", "phase": "Running", "ready": True},
+            {"name": "api-7f-b", "node": "", "phase": "Pending", "ready": False},
+        ]},
+        {"namespace": "apps", "name": "worker", "replicas": 1, "ready": 1, "updated": 1,
+         "pods": [{"name": "worker-5c-a", "node": "vm-node", "phase": "Running", "ready": True}]},
+    ],
+}  # fmt: skip
+"""One cluster as :func:`unkai.cli.status.cluster_status` returns it (read from a real API
+server by the e2e; the page's drawing of it is this test's)."""
+
+
+def test_the_clusters_page_shows_nodes_real_or_simulated_and_pods_per_workload(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(Cloud, "clusters", lambda self, env=None: [ClusterView("apps", CLUSTER)])
+    status, page = _get(project, "local", "/clusters")
+    assert status == 200
+    main = _main(page)
+    assert re.search(r"2/3 nodes Ready,\s+2 simulated", main), main
+    cells = r"<tr( class=\"alert\")?>\s*<td>([\w-]+)</td><td>([\w-]+)</td><td>(\w+)</td>"
+    nodes = re.findall(cells, main)
+    assert [(n, pool, kind, bool(alert)) for alert, n, pool, kind in nodes] == [
+        ("default-0", "default", "simulated", False),
+        ("default-1", "default", "simulated", True),
+        ("vm-node", "-", "real", False),
+    ]
+    api, worker = re.findall(r"<tr[^>]*>\s*<td>(api|worker)</td>.*?</tr>", main, re.S)
+    assert (api, worker) == ("api", "worker")
+    row = re.search(r'<tr class="alert">\s*<td>api</td>.*?</tr>', main, re.S)
+    assert row is not None, main  # one of two pods Ready: the row is marked
+    assert '<td class="num">1/2</td>' in row.group(0)
+    assert "(unscheduled, Pending)" in row.group(0) and "(default-0, Running)" in row.group(0)

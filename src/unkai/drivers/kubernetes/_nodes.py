@@ -73,6 +73,23 @@ class NodeState:
     ready: bool
 
 
+@dataclass(frozen=True)
+class ClusterNode:
+    """Any node of a cluster, as ``unkai status`` and the console show it.
+
+    Attributes:
+        name: The node's name.
+        pool: Its node pool (the ``unkai.dev/node-pool`` label); None for a node of none.
+        simulated: Whether kwok plays its kubelet (no container runs on it).
+        ready: Whether its Ready condition is True.
+    """
+
+    name: str
+    pool: str | None
+    simulated: bool
+    ready: bool
+
+
 def node_name(pool: str, index: int) -> str:
     """The name of node ``index`` of ``pool``: ``<pool>-<index>``."""
     return f"{pool}-{index}"
@@ -134,13 +151,43 @@ def list_fake_nodes(*, kubeconfig: Path, pool: str) -> tuple[NodeState, ...]:
             nodes = list(client.list(Node, labels={POOL_LABEL: pool}))
     except (ApiError, httpx2.HTTPError) as err:
         raise DriverError(f"cannot list the nodes of pool {pool}: {err}") from err
-    states = []
-    for node in nodes:
-        conditions = (node.status.conditions if node.status else None) or []
-        ready = any(c.type == "Ready" and c.status == "True" for c in conditions)
-        name = node.metadata.name if node.metadata else ""
-        states.append(NodeState(name=name or "", ready=ready))
+    states = [NodeState(name=_name(node), ready=_ready(node)) for node in nodes]
     return tuple(sorted(states, key=lambda s: (_index(pool, s.name) or 0, s.name)))
+
+
+def list_nodes(*, kubeconfig: Path) -> tuple[ClusterNode, ...]:
+    """Every node of the cluster, by name: its pool, whether kwok plays it, whether Ready.
+
+    Raises:
+        DriverError: the API server refused or did not answer.
+    """
+    try:
+        with kube_session(kubeconfig) as client:
+            nodes = list(client.list(Node))
+    except (ApiError, httpx2.HTTPError) as err:
+        raise DriverError(f"cannot list the cluster's nodes: {err}") from err
+    found = []
+    for node in nodes:
+        labels = (node.metadata.labels if node.metadata else None) or {}
+        annotations = (node.metadata.annotations if node.metadata else None) or {}
+        found.append(
+            ClusterNode(
+                name=_name(node),
+                pool=labels.get(POOL_LABEL),
+                simulated=KWOK_NODE_ANNOTATION in annotations,
+                ready=_ready(node),
+            )
+        )
+    return tuple(sorted(found, key=lambda n: n.name))
+
+
+def _name(node: Node) -> str:
+    return (node.metadata.name if node.metadata else None) or ""
+
+
+def _ready(node: Node) -> bool:
+    conditions = (node.status.conditions if node.status else None) or []
+    return any(c.type == "Ready" and c.status == "True" for c in conditions)
 
 
 def create_fake_nodes(*, kubeconfig: Path, pool: FakeNodePool) -> tuple[str, ...]:

@@ -24,7 +24,7 @@ from lightkube import ApiError, codecs
 from lightkube.core.resource_registry import resource_registry
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.apps_v1 import Deployment
-from lightkube.resources.core_v1 import Namespace, Node
+from lightkube.resources.core_v1 import Namespace, Node, Pod
 from lightkube.types import CascadeType, PatchType
 
 from unkai.drivers.kubernetes._client import FIELD_MANAGER, kube_session
@@ -60,6 +60,41 @@ class DeploymentState:
     def ready(self) -> bool:
         """Whether every desired replica is updated and available, for the latest spec."""
         return self.current and self.available == self.replicas == self.updated
+
+
+@dataclass(frozen=True)
+class PodState:
+    """One pod of a workload: where it runs and whether it is Ready."""
+
+    name: str
+    node: str
+    phase: str
+    ready: bool
+
+
+@dataclass(frozen=True)
+class WorkloadStatus:
+    """A workload's Deployment as it runs: its replica counts and its pods.
+
+    Attributes:
+        namespace: The Deployment's namespace.
+        name: Its name (the workload's).
+        replicas: The replicas it asks for.
+        ready: How many of its pods are Ready.
+        updated: How many run its latest pod template.
+        pods: Its pods, by name.
+    """
+
+    namespace: str
+    name: str
+    replicas: int
+    ready: int
+    updated: int
+    pods: tuple[PodState, ...]
+
+
+MANAGED_BY = {"app.kubernetes.io/managed-by": "unkai"}
+"""The label every object of a workload carries (:func:`unkai.render.workload_labels`)."""
 
 
 def ref_of(manifest: Mapping[str, Any]) -> ObjectRef:
@@ -445,3 +480,53 @@ def patch_pool_nodes(*, kubeconfig: Path, pool: str, patch: Mapping[str, Any]) -
         except (ApiError, httpx2.HTTPError) as err:
             raise DriverError(f"cannot patch the nodes of pool {pool}: {err}") from err
     return tuple(sorted(names))
+
+
+def list_workloads(*, kubeconfig: Path) -> tuple[WorkloadStatus, ...]:
+    """Every workload unkai applied on the cluster, in every namespace, with its pods.
+
+    A workload is a Deployment labelled as unkai's; its pods are those of its namespace
+    with its ``app.kubernetes.io/name``.
+
+    Raises:
+        DriverError: the API server refused or did not answer.
+    """
+    try:
+        with kube_session(kubeconfig) as client:
+            deployments = list(client.list(Deployment, namespace="*", labels=MANAGED_BY))
+            pods = list(client.list(Pod, namespace="*", labels=MANAGED_BY))
+    except ApiError as err:
+        raise DriverError(f"cannot list the cluster's workloads: {err}") from err
+    except httpx2.HTTPError as err:
+        raise DriverError(f"cannot list the cluster's workloads: {_no_answer(err)}") from err
+    by_workload: dict[tuple[str, str], list[PodState]] = {}
+    for pod in pods:
+        meta = pod.metadata
+        if meta is None:
+            continue
+        key = (meta.namespace or "", (meta.labels or {}).get("app.kubernetes.io/name", ""))
+        conditions = (pod.status.conditions if pod.status else None) or []
+        by_workload.setdefault(key, []).append(
+            PodState(
+                name=meta.name or "",
+                node=(pod.spec.nodeName if pod.spec else None) or "",
+                phase=(pod.status.phase if pod.status else None) or "Unknown",
+                ready=any(c.type == "Ready" and c.status == "True" for c in conditions),
+            )
+        )
+    found = []
+    for dep in deployments:
+        namespace = (dep.metadata.namespace if dep.metadata else None) or ""
+        name = (dep.metadata.name if dep.metadata else None) or ""
+        status = dep.status
+        found.append(
+            WorkloadStatus(
+                namespace=namespace,
+                name=name,
+                replicas=dep.spec.replicas if dep.spec and dep.spec.replicas is not None else 1,
+                ready=(status.readyReplicas or 0) if status else 0,
+                updated=(status.updatedReplicas or 0) if status else 0,
+                pods=tuple(sorted(by_workload.get((namespace, name), []), key=lambda p: p.name)),
+            )
+        )
+    return tuple(sorted(found, key=lambda w: (w.namespace, w.name)))
