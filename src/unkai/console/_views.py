@@ -116,7 +116,12 @@ class VmView:
     @property
     def ok(self) -> bool:
         """Whether it runs (and, for a member, is not unhealthy)."""
-        return self.state == "running" and self.health not in ("unhealthy", "stopped")
+        return self.state == "running" and self.health not in (
+            "unhealthy",
+            "stopped",
+            "unreachable",
+            "lost",
+        )
 
 
 @dataclass(frozen=True)

@@ -27,10 +27,11 @@ def run(config: dict[str, Any]) -> int:
     from pulumi.errors import RunError
     from pulumi.runtime import reset_options, run_in_stack, set_all_config
 
-    from unkai.langhost import _debug_log, _drain
+    from unkai.langhost import _debug_log, _drain, _type_cache
 
     _drain.install()  # the end of the run in time linear in its outputs (see _drain)
     _debug_log.install()  # no Log call for debug messages nobody is shown (see _debug_log)
+    _type_cache.install()  # a resource class's property types worked out once (see _type_cache)
     # No cyclic garbage collection while the program runs. A program keeps every output,
     # future and task it makes until it ends (tens of thousands for 1,000 instances), so
     # each full collection walked all of them again: 30 % of a 1,180-resource preview

@@ -30,6 +30,13 @@ instance groups':
   most ``target + max_surge`` members; old ones are deleted while at least
   ``target - max_unavailable`` members stay healthy without them (old unhealthy ones
   first: removing them costs nothing). No scale-in while an update runs.
+- **A host that does not answer**: its members are ``unreachable`` and still count
+  towards the size while the host may be back soon (a restarted libvirtd, a dropped
+  link); after the operator's grace period they are ``lost`` and no longer count, so the
+  size brings in as many members in free slots of hosts that answer, as GCE recreates
+  the instances of a failed host elsewhere. Nothing is deleted or rolled on a host
+  that does not answer, and none of its slots is filled. When it answers again its
+  members count again, and the size removes the extra ones.
 
 Times are seconds since the epoch, passed in: nothing here reads a clock.
 """
@@ -44,9 +51,13 @@ from typing import Literal
 
 from unkai.operator._pools import Event, aimed_size
 
-Phase = Literal["booting", "healthy", "unhealthy", "stopped"]
+Phase = Literal["booting", "healthy", "unhealthy", "stopped", "unreachable", "lost"]
 """A member's state: being made (until cloud-init finished and its first checks), passing
-its health check, failing it, or its domain not running."""
+its health check, failing it, its domain not running, or its host not answering (for less
+than the operator's grace period, then for longer)."""
+
+_AWAY: frozenset[Phase] = frozenset({"unreachable", "lost"})
+"""The phases of a member whose host does not answer: nothing can be done to it."""
 
 
 @dataclass(frozen=True)
@@ -298,6 +309,7 @@ def decide(
     members: Sequence[MemberView],
     *,
     now: float,
+    down: frozenset[str] = frozenset(),
 ) -> Decision:
     """The next step for one instance group. Pure.
 
@@ -306,6 +318,7 @@ def decide(
         memory: What the previous round kept (an empty :class:`Memory` the first time).
         members: The group's members, as their hosts report them.
         now: The current time.
+        down: The slots whose host did not answer this round (none is filled).
 
     Returns:
         The decision; its ``memory`` goes into the status for the next round.
@@ -315,21 +328,29 @@ def decide(
         spec.size, spec.min_size, spec.max_size, memory.target, memory.observed_size, events
     )
     repair, repairs = _heal(spec, memory, members, now, events)
-    outdated = [m for m in members if spec.slots.get(m.name) != m.digest and m.name not in repair]
+    # Members on a host that does not answer can be neither deleted nor rolled; the lost
+    # ones (unanswered past the grace period) no longer count towards the size.
+    lost = [m.name for m in members if m.phase == "lost"]
+    counted = [m for m in members if m.phase != "lost"]
+    outdated = [
+        m
+        for m in members
+        if spec.slots.get(m.name) != m.digest and m.name not in repair and m.phase not in _AWAY
+    ]
     target, recommendations = _autoscale(
         spec, memory, members, target, now, rolling=bool(outdated), events=events
     )
-    names = [m.name for m in members]
+    taken = [*(m.name for m in members), *sorted(down)]
     create: list[str] = []
     delete: list[str] = []
     if outdated:
-        create, delete = _roll(spec, members, outdated, target, repair, events)
+        create, delete = _roll(spec, counted, outdated, target, repair, taken, events)
     else:
-        create = _free_slots(spec, names, max(target - len(members), 0))
-        excess = len(members) - target
+        create = _free_slots(spec, taken, max(target - len(counted), 0))
+        excess = len(counted) - target
         if excess > 0:
             order = sorted(
-                (m for m in members if m.name not in repair),
+                (m for m in counted if m.name not in repair and m.phase not in _AWAY),
                 key=lambda m: (m.phase == "healthy", m.phase == "booting", -_by_slot(spec, m.name)),
             )
             delete = [m.name for m in order[:excess]]
@@ -339,14 +360,24 @@ def decide(
             events.append(
                 Event("Normal", "MembersRemoved", f"removing {', '.join(delete)} (size {target})")
             )
-    missing = max(target - len(members), 0) - len(create)
+    if lost and create:
+        events.append(
+            Event(
+                "Warning",
+                "MembersLost",
+                f"{', '.join(lost)}: the host does not answer; {', '.join(create)} made in"
+                " their place on hosts that do (the extra members go when it answers again)",
+            )
+        )
+    missing = max(target - len(counted), 0) - len(create)
     if missing > 0 and not outdated:
+        where = f" or on a host that does not answer ({len(down)})" if down else ""
         events.append(
             Event(
                 "Warning",
                 "NoFreeSlot",
                 f"{missing} more member(s) wanted but every one of the {len(spec.slots)}"
-                " slots is taken: run `unkai up` to place more",
+                f" slots is taken{where}: run `unkai up` to place more",
             )
         )
     return Decision(
@@ -371,17 +402,18 @@ def _roll(
     outdated: Sequence[MemberView],
     target: int,
     repair: Sequence[str],
+    taken: Sequence[str],
     events: list[Event],
 ) -> tuple[list[str], list[str]]:
     """One round of a rolling update: the slots to fill and the old members to delete.
 
+    ``members`` are those that count towards the size; ``taken``, the slots not to fill.
     New members first, while the group has at most ``target + max_surge``; then old ones,
     while ``target - max_unavailable`` members stay healthy without them.
     """
-    names = [m.name for m in members]
     current = len(members) - len(outdated)
     room = target + spec.max_surge - len(members)
-    create = _free_slots(spec, names, max(0, min(room, target - current)))
+    create = _free_slots(spec, taken, max(0, min(room, target - current)))
     if create:
         events.append(
             Event(

@@ -142,11 +142,13 @@ def registry(kubeconfig: Path, *, interval: float) -> kopf.OperatorRegistry:
         finished = members.collect(worker, records, now=now)
         observed = members.observe(worker, spec, records, now=now)
         group = members.group_spec(name, spec)
-        decision = decide_group(group, members.memory_of(status), observed.members, now=now)
+        decision = decide_group(
+            group, members.memory_of(status), observed.members, now=now, down=observed.down
+        )
         records = members.act(
             worker, spec, decision, observed, now=now, secret_env=_secret_env(name, spec)
         )
-        for event in (*finished, *decision.events):
+        for event in (*finished, *observed.events, *decision.events):
             log.info("%s %s: %s", name, event.reason, event.message)
             kopf.event(body, type=event.type, reason=event.reason, message=event.message)
         generation = int(body.get("metadata", {}).get("generation") or 0)

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from unkai.drivers import libvirt, vms
-from unkai.errors import UnkaiError
+from unkai.errors import DriverError, UnkaiError
 from unkai.kinds import InstanceInputs
 from unkai.operator._groups import Decision, GroupSpec, MemberView, Memory, Phase
 from unkai.operator._pools import Event
@@ -168,6 +168,7 @@ class GroupWorker:
         cpu: Recent ``(time, cpu_time_ns)`` readings, by member.
         deleted: The group's object is being deleted: members whose making ends now are
             removed at once.
+        unanswered: Since when each host of the group (by name) has not answered.
     """
 
     name: str
@@ -175,6 +176,16 @@ class GroupWorker:
     failures: dict[str, int] = field(default_factory=dict)
     cpu: dict[str, deque[tuple[float, int]]] = field(default_factory=dict)
     deleted: bool = False
+    unanswered: dict[str, float] = field(default_factory=dict)
+
+
+HOST_GRACE = 60.0
+"""Seconds a host may not answer before its members are ``lost`` and replaced elsewhere.
+
+Long enough for libvirtd's restart or a dropped SSH connection (which cost a round or
+two), short enough that a dead host's members are replaced within about a minute. The
+timer is the process's own: a restarted operator waits the whole grace again, which
+errs on the side of not making members twice."""
 
 
 _pool = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="member")
@@ -241,6 +252,10 @@ class Observed:
     members: tuple[MemberView, ...]
     records: Mapping[str, Recorded]
     hosts: Mapping[str, str]
+    down: frozenset[str] = frozenset()
+    """The slots whose host did not answer this round."""
+    events: tuple[Event, ...] = ()
+    """A host that stopped answering this round, or answers again."""
 
 
 def _sample(worker: GroupWorker, name: str, now: float, cpu_time: int | None) -> None:
@@ -274,10 +289,10 @@ def observe(
 ) -> Observed:
     """Read each slot's domain on its host, with this process's members in the making.
 
-    ``records`` are the members the status (and :func:`collect`) know of.
-
-    Raises:
-        DriverError: a host could not be read (the round is skipped, not acted on).
+    ``records`` are the members the status (and :func:`collect`) know of. A host that
+    does not answer (or stops answering mid-read) leaves its recorded members
+    ``unreachable``, then ``lost`` once it has not answered for :data:`HOST_GRACE`
+    seconds; its slots are in ``down``. The other hosts are read as usual.
     """
     inputs = slot_inputs(spec)
     check = Check.of(spec)
@@ -286,45 +301,105 @@ def observe(
     initialization = float(scaling.get("initializationSeconds", 120))
     by_host: dict[str, list[str]] = {}
     for name, slot in inputs.items():
-        by_host.setdefault(slot.libvirt_uri, []).append(name)
+        by_host.setdefault(slot.host, []).append(name)
     members: list[MemberView] = []
     hosts: dict[str, str] = {}
-    for uri, names in sorted(by_host.items()):
-        with libvirt.session(uri) as conn:
-            for name in names:
-                slot = inputs[name]
-                hosts[name] = slot.host
-                record = records.get(name)
-                making = worker.making.get(name)
-                if making is not None:
-                    members.append(MemberView(name, making.digest, "booting", making.started))
-                    continue
-                info = conn.domain(slot.name)
-                if info is None:
-                    worker.failures.pop(name, None)
-                    worker.cpu.pop(name, None)
-                    continue
-                digest = record.digest if record else ""
-                created = record.created if record else 0.0
-                ready = record.ready if record else None
-                phase: Phase
-                if record is not None and record.phase == "booting":
-                    phase = "booting"  # a making this process did not start: resumed in act
-                elif info.state != "running":
-                    phase = "stopped"
-                elif probe(check, record.address if record else None, slot):
-                    worker.failures.pop(name, None)
-                    phase = "healthy"
-                else:
-                    worker.failures[name] = worker.failures.get(name, 0) + 1
-                    phase = "unhealthy" if worker.failures[name] >= check.threshold else "healthy"
-                _sample(worker, name, now, conn.cpu_time(slot.name) if phase == "healthy" else None)
-                since = (ready if ready is not None else created) + initialization
-                cpu = _cpu_use(worker, name, now, window, slot.vcpus, since=since)
-                members.append(MemberView(name, digest, phase, created, cpu, ready))
+    down: set[str] = set()
+    events: list[Event] = []
+    for host, names in sorted(by_host.items()):
+        uri = inputs[names[0]].libvirt_uri
+        for name in names:
+            hosts[name] = host
+        try:
+            with libvirt.session(uri) as conn:
+                found = [
+                    _member(worker, conn, name, inputs[name], records.get(name), check, now=now,
+                            window=window, initialization=initialization)
+                    for name in names
+                ]  # fmt: skip
+        except DriverError as err:
+            log.warning("%s: host %s does not answer: %s", worker.name, host, err)
+            since = worker.unanswered.setdefault(host, now)
+            if since == now:
+                events.append(
+                    Event(
+                        "Warning",
+                        "HostUnreachable",
+                        f"host {host} does not answer ({err}); its members ({', '.join(names)})"
+                        f" are replaced elsewhere if it does not answer for {HOST_GRACE:.0f} s",
+                    )
+                )
+            phase: Phase = "lost" if now - since >= HOST_GRACE else "unreachable"
+            down.update(names)
+            found = [_away(worker, name, records.get(name), phase) for name in names]
+        else:
+            if worker.unanswered.pop(host, None) is not None:
+                events.append(Event("Normal", "HostAnswers", f"host {host} answers again"))
+        members.extend(m for m in found if m is not None)
     present = {m.name for m in members}
     kept = {name: record for name, record in records.items() if name in present}
-    return Observed(members=tuple(members), records=kept, hosts=hosts)
+    return Observed(
+        members=tuple(members),
+        records=kept,
+        hosts=hosts,
+        down=frozenset(down),
+        events=tuple(events),
+    )
+
+
+def _member(
+    worker: GroupWorker,
+    conn: libvirt.Session,
+    name: str,
+    slot: InstanceInputs,
+    record: Recorded | None,
+    check: Check,
+    *,
+    now: float,
+    window: float,
+    initialization: float,
+) -> MemberView | None:
+    """The member in slot ``name`` as its host reports it (``None``: there is none)."""
+    making = worker.making.get(name)
+    if making is not None:
+        return MemberView(name, making.digest, "booting", making.started)
+    info = conn.domain(slot.name)
+    if info is None:
+        worker.failures.pop(name, None)
+        worker.cpu.pop(name, None)
+        return None
+    digest = record.digest if record else ""
+    created = record.created if record else 0.0
+    ready = record.ready if record else None
+    phase: Phase
+    if record is not None and record.phase == "booting":
+        phase = "booting"  # a making this process did not start: resumed in act
+    elif info.state != "running":
+        phase = "stopped"
+    elif probe(check, record.address if record else None, slot):
+        worker.failures.pop(name, None)
+        phase = "healthy"
+    else:
+        worker.failures[name] = worker.failures.get(name, 0) + 1
+        phase = "unhealthy" if worker.failures[name] >= check.threshold else "healthy"
+    _sample(worker, name, now, conn.cpu_time(slot.name) if phase == "healthy" else None)
+    since = (ready if ready is not None else created) + initialization
+    cpu = _cpu_use(worker, name, now, window, slot.vcpus, since=since)
+    return MemberView(name, digest, phase, created, cpu, ready)
+
+
+def _away(
+    worker: GroupWorker, name: str, record: Recorded | None, phase: Phase
+) -> MemberView | None:
+    """The member in slot ``name`` on a host that did not answer: as recorded, if it is."""
+    worker.failures.pop(name, None)
+    worker.cpu.pop(name, None)
+    making = worker.making.get(name)
+    if making is not None:  # its making fails on its own, and says so
+        return MemberView(name, making.digest, "booting", making.started)
+    if record is None:
+        return None
+    return MemberView(name, record.digest, phase, record.created, None, record.ready)
 
 
 def _make(worker: GroupWorker, inputs: InstanceInputs) -> dict[str, Any]:

@@ -256,6 +256,46 @@ def test_no_free_slot_is_said() -> None:
     assert reasons(decision)[-1] == "NoFreeSlot"
 
 
+def test_members_of_a_host_that_just_stopped_answering_still_count() -> None:
+    members = [member(0), member(1, phase="unreachable")]
+    decision = decide(spec(), settled(), members, now=NOW, down=frozenset({"web-1", "web-3"}))
+    assert (decision.create, decision.delete, decision.repair, decision.events) == ((), (), (), ())
+
+
+def test_lost_members_are_replaced_on_hosts_that_answer() -> None:
+    # web-1 and web-3 are on the host that does not answer; web-2 and web-4 are free.
+    members = [member(0), member(1, phase="lost")]
+    decision = decide(spec(), settled(), members, now=NOW, down=frozenset({"web-1", "web-3"}))
+    assert decision.create == ("web-2",)
+    assert decision.delete == ()
+    assert reasons(decision) == ["MembersCreated", "MembersLost"]
+    assert "web-1" in decision.events[-1].message
+
+
+def test_a_lost_member_back_with_its_host_makes_one_too_many_and_one_goes() -> None:
+    members = [member(0), member(1), member(2, created=NOW - 100)]
+    decision = decide(spec(), settled(), members, now=NOW)
+    assert decision.create == ()
+    assert decision.delete == ("web-2",)  # all healthy: the highest slot
+
+
+def test_nothing_is_deleted_or_rolled_on_a_host_that_does_not_answer() -> None:
+    new = spec(slots=5, digest=NEW)
+    # Too many members, and all from the old template, but web-0 cannot be reached.
+    members = [member(0, phase="unreachable"), member(1), member(2)]
+    decision = decide(new, settled(), members, now=NOW, down=frozenset({"web-0"}))
+    assert "web-0" not in decision.delete + decision.repair
+    assert "web-0" not in decision.create
+
+
+def test_no_free_slot_on_hosts_that_answer_is_said() -> None:
+    members = [member(0), member(1, phase="lost")]
+    decision = decide(spec(slots=2), settled(), members, now=NOW, down=frozenset({"web-1"}))
+    assert decision.create == ()
+    assert reasons(decision) == ["NoFreeSlot"]
+    assert "does not answer" in decision.events[-1].message
+
+
 def simulate(policy: GroupSpec, size: int, *, boot_rounds: int) -> tuple[int, int, int]:
     """Run an update to the end, members booting for ``boot_rounds`` rounds.
 

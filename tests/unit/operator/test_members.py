@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 import jsonschema
+import libvirt
 import pytest
 
 from unkai import model
@@ -18,6 +19,7 @@ from unkai.environments import load_environment
 from unkai.operator import instance_group_crd
 from unkai.operator._groups import Decision, GroupSpec, MemberView, Memory
 from unkai.operator._members import (
+    HOST_GRACE,
     Check,
     GroupWorker,
     Observed,
@@ -26,6 +28,7 @@ from unkai.operator._members import (
     _sample,
     group_spec,
     memory_of,
+    observe,
     probe,
     recorded,
     slot_digests,
@@ -231,3 +234,66 @@ def test_unkai_ssh_finds_a_member_in_its_groups_status():
         "host_keys": ["ssh-ed25519 AAAAC3Nza web-1"],
     }
     assert guest_known_hosts(vm) == f"[127.0.0.1]:{port} ssh-ed25519 AAAAC3Nza web-1\n"
+
+
+REFUSED = "qemu+tcp://127.0.0.1:1/system"
+"""A libvirt URI nothing answers at (the connection is refused at once)."""
+
+
+@pytest.fixture
+def answering_host():
+    """libvirt's in-process test driver with web-0's domain running on it."""
+    host = libvirt.open("test:///default")  # its state lasts while a connection is open
+    domain = host.defineXML(
+        "<domain type='test'><name>unkai-local-web-0</name><memory>524288</memory>"
+        "<os><type>hvm</type></os></domain>"
+    )
+    domain.create()
+    yield "test:///default"
+    domain.destroy()
+    domain.undefine()
+    host.close()
+
+
+def test_a_host_that_does_not_answer_leaves_its_members_unreachable_then_lost(answering_host):
+    # web-0 and web-2 on a host that answers, web-1 and web-3 on one that does not.
+    obj = group_object(managed_local(max_size=3))
+    for slot in obj["spec"]["slots"]:
+        if slot["name"] in ("web-1", "web-3"):
+            slot["inputs"].update(libvirt_uri=REFUSED, host="gone")
+        else:
+            slot["inputs"].update(libvirt_uri=answering_host)
+    obj["spec"]["imageVolumes"]["gone"] = IMAGE
+    digests = slot_digests(obj["spec"])
+    records = {
+        name: Recorded(digests[name], 1_000.0, "healthy", ready=1_040.0)
+        for name in ("web-0", "web-1")
+    }
+    worker = GroupWorker("unkai-local-web")
+
+    first = observe(worker, obj["spec"], records, now=2_000.0)
+    phases = {m.name: m.phase for m in first.members}
+    assert phases == {"web-0": "healthy", "web-1": "unreachable"}
+    assert first.down == {"web-1", "web-3"}
+    assert set(first.records) == {"web-0", "web-1"}  # nothing forgotten
+    ((kind, reason, message),) = [(e.type, e.reason, e.message) for e in first.events]
+    assert (kind, reason) == ("Warning", "HostUnreachable")
+    assert "host gone does not answer" in message and "Connection refused" in message
+
+    still = observe(worker, obj["spec"], records, now=2_000.0 + HOST_GRACE - 1)
+    assert {m.name: m.phase for m in still.members}["web-1"] == "unreachable"
+    assert still.events == ()  # said once, not every round
+
+    lost = observe(worker, obj["spec"], records, now=2_000.0 + HOST_GRACE)
+    assert {m.name: m.phase for m in lost.members}["web-1"] == "lost"
+
+    # The host answers again: its members are read from it as before, and that is said.
+    for slot in obj["spec"]["slots"]:
+        slot["inputs"]["libvirt_uri"] = answering_host
+    back = observe(worker, obj["spec"], records, now=2_100.0 + HOST_GRACE)
+    assert back.down == frozenset()
+    assert [(e.reason, e.message) for e in back.events] == [
+        ("HostAnswers", "host gone answers again")
+    ]
+    status = status_of(Decision(target=2, memory=Memory(target=2)), lost, lost.records, obj["spec"])
+    assert [m["phase"] for m in status["members"]] == ["healthy", "lost"]
