@@ -24,6 +24,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
+import signal
 import subprocess
 import threading
 import time
@@ -54,7 +56,7 @@ from unkai.operator import GROUP, VERSION
 from unkai.operator._members import slot_digests
 from unkai.provider.resources.instance_group import InstanceGroupManager
 from unkai.provider.resources.vm_image import VmImage
-from unkai.toolchain import cached_probe, operator_key
+from unkai.toolchain import LIBVIRTD, cached_probe, ensure_running, operator_key
 
 ROOT = Path(__file__).resolve().parents[2]
 InstanceGroupCR = create_global_resource(GROUP, VERSION, "InstanceGroup", "instancegroups")
@@ -358,6 +360,65 @@ def test_a_destroyed_member_is_made_again(group):
     assert read is not None
     assert input_values(read) == input_values(group.state)
     assert read.healthy == SIZE
+
+
+def _libvirtd_pids() -> list[int]:
+    found = subprocess.run(["pgrep", "-x", "libvirtd"], capture_output=True, text=True)
+    return [int(pid) for pid in found.stdout.split()]
+
+
+def _uuid(domain: str) -> str:
+    return subprocess.run(
+        ["virsh", "-c", "qemu:///system", "domuuid", domain],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+
+
+def _uuids(prefix: str) -> dict[str, str]:
+    return {name: _uuid(name) for name in domains(prefix)}
+
+
+def _phases(client: Client, name: str) -> dict[str, str]:
+    return {m["name"]: m["phase"] for m in status(client, name).get("members") or ()}
+
+
+def test_a_host_that_stops_answering_leaves_its_members_counted_then_lost_then_back(group):
+    """libvirtd stopped for longer than the grace period, then started again.
+
+    Its guests run on meanwhile (QEMU does not need libvirtd). The operator goes on with
+    its rounds: the members are ``unreachable``, then ``lost``; every slot is on this
+    host, so none can be made elsewhere, and that is said. Back, the same domains count
+    again: nothing was deleted, remade or rolled.
+    """
+    client, obj = group.client, group.obj
+    name = obj["metadata"]["name"]
+    prefix = render.owner(group_env()) + "-ig-"
+    before = _uuids(prefix)
+    seen = len(reasons(client, name))
+    start = time.monotonic()
+    try:
+        for pid in _libvirtd_pids():
+            os.kill(pid, signal.SIGTERM)
+        wait_for("libvirtd to stop", lambda: not _libvirtd_pids(), 30)
+        wait_for(
+            "the members unreachable",
+            lambda: set(_phases(client, name).values()) == {"unreachable"},
+            60,
+        )
+        print(f"unreachable after {time.monotonic() - start:.1f} s")
+        wait_for("the members lost", lambda: set(_phases(client, name).values()) == {"lost"}, 120)
+        print(f"lost after {time.monotonic() - start:.1f} s")
+        assert len(_phases(client, name)) == SIZE  # kept in the status, not forgotten
+        shown = cluster_status(group.cp.kubeconfig_path)["groups"][name]
+        assert {m["phase"] for m in shown["members"]} == {"lost"}
+    finally:
+        assert ensure_running(LIBVIRTD) in ("started", "running")
+    wait_for("the members back", lambda: settled(client, name, digests_of(client, name)), 120)
+    print(f"back {time.monotonic() - start:.1f} s after libvirtd stopped")
+    assert _uuids(prefix) == before  # the same domains: none remade
+    during = reasons(client, name)[seen:]
+    assert {"HostUnreachable", "NoFreeSlot", "HostAnswers"} <= set(during), during
+    assert not {"MemberRepair", "MembersCreated", "MembersRemoved"} & set(during), during
 
 
 def test_a_template_change_rolls_the_group_within_its_limits(group):
