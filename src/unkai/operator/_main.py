@@ -148,7 +148,8 @@ def registry(kubeconfig: Path, *, interval: float) -> kopf.OperatorRegistry:
         records = members.act(
             worker, spec, decision, observed, now=now, secret_env=_secret_env(name, spec)
         )
-        for event in (*finished, *observed.events, *decision.events):
+        events = (*finished, *observed.events, *decision.events)
+        for event in members.fresh(worker, events):
             log.info("%s %s: %s", name, event.reason, event.message)
             kopf.event(body, type=event.type, reason=event.reason, message=event.message)
         generation = int(body.get("metadata", {}).get("generation") or 0)

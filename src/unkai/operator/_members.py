@@ -25,7 +25,7 @@ import socket
 import urllib.error
 import urllib.request
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -169,6 +169,7 @@ class GroupWorker:
         deleted: The group's object is being deleted: members whose making ends now are
             removed at once.
         unanswered: Since when each host of the group (by name) has not answered.
+        said: The last round's Events, as ``(reason, message)``.
     """
 
     name: str
@@ -177,6 +178,7 @@ class GroupWorker:
     cpu: dict[str, deque[tuple[float, int]]] = field(default_factory=dict)
     deleted: bool = False
     unanswered: dict[str, float] = field(default_factory=dict)
+    said: frozenset[tuple[str, str]] = frozenset()
 
 
 HOST_GRACE = 60.0
@@ -256,6 +258,18 @@ class Observed:
     """The slots whose host did not answer this round."""
     events: tuple[Event, ...] = ()
     """A host that stopped answering this round, or answers again."""
+
+
+def fresh(worker: GroupWorker, events: Sequence[Event]) -> list[Event]:
+    """This round's Events less those the last round posted word for word.
+
+    A standing condition (no free slot, repairs rate-limited) is decided again every
+    round; posted every round it would be an Event every few seconds for as long as it
+    lasts. It is posted when it starts, and again if it ends and comes back.
+    """
+    new = [e for e in events if (e.reason, e.message) not in worker.said]
+    worker.said = frozenset((e.reason, e.message) for e in events)
+    return new
 
 
 def _sample(worker: GroupWorker, name: str, now: float, cpu_time: int | None) -> None:

@@ -26,6 +26,7 @@ from unkai.operator._members import (
     Recorded,
     _cpu_use,
     _sample,
+    fresh,
     group_spec,
     memory_of,
     observe,
@@ -35,6 +36,7 @@ from unkai.operator._members import (
     slot_inputs,
     status_of,
 )
+from unkai.operator._pools import Event
 
 ROOT = Path(__file__).resolve().parents[3]
 IMAGE = "/var/lib/unkai/images/unkai-local-debian-12-0123456789ab.qcow2"
@@ -297,3 +299,14 @@ def test_a_host_that_does_not_answer_leaves_its_members_unreachable_then_lost(an
     ]
     status = status_of(Decision(target=2, memory=Memory(target=2)), lost, lost.records, obj["spec"])
     assert [m["phase"] for m in status["members"]] == ["healthy", "lost"]
+
+
+def test_a_standing_condition_is_posted_once_and_again_when_it_comes_back():
+    worker = GroupWorker("unkai-local-web")
+    full = Event("Warning", "NoFreeSlot", "1 more member(s) wanted but every one of the 3 slots")
+    made = Event("Normal", "MembersCreated", "making web-2")
+    assert fresh(worker, [full]) == [full]
+    assert fresh(worker, [full]) == []
+    assert fresh(worker, [full, made]) == [made]
+    assert fresh(worker, []) == []
+    assert fresh(worker, [full]) == [full]
