@@ -339,8 +339,9 @@ def observe(
                     Event(
                         "Warning",
                         "HostUnreachable",
-                        f"host {host} does not answer ({err}); its members ({', '.join(names)})"
-                        f" are replaced elsewhere if it does not answer for {HOST_GRACE:.0f} s",
+                        f"host {host} does not answer ({err}); the members in its slots"
+                        f" ({', '.join(names)}) are made elsewhere if it does not answer for"
+                        f" {HOST_GRACE:.0f} s",
                     )
                 )
             phase: Phase = "lost" if now - since >= HOST_GRACE else "unreachable"
