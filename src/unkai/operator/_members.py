@@ -327,8 +327,9 @@ def observe(
         try:
             with libvirt.session(uri) as conn:
                 found = [
-                    _member(worker, conn, name, inputs[name], records.get(name), check, now=now,
-                            window=window, initialization=initialization)
+                    _in_the_making(worker, name)
+                    or _member(worker, conn, name, inputs[name], records.get(name), check,
+                               now=now, window=window, initialization=initialization)
                     for name in names
                 ]  # fmt: skip
         except DriverError as err:
@@ -346,7 +347,11 @@ def observe(
                 )
             phase: Phase = "lost" if now - since >= HOST_GRACE else "unreachable"
             down.update(names)
-            found = [_away(worker, name, records.get(name), phase) for name in names]
+            # A member in the making there stays booting: its making fails on its own, and says so.
+            found = [
+                _in_the_making(worker, name) or _away(worker, name, records.get(name), phase)
+                for name in names
+            ]
         else:
             if worker.unanswered.pop(host, None) is not None:
                 events.append(Event("Normal", "HostAnswers", f"host {host} answers again"))
@@ -362,6 +367,12 @@ def observe(
     )
 
 
+def _in_the_making(worker: GroupWorker, name: str) -> MemberView | None:
+    """The member this process is making in slot ``name``, booting (``None``: none)."""
+    making = worker.making.get(name)
+    return None if making is None else MemberView(name, making.digest, "booting", making.started)
+
+
 def _member(
     worker: GroupWorker,
     conn: libvirt.Session,
@@ -375,9 +386,6 @@ def _member(
     initialization: float,
 ) -> MemberView | None:
     """The member in slot ``name`` as its host reports it (``None``: there is none)."""
-    making = worker.making.get(name)
-    if making is not None:
-        return MemberView(name, making.digest, "booting", making.started)
     info = conn.domain(slot.name)
     if info is None:
         worker.failures.pop(name, None)
@@ -409,9 +417,6 @@ def _away(
     """The member in slot ``name`` on a host that did not answer: as recorded, if it is."""
     worker.failures.pop(name, None)
     worker.cpu.pop(name, None)
-    making = worker.making.get(name)
-    if making is not None:  # its making fails on its own, and says so
-        return MemberView(name, making.digest, "booting", making.started)
     if record is None:
         return None
     return MemberView(name, record.digest, phase, record.created, None, record.ready)
