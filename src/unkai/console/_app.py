@@ -21,7 +21,7 @@ import jinja2
 from aiohttp import web
 
 from unkai.console._cloud import Cloud
-from unkai.console._views import zones
+from unkai.console._views import FAILING_PHASES, zones
 from unkai.errors import UnkaiError
 
 __all__ = ["PAGES", "make_app"]
@@ -56,6 +56,7 @@ def _templates() -> jinja2.Environment:
     )
     env.globals["pages"] = PAGES
     env.globals["refresh_seconds"] = REFRESH_SECONDS
+    env.globals["failing_phases"] = FAILING_PHASES
     return env
 
 

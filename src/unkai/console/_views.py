@@ -28,6 +28,7 @@ from unkai.placement import (
 )
 
 __all__ = [
+    "FAILING_PHASES",
     "Bar",
     "ClusterView",
     "HistoryEntry",
@@ -40,6 +41,10 @@ __all__ = [
     "vm_views",
     "zones",
 ]
+
+
+FAILING_PHASES = frozenset({"unhealthy", "stopped", "unreachable", "lost"})
+"""A group member's phases (the operator's) that the console marks as failing."""
 
 
 @dataclass(frozen=True)
@@ -116,12 +121,7 @@ class VmView:
     @property
     def ok(self) -> bool:
         """Whether it runs (and, for a member, is not unhealthy)."""
-        return self.state == "running" and self.health not in (
-            "unhealthy",
-            "stopped",
-            "unreachable",
-            "lost",
-        )
+        return self.state == "running" and self.health not in FAILING_PHASES
 
 
 @dataclass(frozen=True)
