@@ -13,6 +13,7 @@ from typing import Any, Literal
 import pulumi
 
 from unkai import model, render
+from unkai._pins import pinned_version
 from unkai.components._kind import KindResource
 from unkai.kinds import (
     DiskSpec,
@@ -35,23 +36,33 @@ def image_build_inputs(image: model.VmImage, *, root: Path | None = None) -> Ima
     A playbook to bake in (``image.playbook``) is resolved under the project ``root``
     (default: the working directory, where ``pulumi`` runs the program) and its content
     digest computed here, so the preview already shows an edited playbook as a
-    replacement.
+    replacement. A node image (``image.kubernetes``) bakes the node playbook
+    (:func:`unkai.render.node_playbook`) and the node's Debian packages, with the
+    containerd version unkai builds.
 
     Raises:
         ConfigError: The playbook does not exist.
     """
-    playbook = digest = None
+    playbook = digest = containerd = None
+    packages = tuple(image.packages)
     if image.playbook is not None:
         path = render.resolve_playbook(image.playbook, root=root or Path.cwd())
         playbook, digest = str(path), render.playbook_digest(path)
+    if image.kubernetes is not None:
+        path = render.node_playbook(root=root or Path.cwd())
+        playbook, digest = str(path), render.playbook_digest(path)
+        packages = tuple(sorted({*packages, *model.KUBERNETES_NODE_PACKAGES}))
+        containerd = pinned_version("containerd")
     return ImageBuildInputs(
         name=image.name,
         version=image.version,
-        packages=tuple(image.packages),
+        packages=packages,
         disk_gb=image.disk_gb,
         profile=image.profile,
         playbook=playbook,
         playbook_digest=digest,
+        kubernetes=image.kubernetes,
+        containerd=containerd,
     )
 
 

@@ -199,6 +199,11 @@ class ImageSpec:
             digest: moving a checkout does not rebuild, editing the playbook does.
         profile: ``default`` or ``lean`` (:func:`lean_hooks`). Part of the digest when
             lean; a default image's digest is what it was before profiles existed.
+        node: The versions a node image bakes (``kubernetes=1.36.3 containerd=2.4.2``).
+            Part of the digest when set, beside the node playbook's own digest.
+        bake_vars: Further variables for the playbook, ``(name, value)`` pairs: where
+            this machine keeps what it copies in (the node's binaries). Not part of the
+            digest: the same versions built elsewhere are the same image.
     """
 
     name: str
@@ -211,6 +216,8 @@ class ImageSpec:
     builder: str = field(default=BUILDER_VERSION)
     playbook: str | None = None
     profile: str = "default"
+    node: str | None = None
+    bake_vars: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if (self.playbook is None) != (self.playbook_digest is None):
@@ -236,6 +243,9 @@ class ImageSpec:
         data = {**asdict(self), "packages": list(self.all_packages())}
         # Where the playbook lies is no part of what the image is; its content is.
         del data["playbook"]
+        del data["bake_vars"]
+        if self.node is None:
+            del data["node"]  # other images keep the digests (and caches) they had
         if self.profile == "default":
             del data["profile"]  # default images keep the digests (and caches) they had
         else:
@@ -324,9 +334,10 @@ def bake_hook(spec: ImageSpec, *, ansible_playbook: Path | None = None) -> str:
 
     ``ansible-playbook`` (default: the one beside the running interpreter, unkai's venv)
     runs on the build host against the one host ``unkai-image`` whose connection is
-    ``unkai_chroot`` at ``$1``; the playbook gets ``unkai_image_name`` and
-    ``unkai_image_version``. Ansible's configuration is pinned by environment variables
-    so that no ``ansible.cfg`` of the working directory changes the bake. The hook fails
+    ``unkai_chroot`` at ``$1``; the playbook gets ``unkai_image_name``,
+    ``unkai_image_version`` and the spec's ``bake_vars``. Ansible's configuration is
+    pinned by environment variables so that no ``ansible.cfg`` of the working directory
+    changes the bake. The hook fails
     (and with it the build) when the playbook fails; Ansible's temporary files are
     removed from the tree either way.
 
@@ -356,6 +367,7 @@ def bake_hook(spec: ImageSpec, *, ansible_playbook: Path | None = None) -> str:
         "--extra-vars=ansible_python_interpreter=/usr/bin/python3",
         f"--extra-vars=unkai_image_name={spec.name}",
         f"--extra-vars=unkai_image_version={spec.version}",
+        *(f"--extra-vars={name}={value}" for name, value in spec.bake_vars),
         str(playbook),
     ]
     assignments = " ".join(f"{k}={_sh_quote(v)}" for k, v in sorted(env.items()))

@@ -1,7 +1,8 @@
 """Versions an environment asks for that unkai's toolchain cannot build, found at load time.
 
 A cluster runs the Kubernetes binaries unkai builds from the version ``toolchain.toml``
-pins; any other version would fail only when ``up`` starts the control plane. The loader
+pins, and a node image bakes them; any other version would fail only when ``up`` starts
+the control plane or builds the image. The loader
 refuses it first, with the versions there are.
 """
 
@@ -32,15 +33,24 @@ def kubernetes_versions() -> tuple[str, ...]:
 
 
 def unbuildable_versions(env: Environment) -> list[Unbuildable]:
-    """Each cluster of ``env`` whose ``kubernetes_version`` the toolchain does not build."""
+    """Each cluster and node image of ``env`` asking for a Kubernetes version not built."""
     available = kubernetes_versions()
+    asked: list[tuple[KeyPath, str]] = [
+        (("clusters", name, "kubernetes_version"), cluster.kubernetes_version)
+        for name, cluster in sorted(env.clusters.items())
+    ]
+    asked += [
+        (("vm_images", name, "kubernetes"), image.kubernetes)
+        for name, image in sorted(env.vm_images.items())
+        if image.kubernetes is not None
+    ]
     return [
         Unbuildable(
-            path=("clusters", name, "kubernetes_version"),
-            message=f"unkai's toolchain does not build Kubernetes {cluster.kubernetes_version}",
-            value=cluster.kubernetes_version,
+            path=path,
+            message=f"unkai's toolchain does not build Kubernetes {version}",
+            value=version,
             allowed=", ".join(available) + " (the versions unkai's toolchain.toml pins)",
         )
-        for name, cluster in sorted(env.clusters.items())
-        if cluster.kubernetes_version not in available
+        for path, version in asked
+        if version not in available
     ]

@@ -170,6 +170,15 @@ class ImageBuildInputs(Inputs):
         Sha256Hex | None, Replace("the playbook baked in changed: " + _CONTENT)
     ] = None
     """Digest of the playbook's content (its roles, files and templates included)."""
+    kubernetes: Annotated[
+        NonEmpty | None, Replace("the node's Kubernetes version changed: " + _CONTENT)
+    ] = None
+    """A node image: the Kubernetes version of the kubelet, kubeadm and kube-proxy baked in
+    (the playbook is then unkai's node playbook)."""
+    containerd: Annotated[
+        NonEmpty | None, Replace("the node's containerd version changed: " + _CONTENT)
+    ] = None
+    """A node image: the version of the containerd baked in."""
 
     @field_validator("packages", mode="after")
     @classmethod
@@ -185,6 +194,14 @@ class ImageBuildInputs(Inputs):
         ):
             raise ValueError(
                 "playbook_digest: a baked image needs both the playbook and its digest"
+            )
+        if known(self.kubernetes, self.containerd, self.playbook) and (
+            (self.kubernetes is None) != (self.containerd is None)
+            or (self.kubernetes is not None and self.playbook is None)
+        ):
+            raise ValueError(
+                "kubernetes: a node image needs its Kubernetes and containerd versions and"
+                " unkai's node playbook"
             )
         return self
 

@@ -69,6 +69,7 @@ from unkai.model._hosts import Host, HostPool, Zone, default_libvirt_uri
 from unkai.model._images import (
     DEBIAN_BASE_IMAGE,
     DEBIAN_MIRROR,
+    KUBERNETES_NODE_PACKAGES,
     LEAN_USER_DATA_KEYS,
     ContainerImage,
     ImageProfile,
@@ -113,6 +114,7 @@ __all__ = [
     "DEBIAN_BASE_IMAGE",
     "DEBIAN_MIRROR",
     "DNS_LABEL",
+    "KUBERNETES_NODE_PACKAGES",
     "LEAN_USER_DATA_KEYS",
     "MACHINE_TYPES",
     "NAME_PATTERN",

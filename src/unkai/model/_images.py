@@ -14,6 +14,7 @@ from unkai.model._base import DnsLabel, UnkaiModel, sorted_mapping
 __all__ = [
     "DEBIAN_BASE_IMAGE",
     "DEBIAN_MIRROR",
+    "KUBERNETES_NODE_PACKAGES",
     "LEAN_USER_DATA_KEYS",
     "ContainerImage",
     "ImageProfile",
@@ -46,6 +47,20 @@ LEAN_USER_DATA_KEYS = frozenset(
 """The cloud-config keys a ``lean`` image acts on; an instance of a lean image may set no
 other (``packages``, ``apt``, ``ntp``, ``locale`` … need the ``default`` profile, or a
 playbook baked into the image)."""
+
+KUBERNETES_NODE_PACKAGES = (
+    "conntrack",  # kube-proxy clears the conntrack entries of deleted Services
+    "containernetworking-plugins",  # bridge, host-local, loopback, portmap: the pod network
+    "ethtool",  # kubeadm's preflight checks look for it
+    "iptables",  # kube-proxy's Services and the CNI plugins' masquerading
+    "kmod",  # modprobe of overlay and br_netfilter at boot
+    "runc",  # the OCI runtime containerd's shim drives
+    "socat",  # kubectl port-forward
+)
+"""The Debian packages a node image (``VmImage.kubernetes``) adds to its own (sorted);
+containerd, kubelet, kubeadm and kube-proxy are unkai's builds of their Go modules."""
+
+_K8S_VERSION = re.compile(r"^1\.[0-9]+\.[0-9]+$")
 
 DEBIAN_BASE_IMAGE = "unkai/debian:12"
 """The container base image unkai builds from Debian packages (``docker import`` of the
@@ -121,6 +136,22 @@ class VmImage(UnkaiModel):
         ),
     )
 
+    kubernetes: str | None = Field(
+        default=None,
+        description=(
+            "Bake a Kubernetes node of this version (``1.<minor>.<patch>``): containerd 2,"
+            " kubelet, kubeadm and kube-proxy built by unkai, runc and the CNI plugins from"
+            " Debian. The toolchain's version only; a node pool's VMs boot such an image."
+        ),
+    )
+
+    @field_validator("kubernetes")
+    @classmethod
+    def _check_kubernetes(cls, value: str | None) -> str | None:
+        if value is not None and not _K8S_VERSION.fullmatch(value):
+            raise ValueError(f"{value!r} is not a Kubernetes version; allowed: 1.<minor>.<patch>")
+        return value
+
     @field_validator("version")
     @classmethod
     def _check_version(cls, value: str) -> str:
@@ -145,6 +176,11 @@ class VmImage(UnkaiModel):
     def _check_direct_boot(self) -> VmImage:
         if self.kernel is None and (self.initrd is not None or self.kernel_cmdline is not None):
             raise ValueError("initrd and kernel_cmdline need kernel (direct kernel boot)")
+        if self.kubernetes is not None and self.playbook is not None:
+            raise ValueError(
+                "a node image (kubernetes) bakes unkai's node playbook; it cannot bake"
+                f" {self.playbook!r} too"
+            )
         return self
 
 

@@ -80,7 +80,13 @@ from unkai.render._groups import (
     instance_group_policy,
     render_instance_group,
 )
-from unkai.render._images import PLAYBOOK_CONTENT_DIRS, playbook_digest, resolve_playbook
+from unkai.render._images import (
+    NODE_PLAYBOOK,
+    PLAYBOOK_CONTENT_DIRS,
+    node_playbook,
+    playbook_digest,
+    resolve_playbook,
+)
 from unkai.render._index import definition_hash
 from unkai.render._jinja import (
     BUILTIN_TEMPLATES,
@@ -151,6 +157,7 @@ __all__ = [
     "INDEX_FILE",
     "LEAN_KERNEL_CMDLINE",
     "LIBVIRT_NETWORK_PREFIX",
+    "NODE_PLAYBOOK",
     "PLAYBOOK_CONTENT_DIRS",
     "SECRETS_FILE",
     "SECRET_REFS_ANNOTATION",
@@ -184,6 +191,7 @@ __all__ = [
     "kubernetes_minor",
     "libvirt_network_name",
     "make_jinja_environment",
+    "node_playbook",
     "node_pool_file",
     "owned_by",
     "owner",

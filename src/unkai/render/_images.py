@@ -7,10 +7,28 @@ from pathlib import Path
 
 from unkai.errors import ConfigError
 
-__all__ = ["PLAYBOOK_CONTENT_DIRS", "playbook_digest", "resolve_playbook"]
+__all__ = [
+    "NODE_PLAYBOOK",
+    "PLAYBOOK_CONTENT_DIRS",
+    "node_playbook",
+    "playbook_digest",
+    "resolve_playbook",
+]
 
 PLAYBOOK_CONTENT_DIRS = ("roles", "files", "templates")
 """Folders beside a playbook whose files are part of what it bakes in."""
+
+NODE_PLAYBOOK = "playbooks/images/k8s-node.yml"
+"""The playbook a node image (``VmImage.kubernetes``) bakes in, relative to the project
+or to unkai's package."""
+
+
+def node_playbook(*, root: Path) -> Path:
+    """The node playbook: the project's own when it has one, else unkai's built-in one."""
+    own = root / NODE_PLAYBOOK
+    if own.is_file():
+        return own.resolve()
+    return Path(__file__).resolve().parents[1] / NODE_PLAYBOOK
 
 
 def resolve_playbook(playbook: str, *, root: Path) -> Path:

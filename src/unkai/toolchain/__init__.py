@@ -25,6 +25,12 @@ from unkai.toolchain._kubernetes import (
     kwok_version,
 )
 from unkai.toolchain._kvm import KvmReport, boot_sector, cached_probe, probe
+from unkai.toolchain._node import (
+    NodeBinaries,
+    containerd_version,
+    ensure_node,
+    find_node,
+)
 from unkai.toolchain._paths import (
     cache_root,
     project_root,
@@ -71,6 +77,7 @@ __all__ = [
     "GoTool",
     "KvmReport",
     "Leftover",
+    "NodeBinaries",
     "Project",
     "Replace",
     "Run",
@@ -81,12 +88,14 @@ __all__ = [
     "build_argv",
     "cache_root",
     "cached_probe",
+    "containerd_version",
     "detached_env",
     "engine_env",
     "ensure_etcd",
     "ensure_kubernetes",
     "ensure_kwok",
     "ensure_langhost",
+    "ensure_node",
     "ensure_policy_venv",
     "ensure_pulumi",
     "ensure_running",
@@ -97,6 +106,7 @@ __all__ = [
     "find_kubernetes",
     "find_kwok",
     "find_langhost",
+    "find_node",
     "find_project",
     "find_pulumi",
     "known_hosts_file",

@@ -22,6 +22,7 @@ from unkai.toolchain._kubernetes import (
     kwok_version,
 )
 from unkai.toolchain._kvm import cached_probe
+from unkai.toolchain._node import containerd_version, find_node
 from unkai.toolchain._paths import pulumi_version, venv_bin
 from unkai.toolchain._pulumi import Found, find_langhost, find_pulumi
 from unkai.toolchain._run import run, which
@@ -151,6 +152,21 @@ def check_etcd() -> Check:
     return _pinned("etcd", find_etcd(want), f"{want} not built")
 
 
+def check_node() -> Check:
+    """A node image's binaries: kubelet, kubeadm, kube-proxy and containerd, as pinned."""
+    found = find_node()
+    if found is None:
+        detail = f"Kubernetes {kubernetes_version()}, containerd {containerd_version()} not built"
+        return Check("node binaries", False, detail, "built with the first node image")
+    return Check(
+        "node binaries",
+        True,
+        f"kubelet {found.kubernetes}, containerd {found.containerd}"
+        f" ({found.kube_bin.parent.parent})",
+        "built with the first node image",
+    )
+
+
 CHECKS: tuple[Callable[[], Check], ...] = (
     check_pulumi,
     check_langhost,
@@ -164,6 +180,7 @@ CHECKS: tuple[Callable[[], Check], ...] = (
     check_kube_apiserver,
     check_kwok,
     check_etcd,
+    check_node,
     lambda: _tool("mmdebstrap", ["mmdebstrap", "--version"], BOOTSTRAP),
     lambda: _tool("debootstrap", ["debootstrap", "--version"], BOOTSTRAP),
     lambda: _tool("xorriso (seed ISOs)", ["xorriso", "-version"], BOOTSTRAP),

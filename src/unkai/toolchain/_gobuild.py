@@ -56,6 +56,7 @@ class GoTool:
         together: Build every binary in one ``go build`` invocation, which compiles the
             packages they share once (each binary is named after its package's last
             path element).
+        tags: Build tags (``go build -tags``), e.g. to leave out code that needs cgo.
     """
 
     name: str
@@ -67,6 +68,11 @@ class GoTool:
     env: Mapping[str, str] = field(default_factory=dict)
     pin_local_replaces: str | None = None
     together: bool = False
+    tags: tuple[str, ...] = ()
+
+
+def _tags(tool: GoTool) -> list[str]:
+    return ["-tags", ",".join(tool.tags)] if tool.tags else []
 
 
 def non_local_replaces(go_mod_json: Mapping[str, object]) -> tuple[Replace, ...]:
@@ -134,7 +140,17 @@ def wrapper_files(tool: GoTool, replaces: Sequence[Replace], go_version: str) ->
 
 def build_argv(tool: GoTool, package: str, out: Path) -> list[str]:
     """The ``go build`` command that builds one main package of ``tool`` to ``out``."""
-    return ["go", "build", "-trimpath", "-ldflags", tool.ldflags, "-o", str(out), package]
+    return [
+        "go",
+        "build",
+        "-trimpath",
+        *_tags(tool),
+        "-ldflags",
+        tool.ldflags,
+        "-o",
+        str(out),
+        package,
+    ]
 
 
 def build_all_argv(tool: GoTool, out_dir: Path) -> list[str]:
@@ -150,7 +166,10 @@ def build_all_argv(tool: GoTool, out_dir: Path) -> list[str]:
         if package.rsplit("/", 1)[-1] != binary:
             raise ValueError(f"{binary!r} must be named after its package {package!r}")
     packages = [package for package, _ in tool.binaries]
-    return ["go", "build", "-trimpath", "-ldflags", tool.ldflags, "-o", f"{out_dir}/", *packages]
+    return [
+        "go", "build", "-trimpath", *_tags(tool), "-ldflags", tool.ldflags, "-o", f"{out_dir}/",
+        *packages,
+    ]  # fmt: skip
 
 
 def _go_env() -> dict[str, str]:

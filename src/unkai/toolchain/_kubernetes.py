@@ -71,11 +71,11 @@ def staging_version(version: str) -> str:
     return f"v0.{match[1]}.{match[2]}"
 
 
-def kubernetes_tool(version: str) -> GoTool:
-    """The Go build of the control plane binaries at Kubernetes ``version`` (no ``v``).
+def kubernetes_ldflags(version: str) -> str:
+    """Linker flags that stamp Kubernetes ``version`` (no ``v``) into its binaries.
 
-    The version is stamped where ``hack/lib/version.sh`` stamps it, so ``--version``
-    prints ``Kubernetes v<version>``.
+    The version goes where ``hack/lib/version.sh`` stamps it, so ``--version`` prints
+    ``Kubernetes v<version>``.
     """
     major, minor, _ = version.split(".")
     stamps = [
@@ -88,12 +88,17 @@ def kubernetes_tool(version: str) -> GoTool:
             ("gitTreeState", "clean"),
         )
     ]
+    return " ".join(["-s", "-w", *stamps])
+
+
+def kubernetes_tool(version: str) -> GoTool:
+    """The Go build of the control plane binaries at Kubernetes ``version`` (no ``v``)."""
     return GoTool(
         name="kubernetes",
         module="k8s.io/kubernetes",
         version=f"v{version}",
         binaries=tuple((f"k8s.io/kubernetes/cmd/{name}", name) for name in KUBE_BINARIES),
-        ldflags=" ".join(["-s", "-w", *stamps]),
+        ldflags=kubernetes_ldflags(version),
         pin_local_replaces=staging_version(version),
         together=True,
     )

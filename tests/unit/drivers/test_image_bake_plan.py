@@ -23,6 +23,7 @@ from unkai.provider.resources import VmImage as VmImageResource
 from unkai.provider.resources.container_image import base_spec
 from unkai.provider.resources.image_build import image_spec as vm_image_spec
 from unkai.render import playbook_digest
+from unkai.toolchain import pinned_version
 
 DIGEST = "ab" * 32
 
@@ -226,3 +227,53 @@ def test_a_playbook_baked_into_the_vm_image_never_reaches_the_container_base():
     assert "playbook" not in args.model_dump(mode="json")["base"]
     assert base_spec(args.base).hooks == ()
     assert isinstance(env.container_images["api"], ContainerImage)
+
+
+def test_images_without_a_node_keep_the_digests_they_had():
+    # Digests of these specs before node images existed: their caches stay valid.
+    assert ImageSpec(
+        name="debian-12", version="12", packages=("cloud-init",), disk_gb=4
+    ).digest() == ("958ae2a2144350c91e400d19452c8f5a047ccbdeff2a57ff36d1a1534d6e9dad")
+    assert ImageSpec(name="debian-12", version="12", profile="lean").digest() == (
+        "00dea5d23371566b7b5958a6f6ea4ef1ffc0948a63e293e53d165fa971127358"
+    )
+    assert baked().digest() == "579ba800a7dec590ce1b7f12d9233bee6224a44787834bf600354a297236c87b"
+
+
+def test_a_node_image_digest_has_its_versions_not_where_its_binaries_lie():
+    node = ImageSpec(name="node", version="1", playbook="/p/k8s-node.yml", playbook_digest=DIGEST,
+                     node="kubernetes=1.36.3 containerd=2.4.2")  # fmt: skip
+    assert node.digest() != baked().digest()
+    moved = images.ImageSpec(**{**node.__dict__, "bake_vars": (("unkai_node_kube_bin", "/x"),)})
+    assert moved.digest() == node.digest()
+    newer = images.ImageSpec(**{**node.__dict__, "node": "kubernetes=1.36.4 containerd=2.4.2"})
+    assert newer.digest() != node.digest()
+
+
+def test_the_hook_passes_the_bake_vars_to_the_playbook():
+    spec = images.ImageSpec(**{**baked().__dict__, "bake_vars": (("unkai_node_kube_bin", "/c/b"),)})
+    argv = shlex.split(bake_hook(spec, ansible_playbook=Path("/v/ansible-playbook")))
+    assert "--extra-vars=unkai_node_kube_bin=/c/b" in argv
+
+
+def test_a_node_image_bakes_the_node_playbook_packages_and_pinned_versions(tmp_path: Path):
+    image = VmImage(name="node", version="1", kubernetes="1.36.3", packages=("curl",))
+    inputs = vm_image_inputs(image, HOST,
+                             environment="local", root=tmp_path)  # fmt: skip
+    assert inputs.playbook is not None and inputs.playbook.endswith("playbooks/images/k8s-node.yml")
+    assert inputs.playbook_digest == playbook_digest(Path(inputs.playbook))
+    assert {"runc", "containernetworking-plugins", "curl"} <= set(inputs.packages)
+    assert inputs.kubernetes == "1.36.3" and inputs.containerd == pinned_version("containerd")
+    spec = vm_image_spec(inputs)
+    assert spec.node == f"kubernetes=1.36.3 containerd={pinned_version('containerd')}"
+    assert spec.bake_vars == ()  # only a build is told where the binaries are
+
+
+def test_a_projects_own_node_playbook_overrides_unkais(tmp_path: Path):
+    own = tmp_path / "playbooks" / "images" / "k8s-node.yml"
+    own.parent.mkdir(parents=True)
+    own.write_text("- hosts: all\n")
+    image = VmImage(name="node", version="1", kubernetes="1.36.3")
+    inputs = vm_image_inputs(image, HOST,
+                             environment="local", root=tmp_path)  # fmt: skip
+    assert inputs.playbook == str(own)

@@ -16,7 +16,7 @@ def specs(host="127.0.0.1"):
 
 def test_apiserver_serving_cert_sans():
     api = specs()["apiserver"]
-    assert set(api.ip_addresses) == {"127.0.0.1", "10.96.0.1"}
+    assert set(api.ip_addresses) == {"127.0.0.1", "10.96.0.1", "10.0.2.2"}
     assert set(api.dns_names) == {
         "localhost",
         "kubernetes",

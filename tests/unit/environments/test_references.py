@@ -67,3 +67,17 @@ def test_a_kubernetes_version_the_toolchain_does_not_build_is_refused_when_loadi
     assert f"allowed: {pinned_version('kubernetes')}" in shown
     write("lab", f'clusters:\n  apps:\n    kubernetes_version: "{pinned_version("kubernetes")}"\n')
     assert load_environment("lab", root=project).clusters["apps"].kubernetes_version
+
+
+def test_a_node_image_of_a_kubernetes_version_not_built_is_refused_when_loading(
+    project: Path, write
+):
+    from unkai._pins import pinned_version
+
+    write("lab", 'vm_images:\n  node:\n    version: "1"\n    kubernetes: "1.35.0"\n')
+    with pytest.raises(ConfigError) as err:
+        load_environment("lab", root=project)
+    shown = str(err.value)
+    assert "vm_images.node.kubernetes" in shown, shown
+    assert "unkai's toolchain does not build Kubernetes 1.35.0" in shown
+    assert f"allowed: {pinned_version('kubernetes')}" in shown

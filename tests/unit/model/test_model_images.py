@@ -39,6 +39,8 @@ def test_vm_image_with_playbook_and_direct_boot() -> None:
         ({"initrd": "boot/initrd.img"}, "initrd and kernel_cmdline need kernel"),
         ({"base_os": "ubuntu-24.04"}, "'debian-12'"),
         ({"disk_gb": 0}, "greater than or equal to 1"),
+        ({"kubernetes": "v1.36.3"}, "is not a Kubernetes version"),
+        ({"kubernetes": "1.36.3", "playbook": "site.yml"}, "bakes unkai's node playbook"),
     ],
 )
 def test_vm_image_rejects(fields: dict[str, Any], fragment: str) -> None:

@@ -23,6 +23,10 @@ from unkai._files import atomic_write
 from unkai.errors import DriverError
 
 SERVICE_CIDR = "10.96.0.0/16"
+
+GUEST_HOST_IP = "10.0.2.2"
+"""Where a VM on QEMU user networking reaches this machine's loopback: a node VM's kubelet
+reaches the API server there, so the serving certificate names it."""
 """The cluster's Service IP range; its first address is the ``kubernetes`` Service's."""
 
 KUBERNETES_SERVICE_IP = "10.96.0.1"
@@ -76,13 +80,14 @@ def pki_plan(*, cluster: str, endpoint_host: str) -> tuple[CertSpec, ...]:
 
     Returns:
         The API server's serving certificate (``127.0.0.1``, ``localhost``, the
-        ``kubernetes.default...`` names and the ``kubernetes`` Service IP), serving
+        ``kubernetes.default...`` names, the ``kubernetes`` Service IP and
+        :data:`GUEST_HOST_IP`), serving
         certificates for the controller manager and the scheduler (loopback), and
         client certificates for the admin (``system:masters``), the controller manager,
         the scheduler, kwok and unkai's operator.
     """
     dns = ["localhost", *IN_CLUSTER_NAMES]
-    ips = ["127.0.0.1", KUBERNETES_SERVICE_IP]
+    ips = ["127.0.0.1", KUBERNETES_SERVICE_IP, GUEST_HOST_IP]
     if _is_ip(endpoint_host):
         if endpoint_host not in ips:
             ips.append(endpoint_host)

@@ -373,6 +373,8 @@ def plan_control_plane(
             f"--service-account-signing-key-file={pki / 'sa.key'}",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
             "--authorization-mode=Node,RBAC",
+            # VM nodes join with kubeadm bootstrap tokens (drivers.kubernetes._join).
+            "--enable-bootstrap-token-auth=true",
             # The API server's own Endpoints would hold 127.0.0.1, which validation
             # refuses for Endpoints; no pod needs to reach it on a simulated cluster.
             "--endpoint-reconciler-type=none",
@@ -400,6 +402,9 @@ def plan_control_plane(
             f"--cluster-signing-key-file={pki / 'ca.key'}",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
             "--use-service-account-credentials=true",
+            # The signer signs cluster-info for kubeadm join; the cleaner deletes
+            # bootstrap tokens when they expire.
+            "--controllers=*,bootstrapsigner,tokencleaner",
             "--leader-elect=false",
             # A simulated node has no kubelet to fail: it only misses its lease when
             # kwok is starved of CPU on a busy machine, and a NotReady node marks its

@@ -11,14 +11,29 @@ it again.
 from __future__ import annotations
 
 from unkai.drivers import images
+from unkai.errors import ConfigError
 from unkai.kinds import ImageBuildInputs, ImageBuildState
 from unkai.provider._log import say
 from unkai.provider._resource import Resource
-from unkai.toolchain import cache_root
+from unkai.toolchain import NodeBinaries, cache_root, ensure_node
 
 
-def image_spec(inputs: ImageBuildInputs) -> images.ImageSpec:
-    """The image an ImageBuild (or a VmImage, which extends it) is made of; pure."""
+def image_spec(inputs: ImageBuildInputs, node: NodeBinaries | None = None) -> images.ImageSpec:
+    """The image an ImageBuild (or a VmImage, which extends it) is made of; pure.
+
+    A node image's playbook gets the folders of ``node``'s binaries to copy in (only a
+    build needs them: the digest is the versions').
+    """
+    node_label = bake_vars = None
+    if inputs.kubernetes is not None:
+        node_label = f"kubernetes={inputs.kubernetes} containerd={inputs.containerd}"
+    if node is not None:
+        bake_vars = (
+            ("unkai_node_kube_bin", str(node.kube_bin)),
+            ("unkai_node_containerd_bin", str(node.containerd_bin)),
+            ("unkai_node_kubernetes_version", node.kubernetes),
+            ("unkai_node_containerd_version", node.containerd),
+        )
     return images.ImageSpec(
         name=inputs.name,
         version=inputs.version,
@@ -29,7 +44,38 @@ def image_spec(inputs: ImageBuildInputs) -> images.ImageSpec:
         playbook=inputs.playbook,
         playbook_digest=inputs.playbook_digest,
         profile=inputs.profile,
+        node=node_label,
+        bake_vars=bake_vars or (),
     )
+
+
+def node_binaries(inputs: ImageBuildInputs) -> NodeBinaries | None:
+    """The node binaries a node image bakes, built when this machine lacks them.
+
+    Raises:
+        ConfigError: the image asks for versions other than those unkai builds.
+    """
+    if inputs.kubernetes is None:
+        return None
+    node = ensure_node(say=say)
+    if (inputs.kubernetes, inputs.containerd) != (node.kubernetes, node.containerd):
+        raise ConfigError(
+            f"image {inputs.name} asks for a node of Kubernetes {inputs.kubernetes} and"
+            f" containerd {inputs.containerd}, which unkai does not build",
+            key_path="kubernetes",
+            value=inputs.kubernetes,
+            allowed=f"Kubernetes {node.kubernetes} with containerd {node.containerd}"
+            " (toolchain.toml)",
+        )
+    return node
+
+
+def build(inputs: ImageBuildInputs) -> images.BuiltImage:
+    """The image of ``inputs`` from the cache, or built (with its node binaries) into it."""
+    spec = image_spec(inputs)
+    if images.cached_image(spec, cache_root()) is None:
+        spec = image_spec(inputs, node_binaries(inputs))
+    return images.build_image(spec, cache_root(), say=say)
 
 
 def _outputs(built: images.BuiltImage) -> dict[str, object]:
@@ -48,7 +94,7 @@ class ImageBuild(Resource[ImageBuildInputs, ImageBuildState]):
 
     def create(self, inputs: ImageBuildInputs) -> tuple[str, ImageBuildState]:
         """Build the image, or take it from the cache."""
-        built = images.build_image(image_spec(inputs), cache_root(), say=say)
+        built = build(inputs)
         return built.digest, ImageBuildState(**dict(inputs), **_outputs(built))
 
     def read(self, resource_id: str, state: ImageBuildState) -> ImageBuildState | None:

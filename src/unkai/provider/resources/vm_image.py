@@ -11,13 +11,12 @@ one never takes the other's backing files.
 
 from __future__ import annotations
 
-from unkai.drivers import images, libvirt
+from unkai.drivers import libvirt
 from unkai.kinds import VmImageInputs, VmImageState
 from unkai.provider._log import say, warn
 from unkai.provider._resource import Resource
-from unkai.provider.resources.image_build import image_spec
+from unkai.provider.resources.image_build import build, image_spec
 from unkai.render import boot_pool_name
-from unkai.toolchain import cache_root
 
 _BOOT_FILES = ("vmlinuz", "initrd.img")
 
@@ -31,7 +30,7 @@ class VmImage(Resource[VmImageInputs, VmImageState]):
     def create(self, inputs: VmImageInputs) -> tuple[str, VmImageState]:
         """Upload the image its ImageBuild made (built here if the cache lost it meanwhile)."""
         spec = image_spec(inputs)
-        built = images.build_image(spec, cache_root(), say=say)
+        built = build(inputs)
         boot_pool = boot_pool_name(inputs.environment, spec.name, spec.version)
         volume = f"{inputs.environment}-{spec.name}-{built.digest[:12]}.qcow2"
         with libvirt.session(inputs.libvirt_uri) as conn:

@@ -1,0 +1,167 @@
+"""A Kubernetes node's binaries: pinned, built from Go modules, cached.
+
+A node image bakes what a kubelet needs to run containers (:func:`ensure_node`):
+
+- ``kubelet``, ``kubeadm`` and ``kube-proxy``, built from ``k8s.io/kubernetes`` at the
+  version the control plane runs, into ``<cache>/toolchain/kubernetes-node-<version>/bin``
+  (a folder of their own, so the control plane's cache stays valid when they are added);
+- ``containerd`` and its runc shim ``containerd-shim-runc-v2``, built from
+  ``github.com/containerd/containerd/v2`` at the version ``toolchain.toml`` pins, into
+  ``<cache>/toolchain/containerd-<version>/bin``. Kubernetes 1.36 refuses containerd 1.x,
+  which is all Debian 12 ships.
+
+Everything else a node needs (runc, the CNI plugins, conntrack, iptables) comes from
+Debian's packages (``unkai.model.KUBERNETES_NODE_PACKAGES``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from unkai.errors import ToolchainError
+from unkai.toolchain._gobuild import GoTool, build
+from unkai.toolchain._kubernetes import (
+    _reported_version,
+    kubernetes_ldflags,
+    kubernetes_version,
+    staging_version,
+)
+from unkai.toolchain._paths import toolchain_dir
+from unkai.toolchain._pins import pinned_version
+
+NODE_KUBE_BINARIES = ("kubeadm", "kubelet", "kube-proxy")
+"""The node's binaries built from ``k8s.io/kubernetes``, each from ``cmd/<name>``."""
+
+CONTAINERD_BINARIES = ("containerd", "containerd-shim-runc-v2")
+"""The binaries built from ``github.com/containerd/containerd/v2``, each from ``cmd/<name>``."""
+
+
+@dataclass(frozen=True)
+class NodeBinaries:
+    """The built binaries of a node, by version.
+
+    Attributes:
+        kubernetes: Their Kubernetes version (``1.36.3``).
+        containerd: The containerd version (``2.4.2``).
+        kube_bin: Folder of ``kubelet``, ``kubeadm`` and ``kube-proxy``.
+        containerd_bin: Folder of ``containerd`` and ``containerd-shim-runc-v2``.
+    """
+
+    kubernetes: str
+    containerd: str
+    kube_bin: Path
+    containerd_bin: Path
+
+    def files(self) -> dict[str, Path]:
+        """Each binary's name → its path, sorted by name."""
+        out = {name: self.kube_bin / name for name in NODE_KUBE_BINARIES}
+        out |= {name: self.containerd_bin / name for name in CONTAINERD_BINARIES}
+        return dict(sorted(out.items()))
+
+
+def containerd_version() -> str:
+    """The pinned containerd version, without ``v`` (``2.4.2``)."""
+    return pinned_version("containerd")
+
+
+def node_kube_tool(version: str) -> GoTool:
+    """The Go build of ``kubelet``, ``kubeadm`` and ``kube-proxy`` at ``version`` (no ``v``)."""
+    return GoTool(
+        name="kubernetes-node",
+        module="k8s.io/kubernetes",
+        version=f"v{version}",
+        binaries=tuple((f"k8s.io/kubernetes/cmd/{name}", name) for name in NODE_KUBE_BINARIES),
+        ldflags=kubernetes_ldflags(version),
+        pin_local_replaces=staging_version(version),
+        together=True,
+    )
+
+
+def containerd_tool(version: str) -> GoTool:
+    """The Go build of ``containerd`` and its runc shim at ``version`` (no ``v``).
+
+    Static, without cgo: the btrfs, devmapper and zfs snapshotters (cgo or kernel
+    features a VM node does not use) are left out; overlayfs is the node's snapshotter.
+    """
+    module = "github.com/containerd/containerd/v2"
+    return GoTool(
+        name="containerd",
+        module=module,
+        version=f"v{version}",
+        binaries=tuple((f"{module}/cmd/{name}", name) for name in CONTAINERD_BINARIES),
+        ldflags=f"-s -w -X {module}/version.Version=v{version}",
+        tags=("no_btrfs", "no_devmapper", "no_zfs"),
+        together=True,
+    )
+
+
+def node_kube_bin(version: str | None = None) -> Path:
+    """The cache folder of the node's Kubernetes binaries at ``version`` (default: pinned)."""
+    return toolchain_dir("kubernetes-node", version or kubernetes_version()) / "bin"
+
+
+def containerd_bin(version: str | None = None) -> Path:
+    """The cache folder of containerd at ``version`` (default: pinned)."""
+    return toolchain_dir("containerd", version or containerd_version()) / "bin"
+
+
+def _version_flag(name: str) -> list[str]:
+    return ["version", "--output=short"] if name == "kubeadm" else ["--version"]
+
+
+def find_node(kubernetes: str | None = None, containerd: str | None = None) -> NodeBinaries | None:
+    """The cached node binaries, when every one is there and reports its version."""
+    kubernetes = kubernetes or kubernetes_version()
+    containerd = containerd or containerd_version()
+    found = NodeBinaries(
+        kubernetes, containerd, node_kube_bin(kubernetes), containerd_bin(containerd)
+    )
+    if not _kube_current(found) or not _containerd_current(found):
+        return None
+    return found
+
+
+def _kube_current(found: NodeBinaries) -> bool:
+    return all(
+        _reported_version([str(found.kube_bin / name), *_version_flag(name)]) == found.kubernetes
+        for name in NODE_KUBE_BINARIES
+    )
+
+
+def _containerd_current(found: NodeBinaries) -> bool:
+    # The shim answers -v with the same stamped version.
+    return all(
+        _reported_version([str(found.containerd_bin / name), flag]) == found.containerd
+        for name, flag in (("containerd", "--version"), ("containerd-shim-runc-v2", "-v"))
+    )
+
+
+def ensure_node(*, say: Callable[[str], None] = lambda _: None) -> NodeBinaries:
+    """Return the pinned node binaries, building those the cache lacks.
+
+    Side effects:
+        A cold build downloads ``k8s.io/kubernetes`` and containerd with their
+        dependencies from the Go module proxy and compiles for minutes (the control
+        plane's build leaves most shared packages in Go's build cache).
+
+    Raises:
+        CommandFailed: a build failed.
+        ToolchainError: a build succeeded but a binary reports another version.
+    """
+    kubernetes, containerd = kubernetes_version(), containerd_version()
+    wanted = NodeBinaries(kubernetes, containerd, node_kube_bin(), containerd_bin())
+    if not _kube_current(wanted):
+        say(f"kubelet, kubeadm and kube-proxy {kubernetes} not in the cache: building them")
+        build(node_kube_tool(kubernetes), wanted.kube_bin.parent, say=say)
+    if not _containerd_current(wanted):
+        say(f"containerd {containerd} not in the cache: building it from the Go module")
+        build(containerd_tool(containerd), wanted.containerd_bin.parent, say=say)
+    found = find_node(kubernetes, containerd)
+    if found is None:
+        raise ToolchainError(
+            f"built the node binaries (Kubernetes {kubernetes}, containerd {containerd})"
+            " but one reports another version"
+        )
+    return found
