@@ -16,7 +16,7 @@ from unkai.model._base import DnsLabel, UnkaiModel, sorted_mapping
 from unkai.model._compute import Instance, InstanceGroup, InstanceTemplate, expand_group
 from unkai.model._hosts import Host, HostPool, Zone
 from unkai.model._images import LEAN_USER_DATA_KEYS, ContainerImage, VmImage
-from unkai.model._kubernetes import Cluster, Workload
+from unkai.model._kubernetes import Cluster, NodePool, Workload
 from unkai.model._network import Network
 
 __all__ = ["COLLECTIONS", "CrossReferenceError", "Environment", "ReferenceProblem"]
@@ -249,7 +249,26 @@ class Environment(UnkaiModel):
             # Resolve once per template, not once per member: groups can be large.
             template = self._resolve_disks(self.instance_templates[group.template])
             instances.extend(expand_group(group, template, slots=managed))
+        instances.extend(self.node_instances())
         return tuple(sorted(instances, key=lambda instance: instance.name))
+
+    def node_instances(self) -> tuple[Instance, ...]:
+        """The VMs of every ``vm`` node pool, named as their nodes, sorted by name."""
+        nodes: list[Instance] = []
+        for cluster_name, cluster in self.clusters.items():
+            for pool in cluster.node_pools:
+                if pool.template is None or pool.template not in self.instance_templates:
+                    continue
+                template = self._resolve_disks(self.instance_templates[pool.template])
+                shared = {f: getattr(template, f) for f in InstanceTemplate.model_fields}
+                del shared["name"]
+                nodes.extend(
+                    Instance.model_construct(
+                        **shared, name=name, hostname=name, host=None, group=None
+                    )
+                    for name in pool.node_names(cluster_name)
+                )
+        return tuple(sorted(nodes, key=lambda instance: instance.name))
 
     def _resolve_disks(self, spec: _Spec) -> _Spec:
         if all(disk.size_gb is not None for disk in spec.disks):
@@ -350,6 +369,10 @@ class _References:
                 env.instance_templates,
             )
             self._member_collisions(key, group)
+        for key, cluster in env.clusters.items():
+            for index, node_pool in enumerate(cluster.node_pools):
+                if node_pool.kind == "vm":
+                    self._vm_pool(f"clusters.{key}.node_pools.{index}", key, cluster, node_pool)
         for key, workload in env.workloads.items():
             self.ref(f"workloads.{key}.cluster", "cluster", workload.cluster, env.clusters)
             self.ref(
@@ -461,6 +484,48 @@ class _References:
                     allowed="no value",
                 )
             )
+
+    def _vm_pool(self, path: str, cluster_name: str, cluster: Cluster, pool: NodePool) -> None:
+        """A vm pool's template exists, fits its machine type and boots a node image."""
+        env = self.env
+        if not self.ref(
+            f"{path}.template", "instance template", pool.template, env.instance_templates
+        ):
+            return
+        template = env.instance_templates[str(pool.template)]
+        if template.machine_type != pool.machine_type:
+            self.problems.append(
+                ReferenceProblem(
+                    f"{path}.machine_type",
+                    f"differs from the machine type of its template {template.name!r}",
+                    value=pool.machine_type,
+                    allowed=template.machine_type,
+                )
+            )
+        image = env.vm_images.get(template.image)
+        if image is not None and image.kubernetes != cluster.kubernetes_version:
+            self.problems.append(
+                ReferenceProblem(
+                    f"{path}.template",
+                    f"boots VM image {image.name!r}, which bakes "
+                    + (f"Kubernetes {image.kubernetes}" if image.kubernetes else "no node")
+                    + f"; the cluster runs {cluster.kubernetes_version}",
+                    value=str(pool.template),
+                    allowed=(
+                        f"a template whose image sets kubernetes: {cluster.kubernetes_version!r}"
+                    ),
+                )
+            )
+        for name in pool.node_names(cluster_name):
+            if name in env.instances:
+                self.problems.append(
+                    ReferenceProblem(
+                        path,
+                        f"node name collides with instances.{name}",
+                        value=name,
+                        allowed="names not used by standalone instances",
+                    )
+                )
 
     def _member_collisions(self, key: str, group: InstanceGroup) -> None:
         # Up to max_size, or every slot of a managed group: autoscaling and updates may

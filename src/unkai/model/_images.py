@@ -49,13 +49,10 @@ other (``packages``, ``apt``, ``ntp``, ``locale`` … need the ``default`` profi
 playbook baked into the image)."""
 
 KUBERNETES_NODE_PACKAGES = (
-    "conntrack",  # kube-proxy clears the conntrack entries of deleted Services
     "containernetworking-plugins",  # bridge, host-local, loopback, portmap: the pod network
-    "ethtool",  # kubeadm's preflight checks look for it
     "iptables",  # kube-proxy's Services and the CNI plugins' masquerading
-    "kmod",  # modprobe of overlay and br_netfilter at boot
+    "kmod",  # modprobe of overlay and br_netfilter
     "runc",  # the OCI runtime containerd's shim drives
-    "socat",  # kubectl port-forward
 )
 """The Debian packages a node image (``VmImage.kubernetes``) adds to its own (sorted);
 containerd, kubelet, kubeadm and kube-proxy are unkai's builds of their Go modules."""

@@ -28,6 +28,7 @@ __all__ = [
     "ControlPlane",
     "HorizontalAutoscaling",
     "NodePool",
+    "NodePoolKind",
     "Probe",
     "Quantity",
     "ResourceList",
@@ -117,14 +118,28 @@ class Taint(UnkaiModel):
         return value
 
 
+NodePoolKind = Literal["simulated", "vm"]
+"""What a pool's nodes are: ``simulated`` (KWOK: no kubelet runs; for scale) or ``vm``
+(VMs from an instance template whose image bakes a node, joined with kubeadm)."""
+
+
 class NodePool(UnkaiModel):
     """A set of identical Kubernetes nodes of one machine type.
 
     ``min_size``/``max_size`` default to ``size`` (no autoscaling);
-    ``min_size ≤ size ≤ max_size`` always holds.
+    ``min_size ≤ size ≤ max_size`` always holds. A ``vm`` pool's nodes are VMs of its
+    ``template`` (whose image has ``kubernetes`` set), named ``<cluster>-<pool>-<index>``.
     """
 
     name: DnsLabel = Field(description="Pool name, unique within the cluster.")
+    kind: NodePoolKind = Field(
+        default="simulated",
+        description="``simulated`` (KWOK, no kubelet) or ``vm`` (VMs joined with kubeadm).",
+    )
+    template: DnsLabel | None = Field(
+        default=None,
+        description="The instance template of a ``vm`` pool's nodes (its image bakes a node).",
+    )
     machine_type: MachineTypeName = Field(description="Machine type of every node.")
     size: int = Field(ge=0, description="Current number of nodes.")
     min_size: int = Field(
@@ -150,7 +165,19 @@ class NodePool(UnkaiModel):
                 f"need min_size ≤ size ≤ max_size, got {self.min_size} ≤ {self.size}"
                 f" ≤ {self.max_size}"
             )
+        if self.kind == "vm" and self.template is None:
+            raise ValueError("a vm node pool needs a template (the instance template of its VMs)")
+        if self.kind == "simulated" and self.template is not None:
+            raise ValueError("a simulated node pool has no template; set kind: vm for VM nodes")
+        if self.kind == "vm" and self.min_size != self.max_size:
+            raise ValueError(
+                "a vm node pool does not autoscale yet: min_size and max_size must be its size"
+            )
         return self
+
+    def node_names(self, cluster: str) -> tuple[str, ...]:
+        """The names of a ``vm`` pool's nodes (and VMs): ``<cluster>-<pool>-<index>``."""
+        return tuple(f"{cluster}-{self.name}-{index}" for index in range(self.size))
 
 
 class ControlPlane(UnkaiModel):

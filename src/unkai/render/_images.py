@@ -24,7 +24,15 @@ or to unkai's package."""
 
 
 def node_playbook(*, root: Path) -> Path:
-    """The node playbook: the project's own when it has one, else unkai's built-in one."""
+    """The node playbook: the project's own when it has one, else unkai's built-in one.
+
+    Args:
+        root: The project's root folder.
+
+    Returns:
+        The absolute path of ``playbooks/images/k8s-node.yml`` under ``root`` when that
+        file exists, else of unkai's own (package data).
+    """
     own = root / NODE_PLAYBOOK
     if own.is_file():
         return own.resolve()

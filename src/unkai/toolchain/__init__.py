@@ -7,7 +7,16 @@ This package touches the machine (builds tools, starts daemons) on behalf of
 from __future__ import annotations
 
 from unkai.toolchain._bootstrap import bootstrap
-from unkai.toolchain._daemons import DAEMONS, DOCKER, LIBVIRTD, Daemon, answers, ensure_running
+from unkai.toolchain._daemons import (
+    DAEMONS,
+    DOCKER,
+    LIBVIRTD,
+    REGISTRY_ADDRESS,
+    Daemon,
+    answers,
+    ensure_running,
+    registry_daemon,
+)
 from unkai.toolchain._doctor import Check, run_checks
 from unkai.toolchain._gobuild import GoTool, Replace, build, build_argv, wrapper_files
 from unkai.toolchain._kubernetes import (
@@ -69,6 +78,7 @@ __all__ = [
     "LIBVIRTD",
     "POLICY_PINS",
     "PROJECT_FILE",
+    "REGISTRY_ADDRESS",
     "RUN_ENV",
     "SSH_ENV",
     "Check",
@@ -125,6 +135,7 @@ __all__ = [
     "project_root",
     "pulumi_tool",
     "pulumi_version",
+    "registry_daemon",
     "run_checks",
     "ssh_dir",
     "state_dir",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from unkai.toolchain._daemons import DOCKER, LIBVIRTD, ensure_running
+from unkai.toolchain._daemons import DOCKER, LIBVIRTD, ensure_running, registry_daemon
 from unkai.toolchain._kubernetes import ensure_etcd, ensure_kubernetes, ensure_kwok
 from unkai.toolchain._kvm import KvmReport, cached_probe, share_kvm_device
 from unkai.toolchain._policy import ensure_policy_venv
@@ -17,7 +17,7 @@ from unkai.toolchain._pulumi import ensure_langhost, ensure_pulumi, link_into_ve
 
 
 def bootstrap(*, say: Callable[[str], None] = lambda _: None, probe_kvm: bool = True) -> KvmReport:
-    """Provide the pinned Pulumi engine and Kubernetes, start dockerd and libvirtd, probe KVM.
+    """Provide the pinned engine and Kubernetes, start the daemons (registry too), probe KVM.
 
     Args:
         say: Receives one line of progress per step.
@@ -44,7 +44,7 @@ def bootstrap(*, say: Callable[[str], None] = lambda _: None, probe_kvm: bool = 
     say(f"policy packs' virtualenv: {ensure_policy_venv(say=say)}")
     if share_kvm_device():
         say("/dev/kvm: set to root:kvm 0660 (what udev would do)")
-    for daemon in (DOCKER, LIBVIRTD):
+    for daemon in (DOCKER, LIBVIRTD, registry_daemon()):
         state = ensure_running(daemon, say=say)
         say(f"{daemon.name}: {state}")
     report = cached_probe(refresh=probe_kvm)

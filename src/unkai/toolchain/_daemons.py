@@ -1,8 +1,12 @@
-"""Starting the Docker engine and libvirtd when they are not running.
+"""Starting the Docker engine, libvirtd and the image registry when they are not running.
 
 No init system runs here, so the daemons are started directly, detached into their own
 session, with their output in ``<cache>/logs/<name>.log``; a start is done when the
 daemon's socket answers, not after a fixed sleep.
+
+The registry (Debian's ``docker-registry``) serves the images unkai builds to real
+Kubernetes nodes: it listens on ``127.0.0.1:5000`` only, which a VM on QEMU user
+networking reaches at ``10.0.2.2:5000``, and keeps its blobs in ``<cache>/registry``.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from unkai._files import atomic_write
 from unkai.errors import ToolchainError
-from unkai.toolchain._paths import log_dir
+from unkai.toolchain._paths import cache_root, log_dir
 from unkai.toolchain._run import which
 from unkai.toolchain._run_marker import detached_env
 
@@ -28,18 +33,27 @@ class Daemon:
     Attributes:
         name: Short name, also the log file's.
         argv: The command that runs it in the foreground.
-        socket: The unix socket that answers once it is ready.
+        socket: The unix socket that answers once it is ready (or ``tcp``).
         probe: Bytes to send on the socket to check it answers (``b""``: connecting is enough).
         expect: What the answer must contain.
         needs: Daemons that must run first.
+        tcp: ``(host, port)`` to probe instead of ``socket``.
+        files: ``(path, text)`` written before it starts (its configuration).
     """
 
     name: str
     argv: tuple[str, ...]
-    socket: Path
+    socket: Path | None = None
     probe: bytes = b""
     expect: bytes = b""
     needs: tuple[str, ...] = ()
+    tcp: tuple[str, int] | None = None
+    files: tuple[tuple[Path, str], ...] = ()
+
+    @property
+    def where(self) -> str:
+        """Where it answers, for messages."""
+        return f"{self.tcp[0]}:{self.tcp[1]}" if self.tcp else str(self.socket)
 
 
 DOCKER = Daemon(
@@ -63,15 +77,47 @@ LIBVIRTD = Daemon(
 )
 DAEMONS: dict[str, Daemon] = {d.name: d for d in (DOCKER, VIRTLOGD, LIBVIRTD)}
 
+REGISTRY_ADDRESS = ("127.0.0.1", 5000)
+"""Where the registry listens; images pushed there are named ``127.0.0.1:5000/<name>``."""
+
+
+def registry_config(root: Path) -> str:
+    """The registry's configuration: blobs under ``root``, loopback only, no auth."""
+    host, port = REGISTRY_ADDRESS
+    return (
+        "# unkai's image registry (Debian's docker-registry), written by unkai.\n"
+        "version: 0.1\n"
+        "log:\n  level: warn\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {root}\n  delete:\n    enabled: true\n"
+        f"http:\n  addr: {host}:{port}\n"
+    )
+
+
+def registry_daemon() -> Daemon:
+    """The image registry, with its configuration and blobs in unkai's cache."""
+    config = cache_root() / "registry.yml"
+    return Daemon(
+        name="registry",
+        argv=("docker-registry", "serve", str(config)),
+        probe=b"GET /v2/ HTTP/1.0\r\n\r\n",
+        expect=b"200 OK",
+        tcp=REGISTRY_ADDRESS,
+        files=((config, registry_config(cache_root() / "registry")),),
+    )
+
 
 def answers(daemon: Daemon, *, timeout: float = 2.0) -> bool:
     """True when the daemon's socket accepts a connection (and answers its probe)."""
-    if not daemon.socket.exists():
+    if daemon.tcp is not None:
+        family, address = socket.AF_INET, daemon.tcp
+    elif daemon.socket is not None and daemon.socket.exists():
+        family, address = socket.AF_UNIX, str(daemon.socket)
+    else:
         return False
     try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
             sock.settimeout(timeout)
-            sock.connect(str(daemon.socket))
+            sock.connect(address)
             if not daemon.probe:
                 return True
             sock.sendall(daemon.probe)
@@ -117,6 +163,8 @@ def ensure_running(
         raise ToolchainError(f"{daemon.argv[0]} is not installed; run scripts/bootstrap")
     log = log_dir() / f"{daemon.name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
+    for path, text in daemon.files:
+        atomic_write(path, text)
     say(f"starting {daemon.name} (log: {log})")
     with log.open("ab") as out:
         proc = subprocess.Popen(
@@ -142,6 +190,6 @@ def ensure_running(
             )
         time.sleep(0.2)
     raise ToolchainError(
-        f"{daemon.name} did not answer on {daemon.socket} within {timeout:.0f} s; "
+        f"{daemon.name} did not answer on {daemon.where} within {timeout:.0f} s; "
         f"end of {log}:\n{_tail(log)}"
     )

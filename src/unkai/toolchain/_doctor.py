@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from importlib import metadata
 
 from unkai.errors import CommandFailed
-from unkai.toolchain._daemons import DOCKER, LIBVIRTD, answers
+from unkai.toolchain._daemons import DOCKER, LIBVIRTD, answers, registry_daemon
 from unkai.toolchain._kubernetes import (
     etcd_version,
     find_etcd,
@@ -112,6 +112,16 @@ def check_libvirtd() -> Check:
     return Check("libvirtd", True, _version(["libvirtd", "--version"]) or "?", "unkai bootstrap")
 
 
+def check_registry() -> Check:
+    """The image registry real nodes pull from answers on loopback."""
+    daemon = registry_daemon()
+    if which("docker-registry") is None:
+        return Check("image registry", False, "docker-registry not installed", BOOTSTRAP)
+    if not answers(daemon):
+        return Check("image registry", False, f"no answer on {daemon.where}", "unkai bootstrap")
+    return Check("image registry", True, f"{daemon.where} (docker-registry)", "unkai bootstrap")
+
+
 def check_accelerator() -> Check:
     """KVM, or the TCG fallback; both are ok, the detail says which and why."""
     if which("qemu-system-x86_64") is None:
@@ -173,6 +183,7 @@ CHECKS: tuple[Callable[[], Check], ...] = (
     check_provider,
     check_docker,
     check_libvirtd,
+    check_registry,
     lambda: _tool("QEMU", ["qemu-system-x86_64", "--version"], BOOTSTRAP),
     lambda: _tool("qemu-img", ["qemu-img", "--version"], BOOTSTRAP),
     check_accelerator,

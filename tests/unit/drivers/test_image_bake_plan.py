@@ -244,16 +244,18 @@ def test_a_node_image_digest_has_its_versions_not_where_its_binaries_lie():
     node = ImageSpec(name="node", version="1", playbook="/p/k8s-node.yml", playbook_digest=DIGEST,
                      node="kubernetes=1.36.3 containerd=2.4.2")  # fmt: skip
     assert node.digest() != baked().digest()
-    moved = images.ImageSpec(**{**node.__dict__, "bake_vars": (("unkai_node_kube_bin", "/x"),)})
+    moved = images.ImageSpec(**{**node.__dict__, "bake_vars": (("k8s_node_image_kube_bin", "/x"),)})
     assert moved.digest() == node.digest()
     newer = images.ImageSpec(**{**node.__dict__, "node": "kubernetes=1.36.4 containerd=2.4.2"})
     assert newer.digest() != node.digest()
 
 
 def test_the_hook_passes_the_bake_vars_to_the_playbook():
-    spec = images.ImageSpec(**{**baked().__dict__, "bake_vars": (("unkai_node_kube_bin", "/c/b"),)})
+    spec = images.ImageSpec(
+        **{**baked().__dict__, "bake_vars": (("k8s_node_image_kube_bin", "/c/b"),)}
+    )
     argv = shlex.split(bake_hook(spec, ansible_playbook=Path("/v/ansible-playbook")))
-    assert "--extra-vars=unkai_node_kube_bin=/c/b" in argv
+    assert "--extra-vars=k8s_node_image_kube_bin=/c/b" in argv
 
 
 def test_a_node_image_bakes_the_node_playbook_packages_and_pinned_versions(tmp_path: Path):

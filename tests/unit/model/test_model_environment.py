@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import re
@@ -329,3 +330,56 @@ def test_the_management_cluster_must_be_a_cluster(env_data, value, message):
     (problem,) = problems_of({**env_data, "settings": {"management_cluster": value}})
     assert problem.key_path == "settings.management_cluster"
     assert problem.message == message
+
+
+def _with_vm_pool(env_data: dict[str, Any], **pool: Any) -> dict[str, Any]:
+    env_data = copy.deepcopy(env_data)
+    env_data["vm_images"]["node"] = {"version": "1", "kubernetes": "1.31.2"}
+    env_data["instance_templates"]["node"] = {
+        "machine_type": "e2-standard-4",
+        "image": "node",
+        "networks": ["default"],
+    }
+    env_data["clusters"]["main"]["node_pools"].append(
+        {"name": "vms", "kind": "vm", "template": "node", "machine_type": "e2-standard-4",
+         "size": 2, **pool}
+    )  # fmt: skip
+    return env_data
+
+
+def test_a_vm_pools_nodes_are_instances_of_its_template(env_data: dict[str, Any]) -> None:
+    env = Environment.model_validate(_with_vm_pool(env_data))
+    nodes = env.node_instances()
+    assert [n.name for n in nodes] == ["main-vms-0", "main-vms-1"]
+    assert all(n.image == "node" and n.machine_type == "e2-standard-4" for n in nodes)
+    assert all(n.hostname == n.name and n.group is None for n in nodes)
+    names = [i.name for i in env.all_instances()]
+    assert {"main-vms-0", "main-vms-1", "db"} <= set(names) and names == sorted(names)
+
+
+def test_a_vm_pool_needs_a_template_booting_the_clusters_node(env_data: dict[str, Any]) -> None:
+    problems = problems_of(_with_vm_pool(env_data, template="nowhere"))
+    assert [(p.key_path, p.message) for p in problems] == [
+        ("clusters.main.node_pools.1.template", "unknown instance template")
+    ]
+    data = _with_vm_pool(env_data)
+    data["vm_images"]["node"]["kubernetes"] = "1.31.1"
+    (problem,) = problems_of(data)
+    assert problem.key_path == "clusters.main.node_pools.1.template"
+    assert "bakes Kubernetes 1.31.1; the cluster runs 1.31.2" in problem.message
+    data["vm_images"]["node"].pop("kubernetes")
+    (problem,) = problems_of(data)
+    assert "which bakes no node" in problem.message
+
+
+def test_a_vm_pools_machine_type_is_its_templates(env_data: dict[str, Any]) -> None:
+    (problem,) = problems_of(_with_vm_pool(env_data, machine_type="e2-small"))
+    assert problem.key_path == "clusters.main.node_pools.1.machine_type"
+    assert problem.allowed == "e2-standard-4"
+
+
+def test_a_vm_pools_node_names_may_not_be_taken(env_data: dict[str, Any]) -> None:
+    data = _with_vm_pool(env_data)
+    data["instances"]["main-vms-1"] = dict(data["instances"]["db"], host=None)
+    problems = problems_of(data)
+    assert any("node name collides with instances.main-vms-1" in p.message for p in problems)

@@ -220,3 +220,17 @@ def test_bad_workloads(fields: dict[str, Any], fragment: str) -> None:
     with pytest.raises(ValidationError) as info:
         workload(**fields)
     assert fragment in str(info.value)
+
+
+def test_a_vm_node_pool_needs_a_template_and_a_simulated_one_has_none() -> None:
+    from unkai.model import NodePool
+
+    pool = NodePool(name="vms", kind="vm", template="node", machine_type="e2-small", size=2)
+    assert pool.node_names("apps") == ("apps-vms-0", "apps-vms-1")
+    assert NodePool(name="sim", machine_type="e2-small", size=1).kind == "simulated"
+    with pytest.raises(ValidationError, match="a vm node pool needs a template"):
+        NodePool(name="vms", kind="vm", machine_type="e2-small", size=1)
+    with pytest.raises(ValidationError, match="a simulated node pool has no template"):
+        NodePool(name="sim", template="node", machine_type="e2-small", size=1)
+    with pytest.raises(ValidationError, match="does not autoscale yet"):
+        NodePool(name="vms", kind="vm", template="n", machine_type="e2-small", size=1, max_size=3)

@@ -29,10 +29,10 @@ def image_spec(inputs: ImageBuildInputs, node: NodeBinaries | None = None) -> im
         node_label = f"kubernetes={inputs.kubernetes} containerd={inputs.containerd}"
     if node is not None:
         bake_vars = (
-            ("unkai_node_kube_bin", str(node.kube_bin)),
-            ("unkai_node_containerd_bin", str(node.containerd_bin)),
-            ("unkai_node_kubernetes_version", node.kubernetes),
-            ("unkai_node_containerd_version", node.containerd),
+            ("k8s_node_image_kube_bin", str(node.kube_bin)),
+            ("k8s_node_image_containerd_bin", str(node.containerd_bin)),
+            ("k8s_node_image_kubernetes_version", node.kubernetes),
+            ("k8s_node_image_containerd_version", node.containerd),
         )
     return images.ImageSpec(
         name=inputs.name,
