@@ -36,8 +36,10 @@ from unkai.toolchain._kubernetes import (
 from unkai.toolchain._kvm import KvmReport, boot_sector, cached_probe, probe
 from unkai.toolchain._node import (
     NodeBinaries,
+    Pause,
     containerd_version,
     ensure_node,
+    ensure_pause,
     find_node,
 )
 from unkai.toolchain._paths import (
@@ -88,6 +90,7 @@ __all__ = [
     "KvmReport",
     "Leftover",
     "NodeBinaries",
+    "Pause",
     "Project",
     "Replace",
     "Run",
@@ -106,6 +109,7 @@ __all__ = [
     "ensure_kwok",
     "ensure_langhost",
     "ensure_node",
+    "ensure_pause",
     "ensure_policy_venv",
     "ensure_pulumi",
     "ensure_running",

@@ -12,10 +12,19 @@ A node image bakes what a kubelet needs to run containers (:func:`ensure_node`):
 
 Everything else a node needs (runc, the CNI plugins, conntrack, iptables) comes from
 Debian's packages (``unkai.model.KUBERNETES_NODE_PACKAGES``).
+
+The pod sandbox ("pause") container is Kubernetes' own ``build/pause/linux/pause.c`` of
+the same module, compiled static by :func:`ensure_pause` into
+``<cache>/toolchain/pause-<tag>/bin/pause`` (``tag`` is its Makefile's); the provider
+puts it in an image of one file and pushes that to unkai's registry.
 """
 
 from __future__ import annotations
 
+import json
+import re
+import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +39,7 @@ from unkai.toolchain._kubernetes import (
 )
 from unkai.toolchain._paths import toolchain_dir
 from unkai.toolchain._pins import pinned_version
+from unkai.toolchain._run import run
 
 NODE_KUBE_BINARIES = ("kubeadm", "kubelet", "kube-proxy")
 """The node's binaries built from ``k8s.io/kubernetes``, each from ``cmd/<name>``."""
@@ -165,3 +175,64 @@ def ensure_node(*, say: Callable[[str], None] = lambda _: None) -> NodeBinaries:
             " but one reports another version"
         )
     return found
+
+
+@dataclass(frozen=True)
+class Pause:
+    """The pod sandbox binary: Kubernetes' ``pause.c``, compiled static.
+
+    Attributes:
+        tag: The pause image tag Kubernetes gives it (``3.10.2``), from its Makefile.
+        binary: The compiled program.
+    """
+
+    tag: str
+    binary: Path
+
+
+def pause_tag(makefile: str) -> str:
+    """The ``TAG ?= <version>`` of ``build/pause/Makefile``.
+
+    Raises:
+        ToolchainError: the Makefile has no such line.
+    """
+    match = re.search(r"^TAG \?= (\d+\.\d+(?:\.\d+)?)$", makefile, re.MULTILINE)
+    if match is None:
+        raise ToolchainError("build/pause/Makefile of k8s.io/kubernetes names no TAG")
+    return match[1]
+
+
+def pause_argv(source: Path, out: Path, tag: str) -> list[str]:
+    """The compiler command of the pause binary (the flags of its Makefile)."""
+    return ["gcc", "-Os", "-Wall", "-Werror", "-static", f"-DVERSION=v{tag}-unkai",
+            "-o", str(out), str(source)]  # fmt: skip
+
+
+def ensure_pause(*, say: Callable[[str], None] = lambda _: None) -> Pause:
+    """Return the pause binary of the pinned Kubernetes, compiling it when missing.
+
+    Raises:
+        CommandFailed: downloading the module or compiling failed.
+        ToolchainError: the module has no pause source where Kubernetes keeps it.
+    """
+    version = kubernetes_version()
+    env = {"GOFLAGS": "-mod=mod", "GOTOOLCHAIN": "local"}
+    info = json.loads(run(["go", "mod", "download", "-json", f"k8s.io/kubernetes@v{version}"],
+                          env=env))  # fmt: skip
+    folder = Path(info["Dir"]) / "build" / "pause"
+    source = folder / "linux" / "pause.c"
+    if not source.is_file():
+        raise ToolchainError(
+            f"k8s.io/kubernetes v{version} has no {source.relative_to(info['Dir'])}"
+        )
+    tag = pause_tag((folder / "Makefile").read_text(encoding="utf-8"))
+    binary = toolchain_dir("pause", tag) / "bin" / "pause"
+    if binary.is_file():
+        return Pause(tag, binary)
+    say(f"compiling the pod sandbox (pause {tag}) from k8s.io/kubernetes v{version}")
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=binary.parent) as tmp:
+        out = Path(tmp) / "pause"
+        run(pause_argv(source, out, tag))
+        shutil.move(str(out), binary)
+    return Pause(tag, binary)
