@@ -182,6 +182,7 @@ class Cloud(pulumi.ComponentResource):
             secrets=args.secrets,
             parent=self,
             templates=self._templates,
+            vms=self.instances,
         )
         self.clusters, self.node_pools, self.workloads = (
             kube.clusters, kube.node_pools, kube.workloads,

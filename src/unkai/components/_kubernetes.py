@@ -19,17 +19,21 @@ import pulumi
 from unkai import model
 from unkai.components._containers import ContainerImage
 from unkai.components._kind import KindResource
+from unkai.components._vms import Instance
 from unkai.kinds import (
     ClusterInputs,
     ClusterState,
     NodePoolInputs,
     NodePoolState,
     Taint,
+    VmNodeInputs,
+    VmNodeState,
     WorkloadInputs,
     WorkloadState,
     explained,
 )
 from unkai.render import Templates, render_manifests, render_node_pool, secret_name
+from unkai.toolchain import REGISTRY_ADDRESS
 
 
 def clusters_root(root: Path) -> Path:
@@ -155,6 +159,83 @@ class NodePool(KindResource):
         super().__init__(name, inputs, NodePoolState, opts)
 
 
+NODE_POD_NETWORK = "10.244"
+"""The first two octets of real nodes' pod addresses: node ``i`` of a cluster (counting
+its ``vm`` pools' nodes in order) gets ``10.244.<i + 1>.0/24``."""
+
+
+def node_pod_cidrs(cluster: str, pools: tuple[model.NodePool, ...]) -> dict[str, str]:
+    """Each ``vm`` node of a cluster → its pod addresses; pure.
+
+    Raises:
+        ValueError: the cluster has more than 254 VM nodes (the /16 holds no more /24s).
+    """
+    names = [n for pool in pools if pool.kind == "vm" for n in pool.node_names(cluster)]
+    if len(names) > 254:
+        raise ValueError(f"cluster {cluster} has {len(names)} VM nodes; at most 254 fit")
+    return {name: f"{NODE_POD_NETWORK}.{index + 1}.0/24" for index, name in enumerate(names)}
+
+
+@dataclass(frozen=True)
+class VmNodeArgs:
+    """Inputs of :class:`VmNode`.
+
+    Attributes:
+        cluster: The cluster (its name, version and API port).
+        kubeconfig: The cluster's ``kubeconfig`` output.
+        cluster_ca: The cluster's ``ca_fingerprint`` output.
+        pool: The ``vm`` node pool.
+        name: The node's name (its VM's).
+        vm: The VM's Instance resource.
+        pod_cidr: The node's pod addresses (:func:`node_pod_cidrs`).
+    """
+
+    cluster: model.Cluster
+    kubeconfig: pulumi.Input[str]
+    cluster_ca: pulumi.Input[str]
+    pool: model.NodePool
+    name: str
+    vm: Instance
+    pod_cidr: str
+
+
+class VmNode(KindResource):
+    """A VM of a ``vm`` pool joined to its cluster (``unkai:kubernetes:VmNode``).
+
+    The VM reaches the API server and unkai's registry through QEMU user networking's
+    address of this machine (:data:`unkai.model.USER_NETWORK_HOST_IP`).
+    """
+
+    ready: pulumi.Output[bool]
+    kubelet_version: pulumi.Output[str]
+    join_seconds: pulumi.Output[float]
+
+    def __init__(
+        self, name: str, args: VmNodeArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        host = model.USER_NETWORK_HOST_IP
+        registry_host, registry_port = REGISTRY_ADDRESS
+        inputs = VmNodeInputs.model_construct(
+            cluster=args.cluster.name,
+            kubeconfig=args.kubeconfig,  # type: ignore[arg-type]  # an Output
+            cluster_ca=args.cluster_ca,  # type: ignore[arg-type]  # an Output
+            version=args.cluster.kubernetes_version,
+            endpoint=f"{host}:{args.cluster.control_plane.port}",
+            name=args.name,
+            pool=args.pool.name,
+            vm_uuid=args.vm.uuid,  # type: ignore[attr-defined]  # an Output
+            ssh_host=args.vm.ssh_host,  # type: ignore[arg-type]  # an Output
+            ssh_port=args.vm.ssh_port,  # type: ignore[arg-type]  # an Output
+            ssh_host_keys=args.vm.ssh_host_keys,  # type: ignore[arg-type]  # an Output
+            pod_cidr=args.pod_cidr,
+            registry=f"{registry_host}:{registry_port}",
+            registry_url=f"http://{host}:{registry_port}",
+            labels=dict(args.pool.labels),
+            taints=tuple(Taint.model_validate(t.model_dump(mode="json")) for t in args.pool.taints),
+        )
+        super().__init__(name, inputs, VmNodeState, opts)
+
+
 @dataclass(frozen=True)
 class WorkloadArgs:
     """Inputs of :class:`Workload`.
@@ -226,6 +307,34 @@ class Workload(KindResource):
         )
 
 
+def _vm_nodes(
+    prefix: str,
+    cluster: model.Cluster,
+    pool: model.NodePool,
+    cluster_res: Cluster,
+    *,
+    vms: Mapping[str, Instance],
+    cidrs: Mapping[str, str],
+    parent: pulumi.Resource | None,
+) -> list[VmNode]:
+    """The VmNode of each VM of ``pool``, after the cluster and its VM.
+
+    Raises:
+        KeyError: a node has no VM in ``vms``.
+    """
+    return [
+        VmNode(
+            f"{prefix}-{node}-node",
+            VmNodeArgs(
+                cluster, cluster_res.kubeconfig, cluster_res.ca_fingerprint, pool, node,
+                vms[node], cidrs[node],
+            ),
+            pulumi.ResourceOptions(parent=parent, depends_on=[cluster_res, vms[node]]),
+        )
+        for node in pool.node_names(cluster.name)
+    ]  # fmt: skip
+
+
 @dataclass
 class Kubernetes:
     """What :func:`add_kubernetes` created, by model name.
@@ -254,6 +363,7 @@ def add_kubernetes(
     secrets: Mapping[str, pulumi.Input[str]] | None = None,
     parent: pulumi.Resource | None = None,
     templates: Templates | None = None,
+    vms: Mapping[str, Instance] | None = None,
 ) -> Kubernetes:
     """Create every cluster of ``env`` with its node pools, and every workload.
 
@@ -267,6 +377,7 @@ def add_kubernetes(
             with :func:`secret_config`.
         parent: The parent of every resource created.
         templates: Where the manifests' templates come from (the project's first).
+        vms: The Instance of each ``vm`` pool's node (``Environment.node_instances``).
 
     Returns:
         The resources and summaries.
@@ -277,6 +388,7 @@ def add_kubernetes(
     child = pulumi.ResourceOptions(parent=parent)
     clusters: dict[str, Cluster] = {}
     pools: dict[tuple[str, str], NodePool] = {}
+    vm_nodes: dict[tuple[str, str], list[VmNode]] = {}
     for cluster_name, cluster in sorted(env.clusters.items()):
         res = Cluster(
             f"{name}-{cluster_name}",
@@ -284,7 +396,13 @@ def add_kubernetes(
             child,
         )
         clusters[cluster_name] = res
+        cidrs = node_pod_cidrs(cluster_name, cluster.node_pools)
         for pool in cluster.node_pools:
+            if pool.kind == "vm":
+                vm_nodes[(cluster_name, pool.name)] = _vm_nodes(
+                    name, cluster, pool, res, vms=vms or {}, cidrs=cidrs, parent=parent
+                )
+                continue
             pools[(cluster_name, pool.name)] = NodePool(
                 f"{name}-{cluster_name}-{pool.name}",
                 NodePoolArgs(
@@ -299,7 +417,12 @@ def add_kubernetes(
             variable: (secrets or {}).get(ref.name) or secret_config(ref.name)
             for variable, ref in workload.secret_env.items()
         }
-        own_pools = [p for (c, _), p in pools.items() if c == workload.cluster]
+        own_pools: list[pulumi.Resource] = [
+            p for (c, _), p in pools.items() if c == workload.cluster
+        ]
+        own_pools += [
+            n for (c, _), nodes in vm_nodes.items() if c == workload.cluster for n in nodes
+        ]
         workloads[workload_name] = Workload(
             f"{name}-{workload_name}",
             WorkloadArgs(
@@ -318,7 +441,16 @@ def add_kubernetes(
         cluster_name: pulumi.Output.all(
             endpoint=res.endpoint,
             kubeconfig=res.kubeconfig,
-            pools={pool: pools[(c, pool)].ready for (c, pool) in pools if c == cluster_name},
+            pools={
+                **{pool: pools[(c, pool)].ready for (c, pool) in pools if c == cluster_name},
+                **{
+                    pool: pulumi.Output.all(*(n.ready for n in nodes)).apply(
+                        lambda ready: sum(bool(r) for r in ready)
+                    )
+                    for (c, pool), nodes in vm_nodes.items()
+                    if c == cluster_name
+                },
+            },
         )
         for cluster_name, res in clusters.items()
     }

@@ -400,15 +400,15 @@ def _tag(client: Any, image: str, repository: str, tag: str) -> None:
 # --- builds --------------------------------------------------------------------------
 
 
-def context_tar(dockerfile: str, files: Mapping[str, str] | None = None) -> bytes:
+def context_tar(dockerfile: str, files: Mapping[str, str | bytes] | None = None) -> bytes:
     """The build context: ``Dockerfile`` and ``files``, as deterministic tar bytes.
 
-    Members are sorted, owned by root, mode 0644 and dated 0, so the same inputs give
-    the same bytes.
+    Members are sorted, owned by root, mode 0644 (0755 for a program) and dated 0, so
+    the same inputs give the same bytes.
 
     Args:
         dockerfile: The rendered Dockerfile.
-        files: Further files, relative POSIX path → text.
+        files: Further files, relative POSIX path → text, or bytes of a program.
 
     Returns:
         An uncompressed tar archive.
@@ -416,7 +416,7 @@ def context_tar(dockerfile: str, files: Mapping[str, str] | None = None) -> byte
     Raises:
         DriverError: A path is absolute, leaves the context or is ``Dockerfile``.
     """
-    members = {"Dockerfile": dockerfile}
+    members: dict[str, str | bytes] = {"Dockerfile": dockerfile}
     for name, text in (files or {}).items():
         path = PurePosixPath(name)
         if path.is_absolute() or ".." in path.parts or str(path) in ("", ".", "Dockerfile"):
@@ -428,9 +428,11 @@ def context_tar(dockerfile: str, files: Mapping[str, str] | None = None) -> byte
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for name in sorted(members):
-            data = members[name].encode("utf-8")
+            content = members[name]
+            data = content if isinstance(content, bytes) else content.encode("utf-8")
             info = tarfile.TarInfo(name)
-            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            mode = 0o755 if isinstance(content, bytes) else 0o644
+            info.size, info.mode, info.mtime = len(data), mode, 0
             info.uid = info.gid = 0
             info.uname = info.gname = ""
             tar.addfile(info, io.BytesIO(data))
@@ -475,7 +477,7 @@ def plan_build(
     *,
     dockerfile: str,
     tag: str,
-    context_files: Mapping[str, str] | None = None,
+    context_files: Mapping[str, str | bytes] | None = None,
     labels: Mapping[str, str] | None = None,
     build_args: Mapping[str, str] | None = None,
 ) -> BuildPlan:
@@ -697,7 +699,7 @@ def build_image(
     *,
     dockerfile: str,
     tag: str,
-    context_files: Mapping[str, str] | None = None,
+    context_files: Mapping[str, str | bytes] | None = None,
     labels: Mapping[str, str] | None = None,
     build_args: Mapping[str, str] | None = None,
     say: Progress = _ignore,
@@ -853,3 +855,16 @@ def push_image(client: Any, plan: PushPlan, *, say: Progress = _ignore) -> str:
     if not digests:
         raise DriverError(f"the engine reports no digest for {plan.reference} after the push")
     return digests[0]
+
+
+def in_registry(client: Any, reference: str) -> bool:
+    """Whether the registry of ``reference`` has it (asked through the engine)."""
+    try:
+        client.api.inspect_distribution(reference)
+    except docker.errors.NotFound:
+        return False
+    except docker.errors.APIError as err:
+        if err.status_code in (401, 403, 404) or "manifest unknown" in str(err):
+            return False
+        raise DriverError(f"cannot ask the registry for {reference}: {err}") from err
+    return True

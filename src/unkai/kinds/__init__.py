@@ -58,6 +58,8 @@ from unkai.kinds.kubernetes import (
     NodePoolInputs,
     NodePoolState,
     Taint,
+    VmNodeInputs,
+    VmNodeState,
     WorkloadInputs,
     WorkloadState,
 )
@@ -75,6 +77,7 @@ KINDS: tuple[type[State], ...] = (
     ContainerImageState,
     ClusterState,
     NodePoolState,
+    VmNodeState,
     WorkloadState,
     InstanceGroupManagerState,
 )
@@ -112,6 +115,8 @@ __all__ = [
     "Taint",
     "VmImageInputs",
     "VmImageState",
+    "VmNodeInputs",
+    "VmNodeState",
     "VolumeInputs",
     "VolumeState",
     "WorkloadInputs",

@@ -18,6 +18,8 @@ __all__ = [
     "NodePoolInputs",
     "NodePoolState",
     "Taint",
+    "VmNodeInputs",
+    "VmNodeState",
     "WorkloadInputs",
     "WorkloadState",
 ]
@@ -150,6 +152,70 @@ class NodePoolState(NodePoolInputs, State):
     """How many are Ready."""
     target: int | None = None
     """The size the operator aims for (the autoscaler may have moved it from ``size``)."""
+
+
+class VmNodeInputs(Inputs):
+    """A VM of a ``vm`` node pool joined to its cluster with ``kubeadm join``.
+
+    The resource id is ``<cluster>/<node>``. ``create`` puts what a join needs on the
+    cluster, issues a one-hour bootstrap token, makes sure the sandbox image is in
+    unkai's registry, runs ``playbooks/k8s-node.yml`` on the VM over SSH and waits until
+    the node is Ready. The VM itself is an ``Instance`` of its own: a VM made anew (a new
+    UUID) joins anew.
+    """
+
+    token: ClassVar[str] = "unkai:kubernetes:VmNode"
+
+    cluster: Annotated[NonEmpty, Replace("a node cannot move to another cluster: it joins anew")]
+    """The cluster's name."""
+    kubeconfig: Annotated[NonEmpty, Replace("a node cannot move to another cluster: it joins anew")]
+    """The cluster's admin kubeconfig (its ``kubeconfig`` output)."""
+    cluster_ca: Annotated[NonEmpty, Replace("the cluster was created anew: its nodes join it anew")]
+    """The cluster's ``ca_fingerprint`` output."""
+    version: NonEmpty
+    """The cluster's Kubernetes version (what kubeadm's ClusterConfiguration says)."""
+    endpoint: Annotated[
+        NonEmpty, Replace("the node reaches its API server elsewhere: it joins anew")
+    ]
+    """Where the node reaches the API server, ``host:port`` (``10.0.2.2:6443`` from a VM
+    on QEMU user networking)."""
+    name: Annotated[NonEmpty, Replace("a node cannot be renamed: it joins anew")]
+    """The node's name (its VM's)."""
+    pool: Annotated[NonEmpty, Replace("a node cannot move to another pool: it joins anew")]
+    """The node pool (the ``unkai.dev/node-pool`` label)."""
+    vm_uuid: Annotated[NonEmpty, Replace("the VM was made anew: it joins anew")]
+    """The VM's libvirt UUID."""
+    ssh_host: NonEmpty
+    """Where this machine reaches the VM's SSH server."""
+    ssh_port: Annotated[int, Field(ge=1, le=65535)]
+    """Its port."""
+    ssh_host_keys: tuple[NonEmpty, ...]
+    """The host keys the VM printed at first boot: the only ones trusted."""
+    pod_cidr: Annotated[NonEmpty, Replace("the node's pod addresses change: it joins anew")]
+    """The node's pod addresses (a ``/24`` of the cluster's pod network)."""
+    registry: NonEmpty
+    """unkai's registry as images name it (``127.0.0.1:5000``)."""
+    registry_url: NonEmpty
+    """Where the node reaches that registry (``http://10.0.2.2:5000``)."""
+    labels: Mapping[str, str] = Field(default_factory=dict)
+    """Labels of the node besides its pool's."""
+    taints: tuple[Taint, ...] = ()
+    """Taints of the node."""
+    timeout: Annotated[float, Field(gt=0)] = 900
+    """Seconds the join and the node's first Ready get."""
+
+
+class VmNodeState(VmNodeInputs, State):
+    """The node as the cluster has it."""
+
+    ready: bool | None = None
+    """Whether the node is Ready."""
+    kubelet_version: str | None = None
+    """The version its kubelet reports."""
+    container_runtime: str | None = None
+    """The runtime its kubelet reports (``containerd://2.4.2``)."""
+    join_seconds: float | None = None
+    """How long the join took, from the playbook's start to the node's first Ready."""
 
 
 class WorkloadInputs(Inputs):

@@ -493,6 +493,16 @@ class _References:
         ):
             return
         template = env.instance_templates[str(pool.template)]
+        if not template.networks:
+            self.problems.append(
+                ReferenceProblem(
+                    f"{path}.template",
+                    f"template {template.name!r} has no network: its nodes could not reach"
+                    " the API server",
+                    value=template.name,
+                    allowed="a template with networks, such as [default]",
+                )
+            )
         if template.machine_type != pool.machine_type:
             self.problems.append(
                 ReferenceProblem(

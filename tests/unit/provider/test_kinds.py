@@ -122,6 +122,13 @@ EXAMPLES: dict[type[Inputs], dict[str, Any]] = {
         "size": 2, "cpu": "2", "memory": "2048Mi", "machine_type": "e2-small",
         "labels": {"tier": "web"}, "taints": [{"key": "gpu", "effect": "NoSchedule"}],
     },
+    kinds.VmNodeInputs: {
+        "cluster": "apps", "kubeconfig": "/k", "cluster_ca": "sha256:ca", "version": "1.36.3",
+        "endpoint": "10.0.2.2:6443", "name": "apps-vms-0", "pool": "vms", "vm_uuid": "u-1",
+        "ssh_host": "127.0.0.1", "ssh_port": 2203, "ssh_host_keys": ["ssh-ed25519 AAAA"],
+        "pod_cidr": "10.244.1.0/24", "registry": "127.0.0.1:5000",
+        "registry_url": "http://10.0.2.2:5000", "taints": [{"key": "gpu", "effect": "NoSchedule"}],
+    },
     kinds.WorkloadInputs: {
         "kubeconfig": "/k", "cluster_ca": "sha256:ca", "name": "api",
         "manifests": {"deployment.yaml": "kind: Deployment\n"}, "replicas": 1,

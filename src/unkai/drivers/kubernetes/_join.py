@@ -13,7 +13,12 @@ for joining nodes is put there by :func:`join_objects` (server-side apply, idemp
   (kube-proxy runs with its node's credentials, not as a DaemonSet);
 - a bootstrap token (:func:`token_secret`): the only secret a joining node is given.
 
-Everything here is pure but :func:`apply_join_objects`.
+A VM joins with :func:`join_vm`: ``playbooks/k8s-node.yml`` run by Ansible over SSH,
+trusting only the host keys the VM printed at first boot. The pod sandbox image (the
+``pause`` program Kubernetes ships as C source, compiled by the toolchain) is pushed to
+unkai's registry first (:func:`ensure_sandbox_image`).
+
+The plans (:func:`join_objects`, :func:`join_plan`) are pure; the rest acts.
 """
 
 from __future__ import annotations
@@ -21,19 +26,30 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+import socket
 import string
-from collections.abc import Mapping
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from lightkube import ApiError
+from lightkube.resources.core_v1 import Node
+from lightkube.types import PatchType
 
+from unkai.drivers import docker as docker_driver
+from unkai.drivers.ansible import AnsibleHost, PlaybookPlan, playbook_plan, run_playbook
+from unkai.drivers.kubernetes._client import kube_session
 from unkai.drivers.kubernetes._pki import SERVICE_CIDR
 from unkai.drivers.kubernetes._workloads import apply_objects
+from unkai.errors import DriverError
 
 BOOTSTRAP_GROUP = "system:bootstrappers:kubeadm:default-node-token"
 """The group a node's bootstrap token authenticates as (kubeadm's default)."""
@@ -310,3 +326,292 @@ def create_join_token(
     manifest = token_secret(token, now=now or datetime.now(UTC), node=node)
     apply_objects(kubeconfig=kubeconfig, objects=(manifest,))
     return token
+
+
+SANDBOX_DOCKERFILE = """\
+# The pod sandbox: Kubernetes' pause.c, compiled static by unkai's toolchain.
+FROM scratch
+COPY pause /pause
+USER 65535:65535
+ENTRYPOINT ["/pause"]
+"""
+
+
+def sandbox_reference(registry: str, tag: str) -> str:
+    """The sandbox image's name in ``registry`` (``127.0.0.1:5000/pause:3.10.2``)."""
+    return f"{registry.rstrip('/')}/pause:{tag}"
+
+
+def ensure_sandbox_image(
+    *, registry: str, tag: str, binary: Path, say: Callable[[str], None] = lambda _: None
+) -> str:
+    """Push the sandbox image of ``binary`` to ``registry`` unless it is there already.
+
+    Returns:
+        Its reference, as node configurations name it.
+
+    Raises:
+        DriverError: the Docker engine or the registry refused.
+    """
+    reference = sandbox_reference(registry, tag)
+    with docker_driver.session() as client:
+        if docker_driver.in_registry(client, reference):
+            return reference
+        say(f"pushing the pod sandbox image {reference}")
+        local = f"unkai-pause:{tag}"
+        docker_driver.build_image(
+            client,
+            dockerfile=SANDBOX_DOCKERFILE,
+            tag=local,
+            context_files={"pause": binary.read_bytes()},
+            say=say,
+        )
+        repository = reference.rpartition(":")[0]
+        docker_driver.push_image(
+            client, docker_driver.PushPlan(source=local, repository=repository, tag=tag), say=say
+        )
+    return reference
+
+
+@dataclass(frozen=True)
+class JoinedNode:
+    """A node as the cluster reports it."""
+
+    name: str
+    ready: bool
+    kubelet_version: str
+    container_runtime: str
+
+
+@dataclass(frozen=True)
+class JoinRequest:
+    """What one VM's join needs; :func:`join_plan` turns it into a playbook run.
+
+    Attributes:
+        name: The node's name (its VM's).
+        pool: Its node pool.
+        ssh_host: Where this machine reaches the VM's SSH server.
+        ssh_port: Its port.
+        endpoint: Where the node reaches the API server, ``host:port``.
+        ca_hash: The CA's public key hash (:func:`ca_cert_hash`).
+        pod_cidr: The node's pod addresses.
+        registry: unkai's registry as images name it.
+        registry_url: Where the node reaches it.
+        sandbox_image: The pause image's reference.
+        labels: Node labels besides the pool's.
+        taints: Node taints, ``{key, value, effect}`` each.
+    """
+
+    name: str
+    pool: str
+    ssh_host: str
+    ssh_port: int
+    endpoint: str
+    ca_hash: str
+    pod_cidr: str
+    registry: str
+    registry_url: str
+    sandbox_image: str
+    labels: Mapping[str, str]
+    taints: Sequence[Mapping[str, str]]
+
+
+GUEST_USER = "unkai"
+"""The user cloud-init makes in every guest, with the operator key authorised."""
+
+
+def join_plan(request: JoinRequest, *, token: str, known_hosts: Path) -> PlaybookPlan:
+    """The run of ``k8s-node.yml`` that joins ``request``'s VM; pure.
+
+    The VM is reached as ``GUEST_USER`` (root by sudo) on its SSH port, through the
+    environment's SSH client (its key), trusting only ``known_hosts``.
+    """
+    plan = playbook_plan(
+        AnsibleHost(
+            name=request.name, connection="ssh", address=request.ssh_host, ssh_user=GUEST_USER
+        ),
+        playbook="k8s-node.yml",
+        extravars={
+            "ansible_port": request.ssh_port,
+            "ansible_python_interpreter": "/usr/bin/python3",
+            "ansible_ssh_common_args": (
+                f"-o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=yes"
+            ),
+            "k8s_node_control_plane_endpoint": request.endpoint,
+            "k8s_node_token": token,
+            "k8s_node_ca_cert_hashes": [request.ca_hash],
+            "k8s_node_name": request.name,
+            "k8s_node_pool": request.pool,
+            "k8s_node_labels": dict(request.labels),
+            "k8s_node_taints": [dict(t) for t in request.taints],
+            "k8s_node_pod_cidr": request.pod_cidr,
+            "k8s_node_cluster_cidr": NODE_POD_CIDR,
+            "k8s_node_registry": request.registry,
+            "k8s_node_registry_url": request.registry_url,
+            "k8s_node_sandbox_image": request.sandbox_image,
+        },
+    )
+    # The playbook's plays target k8s_nodes, not the KVM hosts' group.
+    inventory = plan.inventory.replace("kvm_hosts:", "k8s_nodes:", 1)
+    return PlaybookPlan(
+        playbook=plan.playbook, inventory=inventory, extravars=plan.extravars, hosts=plan.hosts
+    )
+
+
+SSH_WAIT = 120.0
+"""Seconds a VM's SSH server gets to greet after cloud-init finished."""
+
+
+def wait_ssh(host: str, port: int, *, timeout: float) -> None:
+    """Wait until an SSH server greets on ``host:port`` (its ``SSH-`` banner).
+
+    A forwarded port accepts connections before the guest's sshd listens: QEMU resets
+    them, so a connection alone proves nothing.
+
+    Raises:
+        DriverError: no banner within ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=5) as sock:
+                sock.settimeout(5)
+                if sock.recv(4).startswith(b"SSH-"):
+                    return
+                last = "no SSH banner"
+        except OSError as err:
+            last = str(err) or type(err).__name__
+        time.sleep(1)
+    raise DriverError(f"no SSH server answered on {host}:{port} within {timeout:.0f} s ({last})")
+
+
+def known_hosts_lines(*, host: str, port: int, keys: Sequence[str]) -> str:
+    """The ``known_hosts`` lines of a VM's printed host keys (``[host]:port key``)."""
+    where = f"[{host}]:{port}" if port != 22 else host
+    return "".join(f"{where} {key}\n" for key in keys)
+
+
+def join_vm(
+    request: JoinRequest,
+    *,
+    kubeconfig: Path,
+    version: str,
+    ca_pem: bytes,
+    host_keys: Sequence[str],
+    timeout: float,
+    say: Callable[[str], None] = lambda _: None,
+) -> JoinedNode:
+    """Join ``request``'s VM to the cluster and wait until its node is Ready.
+
+    Puts :func:`join_objects` on the cluster, issues a bootstrap token, runs the join
+    playbook over SSH (a node joined before is left as it is) and waits for Ready.
+
+    Raises:
+        DriverError: the API server refused, the VM's host keys are unknown, or the
+            node was not Ready in time.
+        PlaybookFailed: the playbook failed (its failed tasks named).
+    """
+    if not host_keys:
+        raise DriverError(f"{request.name} printed no SSH host keys: it cannot be trusted")
+    apply_join_objects(
+        kubeconfig=kubeconfig, version=version, endpoint_host_port=request.endpoint, ca_pem=ca_pem
+    )
+    token = create_join_token(kubeconfig=kubeconfig, node=request.name)
+    deadline = time.monotonic() + timeout
+    wait_ssh(request.ssh_host, request.ssh_port, timeout=min(timeout, SSH_WAIT))
+    with tempfile.TemporaryDirectory(prefix="unkai-join-") as tmp:
+        known = Path(tmp) / "known_hosts"
+        known.write_text(
+            known_hosts_lines(host=request.ssh_host, port=request.ssh_port, keys=host_keys)
+        )
+        plan = join_plan(request, token=str(token), known_hosts=known)
+        run_playbook(
+            plan,
+            facts_var="k8s_node_facts",
+            on_task=lambda task: say(f"{request.name}: {task}"),
+            timeout=int(timeout),
+        )
+    say(f"{request.name}: joined; waiting until it is Ready")
+    return wait_node_ready(
+        kubeconfig=kubeconfig, name=request.name, timeout=max(deadline - time.monotonic(), 30)
+    )
+
+
+def _joined(node: Node) -> JoinedNode:
+    conditions = (node.status.conditions if node.status else None) or []
+    info = node.status.nodeInfo if node.status else None
+    return JoinedNode(
+        name=str(node.metadata.name if node.metadata else ""),
+        ready=any(c.type == "Ready" and c.status == "True" for c in conditions),
+        kubelet_version=info.kubeletVersion if info else "",
+        container_runtime=info.containerRuntimeVersion if info else "",
+    )
+
+
+def read_node(*, kubeconfig: Path, name: str) -> JoinedNode | None:
+    """The node ``name`` as the cluster has it; None when there is none.
+
+    Raises:
+        DriverError: the API server refused or did not answer.
+    """
+    with kube_session(kubeconfig) as client:
+        try:
+            return _joined(client.get(Node, name))
+        except ApiError as err:
+            if err.status.code == 404:
+                return None
+            raise DriverError(f"cannot read node {name}: {err}") from err
+        except httpx2.HTTPError as err:
+            raise DriverError(f"cannot read node {name}: the API server did not answer") from err
+
+
+def wait_node_ready(*, kubeconfig: Path, name: str, timeout: float) -> JoinedNode:
+    """Wait until node ``name`` is Ready.
+
+    Raises:
+        DriverError: it was not Ready within ``timeout`` seconds (says whether it exists).
+    """
+    deadline = time.monotonic() + timeout
+    node = None
+    while time.monotonic() < deadline:
+        node = read_node(kubeconfig=kubeconfig, name=name)
+        if node is not None and node.ready:
+            return node
+        time.sleep(2)
+    state = "registered but not Ready" if node else "not registered"
+    raise DriverError(f"node {name} is {state} {timeout:.0f} s after its join")
+
+
+def delete_node(*, kubeconfig: Path, name: str) -> bool:
+    """Delete node ``name`` from the cluster (its VM goes with its Instance).
+
+    Returns:
+        Whether there was one.
+
+    Raises:
+        DriverError: the API server refused or did not answer.
+    """
+    with kube_session(kubeconfig) as client:
+        try:
+            client.delete(Node, name)
+        except ApiError as err:
+            if err.status.code == 404:
+                return False
+            raise DriverError(f"cannot delete node {name}: {err}") from err
+        except httpx2.HTTPError as err:
+            raise DriverError(f"cannot delete node {name}: the API server did not answer") from err
+    return True
+
+
+def patch_node(*, kubeconfig: Path, name: str, patch: Mapping[str, Any]) -> None:
+    """Merge-patch node ``name`` (its labels and taints).
+
+    Raises:
+        DriverError: the API server refused or did not answer.
+    """
+    with kube_session(kubeconfig) as client:
+        try:
+            client.patch(Node, name, dict(patch), patch_type=PatchType.MERGE)
+        except (ApiError, httpx2.HTTPError) as err:
+            raise DriverError(f"cannot patch node {name}: {err}") from err

@@ -21,10 +21,11 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from unkai._files import atomic_write
 from unkai.errors import DriverError
+from unkai.model import USER_NETWORK_HOST_IP
 
 SERVICE_CIDR = "10.96.0.0/16"
 
-GUEST_HOST_IP = "10.0.2.2"
+GUEST_HOST_IP = USER_NETWORK_HOST_IP
 """Where a VM on QEMU user networking reaches this machine's loopback: a node VM's kubelet
 reaches the API server there, so the serving certificate names it."""
 """The cluster's Service IP range; its first address is the ``kubernetes`` Service's."""

@@ -11,6 +11,7 @@ from unkai.provider.resources.kvm_host import KvmHost
 from unkai.provider.resources.local_file import LocalFile
 from unkai.provider.resources.network import Network
 from unkai.provider.resources.vm_image import VmImage
+from unkai.provider.resources.vm_node import VmNode
 from unkai.provider.resources.volume import Volume
 from unkai.provider.resources.workload import Workload
 
@@ -25,6 +26,7 @@ ALL = (
     KvmHost(),
     Cluster(),
     NodePool(),
+    VmNode(),
     Workload(),
     InstanceGroupManager(),
 )
@@ -41,6 +43,7 @@ __all__ = [
     "Network",
     "NodePool",
     "VmImage",
+    "VmNode",
     "Volume",
     "Workload",
 ]
