@@ -24,12 +24,12 @@ from lightkube.models.core_v1 import Container, PodSpec, SecurityContext
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Node, Pod, Service
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from commands import ok, run
-
 from unkai.drivers.kubernetes import kube_client
 from unkai.drivers.kubernetes._process import free_ports, listening
 from unkai.toolchain import containerd_version, kubernetes_version
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from commands import ok, run
 
 BIN = Path(sys.executable).parent
 ENV = "nodes"
