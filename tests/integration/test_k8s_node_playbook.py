@@ -1,9 +1,8 @@
-"""The kubeadm node playbook of a real fleet: linted, syntax-checked, its join rendered.
+"""The kubeadm node playbook and the node image's: linted, syntax-checked, the join rendered.
 
-It never runs here (no kubelet on the ``local`` environment, whose node pools are
-simulated), so the tests prove what can be proved without a fleet: ansible-lint's
-production profile, ``ansible-playbook --syntax-check``, and the JoinConfiguration the
-role templates from its variables.
+The join itself runs for real against a VM in ``tests/integration/test_vm_nodes.py``;
+here: ansible-lint's production profile on both playbooks, ``ansible-playbook
+--syntax-check``, and the JoinConfiguration the role templates from its variables.
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 ROLE = ROOT / "src/unkai/playbooks" / "roles" / "k8s_node"
+IMAGE_ROLE = ROOT / "src/unkai/playbooks" / "images" / "roles" / "k8s_node_image"
 ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "NO_COLOR": "1"}
 
 
@@ -34,9 +34,15 @@ def run(*argv: str, cwd: Path = ROOT) -> str:
     return proc.stdout + proc.stderr
 
 
-def test_lint_production_profile_and_syntax_check():
-    playbook = "src/unkai/playbooks/k8s-node.yml"
-    out = run("ansible-lint", "--profile", "production", playbook, str(ROLE))
+@pytest.mark.parametrize(
+    ("playbook", "role"),
+    [
+        ("src/unkai/playbooks/k8s-node.yml", ROLE),
+        ("src/unkai/playbooks/images/k8s-node.yml", IMAGE_ROLE),
+    ],
+)
+def test_lint_production_profile_and_syntax_check(playbook: str, role: Path):
+    out = run("ansible-lint", "--profile", "production", playbook, str(role))
     assert "Profile 'production' was required, and it passed" in out
     run("ansible-playbook", "--syntax-check", "-i", "node-1,", playbook)
 

@@ -15,6 +15,7 @@ import json
 from collections.abc import Iterator, Mapping
 from functools import cache
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pulumi
@@ -28,6 +29,8 @@ from unkai.components import (
     ManagedGroupArgs,
     NodePool,
     NodePoolArgs,
+    VmNode,
+    VmNodeArgs,
     Workload,
     WorkloadArgs,
     cluster_inputs,
@@ -38,6 +41,7 @@ from unkai.components import (
     kvm_host_inputs,
     manager_inputs,
     network_inputs,
+    node_pod_cidrs,
     pinned_image_ref,
     vm_image_inputs,
     volume_inputs,
@@ -405,9 +409,14 @@ def _stack_resources(env_name: str, *, kubernetes: bool) -> list[tuple[str, Inpu
     reference) are known placeholder values. NodePool and Workload are built by their
     own constructors, with registration captured instead of sent to an engine.
     """
-    name, _, unmanaged = env_name.partition("+")
+    name, _, variant = env_name.partition("+")
     # ``<env>+unmanaged``: no management cluster, so ``up`` makes its groups' members.
-    overrides = {"settings": {"management_cluster": None}} if unmanaged else None
+    # ``<env>+nodes``: its cluster's pool is one VM, joined with kubeadm.
+    overrides = {
+        "": None,
+        "unmanaged": {"settings": {"management_cluster": None}},
+        "nodes": VM_POOL,
+    }[variant]
     env = load_environment(name, root=ROOT, overrides=overrides)
     placement = place(env)
     instances = [
@@ -451,7 +460,16 @@ def _stack_resources(env_name: str, *, kubernetes: bool) -> list[tuple[str, Inpu
     for cluster in env.clusters.values() if kubernetes else ():
         built_cluster = cluster_inputs(cluster, state_root=clusters_root(ROOT))
         found.append((cluster.name, built_cluster, kinds.ClusterState))
+        cidrs = node_pod_cidrs(cluster.name, cluster.node_pools)
         for pool in cluster.node_pools:
+            if pool.kind == "vm":
+                for node in pool.node_names(cluster.name):
+                    vm = SimpleNamespace(uuid="u-" + node, ssh_host="127.0.0.1", ssh_port=2299,
+                                         ssh_host_keys=["ssh-ed25519 AAAA"])  # fmt: skip
+                    res = VmNode(node, VmNodeArgs(cluster, KUBECONFIG, CA, pool, node, vm,
+                                                  cidrs[node]))  # type: ignore[arg-type]  # fmt: skip
+                    found.append((res.resource_name, res.inputs, res.state))
+                continue
             res: Any = NodePool(pool.name, NodePoolArgs(cluster.name, KUBECONFIG, CA, pool, env))
             found.append((res.resource_name, res.inputs, res.state))
     for name, workload in sorted(env.workloads.items()) if kubernetes else ():
@@ -506,7 +524,20 @@ async def _registered(inputs: Inputs, state: type[State]) -> tuple[dict[str, Any
 
 # The Cluster kind is a control plane on this machine (loopback only): only local's
 # cluster is one. The other environments' stacks are built for their compute layer.
-KUBERNETES = {"local": True, "local+unmanaged": True, "dev": False}
+KUBERNETES = {"local": True, "local+unmanaged": True, "local+nodes": True, "dev": False}
+
+VM_POOL = {
+    "vm_images": {"node": {"version": "1", "kubernetes": "1.36.3", "profile": "lean"}},
+    "instance_templates": {
+        "node": {"machine_type": "custom-1-2048", "image": "node", "zone": "local",
+                 "networks": ["default"]},
+    },
+    "clusters": {"apps": {"node_pools": [
+        {"name": "vms", "kind": "vm", "template": "node", "machine_type": "custom-1-2048",
+         "size": 1},
+    ]}},
+}  # fmt: skip
+"""What ``local+nodes`` adds to ``local``: its cluster's pool is one VM."""
 
 
 @cache
@@ -529,16 +560,20 @@ def test_the_local_stack_registers_every_kind_but_networks():
     tokens = {token for token, *_ in stack_props("local")}
     # local's only network is QEMU user mode: no libvirt network to create; its group's
     # members are the operator's, or instances when no operator keeps them.
-    assert tokens == set(HANDLERS) - {kinds.NetworkInputs.token}
+    assert tokens == set(HANDLERS) - {kinds.NetworkInputs.token, kinds.VmNodeInputs.token}
     unmanaged = {token for token, *_ in stack_props("local+unmanaged")}
     assert unmanaged == set(HANDLERS) - {
         kinds.NetworkInputs.token,
         kinds.InstanceGroupManagerInputs.token,
+        kinds.VmNodeInputs.token,
     }
     assert kinds.NetworkInputs.token in {token for token, *_ in stack_props("dev")}
+    # local's pool is simulated; a vm pool's nodes are VmNodes instead of a NodePool.
+    nodes = {token for token, *_ in stack_props("local+nodes")}
+    assert kinds.VmNodeInputs.token in nodes and kinds.NodePoolInputs.token not in nodes
 
 
-@pytest.mark.parametrize("env_name", ["local", "local+unmanaged", "dev"])
+@pytest.mark.parametrize("env_name", ["local", "local+unmanaged", "local+nodes", "dev"])
 def test_stack_props_pass_the_provider_check(env_name):
     for token, name, values, secrets in stack_props(env_name):
         # What the engine hands the provider: numbers as floats, secrets flagged.
