@@ -31,7 +31,6 @@ from unkai.components._kubernetes import (
     add_kubernetes,
     cluster_inputs,
     clusters_root,
-    node_pod_cidrs,
     pinned_image_ref,
     secret_config,
 )
@@ -96,7 +95,6 @@ __all__ = [
     "machine_environment",
     "manager_inputs",
     "network_inputs",
-    "node_pod_cidrs",
     "pinned_image_ref",
     "secret_config",
     "slot_digest",

@@ -33,7 +33,6 @@ from unkai.kinds import (
     explained,
 )
 from unkai.render import Templates, render_manifests, render_node_pool, secret_name
-from unkai.toolchain import REGISTRY_ADDRESS
 
 
 def clusters_root(root: Path) -> Path:
@@ -159,23 +158,6 @@ class NodePool(KindResource):
         super().__init__(name, inputs, NodePoolState, opts)
 
 
-NODE_POD_NETWORK = "10.244"
-"""The first two octets of real nodes' pod addresses: node ``i`` of a cluster (counting
-its ``vm`` pools' nodes in order) gets ``10.244.<i + 1>.0/24``."""
-
-
-def node_pod_cidrs(cluster: str, pools: tuple[model.NodePool, ...]) -> dict[str, str]:
-    """Each ``vm`` node of a cluster → its pod addresses; pure.
-
-    Raises:
-        ValueError: the cluster has more than 254 VM nodes (the /16 holds no more /24s).
-    """
-    names = [n for pool in pools if pool.kind == "vm" for n in pool.node_names(cluster)]
-    if len(names) > 254:
-        raise ValueError(f"cluster {cluster} has {len(names)} VM nodes; at most 254 fit")
-    return {name: f"{NODE_POD_NETWORK}.{index + 1}.0/24" for index, name in enumerate(names)}
-
-
 @dataclass(frozen=True)
 class VmNodeArgs:
     """Inputs of :class:`VmNode`.
@@ -187,7 +169,6 @@ class VmNodeArgs:
         pool: The ``vm`` node pool.
         name: The node's name (its VM's).
         vm: The VM's Instance resource.
-        pod_cidr: The node's pod addresses (:func:`node_pod_cidrs`).
     """
 
     cluster: model.Cluster
@@ -196,14 +177,14 @@ class VmNodeArgs:
     pool: model.NodePool
     name: str
     vm: Instance
-    pod_cidr: str
 
 
 class VmNode(KindResource):
     """A VM of a ``vm`` pool joined to its cluster (``unkai:kubernetes:VmNode``).
 
-    The VM reaches the API server and unkai's registry through QEMU user networking's
-    address of this machine (:data:`unkai.model.USER_NETWORK_HOST_IP`).
+    The VM reaches the API server through QEMU user networking's address of this machine
+    (:data:`unkai.model.USER_NETWORK_HOST_IP`); what else it needs of the cluster its
+    cloud-init wrote (:func:`unkai.render.node_files`).
     """
 
     ready: pulumi.Output[bool]
@@ -214,7 +195,6 @@ class VmNode(KindResource):
         self, name: str, args: VmNodeArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         host = model.USER_NETWORK_HOST_IP
-        registry_host, registry_port = REGISTRY_ADDRESS
         inputs = VmNodeInputs.model_construct(
             cluster=args.cluster.name,
             kubeconfig=args.kubeconfig,  # type: ignore[arg-type]  # an Output
@@ -227,9 +207,6 @@ class VmNode(KindResource):
             ssh_host=args.vm.ssh_host,  # type: ignore[arg-type]  # an Output
             ssh_port=args.vm.ssh_port,  # type: ignore[arg-type]  # an Output
             ssh_host_keys=args.vm.ssh_host_keys,  # type: ignore[arg-type]  # an Output
-            pod_cidr=args.pod_cidr,
-            registry=f"{registry_host}:{registry_port}",
-            registry_url=f"http://{host}:{registry_port}",
             labels=dict(args.pool.labels),
             taints=tuple(Taint.model_validate(t.model_dump(mode="json")) for t in args.pool.taints),
         )
@@ -314,7 +291,6 @@ def _vm_nodes(
     cluster_res: Cluster,
     *,
     vms: Mapping[str, Instance],
-    cidrs: Mapping[str, str],
     parent: pulumi.Resource | None,
 ) -> list[VmNode]:
     """The VmNode of each VM of ``pool``, after the cluster and its VM.
@@ -327,7 +303,7 @@ def _vm_nodes(
             f"{prefix}-{node}-node",
             VmNodeArgs(
                 cluster, cluster_res.kubeconfig, cluster_res.ca_fingerprint, pool, node,
-                vms[node], cidrs[node],
+                vms[node],
             ),
             pulumi.ResourceOptions(parent=parent, depends_on=[cluster_res, vms[node]]),
         )
@@ -396,11 +372,10 @@ def add_kubernetes(
             child,
         )
         clusters[cluster_name] = res
-        cidrs = node_pod_cidrs(cluster_name, cluster.node_pools)
         for pool in cluster.node_pools:
             if pool.kind == "vm":
                 vm_nodes[(cluster_name, pool.name)] = _vm_nodes(
-                    name, cluster, pool, res, vms=vms or {}, cidrs=cidrs, parent=parent
+                    name, cluster, pool, res, vms=vms or {}, parent=parent
                 )
                 continue
             pools[(cluster_name, pool.name)] = NodePool(

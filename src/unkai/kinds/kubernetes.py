@@ -160,8 +160,9 @@ class VmNodeInputs(Inputs):
     The resource id is ``<cluster>/<node>``. ``create`` puts what a join needs on the
     cluster, issues a one-hour bootstrap token, makes sure the sandbox image is in
     unkai's registry, runs ``playbooks/k8s-node.yml`` on the VM over SSH and waits until
-    the node is Ready. The VM itself is an ``Instance`` of its own: a VM made anew (a new
-    UUID) joins anew.
+    the node is Ready. The rest of the node's configuration (registry, pod network,
+    kube-proxy) is in the VM's own user data (``unkai.render.node_files``). The VM itself
+    is an ``Instance`` of its own: a VM made anew (a new UUID) joins anew.
     """
 
     token: ClassVar[str] = "unkai:kubernetes:VmNode"
@@ -191,12 +192,6 @@ class VmNodeInputs(Inputs):
     """Its port."""
     ssh_host_keys: tuple[NonEmpty, ...]
     """The host keys the VM printed at first boot: the only ones trusted."""
-    pod_cidr: Annotated[NonEmpty, Replace("the node's pod addresses change: it joins anew")]
-    """The node's pod addresses (a ``/24`` of the cluster's pod network)."""
-    registry: NonEmpty
-    """unkai's registry as images name it (``127.0.0.1:5000``)."""
-    registry_url: NonEmpty
-    """Where the node reaches that registry (``http://10.0.2.2:5000``)."""
     labels: Mapping[str, str] = Field(default_factory=dict)
     """Labels of the node besides its pool's."""
     taints: tuple[Taint, ...] = ()

@@ -102,7 +102,7 @@ from unkai.model._machine_types import (
     MachineTypeName,
     machine_type,
 )
-from unkai.model._network import USER_NETWORK_HOST_IP, Network
+from unkai.model._network import REGISTRY, USER_NETWORK_HOST_IP, Network
 from unkai.model._secrets import SecretEnv, SecretRef
 
 __all__ = [
@@ -120,6 +120,7 @@ __all__ = [
     "MACHINE_TYPES",
     "NAME_PATTERN",
     "NAME_RULE",
+    "REGISTRY",
     "USER_NETWORK_HOST_IP",
     "Cluster",
     "ContainerImage",

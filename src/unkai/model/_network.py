@@ -10,11 +10,15 @@ from pydantic import Field, field_validator, model_validator
 
 from unkai.model._base import DNS_NAME, DnsLabel, UnkaiModel
 
-__all__ = ["USER_NETWORK_HOST_IP", "Network"]
+__all__ = ["REGISTRY", "USER_NETWORK_HOST_IP", "Network"]
 
 USER_NETWORK_HOST_IP = "10.0.2.2"
 """Where a VM on QEMU user networking (``mode: user``) reaches this machine's loopback:
 a node VM reaches the API server and unkai's registry there."""
+
+REGISTRY = "127.0.0.1:5000"
+"""unkai's image registry on this machine (``toolchain.registry_daemon``), as image names
+say it; a container image with ``registry: 127.0.0.1:5000`` is pushed there."""
 
 _IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 _MAX_PREFIX = 30  # a gateway and at least one guest address

@@ -135,6 +135,13 @@ from unkai.render._libvirt import (
     ssh_port,
     volume_name,
 )
+from unkai.render._nodes import (
+    CLUSTER_POD_CIDR,
+    node_files,
+    node_of,
+    node_pod_cidrs,
+    sandbox_image,
+)
 from unkai.render._ssh import render_ssh_config
 from unkai.render._tree import INDEX_FILE, render_index, render_tree, with_keys, write_tree
 from unkai.render.filters import canonical_json, content_hash
@@ -146,6 +153,7 @@ __all__ = [
     "BUILT_INITRD",
     "BUILT_KERNEL",
     "CLOUD_INIT_FINISHED_MARKER",
+    "CLUSTER_POD_CIDR",
     "CONTAINER_GID",
     "CONTAINER_UID",
     "DEFAULT_CONSOLE_LOG",
@@ -191,7 +199,10 @@ __all__ = [
     "kubernetes_minor",
     "libvirt_network_name",
     "make_jinja_environment",
+    "node_files",
+    "node_of",
     "node_playbook",
+    "node_pod_cidrs",
     "node_pool_file",
     "owned_by",
     "owner",
@@ -212,6 +223,7 @@ __all__ = [
     "render_tree",
     "render_user_data",
     "resolve_playbook",
+    "sandbox_image",
     "secret_name",
     "secret_refs",
     "seed_volume_name",

@@ -9,6 +9,7 @@ from unkai.errors import RenderError
 from unkai.model import Environment, Instance
 from unkai.render._jinja import Templates, default_templates
 from unkai.render._libvirt import instance_mac, owner
+from unkai.render._nodes import node_files
 from unkai.render.filters import content_hash
 
 __all__ = [
@@ -88,7 +89,9 @@ def cloud_config(instance: Instance, env: Environment) -> dict[str, Any]:
     unkai sets ``hostname``, ``fqdn`` (when ``settings.domain`` is set),
     ``manage_etc_hosts``, the :data:`DEFAULT_USER` user with the instance's SSH keys,
     ``ssh_pwauth: false``, ``disable_root: true`` and a ``final_message`` starting with
-    :data:`CLOUD_INIT_FINISHED_MARKER`. The instance's ``user_data`` may override
+    :data:`CLOUD_INIT_FINISHED_MARKER`; a node of a ``vm`` pool also gets its node files
+    (:func:`unkai.render.node_files`) after its own ``write_files``. The instance's
+    ``user_data`` may override
     ``manage_etc_hosts``, ``ssh_pwauth`` and ``disable_root``; its ``users`` are added
     after the default user; every other key is taken as given.
 
@@ -132,6 +135,9 @@ def cloud_config(instance: Instance, env: Environment) -> dict[str, Any]:
     users.extend(extra_users)
     config.update({key: value for key, value in given.items() if key != "users"})
     config["users"] = users
+    node = node_files(env, instance.name)
+    if node:
+        config["write_files"] = [*list(given.get("write_files") or []), *node]
     if instance.secrets:
         config["bootcmd"] = [_install_secrets(instance), *list(given.get("bootcmd") or [])]
     config["final_message"] = (

@@ -226,6 +226,11 @@ def ensure_pause(*, say: Callable[[str], None] = lambda _: None) -> Pause:
             f"k8s.io/kubernetes v{version} has no {source.relative_to(info['Dir'])}"
         )
     tag = pause_tag((folder / "Makefile").read_text(encoding="utf-8"))
+    if tag != pinned_version("pause"):
+        raise ToolchainError(
+            f"k8s.io/kubernetes v{version} builds pause {tag}, but toolchain.toml pins"
+            f" pause {pinned_version('pause')}; pin the version Kubernetes builds"
+        )
     binary = toolchain_dir("pause", tag) / "bin" / "pause"
     if binary.is_file():
         return Pause(tag, binary)

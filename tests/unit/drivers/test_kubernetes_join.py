@@ -107,9 +107,7 @@ def test_the_join_plan_reaches_the_vm_as_unkai_trusting_only_its_printed_keys(tm
 
     request = JoinRequest(
         name="apps-vms-0", pool="vms", ssh_host="127.0.0.1", ssh_port=2299,
-        endpoint="10.0.2.2:6443", ca_hash="sha256:" + "ab" * 32, pod_cidr="10.244.1.0/24",
-        registry="127.0.0.1:5000", registry_url="http://10.0.2.2:5000",
-        sandbox_image="127.0.0.1:5000/pause:3.10.2", labels={"tier": "web"},
+        endpoint="10.0.2.2:6443", ca_hash="sha256:" + "ab" * 32, labels={"tier": "web"},
         taints=[{"key": "gpu", "effect": "NoSchedule"}],
     )  # fmt: skip
     known = Path(tmp_path) / "known_hosts"
@@ -124,24 +122,7 @@ def test_the_join_plan_reaches_the_vm_as_unkai_trusting_only_its_printed_keys(tm
     assert f"UserKnownHostsFile={known}" in extra["ansible_ssh_common_args"]
     assert "StrictHostKeyChecking=yes" in extra["ansible_ssh_common_args"]
     assert extra["k8s_node_token"] == "abcdef.0123456789abcdef"
-    assert extra["k8s_node_pod_cidr"] == "10.244.1.0/24"
-    assert extra["k8s_node_sandbox_image"] == "127.0.0.1:5000/pause:3.10.2"
+    assert extra["k8s_node_control_plane_endpoint"] == "10.0.2.2:6443"
     assert "abcdef.0123456789abcdef" not in plan.inventory  # the token only as a variable
     lines = known_hosts_lines(host="127.0.0.1", port=2299, keys=["ssh-ed25519 AAAA"])
     assert lines == "[127.0.0.1]:2299 ssh-ed25519 AAAA\n"
-
-
-def test_each_vm_node_of_a_cluster_gets_its_own_pod_addresses():
-    from unkai.components import node_pod_cidrs
-    from unkai.model import NodePool
-
-    pools = (
-        NodePool(name="a", kind="vm", template="t", machine_type="e2-small", size=2),
-        NodePool(name="sim", machine_type="e2-small", size=5),
-        NodePool(name="b", kind="vm", template="t", machine_type="e2-small", size=1),
-    )
-    assert node_pod_cidrs("apps", pools) == {
-        "apps-a-0": "10.244.1.0/24",
-        "apps-a-1": "10.244.2.0/24",
-        "apps-b-0": "10.244.3.0/24",
-    }

@@ -41,7 +41,6 @@ from unkai.components import (
     kvm_host_inputs,
     manager_inputs,
     network_inputs,
-    node_pod_cidrs,
     pinned_image_ref,
     vm_image_inputs,
     volume_inputs,
@@ -130,8 +129,7 @@ EXAMPLES: dict[type[Inputs], dict[str, Any]] = {
         "cluster": "apps", "kubeconfig": "/k", "cluster_ca": "sha256:ca", "version": "1.36.3",
         "endpoint": "10.0.2.2:6443", "name": "apps-vms-0", "pool": "vms", "vm_uuid": "u-1",
         "ssh_host": "127.0.0.1", "ssh_port": 2203, "ssh_host_keys": ["ssh-ed25519 AAAA"],
-        "pod_cidr": "10.244.1.0/24", "registry": "127.0.0.1:5000",
-        "registry_url": "http://10.0.2.2:5000", "taints": [{"key": "gpu", "effect": "NoSchedule"}],
+        "taints": [{"key": "gpu", "effect": "NoSchedule"}],
     },
     kinds.WorkloadInputs: {
         "kubeconfig": "/k", "cluster_ca": "sha256:ca", "name": "api",
@@ -460,14 +458,12 @@ def _stack_resources(env_name: str, *, kubernetes: bool) -> list[tuple[str, Inpu
     for cluster in env.clusters.values() if kubernetes else ():
         built_cluster = cluster_inputs(cluster, state_root=clusters_root(ROOT))
         found.append((cluster.name, built_cluster, kinds.ClusterState))
-        cidrs = node_pod_cidrs(cluster.name, cluster.node_pools)
         for pool in cluster.node_pools:
             if pool.kind == "vm":
                 for node in pool.node_names(cluster.name):
                     vm = SimpleNamespace(uuid="u-" + node, ssh_host="127.0.0.1", ssh_port=2299,
                                          ssh_host_keys=["ssh-ed25519 AAAA"])  # fmt: skip
-                    res = VmNode(node, VmNodeArgs(cluster, KUBECONFIG, CA, pool, node, vm,
-                                                  cidrs[node]))  # type: ignore[arg-type]  # fmt: skip
+                    res = VmNode(node, VmNodeArgs(cluster, KUBECONFIG, CA, pool, node, vm))  # type: ignore[arg-type]
                     found.append((res.resource_name, res.inputs, res.state))
                 continue
             res: Any = NodePool(pool.name, NodePoolArgs(cluster.name, KUBECONFIG, CA, pool, env))

@@ -50,12 +50,10 @@ from unkai.drivers.kubernetes._client import kube_session
 from unkai.drivers.kubernetes._pki import SERVICE_CIDR
 from unkai.drivers.kubernetes._workloads import apply_objects
 from unkai.errors import DriverError
+from unkai.render import CLUSTER_POD_CIDR
 
 BOOTSTRAP_GROUP = "system:bootstrappers:kubeadm:default-node-token"
 """The group a node's bootstrap token authenticates as (kubeadm's default)."""
-
-NODE_POD_CIDR = "10.244.0.0/16"
-"""Pod addresses of real nodes: a ``/24`` each (kwok's simulated pods use their own)."""
 
 CLUSTER_DOMAIN = "cluster.local"
 
@@ -148,7 +146,7 @@ def cluster_configuration(*, version: str, endpoint_host_port: str) -> str:
         "controlPlaneEndpoint": endpoint_host_port,
         "networking": {
             "dnsDomain": CLUSTER_DOMAIN,
-            "podSubnet": NODE_POD_CIDR,
+            "podSubnet": CLUSTER_POD_CIDR,
             "serviceSubnet": SERVICE_CIDR,
         },
         "certificatesDir": "/etc/kubernetes/pki",
@@ -337,23 +335,18 @@ ENTRYPOINT ["/pause"]
 """
 
 
-def sandbox_reference(registry: str, tag: str) -> str:
-    """The sandbox image's name in ``registry`` (``127.0.0.1:5000/pause:3.10.2``)."""
-    return f"{registry.rstrip('/')}/pause:{tag}"
-
-
 def ensure_sandbox_image(
-    *, registry: str, tag: str, binary: Path, say: Callable[[str], None] = lambda _: None
+    *, reference: str, binary: Path, say: Callable[[str], None] = lambda _: None
 ) -> str:
-    """Push the sandbox image of ``binary`` to ``registry`` unless it is there already.
+    """Push the sandbox image of ``binary`` as ``reference`` unless it is there already.
 
     Returns:
-        Its reference, as node configurations name it.
+        ``reference``, as node configurations name it.
 
     Raises:
         DriverError: the Docker engine or the registry refused.
     """
-    reference = sandbox_reference(registry, tag)
+    tag = reference.rpartition(":")[2]
     with docker_driver.session() as client:
         if docker_driver.in_registry(client, reference):
             return reference
@@ -387,6 +380,9 @@ class JoinedNode:
 class JoinRequest:
     """What one VM's join needs; :func:`join_plan` turns it into a playbook run.
 
+    The rest of the node's configuration (sandbox image, registry, pod network,
+    kube-proxy) its cloud-init wrote at first boot (``unkai.render.node_files``).
+
     Attributes:
         name: The node's name (its VM's).
         pool: Its node pool.
@@ -394,10 +390,6 @@ class JoinRequest:
         ssh_port: Its port.
         endpoint: Where the node reaches the API server, ``host:port``.
         ca_hash: The CA's public key hash (:func:`ca_cert_hash`).
-        pod_cidr: The node's pod addresses.
-        registry: unkai's registry as images name it.
-        registry_url: Where the node reaches it.
-        sandbox_image: The pause image's reference.
         labels: Node labels besides the pool's.
         taints: Node taints, ``{key, value, effect}`` each.
     """
@@ -408,10 +400,6 @@ class JoinRequest:
     ssh_port: int
     endpoint: str
     ca_hash: str
-    pod_cidr: str
-    registry: str
-    registry_url: str
-    sandbox_image: str
     labels: Mapping[str, str]
     taints: Sequence[Mapping[str, str]]
 
@@ -447,11 +435,6 @@ def join_plan(request: JoinRequest, *, token: str, known_hosts: Path) -> Playboo
             "k8s_node_pool": request.pool,
             "k8s_node_labels": dict(request.labels),
             "k8s_node_taints": [dict(t) for t in request.taints],
-            "k8s_node_pod_cidr": request.pod_cidr,
-            "k8s_node_cluster_cidr": NODE_POD_CIDR,
-            "k8s_node_registry": request.registry,
-            "k8s_node_registry_url": request.registry_url,
-            "k8s_node_sandbox_image": request.sandbox_image,
         },
     )
     # The playbook's plays target k8s_nodes, not the KVM hosts' group.

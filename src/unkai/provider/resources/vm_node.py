@@ -30,6 +30,7 @@ from unkai.errors import DriverError
 from unkai.kinds import VmNodeInputs, VmNodeState, input_values
 from unkai.provider._log import say
 from unkai.provider._resource import Resource
+from unkai.render import sandbox_image
 from unkai.toolchain import ensure_pause
 
 POOL_LABEL = "unkai.dev/node-pool"
@@ -77,9 +78,7 @@ class VmNode(Resource[VmNodeInputs, VmNodeState]):
         start = time.monotonic()
         kubeconfig = Path(inputs.kubeconfig)
         pause = ensure_pause(say=say)
-        sandbox = ensure_sandbox_image(
-            registry=inputs.registry, tag=pause.tag, binary=pause.binary, say=say
-        )
+        ensure_sandbox_image(reference=sandbox_image(), binary=pause.binary, say=say)
         ca = cluster_ca(kubeconfig)
         request = JoinRequest(
             name=inputs.name,
@@ -88,10 +87,6 @@ class VmNode(Resource[VmNodeInputs, VmNodeState]):
             ssh_port=inputs.ssh_port,
             endpoint=inputs.endpoint,
             ca_hash=ca_cert_hash(ca),
-            pod_cidr=inputs.pod_cidr,
-            registry=inputs.registry,
-            registry_url=inputs.registry_url,
-            sandbox_image=sandbox,
             labels=dict(inputs.labels),
             taints=_taints(inputs),
         )
