@@ -75,3 +75,30 @@ def test_the_cache_counts_only_when_every_binary_reports_its_version(cache):
     _fake(kube, "kubelet", "Kubernetes v1.36.2")
     assert find_node("1.36.3", "2.4.2") is None
     assert _node.node_kube_bin("1.36.3") == kube
+
+
+def test_the_pause_tag_is_read_from_kubernetes_makefile_and_compiled_as_it_says():
+    from unkai.toolchain._node import pause_argv, pause_tag
+
+    assert pause_tag("IMAGE = registry.k8s.io/pause\nTAG ?= 3.10.2\nREV = x\n") == "3.10.2"
+    with pytest.raises(Exception, match="names no TAG"):
+        pause_tag("IMAGE = x\n")
+    argv = pause_argv(Path("/m/pause.c"), Path("/o/pause"), "3.10.2")
+    assert argv[0] == "gcc" and "-static" in argv and "-DVERSION=v3.10.2-unkai" in argv
+    assert pinned_version("pause") == "3.10.2"
+
+
+def test_the_registry_listens_on_loopback_only_and_keeps_its_blobs_in_the_cache(cache):
+    import yaml
+
+    from unkai.model import REGISTRY
+    from unkai.toolchain import REGISTRY_ADDRESS, registry_daemon
+
+    assert f"{REGISTRY_ADDRESS[0]}:{REGISTRY_ADDRESS[1]}" == REGISTRY  # images name it so
+    daemon = registry_daemon()
+    assert daemon.tcp == ("127.0.0.1", 5000) and daemon.argv[:2] == ("docker-registry", "serve")
+    ((path, text),) = daemon.files
+    config = yaml.safe_load(text)
+    assert config["http"]["addr"] == "127.0.0.1:5000"
+    assert config["storage"]["filesystem"]["rootdirectory"] == str(cache.parent / "registry")
+    assert "auth" not in config and path == cache.parent / "registry.yml"
