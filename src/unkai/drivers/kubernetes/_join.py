@@ -47,10 +47,11 @@ from lightkube.types import PatchType
 from unkai.drivers import docker as docker_driver
 from unkai.drivers.ansible import AnsibleHost, PlaybookPlan, playbook_plan, run_playbook
 from unkai.drivers.kubernetes._client import kube_session
+from unkai.drivers.kubernetes._nodes import _ready
 from unkai.drivers.kubernetes._pki import SERVICE_CIDR
 from unkai.drivers.kubernetes._workloads import apply_objects
 from unkai.errors import DriverError
-from unkai.render import CLUSTER_POD_CIDR
+from unkai.render import CLUSTER_POD_CIDR, DEFAULT_USER
 
 BOOTSTRAP_GROUP = "system:bootstrappers:kubeadm:default-node-token"
 """The group a node's bootstrap token authenticates as (kubeadm's default)."""
@@ -404,19 +405,15 @@ class JoinRequest:
     taints: Sequence[Mapping[str, str]]
 
 
-GUEST_USER = "unkai"
-"""The user cloud-init makes in every guest, with the operator key authorised."""
-
-
 def join_plan(request: JoinRequest, *, token: str, known_hosts: Path) -> PlaybookPlan:
     """The run of ``k8s-node.yml`` that joins ``request``'s VM; pure.
 
-    The VM is reached as ``GUEST_USER`` (root by sudo) on its SSH port, through the
+    The VM is reached as cloud-init's ``DEFAULT_USER`` (root by sudo) on its SSH port, through the
     environment's SSH client (its key), trusting only ``known_hosts``.
     """
     plan = playbook_plan(
         AnsibleHost(
-            name=request.name, connection="ssh", address=request.ssh_host, ssh_user=GUEST_USER
+            name=request.name, connection="ssh", address=request.ssh_host, ssh_user=DEFAULT_USER
         ),
         playbook="k8s-node.yml",
         extravars={
@@ -525,11 +522,10 @@ def join_vm(
 
 
 def _joined(node: Node) -> JoinedNode:
-    conditions = (node.status.conditions if node.status else None) or []
     info = node.status.nodeInfo if node.status else None
     return JoinedNode(
         name=str(node.metadata.name if node.metadata else ""),
-        ready=any(c.type == "Ready" and c.status == "True" for c in conditions),
+        ready=_ready(node),
         kubelet_version=info.kubeletVersion if info else "",
         container_runtime=info.containerRuntimeVersion if info else "",
     )

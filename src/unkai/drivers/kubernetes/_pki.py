@@ -25,9 +25,6 @@ from unkai.model import USER_NETWORK_HOST_IP
 
 SERVICE_CIDR = "10.96.0.0/16"
 
-GUEST_HOST_IP = USER_NETWORK_HOST_IP
-"""Where a VM on QEMU user networking reaches this machine's loopback: a node VM's kubelet
-reaches the API server there, so the serving certificate names it."""
 """The cluster's Service IP range; its first address is the ``kubernetes`` Service's."""
 
 KUBERNETES_SERVICE_IP = "10.96.0.1"
@@ -82,13 +79,14 @@ def pki_plan(*, cluster: str, endpoint_host: str) -> tuple[CertSpec, ...]:
     Returns:
         The API server's serving certificate (``127.0.0.1``, ``localhost``, the
         ``kubernetes.default...`` names, the ``kubernetes`` Service IP and
-        :data:`GUEST_HOST_IP`), serving
+        :data:`unkai.model.USER_NETWORK_HOST_IP`, where a node VM on QEMU user networking
+        reaches this machine's loopback), serving
         certificates for the controller manager and the scheduler (loopback), and
         client certificates for the admin (``system:masters``), the controller manager,
         the scheduler, kwok and unkai's operator.
     """
     dns = ["localhost", *IN_CLUSTER_NAMES]
-    ips = ["127.0.0.1", KUBERNETES_SERVICE_IP, GUEST_HOST_IP]
+    ips = ["127.0.0.1", KUBERNETES_SERVICE_IP, USER_NETWORK_HOST_IP]
     if _is_ip(endpoint_host):
         if endpoint_host not in ips:
             ips.append(endpoint_host)

@@ -26,14 +26,13 @@ from unkai.drivers.kubernetes._join import (
     patch_node,
     read_node,
 )
+from unkai.drivers.kubernetes._nodes import POOL_LABEL
 from unkai.errors import DriverError
 from unkai.kinds import VmNodeInputs, VmNodeState, input_values
 from unkai.provider._log import say
 from unkai.provider._resource import Resource
 from unkai.render import sandbox_image
 from unkai.toolchain import ensure_pause
-
-POOL_LABEL = "unkai.dev/node-pool"
 
 
 def cluster_ca(kubeconfig: Path) -> bytes:
