@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Literal
 
 from pydantic import Field, JsonValue, ValidationInfo, field_validator, model_validator
@@ -380,15 +380,25 @@ def expand_group(
         raise ValueError(
             f"group {group.name!r} uses template {group.template!r}, not {template.name!r}"
         )
+    names = group.slot_names() if slots else group.member_names()
+    return instances_of(template, names, group=group.name)
+
+
+def instances_of(
+    template: InstanceTemplate, names: Iterable[str], *, group: str | None = None
+) -> tuple[Instance, ...]:
+    """One instance of ``template`` per name (its hostname too), in order, in ``group``.
+
+    Every value is already validated (the template's fields; names are DNS labels because
+    their group or pool checked their length), so re-validation is skipped: groups of
+    thousands of members are expanded on every placement run.
+    """
     shared = {
         field: getattr(template, field)
         for field in InstanceTemplate.model_fields
         if field != "name"
     }
-    # Every value is already validated (the template's fields; member names are DNS labels
-    # because the group checked their length), so skip re-validation: groups of thousands
-    # of members are expanded on every placement run.
     return tuple(
-        Instance.model_construct(**shared, name=name, hostname=name, host=None, group=group.name)
-        for name in (group.slot_names() if slots else group.member_names())
+        Instance.model_construct(**shared, name=name, hostname=name, host=None, group=group)
+        for name in names
     )

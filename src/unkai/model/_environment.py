@@ -13,7 +13,13 @@ from pydantic import AfterValidator, Field, JsonValue, model_validator
 
 from unkai.errors import ConfigError
 from unkai.model._base import DnsLabel, UnkaiModel, sorted_mapping
-from unkai.model._compute import Instance, InstanceGroup, InstanceTemplate, expand_group
+from unkai.model._compute import (
+    Instance,
+    InstanceGroup,
+    InstanceTemplate,
+    expand_group,
+    instances_of,
+)
 from unkai.model._hosts import Host, HostPool, Zone
 from unkai.model._images import LEAN_USER_DATA_KEYS, ContainerImage, VmImage
 from unkai.model._kubernetes import Cluster, NodePool, Workload
@@ -260,14 +266,7 @@ class Environment(UnkaiModel):
                 if pool.template is None or pool.template not in self.instance_templates:
                     continue
                 template = self._resolve_disks(self.instance_templates[pool.template])
-                shared = {f: getattr(template, f) for f in InstanceTemplate.model_fields}
-                del shared["name"]
-                nodes.extend(
-                    Instance.model_construct(
-                        **shared, name=name, hostname=name, host=None, group=None
-                    )
-                    for name in pool.node_names(cluster_name)
-                )
+                nodes.extend(instances_of(template, pool.node_names(cluster_name)))
         return tuple(sorted(nodes, key=lambda instance: instance.name))
 
     def _resolve_disks(self, spec: _Spec) -> _Spec:

@@ -91,13 +91,18 @@ def kubernetes_ldflags(version: str) -> str:
     return " ".join(["-s", "-w", *stamps])
 
 
-def kubernetes_tool(version: str) -> GoTool:
-    """The Go build of the control plane binaries at Kubernetes ``version`` (no ``v``)."""
+def kubernetes_tool(
+    version: str, *, name: str = "kubernetes", binaries: tuple[str, ...] = KUBE_BINARIES
+) -> GoTool:
+    """The Go build of ``binaries`` of Kubernetes ``version`` (no ``v``), built together.
+
+    By default the control plane's; ``name`` is the cache folder's prefix.
+    """
     return GoTool(
-        name="kubernetes",
+        name=name,
         module="k8s.io/kubernetes",
         version=f"v{version}",
-        binaries=tuple((f"k8s.io/kubernetes/cmd/{name}", name) for name in KUBE_BINARIES),
+        binaries=tuple((f"k8s.io/kubernetes/cmd/{binary}", binary) for binary in binaries),
         ldflags=kubernetes_ldflags(version),
         pin_local_replaces=staging_version(version),
         together=True,

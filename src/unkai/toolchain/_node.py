@@ -33,9 +33,8 @@ from unkai.errors import ToolchainError
 from unkai.toolchain._gobuild import GoTool, build
 from unkai.toolchain._kubernetes import (
     _reported_version,
-    kubernetes_ldflags,
+    kubernetes_tool,
     kubernetes_version,
-    staging_version,
 )
 from unkai.toolchain._paths import toolchain_dir
 from unkai.toolchain._pins import pinned_version
@@ -78,15 +77,7 @@ def containerd_version() -> str:
 
 def node_kube_tool(version: str) -> GoTool:
     """The Go build of ``kubelet``, ``kubeadm`` and ``kube-proxy`` at ``version`` (no ``v``)."""
-    return GoTool(
-        name="kubernetes-node",
-        module="k8s.io/kubernetes",
-        version=f"v{version}",
-        binaries=tuple((f"k8s.io/kubernetes/cmd/{name}", name) for name in NODE_KUBE_BINARIES),
-        ldflags=kubernetes_ldflags(version),
-        pin_local_replaces=staging_version(version),
-        together=True,
-    )
+    return kubernetes_tool(version, name="kubernetes-node", binaries=NODE_KUBE_BINARIES)
 
 
 def containerd_tool(version: str) -> GoTool:
