@@ -26,7 +26,7 @@ from lightkube.resources.core_v1 import Node, Pod, Service
 
 from unkai.drivers.kubernetes import kube_client
 from unkai.drivers.kubernetes._process import free_ports, listening
-from unkai.toolchain import containerd_version, kubernetes_version
+from unkai.toolchain import containerd_version, kubernetes_bin, kubernetes_version
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from commands import ok, run
@@ -53,10 +53,11 @@ hosts:
     zone: main
 networks:
   default: {{mode: user, cidr: null}}
+  nodes: {{mode: isolated, cidr: 10.218.0.0/24}}
 vm_images:
   node: {{version: "1", kubernetes: "{version}", profile: lean, disk_gb: 6}}
 instance_templates:
-  node: {{machine_type: custom-1-2048, image: node, zone: main, networks: [default]}}
+  node: {{machine_type: custom-1-2048, image: node, zone: main, networks: [default, nodes]}}
 clusters:
   apps:
     kubernetes_version: "{version}"
@@ -175,6 +176,25 @@ def test_the_memory_limit_is_the_containers_cgroup_and_it_runs_unprivileged(
     assert int(found) == MEMORY_LIMIT
     users = on_node(project, "ps -o uid= -C perl").split()
     assert users and "0" not in users, users  # the restricted security context held
+
+
+def kubectl(project: Path, *args: str) -> str:
+    kubeconfig = project / ".unkai" / "clusters" / "apps" / "kubeconfig" / "admin.kubeconfig"
+    argv = [kubernetes_bin() / "kubectl", f"--kubeconfig={kubeconfig}", "--request-timeout=60s"]
+    return ok(run(*argv, *args, cwd=project, timeout=120))
+
+
+def test_the_api_server_reaches_the_kubelet_for_exec_and_logs(
+    deployed: tuple[Path, str], client: Client
+):
+    project, _ = deployed
+    node = client.get(Node, NODE)
+    addresses = {a.type: a.address for a in node.status.addresses or ()}  # type: ignore[union-attr]
+    assert addresses["InternalIP"] == "10.218.0.2"  # its static address on the node network
+    pod = api_pod(client).metadata.name  # type: ignore[union-attr]
+    assert kubectl(project, "exec", pod, "--", "id", "-u").strip() == "10001"
+    assert kubectl(project, "exec", pod, "--", "cat", "/proc/1/cgroup").strip() == "0::/"
+    assert "api listening on 8080" in kubectl(project, "logs", pod, "--tail=50")
 
 
 def test_a_service_answers_a_pod_through_kube_proxy(client: Client):

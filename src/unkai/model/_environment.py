@@ -269,6 +269,21 @@ class Environment(UnkaiModel):
                 nodes.extend(instances_of(template, pool.node_names(cluster_name)))
         return tuple(sorted(nodes, key=lambda instance: instance.name))
 
+    def node_network(self, template: str) -> str | None:
+        """The network a ``vm`` pool's node serves its kubelet on, or ``None``.
+
+        It is the first of ``template``'s networks that is a libvirt ``nat`` or
+        ``isolated`` network: this machine is its gateway, so the API server reaches
+        the kubelet there (``kubectl exec`` and ``logs``, resource metrics). A node
+        reaches the API server itself through its QEMU user network.
+        """
+        spec = self.instance_templates.get(template)
+        for name in () if spec is None else spec.networks:
+            network = self.networks.get(name)
+            if network is not None and network.mode in ("nat", "isolated"):
+                return name
+        return None
+
     def _resolve_disks(self, spec: _Spec) -> _Spec:
         if all(disk.size_gb is not None for disk in spec.disks):
             return spec
@@ -492,14 +507,17 @@ class _References:
         ):
             return
         template = env.instance_templates[str(pool.template)]
-        if not template.networks:
+        user = [n for n in template.networks if getattr(env.networks.get(n), "mode", "") == "user"]
+        if not user or env.node_network(template.name) is None:
             self.problems.append(
                 ReferenceProblem(
                     f"{path}.template",
-                    f"template {template.name!r} has no network: its nodes could not reach"
-                    " the API server",
-                    value=template.name,
-                    allowed="a template with networks, such as [default]",
+                    f"template {template.name!r} needs a user network (its nodes reach the"
+                    " API server through it) and a nat or isolated one (the API server"
+                    " reaches their kubelets on it)",
+                    value=", ".join(template.networks),
+                    allowed="networks such as [default, nodes]: a user network, then an"
+                    " isolated one",
                 )
             )
         if template.machine_type != pool.machine_type:

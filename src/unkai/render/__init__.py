@@ -137,6 +137,7 @@ from unkai.render._libvirt import (
 )
 from unkai.render._nodes import (
     CLUSTER_POD_CIDR,
+    node_address,
     node_files,
     node_of,
     node_pod_cidrs,
@@ -199,6 +200,7 @@ __all__ = [
     "kubernetes_minor",
     "libvirt_network_name",
     "make_jinja_environment",
+    "node_address",
     "node_files",
     "node_of",
     "node_playbook",

@@ -9,7 +9,7 @@ from unkai.errors import RenderError
 from unkai.model import Environment, Instance
 from unkai.render._jinja import Templates, default_templates
 from unkai.render._libvirt import instance_mac, owner
-from unkai.render._nodes import node_files
+from unkai.render._nodes import node_address, node_files
 from unkai.render.filters import content_hash
 
 __all__ = [
@@ -105,7 +105,8 @@ def cloud_config(instance: Instance, env: Environment) -> dict[str, Any]:
     Raises:
         RenderError: ``user_data`` sets a key unkai derives from the model
             (``hostname``, ``fqdn``, ``prefer_fqdn_over_hostname``, ``final_message``),
-            its ``users`` is not a list, or it defines the default user again.
+            its ``users`` is not a list, or it defines the default user again; or a
+            node's network has no static address left for it.
     """
     given: Mapping[str, Any] = instance.user_data or {}
     where = f"instance {instance.name!r} user_data"
@@ -135,7 +136,10 @@ def cloud_config(instance: Instance, env: Environment) -> dict[str, Any]:
     users.extend(extra_users)
     config.update({key: value for key, value in given.items() if key != "users"})
     config["users"] = users
-    node = node_files(env, instance.name)
+    try:
+        node = node_files(env, instance.name)
+    except ValueError as err:
+        raise RenderError(f"instance {instance.name!r}: {err}") from None
     if node:
         config["write_files"] = [*list(given.get("write_files") or []), *node]
     if instance.secrets:
@@ -199,7 +203,8 @@ def render_network_config(
     """Render the network-config (version 2) of an instance: DHCP on every NIC.
 
     Each NIC is matched by its MAC address (:func:`unkai.render.instance_mac`), so the
-    guest's interface names do not matter.
+    guest's interface names do not matter. A node VM's NIC on its node network has its
+    static address instead (:func:`unkai.render.node_address`).
 
     Args:
         instance: The instance.
@@ -210,15 +215,23 @@ def render_network_config(
         The network-config text.
 
     Raises:
-        RenderError: The template failed.
+        RenderError: The template failed, or a node's network has no static address
+            left for it.
     """
-    ethernets = {
-        f"nic{index}": {
-            "match": {"macaddress": instance_mac(owner(env), instance.name, name)},
-            "dhcp4": True,
+    try:
+        static = node_address(env, instance.name)
+    except ValueError as err:
+        raise RenderError(f"instance {instance.name!r}: {err}") from None
+    ethernets: dict[str, dict[str, object]] = {}
+    for index, name in enumerate(instance.networks):
+        nic: dict[str, object] = {
+            "match": {"macaddress": instance_mac(owner(env), instance.name, name)}
         }
-        for index, name in enumerate(instance.networks)
-    }
+        if static is not None and static[0] == name:
+            nic["addresses"] = [str(static[1])]
+        else:
+            nic["dhcp4"] = True
+        ethernets[f"nic{index}"] = nic
     context = {"instance": instance, "network": {"version": 2, "ethernets": ethernets}}
     return (templates or default_templates()).render(_NETWORK_CONFIG_TEMPLATE, context)
 

@@ -2,7 +2,9 @@
 
 Its cloud-init writes the node's share of the cluster's configuration
 (:func:`node_files`): containerd's sandbox image and where unkai's registry is, the
-node's pod network (a bridge over its own ``/24``) and kube-proxy's configuration.
+node's pod network (a bridge over its own ``/24``), kube-proxy's configuration and the
+kubelet's address (:func:`node_address`, static on the node network, where the API
+server reaches the kubelet).
 ``unkai render`` shows them in the VM's user-data, as they are applied; the join itself
 (``playbooks/k8s-node.yml``) then needs only its token. containerd starts after
 cloud-init (its unit in the node image), so it reads them at its first start.
@@ -10,6 +12,7 @@ cloud-init (its unit in the node image), so it reads them at its first start.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from typing import Any
 
@@ -18,6 +21,7 @@ from unkai.model import REGISTRY, USER_NETWORK_HOST_IP, Environment, NodePool
 
 __all__ = [
     "CLUSTER_POD_CIDR",
+    "node_address",
     "node_files",
     "node_of",
     "node_pod_cidrs",
@@ -61,6 +65,53 @@ def node_of(env: Environment, name: str) -> tuple[str, NodePool] | None:
     return None
 
 
+def node_address(env: Environment, name: str) -> tuple[str, ipaddress.IPv4Interface] | None:
+    """The node network and static address of node ``name`` (``None`` for another instance).
+
+    The nodes on each node network (``Environment.node_network`` of their pool's
+    template), in name order, take the network's static addresses: those below its DHCP
+    range, the gateway skipped. Static, so the kubelet is told its address
+    (``--node-ip``) at first boot, and ``unkai render`` shows it. A node added or
+    removed before another in that order moves the other's address (as its pod range),
+    which makes a new VM of it.
+
+    Args:
+        env: The environment.
+        name: An instance's name.
+
+    Raises:
+        ValueError: the node has no node network (the model's references refuse that),
+            or its network has fewer static addresses than nodes.
+    """
+    found = node_of(env, name)
+    if found is None:
+        return None
+    _, pool = found
+    network_name = env.node_network(str(pool.template))
+    if network_name is None:
+        raise ValueError(f"node {name} has no nat or isolated network for its kubelet")
+    network = env.networks[network_name]
+    net = network.network
+    assert net is not None and network.gateway and network.dhcp_start and network.dhcp_end
+    start, end = (ipaddress.IPv4Address(a) for a in (network.dhcp_start, network.dhcp_end))
+    gateway = ipaddress.IPv4Address(network.gateway)
+    nodes = [n.name for n in env.node_instances() if _node_network(env, n.name) == network_name]
+    index = nodes.index(name)
+    free = (a for a in net.hosts() if a != gateway and not start <= a <= end)
+    for position, address in enumerate(free):
+        if position == index:
+            return network_name, ipaddress.IPv4Interface(f"{address}/{net.prefixlen}")
+    raise ValueError(
+        f"network {network_name} ({network.cidr}) has fewer static addresses (below its"
+        f" DHCP range {start}..{end}) than its {len(nodes)} nodes"
+    )
+
+
+def _node_network(env: Environment, name: str) -> str | None:
+    found = node_of(env, name)
+    return None if found is None else env.node_network(str(found[1].template))
+
+
 def sandbox_image() -> str:
     """The pod sandbox image in unkai's registry (``127.0.0.1:5000/pause:<pinned tag>``)."""
     return f"{REGISTRY}/pause:{pinned_version('pause')}"
@@ -79,14 +130,18 @@ def node_files(env: Environment, name: str) -> tuple[dict[str, Any], ...]:
         name: An instance's name.
 
     Returns:
-        containerd's sandbox image, the registry's ``hosts.toml``, the node's CNI
-        configuration and kube-proxy's, each as a ``write_files`` entry (root, 0644).
+        The kubelet's address, containerd's sandbox image, the registry's ``hosts.toml``,
+        the node's CNI configuration and kube-proxy's, each as a ``write_files`` entry
+        (root, 0644).
     """
     found = node_of(env, name)
     if found is None:
         return ()
     cluster, _ = found
     pod_cidr = node_pod_cidrs(cluster, env.clusters[cluster].node_pools)[name]
+    placed = node_address(env, name)
+    assert placed is not None  # name is a node
+    address = placed[1]
     url = registry_url()
     containerd = (
         "# unkai: the cluster's part of containerd's configuration.\n"
@@ -129,7 +184,12 @@ def node_files(env: Environment, name: str) -> tuple[dict[str, Any], ...]:
         f"hostnameOverride: {json.dumps(name)}\n"
         "mode: iptables\n"
     )
+    kubelet = (
+        "# unkai: the kubelet serves on the node network, where the API server reaches it.\n"
+        f"KUBELET_EXTRA_ARGS=--node-ip={address.ip}\n"
+    )
     files = {
+        "/etc/default/kubelet": kubelet,
         "/etc/containerd/conf.d/unkai.toml": containerd,
         f"/etc/containerd/certs.d/{REGISTRY}/hosts.toml": hosts,
         "/etc/cni/net.d/10-unkai.conflist": json.dumps(cni, indent=2, sort_keys=True) + "\n",

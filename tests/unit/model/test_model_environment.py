@@ -335,10 +335,11 @@ def test_the_management_cluster_must_be_a_cluster(env_data, value, message):
 def _with_vm_pool(env_data: dict[str, Any], **pool: Any) -> dict[str, Any]:
     env_data = copy.deepcopy(env_data)
     env_data["vm_images"]["node"] = {"version": "1", "kubernetes": "1.31.2"}
+    env_data["networks"]["user"] = {"mode": "user"}
     env_data["instance_templates"]["node"] = {
         "machine_type": "e2-standard-4",
         "image": "node",
-        "networks": ["default"],
+        "networks": ["user", "default"],
     }
     env_data["clusters"]["main"]["node_pools"].append(
         {"name": "vms", "kind": "vm", "template": "node", "machine_type": "e2-standard-4",
@@ -370,6 +371,26 @@ def test_a_vm_pool_needs_a_template_booting_the_clusters_node(env_data: dict[str
     data["vm_images"]["node"].pop("kubernetes")
     (problem,) = problems_of(data)
     assert "which bakes no node" in problem.message
+
+
+def test_a_vm_pools_node_network_is_its_templates_first_nat_or_isolated_one(
+    env_data: dict[str, Any],
+) -> None:
+    env = Environment.model_validate(_with_vm_pool(env_data))
+    assert env.node_network("node") == "default"
+    assert env.node_network("nowhere") is None
+
+
+@pytest.mark.parametrize("networks", [["default"], ["user"], []])
+def test_a_vm_pools_template_needs_a_user_and_a_node_network(
+    env_data: dict[str, Any], networks: list[str]
+) -> None:
+    data = _with_vm_pool(env_data)
+    data["instance_templates"]["node"]["networks"] = networks
+    (problem,) = problems_of(data)
+    assert problem.key_path == "clusters.main.node_pools.1.template"
+    assert "needs a user network" in problem.message
+    assert "a nat or isolated one (the API server reaches their kubelets on it)" in problem.message
 
 
 def test_a_vm_pools_machine_type_is_its_templates(env_data: dict[str, Any]) -> None:

@@ -523,17 +523,19 @@ async def _registered(inputs: Inputs, state: type[State]) -> tuple[dict[str, Any
 KUBERNETES = {"local": True, "local+unmanaged": True, "local+nodes": True, "dev": False}
 
 VM_POOL = {
+    "networks": {"nodes": {"mode": "isolated", "cidr": "10.218.0.0/24"}},
     "vm_images": {"node": {"version": "1", "kubernetes": "1.36.3", "profile": "lean"}},
     "instance_templates": {
         "node": {"machine_type": "custom-1-2048", "image": "node", "zone": "local",
-                 "networks": ["default"]},
+                 "networks": ["default", "nodes"]},
     },
     "clusters": {"apps": {"node_pools": [
         {"name": "vms", "kind": "vm", "template": "node", "machine_type": "custom-1-2048",
          "size": 1},
     ]}},
 }  # fmt: skip
-"""What ``local+nodes`` adds to ``local``: its cluster's pool is one VM."""
+"""What ``local+nodes`` adds to ``local``: its cluster's pool is one VM, on the user
+network and an isolated one (where the API server reaches its kubelet)."""
 
 
 @cache

@@ -5,14 +5,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 
 from unkai.environments import load_environment
+from unkai.errors import RenderError
 from unkai.model import NodePool
 from unkai.render import (
+    node_address,
     node_files,
     node_of,
     node_pod_cidrs,
+    render_network_config,
     render_user_data,
     sandbox_image,
 )
@@ -21,10 +25,11 @@ from unkai.toolchain import pinned_version
 ROOT = Path(__file__).resolve().parents[3]
 
 VM_POOL = {
+    "networks": {"nodes": {"mode": "isolated", "cidr": "10.218.0.0/24"}},
     "vm_images": {"node": {"version": "1", "kubernetes": "1.36.3", "profile": "lean"}},
     "instance_templates": {
         "node": {"machine_type": "custom-1-2048", "image": "node", "zone": "local",
-                 "networks": ["default"]},
+                 "networks": ["default", "nodes"]},
     },
     "clusters": {"apps": {"node_pools": [
         {"name": "vms", "kind": "vm", "template": "node", "machine_type": "custom-1-2048",
@@ -60,6 +65,7 @@ def test_a_nodes_user_data_writes_its_share_of_the_cluster_and_renders_the_same_
     proxy = yaml.safe_load(files["/etc/kubernetes/kube-proxy.yaml"])
     assert proxy["hostnameOverride"] == "apps-vms-1"
     assert proxy["clusterCIDR"] == "10.244.0.0/16"
+    assert files["/etc/default/kubelet"].endswith("KUBELET_EXTRA_ARGS=--node-ip=10.218.0.3\n")
 
     text = render_user_data(node, env)
     config = yaml.safe_load(text.split("\n", 1)[1])
@@ -67,3 +73,29 @@ def test_a_nodes_user_data_writes_its_share_of_the_cluster_and_renders_the_same_
     assert render_user_data(node, env) == text  # the same bytes every time
     (db,) = [i for i in env.all_instances() if i.name == "db"]
     assert "write_files" not in yaml.safe_load(render_user_data(db, env).split("\n", 1)[1])
+
+
+def test_nodes_take_the_static_addresses_of_their_node_network_in_name_order():
+    env = load_environment("local", root=ROOT, overrides=VM_POOL)
+    assert [str(node_address(env, n)[1]) for n in ("apps-vms-0", "apps-vms-1")] == [
+        "10.218.0.2/24",  # .1 is the gateway, this machine
+        "10.218.0.3/24",
+    ]
+    assert node_address(env, "db") is None
+    (node,) = [i for i in env.all_instances() if i.name == "apps-vms-1"]
+    config = yaml.safe_load(render_network_config(node, env).split("\n", 1)[1])
+    user, static = config["ethernets"]["nic0"], config["ethernets"]["nic1"]
+    assert user["dhcp4"] is True and "addresses" not in user
+    assert static["addresses"] == ["10.218.0.3/24"] and "dhcp4" not in static
+
+
+def test_a_node_network_without_a_static_address_left_is_a_render_error():
+    # A /29 whose DHCP range (its upper half) leaves .2 and .3 besides the gateway.
+    small = {**VM_POOL, "networks": {"nodes": {"mode": "isolated", "cidr": "10.218.0.0/29"}}}
+    pools = small["clusters"]["apps"]["node_pools"]
+    small["clusters"] = {"apps": {"node_pools": [{**pools[0], "size": 3}]}}
+    env = load_environment("local", root=ROOT, overrides=small)
+    assert str(node_address(env, "apps-vms-1")[1]) == "10.218.0.3/29"
+    (node,) = [i for i in env.all_instances() if i.name == "apps-vms-2"]
+    with pytest.raises(RenderError, match=r"network nodes \(10\.218\.0\.0/29\) has fewer static"):
+        render_network_config(node, env)

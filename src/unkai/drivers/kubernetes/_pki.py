@@ -83,7 +83,7 @@ def pki_plan(*, cluster: str, endpoint_host: str) -> tuple[CertSpec, ...]:
         reaches this machine's loopback), serving
         certificates for the controller manager and the scheduler (loopback), and
         client certificates for the admin (``system:masters``), the controller manager,
-        the scheduler, kwok and unkai's operator.
+        the scheduler, kwok, unkai's operator and the API server's own to the kubelets.
     """
     dns = ["localhost", *IN_CLUSTER_NAMES]
     ips = ["127.0.0.1", KUBERNETES_SERVICE_IP, USER_NETWORK_HOST_IP]
@@ -107,6 +107,14 @@ def pki_plan(*, cluster: str, endpoint_host: str) -> tuple[CertSpec, ...]:
         CertSpec("kwok", "kwok-controller", ("system:masters",), client=True),
         # unkai's operator creates and deletes Nodes, evicts pods and posts Events.
         CertSpec("operator", "unkai-operator", ("system:masters",), client=True),
+        # The API server to the kubelets (exec, logs, port-forward); a kubelet asks the
+        # API server whether this user may, and system:masters may.
+        CertSpec(
+            "apiserver-kubelet-client",
+            "kube-apiserver-kubelet-client",
+            ("system:masters",),
+            client=True,
+        ),
     )
 
 

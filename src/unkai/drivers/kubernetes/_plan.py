@@ -375,6 +375,11 @@ def plan_control_plane(
             "--authorization-mode=Node,RBAC",
             # VM nodes join with kubeadm bootstrap tokens (drivers.kubernetes._join).
             "--enable-bootstrap-token-auth=true",
+            # A VM node's kubelet serves on its node network's address (its InternalIP);
+            # its serving certificate is its own, self-signed, so it is not verified.
+            f"--kubelet-client-certificate={pki / 'apiserver-kubelet-client.crt'}",
+            f"--kubelet-client-key={pki / 'apiserver-kubelet-client.key'}",
+            "--kubelet-preferred-address-types=InternalIP,Hostname",
             # The API server's own Endpoints would hold 127.0.0.1, which validation
             # refuses for Endpoints; no pod needs to reach it on a simulated cluster.
             "--endpoint-reconciler-type=none",
