@@ -34,6 +34,13 @@ from unkai.toolchain._kubernetes import (
     kwok_version,
 )
 from unkai.toolchain._kvm import KvmReport, boot_sector, cached_probe, probe
+from unkai.toolchain._metrics import (
+    ensure_metrics_server,
+    find_metrics_server,
+    metrics_server_bin,
+    metrics_server_tool,
+    metrics_server_version,
+)
 from unkai.toolchain._node import (
     NodeBinaries,
     Pause,
@@ -108,6 +115,7 @@ __all__ = [
     "ensure_kubernetes",
     "ensure_kwok",
     "ensure_langhost",
+    "ensure_metrics_server",
     "ensure_node",
     "ensure_pause",
     "ensure_policy_venv",
@@ -120,6 +128,7 @@ __all__ = [
     "find_kubernetes",
     "find_kwok",
     "find_langhost",
+    "find_metrics_server",
     "find_node",
     "find_project",
     "find_pulumi",
@@ -130,6 +139,9 @@ __all__ = [
     "kwok_version",
     "leftovers",
     "load_project",
+    "metrics_server_bin",
+    "metrics_server_tool",
+    "metrics_server_version",
     "operator_key",
     "pinned_version",
     "pins",

@@ -22,6 +22,7 @@ from unkai.toolchain._kubernetes import (
     kwok_version,
 )
 from unkai.toolchain._kvm import cached_probe
+from unkai.toolchain._metrics import find_metrics_server, metrics_server_version
 from unkai.toolchain._node import containerd_version, find_node
 from unkai.toolchain._paths import pulumi_version, venv_bin
 from unkai.toolchain._pulumi import Found, find_langhost, find_pulumi
@@ -177,6 +178,18 @@ def check_node() -> Check:
     )
 
 
+def check_metrics_server() -> Check:
+    """metrics-server at the version ``toolchain.toml`` pins.
+
+    Built on first use, not by the bootstrap, so a cache without it is ok: the row says
+    whether it is built yet.
+    """
+    want = metrics_server_version()
+    found = find_metrics_server(want)
+    where = "built on first use" if found is None else str(found.parent.parent)
+    return Check("metrics-server", True, f"{want} ({where})", "built on first use")
+
+
 CHECKS: tuple[Callable[[], Check], ...] = (
     check_pulumi,
     check_langhost,
@@ -192,6 +205,7 @@ CHECKS: tuple[Callable[[], Check], ...] = (
     check_kwok,
     check_etcd,
     check_node,
+    check_metrics_server,
     lambda: _tool("mmdebstrap", ["mmdebstrap", "--version"], BOOTSTRAP),
     lambda: _tool("debootstrap", ["debootstrap", "--version"], BOOTSTRAP),
     lambda: _tool("xorriso (seed ISOs)", ["xorriso", "-version"], BOOTSTRAP),
