@@ -15,13 +15,14 @@ import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from lightkube import Client
 from lightkube.models.core_v1 import Container, PodSpec, SecurityContext
 from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.autoscaling_v2 import HorizontalPodAutoscaler
 from lightkube.resources.core_v1 import Node, Pod, Service
 
 from unkai.drivers.kubernetes import kube_client
@@ -77,6 +78,11 @@ workloads:
       limits: {{cpu: 500m, memory: 256Mi}}
     ports: [{{name: http, port: 8080}}]
     readiness_probe: {{type: http, port: http, path: /healthz}}
+    autoscaling:
+      min_replicas: 1
+      max_replicas: 2
+      target_cpu_utilization: 50
+      scale_down_stabilization_s: 30
     service:
       ports: [{{name: http, port: 80, target_port: http}}]
 settings:
@@ -132,9 +138,22 @@ def on_node(project: Path, command: str) -> str:
     return ok(unkai(project, "ssh", ENV, NODE, "sh", "-c", shlex.quote(command), timeout=300))
 
 
+def api_pods(client: Client) -> list[Pod]:
+    return list(client.list(Pod, namespace="default", labels={"app.kubernetes.io/name": "api"}))
+
+
 def api_pod(client: Client) -> Pod:
-    (pod,) = client.list(Pod, namespace="default", labels={"app.kubernetes.io/name": "api"})
+    (pod,) = api_pods(client)
     return pod
+
+
+def wait_for(what: str, check: Callable[[], bool], *, timeout: float) -> float:
+    """Seconds until ``check()`` held, polled every second; fails after ``timeout``."""
+    start = time.monotonic()
+    while not check():
+        assert time.monotonic() - start < timeout, f"{what}: not within {timeout:.0f} s"
+        time.sleep(1)
+    return time.monotonic() - start
 
 
 def test_the_vm_joins_and_runs_unkais_image_pulled_by_digest(client: Client):
@@ -254,3 +273,45 @@ def test_the_api_server_is_only_on_loopback(deployed: tuple[Path, str]):
     listeners = ok(run("ss", "-Hltn", f"sport = :{port}", cwd=project)).split("\n")
     locals_ = {line.split()[3] for line in listeners if line.strip()}
     assert locals_ == {f"127.0.0.1:{port}"}, locals_
+
+
+LOAD_SECONDS = 90
+
+
+def test_the_hpa_scales_api_out_under_cpu_load_and_back_in(
+    deployed: tuple[Path, str], client: Client
+):
+    """metrics-server scrapes the kubelet; the HPA reads metrics.k8s.io through the API
+    server, adds a replica while a pod burns CPU, and removes it once the load stopped."""
+    project, _ = deployed
+
+    def hpa() -> HorizontalPodAutoscaler:
+        return client.get(HorizontalPodAutoscaler, "api", namespace="default")
+
+    def measured() -> bool:
+        metrics = hpa().status.currentMetrics or ()  # type: ignore[union-attr]
+        return any(
+            m.resource and m.resource.current.averageUtilization is not None for m in metrics
+        )
+
+    wait_for("the HPA's first CPU reading", measured, timeout=180)
+    assert hpa().status.currentReplicas == 1  # type: ignore[union-attr]
+    pod = api_pod(client).metadata.name  # type: ignore[union-attr]
+    burn = f"fork and exit; my $t = time + {LOAD_SECONDS}; 1 while time < $t"
+    loaded = time.monotonic()
+    kubectl(project, "exec", pod, "--", "perl", "-e", burn)
+
+    def two_ready() -> bool:
+        ready = [
+            p for p in api_pods(client)
+            for c in (p.status.conditions or ()) if c.type == "Ready" and c.status == "True"
+        ]  # fmt: skip
+        return len(ready) == 2
+
+    out = wait_for("a second ready replica", two_ready, timeout=LOAD_SECONDS + 60)
+    assert hpa().status.desiredReplicas == 2  # type: ignore[union-attr]  # max_replicas
+    idle = max(0.0, loaded + LOAD_SECONDS - time.monotonic())
+    back = wait_for("back to one replica", lambda: len(api_pods(client)) == 1, timeout=idle + 300)
+    print(f"\nHPA: 2 replicas ready {out:.0f} s after the load began; 1 again"
+          f" {back - idle:.0f} s after it ended")  # fmt: skip
+    assert hpa().status.currentReplicas == 1  # type: ignore[union-attr]

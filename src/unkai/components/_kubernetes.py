@@ -78,6 +78,7 @@ def _cluster(cluster: model.Cluster, *, state_root: Path) -> ClusterInputs:
         host=cluster.control_plane.host,
         port=cluster.control_plane.port,
         state_dir=str((state_root / cluster.name).absolute()),
+        metrics=any(pool.kind == "vm" for pool in cluster.node_pools),
     )
 
 

@@ -64,6 +64,9 @@ class ClusterInputs(Inputs):
         Replace("the cluster's data lives in its state folder: it is created anew there"),
     ]
     """Where the cluster keeps its certificates and data (``<project>/.unkai/clusters/<name>``)."""
+    metrics: bool = False
+    """Whether metrics-server runs beside it and serves ``metrics.k8s.io`` (the HPA's
+    input): true for a cluster with ``vm`` node pools, whose kubelets it scrapes."""
     healthy: Literal[True] = True
     """Always true: what is wanted. A stopped control plane reads as false."""
 

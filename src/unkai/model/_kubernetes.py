@@ -318,6 +318,15 @@ class HorizontalAutoscaling(UnkaiModel):
     target_cpu_utilization: int = Field(
         default=80, ge=1, le=100, description="Target CPU use in % of the CPU request."
     )
+    scale_down_stabilization_s: int | None = Field(
+        default=None,
+        ge=0,
+        le=3600,
+        description=(
+            "Seconds the load must have allowed fewer replicas before they are removed"
+            " (default: Kubernetes' 300)."
+        ),
+    )
 
     @model_validator(mode="after")
     def _check_range(self) -> HorizontalAutoscaling:

@@ -1,5 +1,7 @@
 import base64
+import json
 import stat
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -19,6 +21,7 @@ from unkai.drivers.kubernetes._encryption import (
     ensure_encryption_config,
     render_encryption_config,
 )
+from unkai.drivers.kubernetes._metrics import metrics_objects
 from unkai.errors import DriverError
 
 BIN = Binaries(
@@ -38,12 +41,18 @@ PORTS = Ports(
     scheduler=20004,
     kwok=20005,
     operator=20006,
+    metrics_server=20007,
 )
 STATE = Path("/p/.unkai/clusters/dev")
 
 
-def plan(host: str = "127.0.0.1"):
-    return plan_control_plane(cluster="dev", state_dir=STATE, host=host, ports=PORTS, binaries=BIN)
+def plan(host: str = "127.0.0.1", binaries: Binaries = BIN):
+    return plan_control_plane(
+        cluster="dev", state_dir=STATE, host=host, ports=PORTS, binaries=binaries
+    )
+
+
+WITH_METRICS = replace(BIN, metrics_server=Path("/m/metrics-server"))
 
 
 def flags(argv: tuple[str, ...]) -> dict[str, str]:
@@ -55,7 +64,7 @@ def flags(argv: tuple[str, ...]) -> dict[str, str]:
 
 
 def test_components_run_in_order_with_their_binaries():
-    p = plan()
+    p = plan(binaries=WITH_METRICS)
     assert tuple(c.name for c in p.components) == COMPONENTS
     assert [c.argv[0] for c in p.components] == [
         "/usr/bin/etcd",
@@ -64,7 +73,10 @@ def test_components_run_in_order_with_their_binaries():
         "/k/kube-scheduler",
         "/w/kwok",
         "/v/bin/python",
+        "/m/metrics-server",
     ]
+    # Without VM nodes, nothing to scrape: no metrics-server.
+    assert tuple(c.name for c in plan().components) == COMPONENTS[:-1]
     assert p.component("unkai-operator").argv[1:3] == ("-m", "unkai.operator")
     for c in p.components:
         assert c.log == STATE / "logs" / f"{c.name}.log"
@@ -72,7 +84,7 @@ def test_components_run_in_order_with_their_binaries():
 
 
 def test_every_bind_address_and_url_is_loopback():
-    p = plan()
+    p = plan(binaries=WITH_METRICS)
     for component in p.components:
         f = flags(component.argv)
         for key in ("--bind-address", "--advertise-address"):
@@ -138,6 +150,7 @@ def test_files_and_kubeconfigs():
         "scheduler": "https://127.0.0.1:6443",
         "kwok": "https://127.0.0.1:6443",
         "operator": "https://127.0.0.1:6443",
+        "metrics-server": "https://127.0.0.1:6443",
     }
     sched = yaml.safe_load(p.files[STATE / "config/kube-scheduler.yaml"])
     assert sched["kind"] == "KubeSchedulerConfiguration"
@@ -255,3 +268,42 @@ def test_a_damaged_key_file_is_refused_not_replaced(tmp_path):
 def test_what_is_not_a_usable_key_file_is_named(text, why):
     with pytest.raises(ValueError, match=why):
         encryption_key(text)
+
+
+def test_metrics_server_scrapes_kubelets_on_their_internal_ip_behind_the_api_server():
+    p = plan(binaries=WITH_METRICS)
+    metrics = p.component("metrics-server")
+    f = flags(metrics.argv)
+    assert f["--secure-port"] == "20007" and metrics.port == 20007
+    assert metrics.health_url == "https://127.0.0.1:20007/livez"
+    assert f["--kubeconfig"] == str(STATE / "kubeconfig/metrics-server.kubeconfig")
+    assert f["--tls-cert-file"] == str(STATE / "pki/metrics-server-serving.crt")
+    assert f["--kubelet-preferred-address-types"] == "InternalIP"
+    api = flags(p.component("kube-apiserver").argv)
+    assert api["--proxy-client-cert-file"] == str(STATE / "pki/front-proxy-client.crt")
+    assert api["--requestheader-allowed-names"] == "front-proxy-client"
+    assert api["--kubelet-client-certificate"] == str(STATE / "pki/apiserver-kubelet-client.crt")
+    serving = {c.name: c for c in p.certs}["metrics-server-serving"]
+    assert "metrics-server.kube-system.svc" in serving.dns_names  # what the API server checks
+
+
+def test_a_ports_json_from_before_metrics_server_still_reads():
+    old = json.loads(PORTS.to_json())
+    del old["metrics_server"]
+    assert Ports.from_json(json.dumps(old)) == replace(PORTS, metrics_server=0)
+    with pytest.raises(ValueError, match=r"not a ports\.json"):
+        Ports.from_json(json.dumps({k: v for k, v in old.items() if k != "kwok"}))
+
+
+def test_the_metrics_api_is_an_external_name_service_on_loopback():
+    service, api = metrics_objects(port=20007, ca_pem=b"CA")
+    assert service["spec"] == {
+        "type": "ExternalName",
+        "externalName": "localhost",
+        "ports": [{"name": "https", "port": 20007, "protocol": "TCP"}],
+    }
+    assert api["metadata"]["name"] == "v1beta1.metrics.k8s.io"
+    assert api["spec"]["service"] == {
+        "name": "metrics-server", "namespace": "kube-system", "port": 20007,
+    }  # fmt: skip
+    assert base64.b64decode(api["spec"]["caBundle"]) == b"CA"

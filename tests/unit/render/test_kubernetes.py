@@ -64,6 +64,7 @@ def test_api_manifests(env: Environment) -> None:
     assert hpa["apiVersion"] == "autoscaling/v2"
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 6)
     assert hpa["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"] == 70
+    assert "behavior" not in hpa["spec"]  # Kubernetes' own stabilisation
     pdb = docs["pdb.yaml"]
     assert pdb["apiVersion"] == "policy/v1" and pdb["spec"]["minAvailable"] == 1
     service = docs["service.yaml"]
@@ -71,6 +72,15 @@ def test_api_manifests(env: Environment) -> None:
         {"name": "http", "port": 80, "protocol": "TCP", "targetPort": "http"}
     ]
     assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+
+
+def test_an_hpa_scales_down_after_its_stabilisation_window(
+    env: Environment, sample_document: dict[str, Any]
+) -> None:
+    sample_document["workloads"]["api"]["autoscaling"]["scale_down_stabilization_s"] = 30
+    other = Environment.model_validate(sample_document)
+    hpa = _docs(render_manifests(other.workloads["api"], other))["hpa.yaml"]
+    assert hpa["spec"]["behavior"] == {"scaleDown": {"stabilizationWindowSeconds": 30}}
 
 
 def test_worker_has_only_a_deployment(env: Environment) -> None:

@@ -15,11 +15,12 @@ import ssl
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from unkai._files import atomic_write
 from unkai.drivers.kubernetes._encryption import ensure_encryption_config
+from unkai.drivers.kubernetes._metrics import apply_metrics_objects
 from unkai.drivers.kubernetes._pki import issue, pki_current, write_pki
 from unkai.drivers.kubernetes._plan import (
     Binaries,
@@ -49,10 +50,17 @@ START_TIMEOUTS = {
     "kube-scheduler": 90.0,
     "kwok": 90.0,
     "unkai-operator": 90.0,
+    "metrics-server": 90.0,
 }
 """Seconds each component gets to answer its health URL (2 slow cores, cold caches)."""
 
-START_TOGETHER = ("kube-controller-manager", "kube-scheduler", "kwok", "unkai-operator")
+START_TOGETHER = (
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kwok",
+    "unkai-operator",
+    "metrics-server",
+)
 """Started at once after the API server is ready; they only need the API server."""
 
 
@@ -136,6 +144,8 @@ class ControlPlane:
         port: The API server port of ``Cluster.control_plane``.
         version: The Kubernetes version; its binaries must be in the toolchain cache.
         binaries: Explicit executables (tests), instead of the pinned toolchain.
+        metrics: Run metrics-server too (a cluster with VM nodes), built by :meth:`start`
+            when the toolchain cache lacks it.
     """
 
     def __init__(
@@ -147,12 +157,14 @@ class ControlPlane:
         port: int = 6443,
         version: str | None = None,
         binaries: Binaries | None = None,
+        metrics: bool = False,
     ) -> None:
         self.name = name
         self.state_dir = state_dir.absolute()
         self.host = host
         self.port = port
         self.version = version
+        self.metrics = metrics
         self._binaries = binaries
 
     @property
@@ -164,6 +176,11 @@ class ControlPlane:
         """
         if self._binaries is None:
             self._binaries = pinned_binaries(self.version)
+        if self.metrics and self._binaries.metrics_server is None:
+            from unkai.toolchain import metrics_server_bin
+
+            binary = metrics_server_bin() / "metrics-server"
+            self._binaries = replace(self._binaries, metrics_server=binary)
         return self._binaries
 
     @property
@@ -208,7 +225,6 @@ class ControlPlane:
     def _choose_ports(self) -> Ports:
         """The recorded ports where still usable, fresh free ones for the rest."""
         recorded = self._recorded_ports()
-        names = ["etcd_client", "etcd_peer", "controller_manager", "scheduler", "kwok", "operator"]
         owners = {
             "etcd_client": "etcd",
             "etcd_peer": "etcd",
@@ -216,13 +232,15 @@ class ControlPlane:
             "scheduler": "kube-scheduler",
             "kwok": "kwok",
             "operator": "unkai-operator",
+            "metrics_server": "metrics-server",
         }
+        names = list(owners)
         keep: dict[str, int] = {}
         if recorded is not None:
             running = self._running(self.plan(recorded))
             for field in names:
                 port = getattr(recorded, field)
-                if owners[field] in running or port_free(port):
+                if port and (owners[field] in running or port_free(port)):
                     keep[field] = port
         fresh = iter(free_ports(len(names) - len(keep), avoid=[self.port, *keep.values()]))
         values = {field: keep.get(field) or next(fresh) for field in names}
@@ -328,9 +346,11 @@ class ControlPlane:
         Idempotent: when everything already runs with the planned flags and answers,
         nothing is started or written; a component that runs with other flags (an older
         plan) or does not answer is restarted. Components are started in order (etcd,
-        the API server, then the controller manager, the scheduler and kwok together),
-        each awaited on its health URL — the API server on ``/readyz`` — never after a
-        fixed sleep.
+        the API server, then the controller manager, the scheduler, kwok, the operator
+        and metrics-server together), each awaited on its health URL — the API server on
+        ``/readyz`` — never after a fixed sleep. With ``metrics``, metrics-server is
+        built first when the cache lacks it, and its APIService is applied once it runs;
+        without, one left running from before is stopped.
 
         Args:
             say: Receives one line per component started.
@@ -345,6 +365,12 @@ class ControlPlane:
                 or the Secrets' encryption configuration was damaged.
             ToolchainError: the binaries are not built.
         """
+        if self.metrics:
+            from unkai.toolchain import ensure_metrics_server
+
+            ensure_metrics_server(say=say)
+        else:
+            self._stop_metrics_server()
         recorded = self._recorded_ports()
         if recorded is not None and self._all_healthy(self.plan(recorded)):
             return self.plan(recorded)
@@ -367,7 +393,7 @@ class ControlPlane:
         stages = (("etcd",), ("kube-apiserver",), START_TOGETHER)
         for stage in stages:
             started = []
-            for component in (plan.component(name) for name in stage):
+            for component in (c for c in plan.components if c.name in stage):
                 pid = running.get(component.name)
                 if self._serving(component, pid, context):
                     continue
@@ -378,7 +404,21 @@ class ControlPlane:
                 started.append(self._launch(component))
             for component, pid in started:
                 self._await(component, pid, context)
+        if self.metrics:
+            ca = (plan.pki_dir / "ca.crt").read_bytes()
+            port = plan.ports.metrics_server
+            apply_metrics_objects(kubeconfig=self.kubeconfig_path, port=port, ca_pem=ca)
         return plan
+
+    def _stop_metrics_server(self) -> None:
+        """Stop a metrics-server started while the cluster had VM nodes."""
+        from unkai.toolchain import metrics_server_bin
+
+        pid_file = self.state_dir / "run" / "metrics-server.pid"
+        pid = running_pid(pid_file, str(metrics_server_bin() / "metrics-server"))
+        if pid is not None:
+            terminate([pid])
+        pid_file.unlink(missing_ok=True)
 
     def _launch(self, component: Component) -> tuple[Component, int]:
         pid = launch(

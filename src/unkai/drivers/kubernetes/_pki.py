@@ -29,6 +29,13 @@ SERVICE_CIDR = "10.96.0.0/16"
 
 KUBERNETES_SERVICE_IP = "10.96.0.1"
 
+FRONT_PROXY_CLIENT = "front-proxy-client"
+"""The API server's client name to the APIs it aggregates."""
+
+METRICS_SERVER_NAME = "metrics-server.kube-system.svc"
+"""The name the API server expects on metrics-server's certificate: that of the Service
+its APIService names (``<service>.<namespace>.svc``)."""
+
 IN_CLUSTER_NAMES = (
     "kubernetes",
     "kubernetes.default",
@@ -83,7 +90,8 @@ def pki_plan(*, cluster: str, endpoint_host: str) -> tuple[CertSpec, ...]:
         reaches this machine's loopback), serving
         certificates for the controller manager and the scheduler (loopback), and
         client certificates for the admin (``system:masters``), the controller manager,
-        the scheduler, kwok, unkai's operator and the API server's own to the kubelets.
+        the scheduler, kwok, unkai's operator, the API server's own to the kubelets and to
+        aggregated APIs, and metrics-server's client and serving certificates.
     """
     dns = ["localhost", *IN_CLUSTER_NAMES]
     ips = ["127.0.0.1", KUBERNETES_SERVICE_IP, USER_NETWORK_HOST_IP]
@@ -114,6 +122,20 @@ def pki_plan(*, cluster: str, endpoint_host: str) -> tuple[CertSpec, ...]:
             "kube-apiserver-kubelet-client",
             ("system:masters",),
             client=True,
+        ),
+        # The API server to the APIs it aggregates (metrics.k8s.io), telling them who asks;
+        # only this name may (--requestheader-allowed-names).
+        CertSpec(FRONT_PROXY_CLIENT, FRONT_PROXY_CLIENT, client=True),
+        # metrics-server to the API server and to the kubelets (their resource metrics).
+        CertSpec("metrics-server", "unkai-metrics-server", ("system:masters",), client=True),
+        # metrics-server to the API server: it checks the name of the Service it is behind.
+        CertSpec(
+            "metrics-server-serving",
+            "metrics-server",
+            (),
+            ("localhost", METRICS_SERVER_NAME),
+            ("127.0.0.1",),
+            server=True,
         ),
     )
 

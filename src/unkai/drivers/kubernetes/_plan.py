@@ -11,7 +11,8 @@ The state folder of a cluster::
       ports.json                    the ports chosen at the first start
       pki/                          CA, certificates, service-account keys (0600 keys)
       pki/encryption-config.yaml    the key Secrets are encrypted with in etcd (0600)
-      kubeconfig/<user>.kubeconfig  admin, controller-manager, scheduler, kwok
+      kubeconfig/<user>.kubeconfig  admin, controller-manager, scheduler, kwok, operator,
+                                    metrics-server
       config/                       kube-scheduler and kwok configuration
       etcd/                         etcd's data
       logs/<component>.log          each process's output
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import yaml
 
-from unkai.drivers.kubernetes._pki import SERVICE_CIDR, CertSpec, pki_plan
+from unkai.drivers.kubernetes._pki import FRONT_PROXY_CLIENT, SERVICE_CIDR, CertSpec, pki_plan
 
 LOOPBACK = "127.0.0.1"
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -39,8 +40,10 @@ COMPONENTS = (
     "kube-scheduler",
     "kwok",
     "unkai-operator",
+    "metrics-server",
 )
-"""The processes of a control plane, in start order (stopped in reverse)."""
+"""The processes of a control plane, in start order (stopped in reverse). metrics-server
+runs only for a cluster with VM nodes (kwok's simulated nodes have no kubelet to ask)."""
 
 KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 KWOK_NODE_SELECTOR = f"{KWOK_NODE_ANNOTATION}=fake"
@@ -67,6 +70,8 @@ class Ports:
         scheduler: kube-scheduler's secure (health) port.
         kwok: kwok's server (health) port.
         operator: unkai's operator's health port (:mod:`unkai.operator`).
+        metrics_server: metrics-server's secure port (0 in a ``ports.json`` written
+            before it was a component: chosen at the next start).
     """
 
     apiserver: int
@@ -76,6 +81,7 @@ class Ports:
     scheduler: int
     kwok: int
     operator: int
+    metrics_server: int = 0
 
     def to_json(self) -> str:
         """The ports as the JSON of ``ports.json``."""
@@ -89,8 +95,15 @@ class Ports:
             ValueError: ``text`` is not the JSON :meth:`to_json` writes.
         """
         data = json.loads(text)
+        optional = {"metrics_server"}
         try:
-            return cls(**{name: int(data[name]) for name in cls.__dataclass_fields__})
+            return cls(
+                **{
+                    name: int(data[name])
+                    for name in cls.__dataclass_fields__
+                    if name in data or name not in optional
+                }
+            )
         except (KeyError, TypeError) as err:
             raise ValueError(f"not a ports.json: {err}") from err
 
@@ -109,6 +122,8 @@ class Binaries:
     """The Python that runs unkai's operator (``python -m unkai.operator``)."""
     operator_code: str = ""
     """A digest of the operator's code: a new unkai restarts a running operator."""
+    metrics_server: Path | None = None
+    """metrics-server, for a cluster with VM nodes; ``None`` runs none."""
 
 
 @dataclass(frozen=True)
@@ -317,6 +332,9 @@ def plan_control_plane(
         Kubeconfig(kube / "scheduler.kubeconfig", "system:kube-scheduler", "scheduler", internal),
         Kubeconfig(kube / "kwok.kubeconfig", "kwok-controller", "kwok", internal),
         Kubeconfig(kube / "operator.kubeconfig", "unkai-operator", "operator", internal),
+        Kubeconfig(
+            kube / "metrics-server.kubeconfig", "unkai-metrics-server", "metrics-server", internal
+        ),
     )
     kcm_kubeconfig = kubeconfigs[1].path
     scheduler_kubeconfig = kubeconfigs[2].path
@@ -380,6 +398,15 @@ def plan_control_plane(
             f"--kubelet-client-certificate={pki / 'apiserver-kubelet-client.crt'}",
             f"--kubelet-client-key={pki / 'apiserver-kubelet-client.key'}",
             "--kubelet-preferred-address-types=InternalIP,Hostname",
+            # Aggregated APIs (metrics-server's metrics.k8s.io) learn who asks from the
+            # headers of this client, and trust no other.
+            f"--proxy-client-cert-file={pki / (FRONT_PROXY_CLIENT + '.crt')}",
+            f"--proxy-client-key-file={pki / (FRONT_PROXY_CLIENT + '.key')}",
+            f"--requestheader-client-ca-file={pki / 'ca.crt'}",
+            f"--requestheader-allowed-names={FRONT_PROXY_CLIENT}",
+            "--requestheader-username-headers=X-Remote-User",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
             # The API server's own Endpoints would hold 127.0.0.1, which validation
             # refuses for Endpoints; no pod needs to reach it on a simulated cluster.
             "--endpoint-reconciler-type=none",
@@ -477,12 +504,39 @@ def plan_control_plane(
         f"http://{LOOPBACK}:{ports.operator}/healthz",
         ports.operator,
     )
+    components = (etcd, apiserver, controller_manager, scheduler, kwok, operator)
+    if binaries.metrics_server is not None:
+        metrics_kubeconfig = kubeconfigs[5].path
+        metrics_server = component(
+            "metrics-server",
+            [
+                str(binaries.metrics_server),
+                f"--kubeconfig={metrics_kubeconfig}",
+                f"--authentication-kubeconfig={metrics_kubeconfig}",
+                f"--authorization-kubeconfig={metrics_kubeconfig}",
+                f"--bind-address={LOOPBACK}",
+                f"--secure-port={ports.metrics_server}",
+                f"--tls-cert-file={pki / 'metrics-server-serving.crt'}",
+                f"--tls-private-key-file={pki / 'metrics-server-serving.key'}",
+                # A node's kubelet serves on its node network's address with a
+                # certificate of its own (self-signed), which is not verified.
+                "--kubelet-preferred-address-types=InternalIP",
+                "--kubelet-insecure-tls",
+                "--kubelet-use-node-status-port",
+                # The HPA's controller asks every 15 s: fresh samples as often.
+                "--metric-resolution=15s",
+                "--profiling=false",
+            ],
+            f"https://{LOOPBACK}:{ports.metrics_server}/livez",
+            ports.metrics_server,
+        )
+        components = (*components, metrics_server)
     return Plan(
         cluster=cluster,
         state_dir=state_dir,
         endpoint=endpoint,
         ports=ports,
-        components=(etcd, apiserver, controller_manager, scheduler, kwok, operator),
+        components=components,
         certs=pki_plan(cluster=cluster, endpoint_host=host),
         kubeconfigs=kubeconfigs,
         files={

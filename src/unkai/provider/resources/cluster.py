@@ -59,6 +59,7 @@ def _control_plane(cluster: ClusterInputs) -> ControlPlane:
         host=cluster.host,
         port=cluster.port,
         version=cluster.version,
+        metrics=cluster.metrics,
     )
 
 
@@ -130,7 +131,7 @@ class Cluster(Resource[ClusterInputs, ClusterState]):
         return self._state(state, cp, healthy=cp.is_healthy())
 
     def update(self, resource_id: str, olds: ClusterState, news: ClusterInputs) -> ClusterState:
-        """Start what is not running (the only in-place change is ``healthy``)."""
+        """Start what is not running, or runs with other flags (``healthy``, ``metrics``)."""
         return self.create(news)[1]
 
     def delete(self, resource_id: str, state: ClusterState) -> None:
