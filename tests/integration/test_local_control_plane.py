@@ -116,7 +116,8 @@ def test_control_plane_runs_a_deployment_on_kwok_nodes(control_plane, request):
     print(f"cold start to readyz: {time.monotonic() - t0:.1f} s")
     assert readyz(cp) == "ok"
     status = cp.status()
-    assert [s.name for s in status] == list(COMPONENTS)
+    # kwok's nodes have no kubelet to scrape: no metrics-server (the last component).
+    assert [s.name for s in status] == list(COMPONENTS[:-1])
     assert all(s.running and s.healthy for s in status), status
     ports = [c.port for c in plan.components]
 
@@ -166,7 +167,7 @@ def test_control_plane_runs_a_deployment_on_kwok_nodes(control_plane, request):
     ]
 
     stopped = cp.stop()
-    assert stopped == COMPONENTS
+    assert stopped == COMPONENTS[:-1]
     for name, pid in pids.items():
         assert pid is not None and not is_running(pid), name
     for port in ports:
