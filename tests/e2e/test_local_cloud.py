@@ -225,7 +225,8 @@ def test_each_killed_up_was_finished_by_the_next_with_no_manual_step(kills, depl
 def test_up_boots_every_vm_to_cloud_init_finished(deployed, stack):
     env = load_environment(ENV, root=ROOT)
     vms = instances(stack)
-    assert set(vms) == set(env.instances)  # the operator makes the groups' members
+    # The operator makes the groups' members; the node pool's VM is an instance of its own.
+    assert set(vms) == set(env.instances) | {node.name for node in env.node_instances()}
     for name, vm in vms.items():
         assert vm["state"] == "running", name
         assert vm["host"] == "localhost"
@@ -554,12 +555,12 @@ def test_the_console_shows_the_cloud_as_the_cli_does_and_never_a_secret(stack, c
     assert set(listed) == {m["name"] for m in web["members"]}, listed
     assert f"{web['healthy']} healthy" in str(chromium.evaluate("document.body.innerText"))
 
-    # Nodes and workloads as unkai status reads them: kwok's nodes, every pod Ready.
+    # Nodes and workloads as unkai status reads them: the VM node, every pod Ready on it.
     chromium.open(f"{base}/clusters")
     nodes = [(n["name"], "simulated" if n["simulated"] else "real", "yes" if n["ready"] else "no")
              for n in status["nodes"]]  # fmt: skip
     assert [(r[0], r[2], r[3]) for r in rows(chromium, "table.nodes")] == nodes
-    assert nodes and all(kind == "simulated" and ready == "yes" for _, kind, ready in nodes)
+    assert nodes == [("apps-default-0", "real", "yes")], nodes
     workloads = {r[0]: r for r in rows(chromium, "table.workloads")}
     assert set(workloads) == {w["name"] for w in status["workloads"]} == {"api", "worker"}
     for w in status["workloads"]:

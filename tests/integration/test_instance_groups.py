@@ -84,6 +84,8 @@ def group_env(
         container_images={},
         settings={**data["settings"], "ssh_port_base": 2320, "management_cluster": "apps"},
     )
+    # The cluster only hosts the operator: a simulated pool, not local's VM node.
+    data["clusters"]["apps"]["node_pools"] = [{"name": "default", "machine_type": "e2-small"}]
     # local's web template has a secret env of its own (the e2e test's): replaced here.
     secrets = {TOKEN: "group-token"} if name == "ig" else {}
     data["instance_templates"]["web"].update(

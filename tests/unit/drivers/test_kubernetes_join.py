@@ -77,6 +77,11 @@ def test_join_objects_hold_the_endpoint_the_ca_and_the_versions():
     )
     assert kubelet["cgroupDriver"] == "systemd"
     assert kubelet["authentication"]["anonymous"]["enabled"] is False
+    # A pod's 10.96.0.1:443 goes where its node reaches the API server.
+    api = by_name["EndpointSlice", "default", "kubernetes"]
+    assert api["metadata"]["labels"]["kubernetes.io/service-name"] == "kubernetes"
+    assert api["endpoints"] == [{"addresses": ["10.0.2.2"], "conditions": {"ready": True}}]
+    assert api["ports"] == [{"name": "https", "port": 6443, "protocol": "TCP"}]
 
 
 def test_anonymous_may_read_cluster_info_only_and_tokens_only_what_a_join_needs():

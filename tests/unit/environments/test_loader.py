@@ -70,7 +70,11 @@ def test_local_is_one_small_loopback_machine(shipped: Path) -> None:
     )
     assert (host.cpus, host.memory_mb, host.disk_gb) == (2, 16384, 60)
     assert env.host_pools[host.pool].cpu_overcommit == 8.0
-    assert {n: net.mode for n, net in env.networks.items()} == {"default": "user"}
+    # The node's isolated network has no route out either.
+    assert {n: net.mode for n, net in env.networks.items()} == {
+        "default": "user",
+        "nodes": "isolated",
+    }
     assert env.networks["default"].cidr is None  # removed by `cidr: null` over base
     assert env.settings["ssh_port_base"] == 2200
     assert env.settings["domain"] == "local.unkai"

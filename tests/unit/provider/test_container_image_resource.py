@@ -41,8 +41,9 @@ def test_component_inputs_are_what_unkai_render_shows(local):
         assert args.name == name
         assert args.dockerfile == render_dockerfile(image, local)
         assert args.tag == image_tag(image, local)
-        assert f"{args.name}:{args.tag}" == image_reference(image, local)
-        assert args.registry is None
+        # local's images go to unkai's registry, from which its VM node pulls them.
+        assert args.registry == "127.0.0.1:5000"
+        assert f"{args.registry}/{args.name}:{args.tag}" == image_reference(image, local)
 
 
 def test_the_base_is_a_slim_tree_of_its_own_not_the_vm_images_rootfs(local):

@@ -409,11 +409,11 @@ def _stack_resources(env_name: str, *, kubernetes: bool) -> list[tuple[str, Inpu
     """
     name, _, variant = env_name.partition("+")
     # ``<env>+unmanaged``: no management cluster, so ``up`` makes its groups' members.
-    # ``<env>+nodes``: its cluster's pool is one VM, joined with kubeadm.
+    # ``<env>+simulated``: its cluster's pool is simulated nodes (KWOK).
     overrides = {
         "": None,
         "unmanaged": {"settings": {"management_cluster": None}},
-        "nodes": VM_POOL,
+        "simulated": SIMULATED_POOL,
     }[variant]
     env = load_environment(name, root=ROOT, overrides=overrides)
     placement = place(env)
@@ -520,22 +520,14 @@ async def _registered(inputs: Inputs, state: type[State]) -> tuple[dict[str, Any
 
 # The Cluster kind is a control plane on this machine (loopback only): only local's
 # cluster is one. The other environments' stacks are built for their compute layer.
-KUBERNETES = {"local": True, "local+unmanaged": True, "local+nodes": True, "dev": False}
+KUBERNETES = {"local": True, "local+unmanaged": True, "local+simulated": True, "dev": False}
 
-VM_POOL = {
-    "networks": {"nodes": {"mode": "isolated", "cidr": "10.218.0.0/24"}},
-    "vm_images": {"node": {"version": "1", "kubernetes": "1.36.3", "profile": "lean"}},
-    "instance_templates": {
-        "node": {"machine_type": "custom-1-2048", "image": "node", "zone": "local",
-                 "networks": ["default", "nodes"]},
+SIMULATED_POOL = {
+    "clusters": {
+        "apps": {"node_pools": [{"name": "default", "machine_type": "e2-small", "size": 1}]}
     },
-    "clusters": {"apps": {"node_pools": [
-        {"name": "vms", "kind": "vm", "template": "node", "machine_type": "custom-1-2048",
-         "size": 1},
-    ]}},
-}  # fmt: skip
-"""What ``local+nodes`` adds to ``local``: its cluster's pool is one VM, on the user
-network and an isolated one (where the API server reaches its kubelet)."""
+}
+"""What ``local+simulated`` changes of ``local``: its cluster's pool is KWOK's."""
 
 
 @cache
@@ -554,24 +546,22 @@ def stack_props(env_name: str) -> tuple[tuple[str, str, dict[str, Any], frozense
         return tuple(asyncio.run(build()))
 
 
-def test_the_local_stack_registers_every_kind_but_networks():
+def test_the_local_stack_registers_every_kind():
     tokens = {token for token, *_ in stack_props("local")}
-    # local's only network is QEMU user mode: no libvirt network to create; its group's
-    # members are the operator's, or instances when no operator keeps them.
-    assert tokens == set(HANDLERS) - {kinds.NetworkInputs.token, kinds.VmNodeInputs.token}
+    # local's pool is one VM: a VmNode instead of a NodePool; its group's members are the
+    # operator's, or instances when no operator keeps them.
+    assert tokens == set(HANDLERS) - {kinds.NodePoolInputs.token}
     unmanaged = {token for token, *_ in stack_props("local+unmanaged")}
     assert unmanaged == set(HANDLERS) - {
-        kinds.NetworkInputs.token,
+        kinds.NodePoolInputs.token,
         kinds.InstanceGroupManagerInputs.token,
-        kinds.VmNodeInputs.token,
     }
     assert kinds.NetworkInputs.token in {token for token, *_ in stack_props("dev")}
-    # local's pool is simulated; a vm pool's nodes are VmNodes instead of a NodePool.
-    nodes = {token for token, *_ in stack_props("local+nodes")}
-    assert kinds.VmNodeInputs.token in nodes and kinds.NodePoolInputs.token not in nodes
+    simulated = {token for token, *_ in stack_props("local+simulated")}
+    assert kinds.NodePoolInputs.token in simulated and kinds.VmNodeInputs.token not in simulated
 
 
-@pytest.mark.parametrize("env_name", ["local", "local+unmanaged", "local+nodes", "dev"])
+@pytest.mark.parametrize("env_name", ["local", "local+unmanaged", "local+simulated", "dev"])
 def test_stack_props_pass_the_provider_check(env_name):
     for token, name, values, secrets in stack_props(env_name):
         # What the engine hands the provider: numbers as floats, secrets flagged.

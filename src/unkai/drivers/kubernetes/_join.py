@@ -11,6 +11,9 @@ for joining nodes is put there by :func:`join_objects` (server-side apply, idemp
 - the RBAC ``kubeadm init`` makes: what a bootstrap token may read and request, the
   automatic approval of a node's client certificates, and kube-proxy's rights for nodes
   (kube-proxy runs with its node's credentials, not as a DaemonSet);
+- the endpoint of the ``kubernetes`` Service, where a pod reaches the API server: the
+  API server runs with ``--endpoint-reconciler-type=none`` (its own address is loopback),
+  so the EndpointSlice names where the nodes reach it;
 - a bootstrap token (:func:`token_secret`): the only secret a joining node is given.
 
 A VM joins with :func:`join_vm`: ``playbooks/k8s-node.yml`` run by Ansible over SSH,
@@ -298,7 +301,31 @@ def join_objects(
         ),
         # kube-proxy runs beside the kubelet with the node's credentials.
         _binding("unkai:node-proxier", None, "system:node-proxier", [nodes]),
+        _api_endpoint(endpoint_host_port),
     )
+
+
+def _api_endpoint(endpoint_host_port: str) -> dict[str, Any]:
+    """The EndpointSlice of the ``kubernetes`` Service, where its node reaches the API server.
+
+    A pod's ``10.96.0.1:443`` goes there.
+    """
+    host, _, port = endpoint_host_port.rpartition(":")
+    return {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {
+            "name": "kubernetes",
+            "namespace": "default",
+            "labels": {
+                "kubernetes.io/service-name": "kubernetes",
+                "endpointslice.kubernetes.io/managed-by": "unkai.dev",
+            },
+        },
+        "addressType": "IPv4",
+        "endpoints": [{"addresses": [host], "conditions": {"ready": True}}],
+        "ports": [{"name": "https", "port": int(port), "protocol": "TCP"}],
+    }
 
 
 def apply_join_objects(

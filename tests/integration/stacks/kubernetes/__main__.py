@@ -1,4 +1,6 @@
-"""Test stack: the local environment's cluster, node pools, images and workloads — no VMs.
+"""Test stack: the local environment's cluster, images and workloads — no VMs.
+
+Its node pool is simulated (KWOK) and its images stay on this machine.
 
 Config: ``cluster`` (the cluster's name, unique per run, so a deployed ``apps`` is never
 touched), ``port`` (its API server port), ``stateRoot`` (where clusters keep state),
@@ -14,6 +16,7 @@ import pulumi
 
 from unkai.components import ContainerImage, add_kubernetes, container_image_inputs
 from unkai.environments import load_environment
+from unkai.model import NodePool
 
 config = pulumi.Config()
 root = Path(__file__).resolve().parents[4]
@@ -21,10 +24,9 @@ env = load_environment("local", root=root)
 prefix = config.require("prefix")
 
 source = env.clusters["apps"]
-pools = list(source.node_pools)
-if config.get_int("poolSize") is not None:
-    size = config.require_int("poolSize")
-    pools[0] = pools[0].model_copy(update={"size": size, "min_size": size, "max_size": size})
+# Simulated nodes (local's own pool is a VM: tests/integration/test_vm_nodes.py runs one).
+size = config.get_int("poolSize") or 1
+pools = [NodePool(name="default", machine_type="e2-small", size=size)]
 cluster = source.model_copy(
     update={
         "name": config.require("cluster"),
@@ -35,7 +37,7 @@ cluster = source.model_copy(
     }
 )
 images = {
-    f"{prefix}{name}": image.model_copy(update={"name": f"{prefix}{name}"})
+    f"{prefix}{name}": image.model_copy(update={"name": f"{prefix}{name}", "registry": None})
     for name, image in env.container_images.items()
 }
 workloads = {}
