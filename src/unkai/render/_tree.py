@@ -110,7 +110,7 @@ def render_tree(
         ansible/inventory.yml
         ansible/host_vars/<host>.yml
         kubernetes/<cluster>/<workload>/{deployment,service,hpa,pdb}.yaml
-        kubernetes/<cluster>/nodepool-<pool>.yaml
+        kubernetes/<cluster>/nodepool-<pool>.yaml     (simulated pools)
         kubernetes/<management cluster>/instancegroup-<group>.yaml
         index.json
 
@@ -166,7 +166,8 @@ def render_tree(
         for file, text in manifests.items():
             tree[PurePosixPath("kubernetes", workload.cluster, workload.name, file)] = text
     for cluster in env.clusters.values():
-        for pool in cluster.node_pools:
+        # A vm pool's nodes are instances: their domains and cloud-init above.
+        for pool in (p for p in cluster.node_pools if p.kind == "simulated"):
             tree[PurePosixPath(node_pool_file(cluster.name, pool.name))] = render_node_pool(
                 cluster.name, pool, env, templates=templates
             )

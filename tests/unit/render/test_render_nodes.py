@@ -17,6 +17,7 @@ from unkai.render import (
     node_of,
     node_pod_cidrs,
     render_network_config,
+    render_tree,
     render_user_data,
     sandbox_image,
 )
@@ -99,3 +100,12 @@ def test_a_node_network_without_a_static_address_left_is_a_render_error():
     (node,) = [i for i in env.all_instances() if i.name == "apps-vms-2"]
     with pytest.raises(RenderError, match=r"network nodes \(10\.218\.0\.0/29\) has fewer static"):
         render_network_config(node, env)
+
+
+def test_a_vm_pool_renders_as_its_nodes_instances_not_as_a_node_pool_object():
+    # What render writes is what up applies: a VmNode per VM, no NodePool object.
+    tree = {
+        str(path) for path in render_tree(load_environment("local", root=ROOT), accelerator="tcg")
+    }
+    assert not any(path.startswith("kubernetes/apps/nodepool-") for path in tree)
+    assert {"libvirt/domains/apps-default-0.xml", "cloud-init/apps-default-0/user-data"} <= tree
