@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pulumi.automation import OpType, StepEventMetadata, StepEventStateMetadata
 
-from unkai.cli.drift import GONE, SECRET, UNKNOWN, drift_report, step_changes
+from unkai.cli.drift import GONE, LAYERS, SECRET, UNKNOWN, drift_report, step_changes
+from unkai.provider.resources import ALL
 
 PREFIX = "urn:pulumi:local::cloud::unkai:index:Cloud$"
 
@@ -171,3 +172,7 @@ def test_the_latest_report_is_kept_and_read_back_whole(tmp_path):
     path = keep_report(tmp_path, report, when=when)
     assert path == tmp_path / ".unkai" / "drift" / "local.json"
     assert latest_report(tmp_path, "local") == (report, "2026-12-06T09:00:00+00:00")
+
+
+def test_every_kind_the_provider_serves_has_a_drift_layer():
+    assert {resource.inputs_model.token for resource in ALL} == set(LAYERS)

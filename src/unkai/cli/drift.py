@@ -59,6 +59,7 @@ LAYERS: Mapping[str, str] = {
     "unkai:compute:Volume": "vms",
     "unkai:kubernetes:Cluster": "kubernetes",
     "unkai:kubernetes:NodePool": "kubernetes",
+    "unkai:kubernetes:VmNode": "kubernetes",
     "unkai:kubernetes:Workload": "kubernetes",
     "unkai:local:File": "files",
 }
