@@ -19,7 +19,10 @@ source = env.container_images[config.get("image") or "api"]
 variables = dict(source.variables)
 if config.get("port"):
     variables["port"] = config.require("port")
-image = source.model_copy(update={"name": config.require("name"), "variables": variables})
+# Kept on this machine: local's images go to unkai's registry, a test's own do not.
+image = source.model_copy(
+    update={"name": config.require("name"), "variables": variables, "registry": None}
+)
 env = env.model_copy(update={"container_images": {**env.container_images, image.name: image}})
 
 built = ContainerImage(image.name, container_image_inputs(image, env))
