@@ -507,8 +507,8 @@ class _References:
         ):
             return
         template = env.instance_templates[str(pool.template)]
-        user = [n for n in template.networks if getattr(env.networks.get(n), "mode", "") == "user"]
-        if not user or env.node_network(template.name) is None:
+        modes = {env.networks[n].mode for n in template.networks if n in env.networks}
+        if "user" not in modes or env.node_network(template.name) is None:
             self.problems.append(
                 ReferenceProblem(
                     f"{path}.template",
