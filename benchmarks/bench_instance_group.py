@@ -53,7 +53,9 @@ def bench_env(members: int, rollout: str = "1") -> model.Environment:
         settings={**data["settings"], "ssh_port_base": 2340, "management_cluster": "apps"},
     )
     # The cluster only hosts the operator: a simulated pool, not local's VM node.
-    data["clusters"]["apps"]["node_pools"] = [{"name": "default", "machine_type": "e2-small"}]
+    data["clusters"]["apps"]["node_pools"] = [
+        {"name": "default", "machine_type": "e2-small", "size": 1}
+    ]
     data["instance_templates"]["web"].update(
         machine_type="custom-1-512", metadata={"rollout": rollout}
     )

@@ -85,7 +85,9 @@ def group_env(
         settings={**data["settings"], "ssh_port_base": 2320, "management_cluster": "apps"},
     )
     # The cluster only hosts the operator: a simulated pool, not local's VM node.
-    data["clusters"]["apps"]["node_pools"] = [{"name": "default", "machine_type": "e2-small"}]
+    data["clusters"]["apps"]["node_pools"] = [
+        {"name": "default", "machine_type": "e2-small", "size": 1}
+    ]
     # local's web template has a secret env of its own (the e2e test's): replaced here.
     secrets = {TOKEN: "group-token"} if name == "ig" else {}
     data["instance_templates"]["web"].update(
