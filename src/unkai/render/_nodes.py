@@ -95,7 +95,13 @@ def node_address(env: Environment, name: str) -> tuple[str, ipaddress.IPv4Interf
     assert net is not None and network.gateway and network.dhcp_start and network.dhcp_end
     start, end = (ipaddress.IPv4Address(a) for a in (network.dhcp_start, network.dhcp_end))
     gateway = ipaddress.IPv4Address(network.gateway)
-    nodes = [n.name for n in env.node_instances() if _node_network(env, n.name) == network_name]
+    nodes = sorted(
+        node
+        for cluster_name, cluster in env.clusters.items()
+        for other in cluster.node_pools
+        if other.kind == "vm" and env.node_network(str(other.template)) == network_name
+        for node in other.node_names(cluster_name)
+    )
     index = nodes.index(name)
     free = (a for a in net.hosts() if a != gateway and not start <= a <= end)
     for position, address in enumerate(free):
@@ -105,11 +111,6 @@ def node_address(env: Environment, name: str) -> tuple[str, ipaddress.IPv4Interf
         f"network {network_name} ({network.cidr}) has fewer static addresses (below its"
         f" DHCP range {start}..{end}) than its {len(nodes)} nodes"
     )
-
-
-def _node_network(env: Environment, name: str) -> str | None:
-    found = node_of(env, name)
-    return None if found is None else env.node_network(str(found[1].template))
 
 
 def sandbox_image() -> str:
