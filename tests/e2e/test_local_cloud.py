@@ -26,7 +26,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,6 +37,7 @@ from pulumi import automation as auto
 from unkai import render
 from unkai.cli.cloud import cloud_stack
 from unkai.console._app import REFRESH_SECONDS
+from unkai.drivers import docker as engine
 from unkai.drivers.kubernetes import (
     plan_objects,
     read_instance_group,
@@ -399,27 +399,13 @@ def pinned(manifest: dict) -> dict:
     if manifest["kind"] != "Deployment":
         return manifest
     out = json.loads(json.dumps(manifest))
-    for container in out["spec"]["template"]["spec"]["containers"]:
-        repository, _, tag = container["image"].rpartition(":")
-        registry, _, name = repository.partition("/")
-        if registry != REGISTRY:
-            continue
-        head = urllib.request.Request(
-            f"http://{registry}/v2/{name}/manifests/{tag}",
-            method="HEAD",
-            headers={"Accept": ", ".join(MANIFEST_TYPES)},
-        )
-        with urllib.request.urlopen(head, timeout=10) as reply:
-            container["image"] = f"{repository}@{reply.headers['Docker-Content-Digest']}"
+    with engine.session() as client:
+        for container in out["spec"]["template"]["spec"]["containers"]:
+            repository = container["image"].rpartition(":")[0]
+            if repository.partition("/")[0] == REGISTRY:
+                digest = engine.registry_digest(client, container["image"])
+                container["image"] = f"{repository}@{digest}"
     return out
-
-
-MANIFEST_TYPES = (
-    "application/vnd.docker.distribution.manifest.v2+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.oci.image.index.v1+json",
-)
 
 
 def test_ssh_with_the_key_from_cloud_init(stack):

@@ -857,14 +857,26 @@ def push_image(client: Any, plan: PushPlan, *, say: Progress = _ignore) -> str:
     return digests[0]
 
 
-def in_registry(client: Any, reference: str) -> bool:
-    """Whether the registry of ``reference`` has it (asked through the engine)."""
+def registry_digest(client: Any, reference: str) -> str | None:
+    """The digest the registry of ``reference`` serves for it (asked through the engine).
+
+    Returns:
+        ``sha256:...``, or ``None`` when the registry has no such image.
+
+    Raises:
+        DriverError: the registry could not be asked.
+    """
     try:
-        client.api.inspect_distribution(reference)
+        found = client.api.inspect_distribution(reference)
     except docker.errors.NotFound:
-        return False
+        return None
     except docker.errors.APIError as err:
         if err.status_code in (401, 403, 404) or "manifest unknown" in str(err):
-            return False
+            return None
         raise DriverError(f"cannot ask the registry for {reference}: {err}") from err
-    return True
+    return str(found["Descriptor"]["digest"])
+
+
+def in_registry(client: Any, reference: str) -> bool:
+    """Whether the registry of ``reference`` has it (asked through the engine)."""
+    return registry_digest(client, reference) is not None
