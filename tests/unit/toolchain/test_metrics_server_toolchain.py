@@ -5,10 +5,7 @@ No build runs here; ``tests/unit/toolchain`` stays off the network.
 
 from __future__ import annotations
 
-import stat
 from pathlib import Path
-
-import pytest
 
 from unkai.toolchain import (
     find_metrics_server,
@@ -47,35 +44,21 @@ def test_the_wrapper_requires_the_module_at_the_pin_and_builds_its_command():
     assert argv[-3:] == ["-o", "/out/metrics-server", package]
 
 
-def _fake(folder: Path, output: str) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "metrics-server"
-    path.write_text(f"#!/bin/sh\necho '{output}'\n")
-    path.chmod(path.stat().st_mode | stat.S_IEXEC)
-    return path
-
-
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("UNKAI_CACHE_DIR", str(tmp_path))
-    return tmp_path / "toolchain"
-
-
-def test_the_cache_counts_only_when_the_binary_reports_the_pinned_version(cache):
+def test_the_cache_counts_only_when_the_binary_reports_the_pinned_version(cache, fake_binary):
     folder = cache / "metrics-server-0.8.0" / "bin"
     assert metrics_server_bin("0.8.0") == folder
     assert find_metrics_server("0.8.0") is None  # nothing built
-    _fake(folder, "v0.0.0-master+$Format:%H$")  # built without the stamp
+    fake_binary(folder, "metrics-server", "v0.0.0-master+$Format:%H$")  # built without the stamp
     assert find_metrics_server("0.8.0") is None
-    binary = _fake(folder, "v0.8.0")
+    binary = fake_binary(folder, "metrics-server", "v0.8.0")
     assert find_metrics_server("0.8.0") == binary
     assert find_metrics_server("0.8.1") is None
 
 
-def test_doctor_shows_it_built_or_built_on_first_use(cache):
+def test_doctor_shows_it_built_or_built_on_first_use(cache, fake_binary):
     check = check_metrics_server()
     assert check.ok and check.detail == f"{metrics_server_version()} (built on first use)"
-    _fake(metrics_server_bin(), f"v{metrics_server_version()}")
+    fake_binary(metrics_server_bin(), "metrics-server", f"v{metrics_server_version()}")
     check = check_metrics_server()
     assert check.ok and check.detail.endswith(f"({metrics_server_bin().parent})")
     assert metrics_server_bin().is_relative_to(cache)

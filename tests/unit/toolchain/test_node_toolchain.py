@@ -5,7 +5,6 @@ The builds themselves run in ``tests/integration/test_node_image.py``.
 
 from __future__ import annotations
 
-import stat
 from pathlib import Path
 
 import pytest
@@ -47,32 +46,19 @@ def test_containerd_is_built_static_without_the_snapshotters_a_node_does_not_use
     assert "-X github.com/containerd/containerd/v2/version.Version=v2.4.2" in tool.ldflags
 
 
-def _fake(folder: Path, name: str, output: str) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
-    path.write_text(f"#!/bin/sh\necho '{output}'\n")
-    path.chmod(path.stat().st_mode | stat.S_IEXEC)
-
-
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("UNKAI_CACHE_DIR", str(tmp_path))
-    return tmp_path / "toolchain"
-
-
-def test_the_cache_counts_only_when_every_binary_reports_its_version(cache):
+def test_the_cache_counts_only_when_every_binary_reports_its_version(cache, fake_binary):
     kube = cache / "kubernetes-node-1.36.3" / "bin"
     ctrd = cache / "containerd-2.4.2" / "bin"
-    _fake(kube, "kubelet", "Kubernetes v1.36.3")
-    _fake(kube, "kube-proxy", "Kubernetes v1.36.3")
-    _fake(kube, "kubeadm", "v1.36.3")
-    _fake(ctrd, "containerd", "containerd github.com/containerd/containerd/v2 v2.4.2")
+    fake_binary(kube, "kubelet", "Kubernetes v1.36.3")
+    fake_binary(kube, "kube-proxy", "Kubernetes v1.36.3")
+    fake_binary(kube, "kubeadm", "v1.36.3")
+    fake_binary(ctrd, "containerd", "containerd github.com/containerd/containerd/v2 v2.4.2")
     assert find_node("1.36.3", "2.4.2") is None  # no shim yet
-    _fake(ctrd, "containerd-shim-runc-v2", "containerd-shim-runc-v2:\n  Version:  v2.4.2")
+    fake_binary(ctrd, "containerd-shim-runc-v2", "containerd-shim-runc-v2:\n  Version:  v2.4.2")
     found = find_node("1.36.3", "2.4.2")
     assert found is not None
     assert sorted(found.files()) == sorted([*NODE_KUBE_BINARIES, *CONTAINERD_BINARIES])
-    _fake(kube, "kubelet", "Kubernetes v1.36.2")
+    fake_binary(kube, "kubelet", "Kubernetes v1.36.2")
     assert find_node("1.36.3", "2.4.2") is None
     assert _node.node_kube_bin("1.36.3") == kube
 
