@@ -414,11 +414,10 @@ class ControlPlane:
         """Stop a metrics-server started while the cluster had VM nodes."""
         from unkai.toolchain import metrics_server_bin
 
-        pid_file = self.state_dir / "run" / "metrics-server.pid"
-        pid = running_pid(pid_file, str(metrics_server_bin() / "metrics-server"))
-        if pid is not None:
-            terminate([pid])
-        pid_file.unlink(missing_ok=True)
+        _end(
+            self.state_dir / "run" / "metrics-server.pid",
+            str(metrics_server_bin() / "metrics-server"),
+        )
 
     def _launch(self, component: Component) -> tuple[Component, int]:
         pid = launch(
@@ -473,11 +472,8 @@ class ControlPlane:
         # In reverse start order, each awaited: etcd outliving its clients keeps the
         # API server's shutdown clean.
         for component in reversed(plan.components):
-            pid = running_pid(component.pid_file, component.argv[0])
-            if pid is not None:
-                terminate([pid])
+            if _end(component.pid_file, component.argv[0]):
                 stopped.append(component.name)
-            component.pid_file.unlink(missing_ok=True)
         return tuple(reversed(stopped))
 
     def remove(self) -> None:
@@ -493,6 +489,22 @@ class ControlPlane:
             return
         except OSError as err:
             raise DriverError(f"cannot delete {self.state_dir}: {err}") from err
+
+
+def _end(pid_file: Path, binary: str) -> bool:
+    """Stop the process of ``pid_file`` if it runs ``binary``, and forget it.
+
+    Returns:
+        Whether one was running.
+
+    Raises:
+        DriverError: it survived SIGKILL.
+    """
+    pid = running_pid(pid_file, binary)
+    if pid is not None:
+        terminate([pid])
+    pid_file.unlink(missing_ok=True)
+    return pid is not None
 
 
 def _write_private(path: Path, text: str) -> None:
