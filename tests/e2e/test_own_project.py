@@ -8,6 +8,7 @@ project deploys its own Dockerfile template and its own image playbook on this m
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -22,8 +23,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import commands
 from commands import clean_env, ok
 
+from unkai.drivers import libvirt
+from unkai.render import STORAGE_POOL, owned_by
+
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = Path(sys.executable)
+LOCAL_URI = "qemu:///system"
 
 
 def run(*argv: str | Path, cwd: Path, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
@@ -105,9 +110,28 @@ def test_smoke_runs_from_the_project(venv: Path, project: Path):
     assert "smoke ok" in ok(unkai(venv, project, "smoke"))
 
 
+def sweep_an_earlier_run(project: str, env: str) -> list[str]:
+    """Remove what a run of this module killed before its destroy left on this machine.
+
+    Every run makes a new project of the same name, with new keys: the domain an earlier
+    run left is not this run's, and ``up`` rightly refuses to take it over. The sweep is
+    ``destroy``'s own (:meth:`unkai.drivers.libvirt.Session.sweep`): only objects whose
+    metadata and names are ``project``'s ``env``'s go.
+    """
+    with libvirt.session(LOCAL_URI) as conn:
+        removed, _ = conn.sweep(
+            env, project=project, pool=STORAGE_POOL,
+            owns=functools.partial(owned_by, f"{project}-{env}"),
+        )  # fmt: skip
+    return removed
+
+
 @pytest.fixture(scope="module")
 def deployed(venv: Path, project: Path) -> Iterator[Path]:
     """The project deployed on ``local``; destroyed after the module's tests."""
+    swept = sweep_an_earlier_run(project.name, "local")
+    if swept:
+        print(f"removed what an earlier run left: {', '.join(swept)}")
     try:
         shown = ok(unkai(venv, project, "up", "local"))
         assert "app" in shown
