@@ -26,12 +26,17 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import libvirt
 import pytest
 import yaml
+from lightkube import Client
+from lightkube.models.core_v1 import Container, PodSpec, SecurityContext
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.autoscaling_v2 import HorizontalPodAutoscaler
+from lightkube.resources.core_v1 import Node, Pod, Service
 from pulumi import automation as auto
 
 from unkai import render
@@ -39,6 +44,7 @@ from unkai.cli.cloud import cloud_stack
 from unkai.console._app import REFRESH_SECONDS
 from unkai.drivers import docker as engine
 from unkai.drivers.kubernetes import (
+    kube_client,
     plan_objects,
     read_instance_group,
     read_node_pool,
@@ -54,8 +60,10 @@ from unkai.provider.resources import ALL
 from unkai.render import STORAGE_POOL
 from unkai.toolchain import (
     LIBVIRTD,
+    containerd_version,
     ensure_running,
     kubernetes_bin,
+    kubernetes_version,
     leftovers,
     operator_key,
     state_dir,
@@ -469,6 +477,212 @@ def pool_path() -> str:
     finally:
         conn.close()
     return xml.split("<path>", 1)[1].split("</path>", 1)[0]
+
+
+# --- The node pool's VM: a real kubelet runs the workloads ---------------------------
+
+NODE = "apps-default-0"
+NODE_IP = "10.217.0.2"  # the first address of the `nodes` network below its DHCP range
+MEMORY_LIMIT = 256 * 1024 * 1024  # api's limits.memory
+
+
+@pytest.fixture(scope="module")
+def kubeconfig(stack) -> Path:
+    return Path(stack.outputs()["clusters"].value["apps"]["kubeconfig"])
+
+
+@pytest.fixture(scope="module")
+def client(kubeconfig: Path) -> Iterator[Client]:
+    kube = kube_client(kubeconfig)
+    try:
+        yield kube
+    finally:
+        kube.close()
+
+
+def kubectl(kubeconfig: Path, *args: str) -> str:
+    argv = [kubernetes_bin() / "kubectl", f"--kubeconfig={kubeconfig}", "--request-timeout=60s"]
+    return ok(run(*argv, *args, cwd=ROOT, timeout=120))
+
+
+def on_node(command: str) -> str:
+    """``command`` run on the node VM through ``unkai ssh`` (its printed host key pinned)."""
+    return ok(unkai("ssh", ENV, NODE, "sh", "-c", shlex.quote(command), timeout=300))
+
+
+def pods_of(client: Client, workload: str) -> list[Pod]:
+    return list(client.list(Pod, namespace="default", labels={"app.kubernetes.io/name": workload}))
+
+
+def pod_of(client: Client, workload: str) -> Pod:
+    (pod,) = pods_of(client, workload)
+    return pod
+
+
+def wait_for(what: str, check: Callable[[], bool], *, timeout: float) -> float:
+    """Seconds until ``check()`` held, polled every second; fails after ``timeout``."""
+    start = time.monotonic()
+    while not check():
+        assert time.monotonic() - start < timeout, f"{what}: not within {timeout:.0f} s"
+        time.sleep(1)
+    return time.monotonic() - start
+
+
+def test_the_node_vm_joined_and_runs_the_pods_pulled_by_digest(client: Client):
+    node = client.get(Node, NODE)
+    assert node.status is not None and node.status.nodeInfo is not None
+    info = node.status.nodeInfo
+    assert info.kubeletVersion == f"v{kubernetes_version()}"
+    assert info.containerRuntimeVersion == f"containerd://{containerd_version()}"
+    assert {c.type: c.status for c in node.status.conditions or ()}["Ready"] == "True"
+    assert node.metadata is not None and node.metadata.labels is not None
+    assert node.metadata.labels["unkai.dev/node-pool"] == "default"
+    assert "kwok.x-k8s.io/node" not in (node.metadata.annotations or {})  # a real kubelet
+    for workload in ("api", "worker"):
+        pod = pod_of(client, workload)
+        assert pod.spec is not None and pod.spec.nodeName == NODE
+        (container,) = pod.spec.containers
+        assert container.image is not None
+        assert container.image.startswith(f"127.0.0.1:5000/{workload}@sha256:"), container.image
+        assert pod.status is not None and pod.status.phase == "Running", workload
+        (status,) = pod.status.containerStatuses or ()
+        assert status.ready, f"{workload} never became ready"  # api's probe, by the kubelet
+        assert status.imageID.endswith(container.image.rpartition("@")[2])
+
+
+def test_the_memory_limit_is_the_containers_cgroup_and_it_runs_unprivileged(client: Client):
+    pod = pod_of(client, "api")
+    assert pod.metadata is not None and pod.status is not None
+    uid = str(pod.metadata.uid).replace("-", "_")
+    (status,) = pod.status.containerStatuses or ()
+    container_id = str(status.containerID).rpartition("://")[2]
+    found = on_node(
+        f"sudo cat /sys/fs/cgroup/kubepods.slice/kubepods-burstable.slice/"
+        f"kubepods-burstable-pod{uid}.slice/cri-containerd-{container_id}.scope/memory.max"
+    )
+    assert int(found) == MEMORY_LIMIT
+    users = on_node("ps -o uid= -C perl").split()
+    assert users and "0" not in users, users  # the restricted security context held
+
+
+def test_the_api_server_reaches_the_kubelet_for_exec_and_logs(client: Client, kubeconfig: Path):
+    node = client.get(Node, NODE)
+    addresses = {a.type: a.address for a in node.status.addresses or ()}  # type: ignore[union-attr]
+    assert addresses["InternalIP"] == NODE_IP  # its static address on the node network
+    api = pod_of(client, "api").metadata.name  # type: ignore[union-attr]
+    assert kubectl(kubeconfig, "exec", api, "--", "id", "-u").strip() == "10001"
+    assert kubectl(kubeconfig, "exec", api, "--", "cat", "/proc/1/cgroup").strip() == "0::/"
+    assert "api listening on 8080" in kubectl(kubeconfig, "logs", api, "--tail=50")
+    worker = pod_of(client, "worker").metadata.name  # type: ignore[union-attr]
+    assert "worker alive on queue jobs" in kubectl(kubeconfig, "logs", worker)
+
+
+PROBE = r"""
+use IO::Socket::INET;
+sub ask {
+    my ($to, $want, $code) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => $to, Timeout => 10) or exit $code;
+    print $s "GET / HTTP/1.0\r\n\r\n";
+    my $r = join('', <$s>);
+    exit $code + 1 unless $r =~ $want;
+}
+ask("@API_SERVICE@:80", qr{^HTTP/1.0 200.*ok}s, 2);
+# The API server's TLS port answers plain HTTP with a 400 of its own.
+ask("$ENV{KUBERNETES_SERVICE_HOST}:$ENV{KUBERNETES_SERVICE_PORT}",
+    qr{HTTP request to an HTTPS server}, 4);
+"""
+"""Exit 0: ``api``'s Service answered; 2/3: it did not connect/answer; 4/5: the same
+for the ``kubernetes`` Service (the API server, through the node's user network)."""
+
+
+def test_services_answer_a_pod_through_kube_proxy_the_api_server_too(client: Client):
+    service = client.get(Service, "api", namespace="default")
+    assert service.spec is not None and service.spec.clusterIP
+    image = pod_of(client, "api").spec.containers[0].image  # type: ignore[union-attr]
+    command = ["perl", "-e", PROBE.replace("@API_SERVICE@", service.spec.clusterIP)]
+    unprivileged = SecurityContext(
+        runAsNonRoot=True, runAsUser=10001, allowPrivilegeEscalation=False
+    )
+    client.create(
+        Pod(
+            metadata=ObjectMeta(name="asks-api", namespace="default"),
+            spec=PodSpec(
+                restartPolicy="Never",
+                containers=[
+                    Container(
+                        name="ask", image=image, command=command, securityContext=unprivileged
+                    )
+                ],
+            ),
+        )
+    )
+    try:
+
+        def ended() -> bool:
+            status = client.get(Pod, "asks-api", namespace="default").status
+            return status is not None and status.phase in ("Succeeded", "Failed")
+
+        wait_for("the asking pod's end", ended, timeout=180)
+        pod = client.get(Pod, "asks-api", namespace="default")
+    finally:
+        client.delete(Pod, "asks-api", namespace="default", grace_period=0)
+    (status,) = pod.status.containerStatuses or ()  # type: ignore[union-attr]
+    assert status.state is not None and status.state.terminated is not None
+    assert status.state.terminated.exitCode == 0, PROBE
+
+
+def test_the_api_server_listens_on_loopback_alone(kubeconfig: Path):
+    server = yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
+    port = int(server.rsplit(":", 1)[1])
+    listeners = ok(run("ss", "-Hltn", f"sport = :{port}", cwd=ROOT)).splitlines()
+    assert {line.split()[3] for line in listeners if line.strip()} == {f"127.0.0.1:{port}"}
+
+
+LOAD_SECONDS = 90
+
+
+def test_the_hpa_scales_the_worker_out_under_cpu_load_and_back_in(client: Client, kubeconfig: Path):
+    """metrics-server scrapes the kubelet; the HPA reads metrics.k8s.io through the API
+    server, adds a worker while one burns CPU, and removes it once the load stopped."""
+
+    def hpa() -> HorizontalPodAutoscaler:
+        return client.get(HorizontalPodAutoscaler, "worker", namespace="default")
+
+    def measured() -> bool:
+        metrics = hpa().status.currentMetrics or ()  # type: ignore[union-attr]
+        return any(
+            m.resource and m.resource.current.averageUtilization is not None for m in metrics
+        )
+
+    wait_for("the HPA's first CPU reading", measured, timeout=180)
+    assert hpa().status.currentReplicas == 1  # type: ignore[union-attr]
+    pod = pod_of(client, "worker").metadata.name  # type: ignore[union-attr]
+    # In the background, its streams closed: kubectl exec returns at once.
+    burn = (
+        "fork and exit; close STDIN; close STDOUT; close STDERR;"
+        f" my $t = time + {LOAD_SECONDS}; 1 while time < $t"
+    )
+    loaded = time.monotonic()
+    kubectl(kubeconfig, "exec", pod, "--", "perl", "-e", burn)
+    assert time.monotonic() - loaded < LOAD_SECONDS / 2, "kubectl exec waited for the load"
+
+    def two_ready() -> bool:
+        ready = [
+            p for p in pods_of(client, "worker")
+            for c in (p.status.conditions or ()) if c.type == "Ready" and c.status == "True"
+        ]  # fmt: skip
+        return len(ready) == 2
+
+    wait_for("a second ready worker", two_ready, timeout=LOAD_SECONDS + 60)
+    out = time.monotonic() - loaded
+    assert hpa().status.desiredReplicas == 2  # type: ignore[union-attr]  # max_replicas
+    ended = loaded + LOAD_SECONDS
+    left = max(0.0, ended - time.monotonic())
+    wait_for("back to one worker", lambda: len(pods_of(client, "worker")) == 1, timeout=left + 300)
+    back = time.monotonic() - ended
+    print(f"\nHPA: 2 workers ready {out:.0f} s after the load began; 1 again"
+          f" {back:.0f} s after it ended")  # fmt: skip
+    assert hpa().status.desiredReplicas == 1  # type: ignore[union-attr]  # its status may lag
 
 
 def test_second_up_changes_nothing(stack):

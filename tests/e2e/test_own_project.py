@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 import yaml
 
+from unkai.drivers import libvirt
+from unkai.render import STORAGE_POOL, owned_by
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import commands
 from commands import clean_env, ok
-
-from unkai.drivers import libvirt
-from unkai.render import STORAGE_POOL, owned_by
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = Path(sys.executable)

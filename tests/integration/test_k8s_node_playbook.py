@@ -1,8 +1,9 @@
 """The kubeadm node playbook and the node image's: linted, syntax-checked, the join rendered.
 
-The join itself runs for real against a VM in ``tests/integration/test_vm_nodes.py``;
-here: ansible-lint's production profile on both playbooks, ``ansible-playbook
---syntax-check``, and the JoinConfiguration the role templates from its variables.
+The join itself runs for real against ``local``'s node VM in
+``tests/e2e/test_local_cloud.py``; here: ansible-lint's production profile on both
+playbooks, ``ansible-playbook --syntax-check``, and the JoinConfiguration the role
+templates from its variables.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ env = load_environment("local", root=root)
 prefix = config.require("prefix")
 
 source = env.clusters["apps"]
-# Simulated nodes (local's own pool is a VM: tests/integration/test_vm_nodes.py runs one).
+# Simulated nodes (local's own pool is a VM: tests/e2e/test_local_cloud.py checks it).
 size = config.get_int("poolSize") or 1
 pools = [NodePool(name="default", machine_type="e2-small", size=size)]
 cluster = source.model_copy(
