@@ -18,6 +18,7 @@ __all__ = [
     "DNS_NAME",
     "LABEL_NAME",
     "LABEL_PREFIX",
+    "MAX_MEMBERS",
     "NAME_PATTERN",
     "NAME_RULE",
     "DnsLabel",
@@ -155,6 +156,11 @@ Metadata = Annotated[Mapping[str, str], AfterValidator(_metadata)]
 """Free string key/value pairs (GCE instance metadata), sorted by key."""
 
 
+MAX_MEMBERS = 1000
+"""Most members an instance group or node pool may have: every member is named, placed and
+rendered when an environment loads, so a size must be one a cloud could hold."""
+
+
 def size_bound(value: int, info: ValidationInfo) -> int:
     """Validate ``min_size``/``max_size``: the default ``-1`` becomes the field ``size``.
 
@@ -166,11 +172,13 @@ def size_bound(value: int, info: ValidationInfo) -> int:
         The bound.
 
     Raises:
-        ValueError: The bound is negative.
+        ValueError: The bound is negative or above :data:`MAX_MEMBERS`.
     """
     if value == -1:
         # Without a valid size its own error is reported; keep the placeholder quiet.
         return int(info.data["size"]) if "size" in info.data else value
     if value < 0:
         raise ValueError(f"{info.field_name} must be ≥ 0")
+    if value > MAX_MEMBERS:
+        raise ValueError(f"{info.field_name} must be ≤ {MAX_MEMBERS}")
     return value

@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import Field, JsonValue, ValidationInfo, field_validator, model_validator
 
 from unkai.model._base import (
+    MAX_MEMBERS,
     DnsLabel,
     Labels,
     Metadata,
@@ -200,9 +201,14 @@ class Instance(_InstanceProperties):
 class UpdatePolicy(UnkaiModel):
     """How a rolling update replaces the members of an instance group."""
 
-    max_surge: int = Field(default=1, ge=0, description="Extra members created during update.")
+    max_surge: int = Field(
+        default=1, ge=0, le=MAX_MEMBERS, description="Extra members created during update."
+    )
     max_unavailable: int = Field(
-        default=0, ge=0, description="Members that may be down at once during update."
+        default=0,
+        ge=0,
+        le=MAX_MEMBERS,
+        description="Members that may be down at once during update.",
     )
 
     @model_validator(mode="after")
@@ -289,7 +295,7 @@ class InstanceGroup(UnkaiModel):
 
     name: DnsLabel = Field(description="Group name; members are named after it.")
     template: DnsLabel = Field(description="Name of the InstanceTemplate of the members.")
-    size: int = Field(ge=0, description="Current number of members.")
+    size: int = Field(ge=0, le=MAX_MEMBERS, description="Current number of members.")
     min_size: int = Field(
         default=-1, validate_default=True, description="Autoscaling lower bound (default: size)."
     )

@@ -12,6 +12,7 @@ from pydantic import AfterValidator, Field, ValidationInfo, field_validator, mod
 from unkai.model._base import (
     LABEL_NAME,
     LABEL_PREFIX,
+    MAX_MEMBERS,
     DnsLabel,
     EnvVarName,
     Labels,
@@ -141,7 +142,7 @@ class NodePool(UnkaiModel):
         description="The instance template of a ``vm`` pool's nodes (its image bakes a node).",
     )
     machine_type: MachineTypeName = Field(description="Machine type of every node.")
-    size: int = Field(ge=0, description="Current number of nodes.")
+    size: int = Field(ge=0, le=MAX_MEMBERS, description="Current number of nodes.")
     min_size: int = Field(
         default=-1, validate_default=True, description="Autoscaling lower bound (default: size)."
     )

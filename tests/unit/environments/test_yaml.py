@@ -85,8 +85,8 @@ def test_big_integer_within_python_limits_reaches_the_model(project: Path, write
     write("qa", "instance_groups:\n  web: {template: web, size: " + "9" * 400 + "}\n")
     with pytest.raises(ConfigProblem) as caught:
         load_environment("qa", root=project)
-    assert caught.value.key_path == "instance_groups.web"
-    assert "longer than 63 characters" in caught.value.message
+    assert caught.value.key_path == "instance_groups.web.size"
+    assert "1000" in caught.value.message
 
 
 def test_bad_explicit_float_is_an_error(project: Path, write: Write) -> None:

@@ -358,6 +358,17 @@ def test_a_vm_pools_nodes_are_instances_of_its_template(env_data: dict[str, Any]
     assert {"main-vms-0", "main-vms-1", "db"} <= set(names) and names == sorted(names)
 
 
+@pytest.mark.parametrize("size", [1001, 10**30])
+def test_a_vm_pool_too_large_to_name_is_refused_at_once(
+    env_data: dict[str, Any], size: int
+) -> None:
+    # Nodes are named when the environment loads: a size no cloud holds is an error,
+    # never a loop over its names.
+    with pytest.raises(ValidationError) as caught:
+        Environment.model_validate(_with_vm_pool(env_data, size=size, min_size=0, max_size=1000))
+    assert "less than or equal to 1000" in str(caught.value)
+
+
 def test_a_vm_pool_needs_a_template_booting_the_clusters_node(env_data: dict[str, Any]) -> None:
     problems = problems_of(_with_vm_pool(env_data, template="nowhere"))
     assert [(p.key_path, p.message) for p in problems] == [
