@@ -23,6 +23,10 @@ from unkai.model._base import (
 from unkai.model._machine_types import MachineTypeName
 from unkai.model._secrets import SecretEnv
 
+INT32_MAX = 2**31 - 1
+"""The largest count or number of seconds a Kubernetes object holds (its fields are int32):
+larger is refused when the environment loads, not by the API server half-way through an up."""
+
 __all__ = [
     "Cluster",
     "ContainerPort",
@@ -286,10 +290,18 @@ class Probe(UnkaiModel):
     path: str | None = Field(
         default=None, validate_default=True, description="HTTP path (default ``/``); http only."
     )
-    period_seconds: int = Field(default=10, ge=1, description="Seconds between probes.")
-    initial_delay_seconds: int = Field(default=0, ge=0, description="Seconds before the first.")
-    timeout_seconds: int = Field(default=1, ge=1, description="Seconds before a probe fails.")
-    failure_threshold: int = Field(default=3, ge=1, description="Failures before acting.")
+    period_seconds: int = Field(
+        default=10, ge=1, le=INT32_MAX, description="Seconds between probes."
+    )
+    initial_delay_seconds: int = Field(
+        default=0, ge=0, le=INT32_MAX, description="Seconds before the first."
+    )
+    timeout_seconds: int = Field(
+        default=1, ge=1, le=INT32_MAX, description="Seconds before a probe fails."
+    )
+    failure_threshold: int = Field(
+        default=3, ge=1, le=INT32_MAX, description="Failures before acting."
+    )
 
     @field_validator("port")
     @classmethod
@@ -314,8 +326,8 @@ class Probe(UnkaiModel):
 class HorizontalAutoscaling(UnkaiModel):
     """A HorizontalPodAutoscaler on CPU utilisation (needs a CPU request)."""
 
-    min_replicas: int = Field(ge=1, description="Fewest replicas.")
-    max_replicas: int = Field(ge=1, description="Most replicas.")
+    min_replicas: int = Field(ge=1, le=INT32_MAX, description="Fewest replicas.")
+    max_replicas: int = Field(ge=1, le=INT32_MAX, description="Most replicas.")
     target_cpu_utilization: int = Field(
         default=80, ge=1, le=100, description="Target CPU use in % of the CPU request."
     )
@@ -386,7 +398,9 @@ class Workload(UnkaiModel):
     name: DnsLabel = Field(description="Workload name (the Deployment's).")
     cluster: DnsLabel = Field(description="Name of the Cluster it runs on.")
     image: DnsLabel = Field(description="Name of the ContainerImage it runs.")
-    replicas: int = Field(default=1, ge=0, description="Replicas (initial, with autoscaling).")
+    replicas: int = Field(
+        default=1, ge=0, le=INT32_MAX, description="Replicas (initial, with autoscaling)."
+    )
     resources: Resources = Field(default_factory=Resources, description="Requests and limits.")
     ports: tuple[ContainerPort, ...] = Field(default=(), description="Container ports.")
     env: Mapping[EnvVarName, str] = Field(

@@ -151,6 +151,12 @@ def workload(**fields: Any) -> Workload:
     return Workload.model_validate({**WORKLOAD, **fields})
 
 
+def test_the_largest_int32_counts_are_accepted() -> None:
+    w = workload(replicas=2**31 - 1, liveness_probe={"type": "tcp", "port": 8080,
+                 "period_seconds": 2**31 - 1})  # fmt: skip
+    assert w.replicas == 2**31 - 1
+
+
 def test_full_workload_round_trips() -> None:
     w = workload(
         env={"B": "2", "A": "1"},
@@ -208,6 +214,16 @@ def test_full_workload_round_trips() -> None:
         (
             {"autoscaling": {"min_replicas": 5, "max_replicas": 2}},
             "min_replicas 5 is more than max_replicas 2",
+        ),
+        # Kubernetes' counts and seconds are int32: refused here, not by the API server.
+        ({"replicas": 2**31}, "replicas\n  Input should be less than or equal to 2147483647"),
+        (
+            {"autoscaling": {"min_replicas": 3, "max_replicas": 2**31}},
+            "autoscaling.max_replicas\n  Input should be less than or equal to 2147483647",
+        ),
+        (
+            {"liveness_probe": {"type": "tcp", "port": 8080, "period_seconds": 2**31}},
+            "liveness_probe.period_seconds\n  Input should be less than or equal to 2147483647",
         ),
         ({"pdb_min_available": 4}, "pdb_min_available 4 is more than the 3 replicas"),
         (
