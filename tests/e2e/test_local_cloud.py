@@ -967,40 +967,29 @@ def test_the_api_server_killed_during_an_apply_is_said_and_the_next_up_restarts_
     assert set(stack.preview(expect_no_changes=True).change_summary) == {"same"}
 
 
-def test_a_definition_edited_by_hand_shows_as_drift_and_up_restores_it(stack):
-    """``virsh setmem --config`` behind unkai's back: refresh reads the live definition."""
+def test_a_definition_edited_by_hand_is_read_back_and_a_memory_change_updates_in_place(stack):
+    """``virsh setmem --config`` behind unkai's back, then a larger machine type: refresh
+    reads the live definition, the preview shows db's memory going from the 640 MiB set
+    by hand to the 1280 declared, as an update, and ``up`` updates db in place."""
+    before = instances(stack)["db"]
+    uuid_before = subprocess.run(
+        ["virsh", "-c", URI, "domuuid", domain("db")], capture_output=True, text=True, check=True
+    ).stdout.strip()
     subprocess.run(
         ["virsh", "-c", URI, "setmem", domain("db"), str(640 * 1024), "--config"],
         check=True, capture_output=True,
     )  # fmt: skip
     stack.refresh()
-    lines: list[str] = []
-    preview = stack.preview(diff=True, on_output=lines.append)
-    assert preview.change_summary.get("update") == 1, "".join(lines)
-    shown = "".join(lines)
-    assert "memory_mb" in shown and "domain_xml" in shown
-    assert "replace" not in preview.change_summary
-    stack.up()
-    dumped = subprocess.run(
-        ["virsh", "-c", URI, "dumpxml", "--inactive", domain("db")],
-        check=True, capture_output=True, text=True,
-    ).stdout  # fmt: skip
-    assert "<currentMemory unit='KiB'>655360</currentMemory>" not in dumped
-    stack.refresh()
-    assert set(stack.preview(expect_no_changes=True).change_summary) == {"same"}
-
-
-def test_memory_change_is_an_update_in_place(stack):
-    before = instances(stack)["db"]
-    uuid_before = subprocess.run(
-        ["virsh", "-c", URI, "domuuid", domain("db")], capture_output=True, text=True, check=True
-    ).stdout.strip()
     overrides = {"instances": {"db": {"machine_type": "custom-1-1280"}}}
     stack.set_config("unkai:overrides", auto.ConfigValue(json.dumps(overrides)))
     try:
-        preview = stack.preview()
-        assert preview.change_summary.get("update") == 1
+        lines: list[str] = []
+        preview = stack.preview(diff=True, on_output=lines.append)
+        shown = re.sub(r"\x1b\[[0-9;]*m", "", "".join(lines))  # colours, if any
+        assert preview.change_summary.get("update") == 1, shown
         assert "replace" not in preview.change_summary
+        assert re.search(r"memory_mb\s*:\s*640\s*=>\s*1280", shown), shown
+        assert "domain_xml" in shown
         result = stack.up()
         assert result.summary.resource_changes.get("update") == 1
         uuid_after = subprocess.run(
@@ -1010,6 +999,11 @@ def test_memory_change_is_an_update_in_place(stack):
             check=True,
         ).stdout.strip()
         assert uuid_after == uuid_before, "the domain was replaced, not updated"
+        dumped = subprocess.run(
+            ["virsh", "-c", URI, "dumpxml", "--inactive", domain("db")],
+            check=True, capture_output=True, text=True,
+        ).stdout  # fmt: skip
+        assert "<currentMemory unit='KiB'>1310720</currentMemory>" in dumped, dumped
         mem_kib = int(ssh(int(before["ssh_port"]), "grep MemTotal /proc/meminfo").split()[1])
         assert mem_kib > 1024 * 1024, "the guest does not see the new memory"
     finally:
