@@ -128,3 +128,7 @@ class PlaybookFailed(DriverError):
 
 class ToolchainError(UnkaiError):
     """A component of the toolchain (pulumi, docker, libvirtd, ...) is missing or broken."""
+
+
+class Interrupted(UnkaiError):
+    """The user stopped a run (Ctrl-C): says what was left and how the next run ends it."""

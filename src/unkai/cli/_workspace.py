@@ -15,8 +15,10 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import socket
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,7 +31,7 @@ from semver import VersionInfo
 
 from unkai._files import atomic_write, file_lock
 from unkai.cli._updates import Step, steps_of
-from unkai.errors import ConfigError, ToolchainError, UnkaiError
+from unkai.errors import ConfigError, Interrupted, ToolchainError, UnkaiError
 from unkai.model import Environment
 from unkai.render import render_ssh_config
 from unkai.toolchain import (
@@ -135,6 +137,74 @@ class _KnownCommand(auto.PulumiCommand):
         self.command = str(found.path)
         self.version = VersionInfo.parse(found.version)
 
+    def run(
+        self,
+        args: list[str],
+        cwd: str,
+        additional_env: Mapping[str, str],
+        on_output: Callable[[str], None] | None = None,
+        on_error: Callable[[str], None] | None = None,
+    ) -> auto.CommandResult:
+        """Run the CLI as the SDK does, and leave a Ctrl-C to the engine.
+
+        The engine runs in unkai's process group, so a SIGINT to the group (Ctrl-C, or
+        ``timeout -s INT``) reaches it as well: its first cancels the update (the steps
+        under way finish, the state is saved and the lock released), its second stops it
+        at once. Raised in unkai, the ``KeyboardInterrupt`` would close the engine's
+        pipes under the SDK's reader threads (a traceback) and leave the engine writing to
+        nothing; here unkai ignores it, shows the engine's output to its end, and once the
+        engine has stopped says what it left, from what the engine said it did.
+
+        Raises:
+            Interrupted: the engine was interrupted and stopped short.
+            auto.CommandError: the engine failed (as the SDK raises it).
+        """
+        if threading.current_thread() is not threading.main_thread():
+            return super().run(args, cwd, additional_env, on_output, on_error)
+        said: list[str] = []
+
+        def watch(show: Callable[[str], None] | None) -> Callable[[str], None]:
+            def line(text: str) -> None:
+                if _CANCELLING in text or _TERMINATING in text:
+                    said.append(_TERMINATING if _TERMINATING in text else _CANCELLING)
+                if show is not None:
+                    show(text)
+
+            return line
+
+        previous = signal.signal(signal.SIGINT, lambda *_: None)
+        try:
+            return super().run(args, cwd, additional_env, watch(on_output), watch(on_error))
+        except auto.CommandError as err:
+            if said:
+                raise Interrupted(_interrupted(args, at_once=_TERMINATING in said)) from err
+            raise
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+
+_CANCELLING = "received; cancelling"
+_TERMINATING = "received; terminating"
+"""What the engine prints on its first SIGINT (or SIGTERM), and on its second."""
+
+
+def _interrupted(args: Sequence[str], *, at_once: bool) -> str:
+    """What an engine run that was interrupted left, and what to run next."""
+    verb = next((arg for arg in args if not arg.startswith("-")), "pulumi")
+    if verb == "preview":
+        return "interrupted: the preview stopped; nothing was changed"
+    if verb not in ("up", "destroy", "refresh"):
+        return f"interrupted: pulumi {verb} stopped"
+    if at_once:
+        return (
+            "interrupted twice: the engine stopped at once, and steps under way may be"
+            f" unfinished; the next {verb} finds and finishes them"
+        )
+    return (
+        "interrupted: the engine finished the steps under way, saved the state and"
+        f" stopped; the next {verb} does the rest"
+    )
+
 
 def select_stack(
     stack_dir: Path,
@@ -204,6 +274,7 @@ def run_up(
 
     Raises:
         auto.CommandError: the update failed (as ``Stack.up`` raises it).
+        Interrupted: a Ctrl-C stopped the update short.
     """
     args = ["up", "--yes", "--skip-preview", "--exec-kind", "auto.local", "--color", color]
     args += ["--expect-no-changes"] if expect_no_changes else []
@@ -222,7 +293,7 @@ def run_up(
             stack.workspace.pulumi_command.run(
                 args, stack.workspace.work_dir, env, on_output, on_error
             )
-        except auto.CommandError:
+        except (auto.CommandError, Interrupted):
             # The engine's error is the one to raise, whatever its log holds.
             if on_report is not None and events.is_file():
                 with contextlib.suppress(ValueError):

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from unkai.errors import ConfigError, UnkaiError
+from unkai.errors import ConfigError, Interrupted, UnkaiError
 
 app = typer.Typer(
     name="unkai",
@@ -93,6 +93,13 @@ def main() -> None:
     except ConfigError as err:
         err_console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False)
         sys.exit(2)
+    except Interrupted as err:
+        err_console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        # Outside an engine run (which says what a Ctrl-C left): unkai's own work stops.
+        err_console.print("[bold red]error:[/] interrupted", highlight=False)
+        sys.exit(130)
     except UnkaiError as err:
         err_console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False)
         sys.exit(1)
