@@ -641,12 +641,12 @@ def test_the_api_server_listens_on_loopback_alone(kubeconfig: Path):
 LOAD_SECONDS = 90
 
 
-def test_the_hpa_scales_the_worker_out_under_cpu_load_and_back_in(client: Client, kubeconfig: Path):
+def test_the_hpa_scales_api_out_under_cpu_load_and_back_in(client: Client, kubeconfig: Path):
     """metrics-server scrapes the kubelet; the HPA reads metrics.k8s.io through the API
-    server, adds a worker while one burns CPU, and removes it once the load stopped."""
+    server, adds an api pod while one burns CPU, and removes it once the load stopped."""
 
     def hpa() -> HorizontalPodAutoscaler:
-        return client.get(HorizontalPodAutoscaler, "worker", namespace="default")
+        return client.get(HorizontalPodAutoscaler, "api", namespace="default")
 
     def measured() -> bool:
         metrics = hpa().status.currentMetrics or ()  # type: ignore[union-attr]
@@ -656,7 +656,7 @@ def test_the_hpa_scales_the_worker_out_under_cpu_load_and_back_in(client: Client
 
     wait_for("the HPA's first CPU reading", measured, timeout=180)
     assert hpa().status.currentReplicas == 1  # type: ignore[union-attr]
-    pod = pod_of(client, "worker").metadata.name  # type: ignore[union-attr]
+    pod = pod_of(client, "api").metadata.name  # type: ignore[union-attr]
     # In the background, its streams closed: kubectl exec returns at once.
     burn = (
         "fork and exit; close STDIN; close STDOUT; close STDERR;"
@@ -668,19 +668,19 @@ def test_the_hpa_scales_the_worker_out_under_cpu_load_and_back_in(client: Client
 
     def two_ready() -> bool:
         ready = [
-            p for p in pods_of(client, "worker")
+            p for p in pods_of(client, "api")
             for c in (p.status.conditions or ()) if c.type == "Ready" and c.status == "True"
         ]  # fmt: skip
         return len(ready) == 2
 
-    wait_for("a second ready worker", two_ready, timeout=LOAD_SECONDS + 60)
+    wait_for("a second ready api pod", two_ready, timeout=LOAD_SECONDS + 60)
     out = time.monotonic() - loaded
     assert hpa().status.desiredReplicas == 2  # type: ignore[union-attr]  # max_replicas
     ended = loaded + LOAD_SECONDS
     left = max(0.0, ended - time.monotonic())
-    wait_for("back to one worker", lambda: len(pods_of(client, "worker")) == 1, timeout=left + 300)
+    wait_for("back to one api pod", lambda: len(pods_of(client, "api")) == 1, timeout=left + 300)
     back = time.monotonic() - ended
-    print(f"\nHPA: 2 workers ready {out:.0f} s after the load began; 1 again"
+    print(f"\nHPA: 2 api pods ready {out:.0f} s after the load began; 1 again"
           f" {back:.0f} s after it ended")  # fmt: skip
     assert hpa().status.desiredReplicas == 1  # type: ignore[union-attr]  # its status may lag
 
@@ -937,21 +937,21 @@ def _kill_api_server() -> None:
 
 
 def test_the_api_server_killed_during_an_apply_is_said_and_the_next_up_restarts_it(stack):
-    """The API server dies while api's rollout is waited for (more replicas than the node
+    """The API server dies while worker's rollout is waited for (more replicas than the node
     takes, so the wait is still on): the up ends with a sentence naming the workload and
     the fault; the next up, with the old value, starts the API server again and converges."""
-    overrides = {"workloads": {"api": {"replicas": 60}}}
+    overrides = {"workloads": {"worker": {"replicas": 60}}}
     stack.set_config("unkai:overrides", auto.ConfigValue(json.dumps(overrides)))
     try:
         cut = fault_when(
             UNKAI_BIN, "up", ENV, cwd=ROOT, delay=2.0, fault=_kill_api_server,
-            pattern=re.compile(r"unkai:kubernetes:Workload local-api updating"),
+            pattern=re.compile(r"unkai:kubernetes:Workload local-worker updating"),
         )  # fmt: skip
     finally:
         stack.remove_config("unkai:overrides")
     said = cut.stdout
     assert cut.returncode != 0, said[-3000:]
-    assert "unkai:kubernetes:Workload (local-api)" in said, said[-3000:]
+    assert "unkai:kubernetes:Workload (local-worker)" in said, said[-3000:]
     assert "the API server did not answer" in said, said[-3000:]
     for leak in ("Traceback", "ConnectError", "<class"):
         assert leak not in said, said[-3000:]
@@ -960,9 +960,9 @@ def test_the_api_server_killed_during_an_apply_is_said_and_the_next_up_restarts_
     assert "unkai:kubernetes:Cluster local-apps updated" in again.stdout, again.stdout[-3000:]
     # The cut apply had left 60 replicas in the cluster: the up saw it (no refresh) and
     # applied 1 again.
-    assert "unkai:kubernetes:Workload local-api updated" in again.stdout, again.stdout[-3000:]
+    assert "unkai:kubernetes:Workload local-worker updated" in again.stdout, again.stdout[-3000:]
     workloads = stack.outputs()["workloads"].value
-    assert workloads["api"]["available"] == workloads["api"]["replicas"] == 1, workloads
+    assert workloads["worker"]["available"] == workloads["worker"]["replicas"] == 1, workloads
     stack.refresh()  # what the cluster has is what the state says
     assert set(stack.preview(expect_no_changes=True).change_summary) == {"same"}
 
@@ -1081,17 +1081,18 @@ def test_drift_names_each_layer_changed_by_hand_apart_from_changes_not_applied(s
         check=True, capture_output=True,
     )  # fmt: skip
     # Every tag of it: the local one unkai builds and the one it pushes from.
-    worker = stack.outputs()["container_images"].value["worker"]["image_id"]
-    subprocess.run(["docker", "rmi", "--force", worker], check=True, capture_output=True)
+    api_image = stack.outputs()["container_images"].value["api"]["image_id"]
+    subprocess.run(["docker", "rmi", "--force", api_image], check=True, capture_output=True)
     kubeconfig = stack.outputs()["clusters"].value["apps"]["kubeconfig"]
     kubectl = str(kubernetes_bin() / "kubectl")
+    # worker: api's replicas are its HPA's, which would take a hand-made count back.
     subprocess.run(
-        [kubectl, "--kubeconfig", kubeconfig, "scale", "deployment", "api", "--replicas=3"],
+        [kubectl, "--kubeconfig", kubeconfig, "scale", "deployment", "worker", "--replicas=3"],
         check=True, capture_output=True,
     )  # fmt: skip
     subprocess.run(
-        [kubectl, "--kubeconfig", kubeconfig, "set", "image", "deployment/api",
-         "api=example.invalid/edited:1"],
+        [kubectl, "--kubeconfig", kubeconfig, "set", "image", "deployment/worker",
+         "worker=example.invalid/edited:1"],
         check=True, capture_output=True,
     )  # fmt: skip
     # Declared, not applied: the web group grows (its object, which up applies).
@@ -1107,12 +1108,12 @@ def test_drift_names_each_layer_changed_by_hand_apart_from_changes_not_applied(s
     assert host["tasks"] == ["Create the storage pool's folder"], host
     vm = drift["vms", "local-db"]
     assert vm["properties"]["memory_mb"] == {"live": 640, "declared": 1024}, vm
-    assert drift["images", "local-worker"]["op"] == "gone"
-    assert drift["kubernetes", "local-worker"]["follows"]  # its image is built again
-    api = drift["kubernetes", "local-api"]
-    assert api["properties"]["replicas"] == {"live": 3, "declared": 1}, api
+    assert drift["images", "local-api"]["op"] == "gone"
+    assert drift["kubernetes", "local-api"]["follows"]  # its image is built again
+    worker = drift["kubernetes", "local-worker"]
+    assert worker["properties"]["replicas"] == {"live": 3, "declared": 1}, worker
     # The image, a field unkai declares: a server-side apply's dry run would set it back.
-    assert api["tasks"] == ["Deployment/api: spec.template.spec.containers[0].image"], api
+    assert worker["tasks"] == ["Deployment/worker: spec.template.spec.containers[0].image"], worker
     assert ("vms", "local-web") not in drift  # declared, not applied: pending
     pending = {c["resource"]: c for c in report["pending"]}
     # db: the memory and data volume tests left their overrides applied (up restores it).
@@ -1132,7 +1133,7 @@ def test_drift_names_each_layer_changed_by_hand_apart_from_changes_not_applied(s
     chromium.open(f"{base}/drift")
     found = {(r[0], r[1], r[2]): r for r in rows(chromium, "table.drift")}
     assert "memory_mb: 640 → 1024" in found["vms", "local-db", "drift"][4], found
-    assert found["images", "local-worker", "drift"][3] == "created again", found
+    assert found["images", "local-api", "drift"][3] == "created again", found
     # The report kept is the last run's, with the group's size override removed.
     assert ("vms", "local-db", "not applied yet") in found, found
     assert ("vms", "local-web", "not applied yet") not in found, found

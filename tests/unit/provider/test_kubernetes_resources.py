@@ -30,10 +30,17 @@ def cluster_inputs(**changes):
     }  # fmt: skip
 
 
-def workload_inputs(local, **changes):
+@pytest.fixture(scope="module")
+def steady(local):
+    """``local`` with a fixed replica count for api (local gives it an HPA)."""
+    api = local.workloads["api"].model_copy(update={"autoscaling": None})
+    return local.model_copy(update={"workloads": {**local.workloads, "api": api}})
+
+
+def workload_inputs(env, **changes):
     return {
         "kubeconfig": "/k", "cluster_ca": "sha256:ca", "namespace": "default", "name": "api",
-        "manifests": render_manifests(local.workloads["api"], local), "replicas": 1,
+        "manifests": render_manifests(env.workloads["api"], env), "replicas": 1,
         "image_id": "sha256:1", "secret_name": "api", "secret_values": {"DB_PASSWORD": "x"},
         **changes,
     }  # fmt: skip
@@ -89,36 +96,37 @@ def test_node_pool_scaling_and_capacity_are_in_place_a_new_cluster_replaces():
     assert "taints.0.efect: unknown key (did you mean 'effect'?)" in str(err.value)
 
 
-def test_workload_secret_values_must_arrive_secret(local):
+def test_workload_secret_values_must_arrive_secret(steady):
     with pytest.raises(ConfigError, match="Pulumi secret") as err:
-        Workload().check(Props(workload_inputs(local)))
+        Workload().check(Props(workload_inputs(steady)))
     assert err.value.key_path == "secret_values"
-    checked = Workload().check(Props(workload_inputs(local), frozenset({"secret_values"})))
-    assert checked["manifests"] == render_manifests(local.workloads["api"], local)
+    checked = Workload().check(Props(workload_inputs(steady), frozenset({"secret_values"})))
+    assert checked["manifests"] == render_manifests(steady.workloads["api"], steady)
 
 
-def test_workload_errors_never_echo_a_secret_value(local):
-    inputs = workload_inputs(local, secret_values={"DB_PASSWORD": 987654321})
+def test_workload_errors_never_echo_a_secret_value(steady):
+    inputs = workload_inputs(steady, secret_values={"DB_PASSWORD": 987654321})
     with pytest.raises(ConfigError) as err:
         Workload().check(Props(inputs, frozenset({"secret_values"})))
     assert err.value.key_path == "secret_values.DB_PASSWORD"
     assert "987654321" not in str(err.value)
 
 
-def test_workload_replicas_must_match_the_manifests(local):
+def test_workload_replicas_must_match_the_manifests(steady):
     with pytest.raises(ConfigError) as err:
-        Workload().check(Props(workload_inputs(local, replicas=3), frozenset({"secret_values"})))
+        Workload().check(Props(workload_inputs(steady, replicas=3), frozenset({"secret_values"})))
     assert err.value.key_path == "replicas"
     assert str(err.value).endswith("(got 3); allowed: 1")
     with pytest.raises(ConfigError) as err:
-        Workload().check(Props(workload_inputs(local, name="web"), frozenset({"secret_values"})))
+        Workload().check(Props(workload_inputs(steady, name="web"), frozenset({"secret_values"})))
     assert err.value.key_path == "manifests" and "named web" in err.value.message
 
 
 def test_plan_objects_places_the_rendered_objects_and_secret_is_base64(local):
     objects = plan_objects(render_manifests(local.workloads["api"], local), namespace="team")
     assert [str(ref_of(o)) for o in objects] == [
-        "Deployment/api", "PodDisruptionBudget/api", "Service/api",
+        "Deployment/api", "HorizontalPodAutoscaler/api", "PodDisruptionBudget/api",
+        "Service/api",
     ]  # fmt: skip
     assert {o["metadata"]["namespace"] for o in objects} == {"team"}
     secret = secret_manifest(name="api", namespace="team", values={"K": "v"}, labels={})
