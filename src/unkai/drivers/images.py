@@ -2,8 +2,9 @@
 
 One rootfs, built by ``mmdebstrap`` from the Debian archive (no cloud image is
 downloaded), becomes both a VM disk (an ext4 filesystem made with ``mkfs.ext4 -d``,
-converted to qcow2, booted directly with the image's own kernel and initrd) and the
-Docker base image (``docker import`` of the same tree without kernel and modules).
+converted to a zstd-compressed qcow2, booted directly with the image's own kernel and
+initrd) and the Docker base image (``docker import`` of the same tree without kernel and
+modules).
 
 A custom image bakes an Ansible playbook in (:attr:`ImageSpec.playbook`): a last
 ``--customize-hook`` of mmdebstrap (:func:`bake_hook`) runs unkai's own
@@ -51,6 +52,14 @@ from unkai.model import DEBIAN_MIRROR
 
 # Bump when the way images are built changes, so that cached images are rebuilt.
 BUILDER_VERSION = "1"
+
+DISK_ENCODING = "qcow2-zstd"
+"""How a VM image's disk is stored, part of its digest: qcow2 with zstd-compressed
+clusters. The ``local`` Debian image's disk is 162 MiB instead of 467 (2.2 s more to
+make; zlib takes 12 s for 166 MiB), which the cache, every host's storage pool and each
+upload to a host save; a VM backed by it boots as fast under TCG (26.1 to 26.5 s against
+26.4 to 27.5 s, raw QEMU). Its overlays are not compressed: only the image's own clusters
+are read through zstd."""
 
 
 # What every unkai VM image needs to boot, run cloud-init and accept SSH.
@@ -198,7 +207,7 @@ class ImageSpec:
         playbook: Absolute path of that playbook on the build host. Not part of the
             digest: moving a checkout does not rebuild, editing the playbook does.
         profile: ``default`` or ``lean`` (:func:`lean_hooks`). Part of the digest when
-            lean; a default image's digest is what it was before profiles existed.
+            lean; a default image's digest has no profile in it.
         node: The versions a node image bakes (``kubernetes=1.36.3 containerd=2.4.2``).
             Part of the digest when set, beside the node playbook's own digest.
         bake_vars: Further variables for the playbook, ``(name, value)`` pairs: where
@@ -240,14 +249,14 @@ class ImageSpec:
 
     def digest(self) -> str:
         """sha256 of the canonical JSON of the spec: the image's identity."""
-        data = {**asdict(self), "packages": list(self.all_packages())}
+        data = {**asdict(self), "packages": list(self.all_packages()), "disk": DISK_ENCODING}
         # Where the playbook lies is no part of what the image is; its content is.
         del data["playbook"]
         del data["bake_vars"]
         if self.node is None:
-            del data["node"]  # other images keep the digests (and caches) they had
+            del data["node"]  # other images keep the digests (and caches) they have
         if self.profile == "default":
-            del data["profile"]  # default images keep the digests (and caches) they had
+            del data["profile"]  # default images keep the digests (and caches) they have
         else:
             # What makes an image lean is part of it: a changed hook builds it anew.
             lean = [*LEAN_ESSENTIAL_HOOKS, *lean_hooks()]
@@ -385,11 +394,15 @@ def _sh_quote(text: str) -> str:
 
 
 def disk_argvs(root_dir: Path, raw: Path, qcow2: Path, size_gb: int) -> list[list[str]]:
-    """Commands that turn an unpacked rootfs into a qcow2 disk (ext4 labelled ``rootfs``)."""
+    """Commands that turn an unpacked rootfs into a qcow2 disk (ext4 labelled ``rootfs``).
+
+    The qcow2's clusters are zstd-compressed (:data:`DISK_ENCODING`).
+    """
     return [
         ["mkfs.ext4", "-q", "-F", "-L", "rootfs", "-d", str(root_dir), str(raw), f"{size_gb}G"],
-        ["qemu-img", "convert", "-O", "qcow2", str(raw), str(qcow2)],
-    ]
+        ["qemu-img", "convert", "-c", "-O", "qcow2", "-o", "compression_type=zstd",
+         str(raw), str(qcow2)],
+    ]  # fmt: skip
 
 
 def image_cache(digest: str, cache_root: Path) -> Path:

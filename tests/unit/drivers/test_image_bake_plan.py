@@ -230,14 +230,23 @@ def test_a_playbook_baked_into_the_vm_image_never_reaches_the_container_base():
 
 
 def test_images_without_a_node_keep_the_digests_they_had():
-    # Digests of these specs before node images existed: their caches stay valid.
+    # Pinned: a new digest rebuilds every cached image and replaces the VMs made from it,
+    # so it changes only on purpose (node images did not change these; the zstd disk
+    # encoding did).
     assert ImageSpec(
         name="debian-12", version="12", packages=("cloud-init",), disk_gb=4
-    ).digest() == ("958ae2a2144350c91e400d19452c8f5a047ccbdeff2a57ff36d1a1534d6e9dad")
+    ).digest() == ("7a801c6656da812945556d582ce1eaaa617da2fc929a0f9582e712a7a51a8886")
     assert ImageSpec(name="debian-12", version="12", profile="lean").digest() == (
-        "00dea5d23371566b7b5958a6f6ea4ef1ffc0948a63e293e53d165fa971127358"
+        "d1db078d7b46e21270dfdb068e13fe70ba12f341bfc69d41a6c3dd21c7cec36f"
     )
-    assert baked().digest() == "579ba800a7dec590ce1b7f12d9233bee6224a44787834bf600354a297236c87b"
+    assert baked().digest() == "d9f3d8f4e009ae2241d297a4799c9c686e307a57c97dfaa6f351e3f8589ffb2b"
+
+
+def test_the_disk_is_a_zstd_compressed_qcow2():
+    mkfs, convert = images.disk_argvs(Path("/r"), Path("/d.raw"), Path("/d.qcow2"), 4)
+    assert mkfs[:1] == ["mkfs.ext4"] and mkfs[-2:] == ["/d.raw", "4G"]
+    assert convert == ["qemu-img", "convert", "-c", "-O", "qcow2", "-o", "compression_type=zstd",
+                       "/d.raw", "/d.qcow2"]  # fmt: skip
 
 
 def test_a_node_image_digest_has_its_versions_not_where_its_binaries_lie():
