@@ -137,11 +137,12 @@ def fault_when(
     cwd: Path,
     pattern: re.Pattern[str],
     delay: float,
-    fault: Callable[[], None],
+    fault: Callable[[int], None],
     timeout: float = 1800,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``argv``; ``delay`` seconds after its first line matching ``pattern``, call
-    ``fault`` (stop a daemon, say) while it goes on; return how it ended.
+    """Run ``argv`` in a process group of its own; ``delay`` seconds after its first line
+    matching ``pattern``, call ``fault`` with that group (to stop a daemon, say, or signal
+    the group) while it goes on; return how it ended.
 
     Raises:
         AssertionError: no line matched (the fault never came), or it outlived ``timeout``.
@@ -165,7 +166,7 @@ def fault_when(
     faulted = seen.wait(timeout)
     if faulted:
         time.sleep(delay)
-        fault()
+        fault(proc.pid)
     try:
         proc.wait(timeout=timeout)
     finally:

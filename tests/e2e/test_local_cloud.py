@@ -882,7 +882,7 @@ def test_a_vm_deleted_behind_our_back_is_seen_and_recreated(stack):
     assert ssh(port, "hostname").strip() == "db"
 
 
-def _restart_libvirtd() -> None:
+def _restart_libvirtd(_group: int) -> None:
     """Stop libvirtd (SIGTERM, as a restart or an upgrade does) and start it again."""
     for pid in _pids("libvirtd"):
         os.kill(pid, signal.SIGTERM)
@@ -924,7 +924,7 @@ def test_libvirtd_restarted_during_an_up_is_said_and_the_next_up_converges(stack
     assert set(stack.preview(expect_no_changes=True).change_summary) == {"same"}
 
 
-def _kill_api_server() -> None:
+def _kill_api_server(_group: int) -> None:
     """SIGKILL the kube-apiserver of local's cluster (found by its state folder)."""
     folder = ROOT / ".unkai" / "clusters" / "apps"
     found = subprocess.run(

@@ -13,7 +13,6 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from commands import ok, run
+from commands import fault_when, ok, run
 
 pytestmark = pytest.mark.integration
 
@@ -64,68 +63,59 @@ def _slow_image(root: Path, seconds: int) -> None:
     (root / "environments" / f"{ENV}.yaml").write_text(yaml.safe_dump(doc))
 
 
-def _interrupted_up(root: Path, times: int) -> tuple[int, str]:
-    """``unkai up`` given ``times`` SIGINTs a second apart once the slow build runs."""
-    proc = subprocess.Popen(
-        [str(UNKAI), "up", ENV, "--root", str(root)], cwd=root, stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+def _interrupted_up(root: Path, *, seconds: int, times: int, engine: str, sentence: str) -> str:
+    """``unkai up`` of a build of ``seconds``, given ``times`` SIGINTs two seconds apart
+    once the build runs: it exits 130, the engine says ``engine`` and unkai ``sentence``
+    last, with no traceback. Returns what it printed."""
+    _slow_image(root, seconds)
+
+    def ctrl_c(group: int) -> None:
+        for sent in range(times):
+            time.sleep(2.0 if sent else 0.0)
+            os.killpg(group, signal.SIGINT)
+
+    ended = fault_when(
+        UNKAI, "up", ENV, "--root", root, cwd=root, pattern=BUILDING, delay=2.0,
+        fault=ctrl_c, timeout=300,
     )  # fmt: skip
-    lines: list[str] = []
-    building = threading.Event()
-
-    def read() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.append(line)
-            if BUILDING.search(line):
-                building.set()
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    assert building.wait(300), "".join(lines)[-3000:]
-    for _ in range(times):
-        time.sleep(2.0)
-        os.killpg(proc.pid, signal.SIGINT)
-    code = proc.wait(timeout=300)
-    reader.join(30)
-    assert proc.stdout is not None
-    proc.stdout.close()
-    return code, "".join(lines)
-
-
-def test_a_ctrl_c_lets_the_engine_finish_what_it_began_and_says_so(project: Path):
-    _slow_image(project, seconds=10)
-    code, said = _interrupted_up(project, times=1)
-    assert code == 130, said[-3000:]
-    assert "^C received; cancelling" in said, said[-3000:]
+    said = ended.stdout
+    assert ended.returncode == 130, said[-3000:]
+    assert engine in said, said[-3000:]
     assert not [leak for leak in LEAKS if leak in said], said[-3000:]
-    assert said.rstrip().endswith(
-        "error: interrupted: the engine finished the steps under way, saved the state and"
-        " stopped; the next up does the rest"
-    ), said[-3000:]
-    # The build under way finished and its image was recorded: the stack's lock is free,
-    # and the next up makes nothing again.
-    assert "Successfully built" in said, said[-3000:]
-    again = ok(run(UNKAI, "up", ENV, "--root", project, cwd=project, timeout=600))
-    assert "released the lock" not in again, again[-3000:]
-    assert not re.search(r"ContainerImage slow-slow creating", again), again[-3000:]
-    ok(run(UNKAI, "preview", ENV, "--expect-no-changes", "--root", project, cwd=project))
+    assert said.rstrip().endswith(f"error: {sentence}"), said[-3000:]
+    return said
 
 
-def test_a_second_ctrl_c_stops_the_engine_at_once_and_the_next_up_finishes(project: Path):
-    _slow_image(project, seconds=20)
-    code, said = _interrupted_up(project, times=2)
-    assert code == 130, said[-3000:]
-    assert "^C received; terminating" in said, said[-3000:]
-    assert not [leak for leak in LEAKS if leak in said], said[-3000:]
-    assert said.rstrip().endswith(
-        "error: interrupted twice: the engine stopped at once, and steps under way may be"
-        " unfinished; the next up finds and finishes them"
-    ), said[-3000:]
-    assert "Successfully built" not in said, said[-3000:]
+ONCE = (
+    "interrupted: the engine finished the steps under way, saved the state and stopped;"
+    " the next up does the rest"
+)
+TWICE = (
+    "interrupted twice: the engine stopped at once, and steps under way may be unfinished;"
+    " the next up finds and finishes them"
+)
+
+
+@pytest.mark.parametrize(
+    ("times", "seconds", "engine", "sentence"),
+    [(1, 10, "^C received; cancelling", ONCE), (2, 20, "^C received; terminating", TWICE)],
+    ids=["once-the-build-under-way-finishes", "twice-the-engine-stops-at-once"],
+)
+def test_a_ctrl_c_is_said_in_a_sentence_and_the_next_up_finishes_the_work(
+    project: Path, times: int, seconds: int, engine: str, sentence: str
+):
+    said = _interrupted_up(project, seconds=seconds, times=times, engine=engine, sentence=sentence)
     again = ok(run(UNKAI, "up", ENV, "--root", project, cwd=project, timeout=600))
-    # The create the engine abandoned is pending in the state: the next up reads the
-    # real world back for it, clears it and makes the image.
-    assert f"an interrupted run of {ENV} left 1 operation(s) pending (creating)" in again
-    assert "Successfully built" in again, again[-3000:]
+    if times == 1:
+        # The build under way finished and its image was recorded: the stack's lock is
+        # free, and the next up makes nothing again.
+        assert "Successfully built" in said, said[-3000:]
+        assert "released the lock" not in again, again[-3000:]
+        assert not re.search(r"ContainerImage slow-slow creating", again), again[-3000:]
+    else:
+        # The create the engine abandoned is pending in the state: the next up reads the
+        # real world back for it, clears it and makes the image.
+        assert "Successfully built" not in said, said[-3000:]
+        assert f"an interrupted run of {ENV} left 1 operation(s) pending (creating)" in again
+        assert "Successfully built" in again, again[-3000:]
     ok(run(UNKAI, "preview", ENV, "--expect-no-changes", "--root", project, cwd=project))
