@@ -154,12 +154,13 @@ def test_up_no_change_drift_scale_secrets_destroy(run, tmp_path):
         again = run.up()
         assert again.summary.resource_changes == {"same": 7}
 
-        # A replica count changed by hand is drift: refresh sees it, up puts it back.
-        client.patch(Deployment, "api", {"spec": {"replicas": 3}}, namespace="default")
+        # A replica count changed by hand is drift: refresh sees it, up puts it back
+        # (worker's: api's are its HPA's).
+        client.patch(Deployment, "worker", {"spec": {"replicas": 3}}, namespace="default")
         run.stack.refresh(on_output=run.output.append)
-        assert run.preview_steps() == {"unkai:kubernetes:Workload::it-api": "OpType.UPDATE"}
+        assert run.preview_steps() == {"unkai:kubernetes:Workload::it-worker": "OpType.UPDATE"}
         run.up()
-        assert client.get(Deployment, "api", namespace="default").spec.replicas == 1
+        assert client.get(Deployment, "worker", namespace="default").spec.replicas == 1
 
         # A field unkai declares, changed by another manager (the container's image):
         # refresh finds it with a server-side apply's dry run, up sets it back.
@@ -182,19 +183,19 @@ def test_up_no_change_drift_scale_secrets_destroy(run, tmp_path):
         run.stack.refresh(on_output=run.output.append)
         assert run.preview_steps() == {}
 
-        # Scaling the pool and the api workload: only those two resources change.
+        # Scaling the pool and the worker workload: only those two resources change.
         run.stack.set_config("poolSize", auto.ConfigValue("2"))
-        run.stack.set_config("apiReplicas", auto.ConfigValue("2"))
+        run.stack.set_config("workerReplicas", auto.ConfigValue("2"))
         assert run.preview_steps() == {
             f"unkai:kubernetes:NodePool::it-{run.name}-default": "OpType.UPDATE",
-            "unkai:kubernetes:Workload::it-api": "OpType.UPDATE",
+            "unkai:kubernetes:Workload::it-worker": "OpType.UPDATE",
         }
         start = time.monotonic()
         scaled = run.up()
-        print(f"scale pool 1→2 and api 1→2: {time.monotonic() - start:.1f} s")
+        print(f"scale pool 1→2 and worker 1→2: {time.monotonic() - start:.1f} s")
         assert scaled.summary.resource_changes == {"same": 5, "update": 2}
         assert [n.metadata.name for n in client.list(Node)] == ["default-0", "default-1"]
-        assert available(client, "api") == 2
+        assert available(client, "worker") == 2
         assert scaled.outputs["clusters"].value[run.name]["pools"] == {"default": 2}
 
         # A node deleted by hand comes back by itself (the cluster's operator keeps the
@@ -212,7 +213,7 @@ def test_up_no_change_drift_scale_secrets_destroy(run, tmp_path):
         # and the apply is surely still waiting for it when the API server goes.
         for node in ("default-0", "default-1"):
             client.patch(Node, node, {"spec": {"unschedulable": True}})
-        run.stack.set_config("apiReplicas", auto.ConfigValue("3"))
+        run.stack.set_config("workerReplicas", auto.ConfigValue("3"))
         apiserver = next(c.pid for c in run.control_plane.status() if c.name == "kube-apiserver")
         assert apiserver is not None
         failed: list[auto.CommandError] = []
@@ -227,21 +228,21 @@ def test_up_no_change_drift_scale_secrets_destroy(run, tmp_path):
         upping.start()
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and not any(
-            "Deployment/api: 2/3 replicas available" in line for line in run.output
+            "Deployment/worker: 2/3 replicas available" in line for line in run.output
         ):
             time.sleep(0.05)
         os.kill(apiserver, signal.SIGKILL)
         upping.join(600)
         assert failed, "the up went through while its API server was killed"
         said = str(failed[0])
-        assert "it-api" in said and "the API server did not answer" in said, said[-3000:]
+        assert "it-worker" in said and "the API server did not answer" in said, said[-3000:]
         assert "Traceback" not in said and "Unexpected <class" not in said
         run.control_plane.start()  # the fault is gone
         for node in ("default-0", "default-1"):
             client.patch(Node, node, {"spec": {"unschedulable": False}})
         recovered = run.up()
-        assert recovered.summary.resource_changes == {"same": 6, "update": 1}  # api
-        assert available(client, "api") == 3
+        assert recovered.summary.resource_changes == {"same": 6, "update": 1}  # worker
+        assert available(client, "worker") == 3
         assert run.stack.preview(on_output=run.output.append).change_summary == {"same": 7}
 
         pids = {s.name: s.pid for s in run.control_plane.status()}

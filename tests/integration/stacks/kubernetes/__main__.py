@@ -5,7 +5,8 @@ Its node pool is simulated (KWOK) and its images stay on this machine.
 Config: ``cluster`` (the cluster's name, unique per run, so a deployed ``apps`` is never
 touched), ``port`` (its API server port), ``stateRoot`` (where clusters keep state),
 ``prefix`` (prepended to the image repositories, so real ``api``/``worker`` tags are
-never touched), ``poolSize`` (the ``default`` pool's size), ``apiReplicas``,
+never touched), ``poolSize`` (the ``default`` pool's size), ``workerReplicas`` (``api``'s
+are its HPA's),
 ``copies`` (extra copies of ``worker``, for the benchmark), and the secret
 ``db-password``.
 """
@@ -43,8 +44,8 @@ images = {
 workloads = {}
 for name, workload in env.workloads.items():
     update = {"cluster": cluster.name, "image": f"{prefix}{workload.image}"}
-    if name == "api" and config.get_int("apiReplicas") is not None:
-        update["replicas"] = config.require_int("apiReplicas")
+    if name == "worker" and config.get_int("workerReplicas") is not None:
+        update["replicas"] = config.require_int("workerReplicas")
     workloads[name] = workload.model_copy(update=update)
 for i in range(config.get_int("copies") or 0):
     workloads[f"worker-{i}"] = workloads["worker"].model_copy(update={"name": f"worker-{i}"})
