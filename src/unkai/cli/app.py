@@ -86,23 +86,17 @@ def _register() -> None:
 
 
 def main() -> None:
-    """Run the ``unkai`` command; unkai's own errors exit 2 (bad input) or 1 (failure)."""
+    """Run the ``unkai`` command; its own errors exit 2 (bad input), 130 (Ctrl-C) or 1."""
     _register()
     try:
         app()
-    except ConfigError as err:
-        err_console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False)
-        sys.exit(2)
-    except Interrupted as err:
-        err_console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False)
-        sys.exit(130)
     except KeyboardInterrupt:
         # Outside an engine run (which says what a Ctrl-C left): unkai's own work stops.
         err_console.print("[bold red]error:[/] interrupted", highlight=False)
         sys.exit(130)
     except UnkaiError as err:
         err_console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False)
-        sys.exit(1)
+        sys.exit(2 if isinstance(err, ConfigError) else 130 if isinstance(err, Interrupted) else 1)
     except Exception as err:
         # The Automation API's errors: the engine's output has streamed already, so say
         # what failed in one line and what to do, without a traceback.
