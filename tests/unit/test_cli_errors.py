@@ -7,7 +7,7 @@ import importlib
 import pytest
 
 from unkai.cli._workspace import _interrupted
-from unkai.errors import ConfigError, Interrupted
+from unkai.errors import ConfigError, DriverError, Interrupted
 
 cli = importlib.import_module("unkai.cli.app")  # the package exports its Typer as `app`
 
@@ -38,6 +38,11 @@ def test_an_interrupted_engine_run_says_what_it_left_with_exit_130(monkeypatch, 
 def test_bad_input_still_exits_2(monkeypatch, capsys):
     code, said = _main_raising(monkeypatch, capsys, ConfigError("bad", file="a.yaml"))
     assert (code, said) == (2, "error: a.yaml: bad\n")
+
+
+def test_any_other_failure_exits_1(monkeypatch, capsys):
+    code, said = _main_raising(monkeypatch, capsys, DriverError("libvirtd is gone"))
+    assert (code, said) == (1, "error: libvirtd is gone\n")
 
 
 @pytest.mark.parametrize(
