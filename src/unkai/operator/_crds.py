@@ -79,6 +79,7 @@ def _node_pool_schema() -> dict[str, Any]:
             "maxUnavailable": {"type": "integer", "minimum": 0, "default": 0},
             "autoRepair": {"type": "boolean", "default": True},
             "repairAfterSeconds": {**_SECONDS, "default": 60},
+            "nodeStartupSeconds": {**_SECONDS, "default": 600},
             "maxRepairs": {"type": "integer", "minimum": 1, "default": 3},
             "repairWindowSeconds": {**_SECONDS, "default": 600},
             "scaleDownUnneededSeconds": {**_SECONDS, "default": 600},

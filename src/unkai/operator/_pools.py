@@ -111,6 +111,9 @@ class PoolSpec:
         shape: What one node offers and how it is labelled and tainted.
         auto_repair: Whether nodes that stay NotReady are replaced.
         repair_after: Seconds NotReady before a node is replaced.
+        node_startup: Seconds a new node may take to report Ready for the first time
+            before it is replaced (Cluster API's ``nodeStartupTimeout``): a node just
+            made is starting, not broken.
         max_repairs: Repairs allowed in any ``repair_window``.
         repair_window: Seconds over which ``max_repairs`` is counted.
         scale_down_unneeded: Seconds a node must be unneeded before it is removed.
@@ -131,6 +134,7 @@ class PoolSpec:
     shape: PoolShape
     auto_repair: bool = True
     repair_after: float = 60.0
+    node_startup: float = 600.0
     max_repairs: int = 3
     repair_window: float = 600.0
     scale_down_unneeded: float = 600.0
@@ -156,6 +160,8 @@ class NodeView:
         ready: Its Ready condition is True.
         since: When the Ready condition last changed (its ``lastTransitionTime``), or when
             the node was created if it has no condition yet.
+        reported: It has a Ready condition at all: a node its kubelet (or KWOK) has not
+            reported on yet is still starting, and is given ``node_startup`` to do so.
         allocatable: What the scheduler may place on it.
         unschedulable: It is cordoned.
         template: The template it was made from.
@@ -167,6 +173,7 @@ class NodeView:
     allocatable: Resources
     unschedulable: bool = False
     template: str = ""
+    reported: bool = True
 
 
 @dataclass(frozen=True)
@@ -390,7 +397,8 @@ def decide(
     repair: list[str] = []
     if spec.auto_repair:
         for node in sorted(nodes, key=lambda n: n.since):
-            if node.ready or now - node.since < spec.repair_after:
+            limit = spec.repair_after if node.reported else spec.node_startup
+            if node.ready or now - node.since < limit:
                 continue
             if len(repairs) >= spec.max_repairs:
                 events.append(
@@ -409,8 +417,14 @@ def decide(
                 Event(
                     "Normal",
                     "NodeRepair",
-                    f"node {node.name} has not been Ready for {now - node.since:.0f} s"
-                    f" (more than {spec.repair_after:.0f} s): replacing it",
+                    (
+                        f"node {node.name} has not been Ready for {now - node.since:.0f} s"
+                        f" (more than {spec.repair_after:.0f} s): replacing it"
+                        if node.reported
+                        else f"node {node.name} has not reported Ready in"
+                        f" {now - node.since:.0f} s since it was made (more than"
+                        f" {spec.node_startup:.0f} s): replacing it"
+                    ),
                 )
             )
 

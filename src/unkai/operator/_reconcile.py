@@ -91,6 +91,7 @@ def pool_spec(name: str, spec: Mapping[str, Any]) -> PoolSpec:
         shape=shape,
         auto_repair=bool(spec.get("autoRepair", True)),
         repair_after=float(spec.get("repairAfterSeconds", 60)),
+        node_startup=float(spec.get("nodeStartupSeconds", 600)),
         max_repairs=int(spec.get("maxRepairs", 3)),
         repair_window=float(spec.get("repairWindowSeconds", 600)),
         scale_down_unneeded=float(spec.get("scaleDownUnneededSeconds", 600)),
@@ -158,10 +159,11 @@ class Observed:
 def _node_view(node: Node) -> NodeView:
     meta = node.metadata or ObjectMeta()
     created = meta.creationTimestamp.timestamp() if meta.creationTimestamp else 0.0
-    ready, since = False, created
+    ready, since, reported = False, created, False
     for condition in (node.status.conditions if node.status else None) or ():
         if condition.type == "Ready":
             ready = condition.status == "True"
+            reported = True
             if condition.lastTransitionTime:
                 since = condition.lastTransitionTime.timestamp()
     allocatable = (node.status.allocatable if node.status else None) or {}
@@ -176,6 +178,7 @@ def _node_view(node: Node) -> NodeView:
         ),
         unschedulable=bool(node.spec and node.spec.unschedulable),
         template=(meta.labels or {}).get(TEMPLATE_LABEL, ""),
+        reported=reported,
     )
 
 

@@ -281,3 +281,15 @@ def test_no_rollout_when_auto_upgrade_is_off():
         spec(template="v2", auto_upgrade=False), settled(), [old(0), old(1)], [], now=NOW
     )
     assert decision.create == decision.roll == () and decision.events == ()
+
+
+def test_a_node_that_has_not_reported_yet_is_starting_until_its_startup_time_is_over():
+    # Made 61 s ago and not reported on since (no Ready condition): starting, not broken.
+    young = replace(node(0, ready=False, since=NOW - 61), reported=False)
+    decision = decide(spec(size=1, node_startup=300), settled(1), [young], [], now=NOW)
+    assert decision.repair == ()
+    old = replace(young, since=NOW - 301)
+    decision = decide(spec(size=1, node_startup=300), settled(1), [old], [], now=NOW)
+    assert decision.repair == ("web-0",)
+    (event,) = decision.events
+    assert "has not reported Ready in 301 s since it was made (more than 300 s)" in event.message
