@@ -29,10 +29,16 @@ packages, files and hooks, and :func:`build_rootfs` makes just the tarball, cach
 rename). A slim tree (:attr:`RootfsSpec.slim`) leaves out what no container reads:
 documentation, manuals, locales, apt's lists and the ``usrmerge`` package with the Perl
 it pulls in (mmdebstrap's ``merged-usr`` hook merges ``/usr`` without it).
+
+The cache does not grow without end: each use of an entry marks it used (its manifest's
+modification time), and each build removes the entries of its kind that
+:func:`stale_entries` names: those unused for :data:`CACHE_IDLE` seconds, except the
+:data:`CACHE_KEEP` most recently used of each name.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -46,7 +52,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from unkai._files import file_lock
+from unkai._files import file_lock, try_lock
 from unkai.drivers._run import run
 from unkai.model import DEBIAN_MIRROR
 
@@ -405,6 +411,118 @@ def disk_argvs(root_dir: Path, raw: Path, qcow2: Path, size_gb: int) -> list[lis
     ]  # fmt: skip
 
 
+CACHE_KEEP = 2
+"""Entries of one name a build never removes: the most recently used (the image in use
+and the one before it, which a rollback boots again)."""
+
+CACHE_IDLE = 24 * 3600.0
+"""Seconds an entry beyond those may go unused before a build removes it. Each edit of an
+image's packages or playbook makes a new entry of a gigabyte or so (disk and tarball);
+without this a working cache passes 10 GB in a week."""
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """A whole entry of the cache.
+
+    Attributes:
+        kind: ``images`` or ``rootfs``.
+        digest: Its spec's digest (its folder's name).
+        name: Its spec's name.
+        folder: Where its files are.
+        used: When it was last built or used (its manifest's modification time).
+        size: Its files' bytes.
+    """
+
+    kind: str
+    digest: str
+    name: str
+    folder: Path
+    used: float
+    size: int
+
+
+def cache_entries(cache_root: Path, kind: str) -> list[CacheEntry]:
+    """The whole entries of ``kind`` (``images`` or ``rootfs``) in the cache."""
+    found = []
+    folder = cache_root / kind
+    for entry in sorted(folder.iterdir()) if folder.is_dir() else ():
+        manifest = entry / "manifest.json"
+        if entry.name.startswith(".") or not manifest.is_file():
+            continue  # a build under way (or a dead one's): clear_interrupted_builds' concern
+        try:
+            name = str(json.loads(manifest.read_text())["spec"]["name"])
+            used = manifest.stat().st_mtime
+            size = sum(f.stat().st_size for f in entry.iterdir() if f.is_file())
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        found.append(CacheEntry(kind, entry.name, name, entry, used, size))
+    return found
+
+
+def stale_entries(
+    entries: Sequence[CacheEntry],
+    *,
+    now: float,
+    keep: int = CACHE_KEEP,
+    idle: float = CACHE_IDLE,
+) -> list[CacheEntry]:
+    """The entries to remove.
+
+    Those unused for ``idle`` seconds that are not among the ``keep`` most recently used
+    of their name.
+    """
+    by_name: dict[str, list[CacheEntry]] = {}
+    for entry in entries:
+        by_name.setdefault(entry.name, []).append(entry)
+    stale = []
+    for group in by_name.values():
+        group.sort(key=lambda e: e.used, reverse=True)
+        stale.extend(e for e in group[keep:] if now - e.used >= idle)
+    return sorted(stale, key=lambda e: (e.name, e.used))
+
+
+def prune_cache(
+    cache_root: Path,
+    kind: str,
+    *,
+    now: float | None = None,
+    say: Callable[[str], None] = lambda _: None,
+) -> list[CacheEntry]:
+    """Remove the stale entries of ``kind`` (:func:`stale_entries`); return them.
+
+    Each goes under its build lock, taken without waiting: an entry being built or
+    pruned by another process stays. It is renamed out of place first, so a reader never
+    finds it half removed (it finds it gone, and builds it again).
+    """
+    removed = []
+    for entry in stale_entries(cache_entries(cache_root, kind), now=now or time.time()):
+        with try_lock(_build_lock(cache_root, kind, entry.digest)) as taken:
+            if not taken:
+                continue
+            doomed = entry.folder.with_name(f"{_work_prefix(entry.digest)}pruned")
+            try:
+                os.replace(entry.folder, doomed)
+            except OSError:
+                continue
+            shutil.rmtree(doomed, ignore_errors=True)
+            removed.append(entry)
+    if removed:
+        names = ", ".join(sorted({e.name for e in removed}))
+        mib = sum(e.size for e in removed) / 2**20
+        say(
+            f"removed {len(removed)} {kind} entr{'y' if len(removed) == 1 else 'ies'} unused"
+            f" for {CACHE_IDLE / 3600:.0f} h from the cache ({mib:.0f} MiB): {names}"
+        )
+    return removed
+
+
+def _mark_used(folder: Path) -> None:
+    """Record a use of a cache entry (its manifest's modification time)."""
+    with contextlib.suppress(OSError):  # a read-only cache is still a cache
+        os.utime(folder / "manifest.json")
+
+
 def image_cache(digest: str, cache_root: Path) -> Path:
     """The cache folder of an image."""
     return cache_root / "images" / digest
@@ -415,7 +533,10 @@ def cached_image(spec: ImageSpec, cache_root: Path) -> BuiltImage | None:
     folder = image_cache(spec.digest(), cache_root)
     image = _layout(spec.digest(), folder)
     files = (image.disk, image.kernel, image.initrd, image.rootfs, folder / "manifest.json")
-    return image if all(f.is_file() for f in files) else None
+    if not all(f.is_file() for f in files):
+        return None
+    _mark_used(folder)
+    return image
 
 
 def _layout(digest: str, folder: Path, seconds: float = 0.0) -> BuiltImage:
@@ -467,7 +588,11 @@ def build_image(
         return found
     with file_lock(_build_lock(cache_root, "images", spec.digest())):
         found = cached_image(spec, cache_root)
-        return found if found is not None else _build_image(spec, cache_root, say)
+        if found is not None:
+            return found
+        built = _build_image(spec, cache_root, say)
+    prune_cache(cache_root, "images", say=say)
+    return built
 
 
 def _build_lock(cache_root: Path, kind: str, digest: str) -> Path:
@@ -697,7 +822,10 @@ def cached_rootfs(spec: RootfsSpec, cache_root: Path) -> BuiltRootfs | None:
     """The built tree of ``spec`` if the cache has it whole."""
     layout = rootfs_layout(spec, cache_root)
     complete = layout.rootfs.is_file() and (layout.folder / "manifest.json").is_file()
-    return layout if complete else None
+    if not complete:
+        return None
+    _mark_used(layout.folder)
+    return layout
 
 
 def build_rootfs(
@@ -720,7 +848,11 @@ def build_rootfs(
         return found
     with file_lock(_build_lock(cache_root, "rootfs", spec.digest())):
         found = cached_rootfs(spec, cache_root)
-        return found if found is not None else _build_rootfs(spec, cache_root, say)
+        if found is not None:
+            return found
+        built = _build_rootfs(spec, cache_root, say)
+    prune_cache(cache_root, "rootfs", say=say)
+    return built
 
 
 def _build_rootfs(spec: RootfsSpec, cache_root: Path, say: Callable[[str], None]) -> BuiltRootfs:
