@@ -61,3 +61,24 @@ def test_preview_refuses_bad_input_and_creates_nothing(project, override, expect
     assert "Traceback" not in out
     assert not (project / ".unkai" / "state").exists(), "a stack was created"
     assert _domains() == before
+
+
+def test_a_template_that_does_not_render_stops_the_preview_before_a_stack_is_made(project):
+    # The project's own meta-data template, using a value no instance gives it.
+    override = project / "templates" / "cloud-init" / "meta-data.j2"
+    override.parent.mkdir(parents=True)
+    override.write_text("instance-id: {{ instance.no_such_field }}\n")
+    before = _domains()
+    proc = subprocess.run(
+        [UNKAI, "preview", "local", "--root", str(project)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "meta-data.j2" in out and "no_such_field" in out, out
+    assert "Traceback" not in out
+    # The render runs while an existing stack would be selected (which initialises the
+    # state backend's folder); no stack is made.
+    stacks = project / ".unkai" / "state" / ".pulumi" / "stacks"
+    assert not [p for p in stacks.rglob("*") if p.is_file()], "a stack was created"
+    assert _domains() == before
