@@ -37,6 +37,7 @@ from lightkube.models.core_v1 import Container, PodSpec, SecurityContext
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.autoscaling_v2 import HorizontalPodAutoscaler
 from lightkube.resources.core_v1 import Node, Pod, Service
+from lightkube.types import PatchType
 from pulumi import automation as auto
 
 from unkai import render
@@ -235,8 +236,8 @@ def test_each_killed_up_was_finished_by_the_next_with_no_manual_step(kills, depl
 def test_up_boots_every_vm_to_cloud_init_finished(deployed, stack):
     env = load_environment(ENV, root=ROOT)
     vms = instances(stack)
-    # The operator makes the groups' members; the node pool's VM is an instance of its own.
-    assert set(vms) == set(env.instances) | {node.name for node in env.node_instances()}
+    # The operator makes the groups' members and the node pool's VMs (from their slots).
+    assert set(vms) == set(env.instances)
     for name, vm in vms.items():
         assert vm["state"] == "running", name
         assert vm["host"] == "localhost"
@@ -250,7 +251,10 @@ def test_up_boots_every_vm_to_cloud_init_finished(deployed, stack):
     assert len(web["members"]) == size and set(web["members"]) <= slots, web
     names = set(vms) | set(web["members"])
     running = domains()
-    assert {running.get(domain(n)) for n in names} == {libvirt.VIR_DOMAIN_RUNNING}, running
+    assert {running.get(domain(n)) for n in names | {NODE}} == {libvirt.VIR_DOMAIN_RUNNING}
+    # The pool's one node, and no VM in its spare slot (a rollout's surge).
+    assert stack.outputs()["clusters"].value["apps"]["pools"] == {"default": 1}
+    assert domain("apps-default-1") not in running
     # What came up is shown to the user.
     assert "instances of local" in deployed.stdout
     assert "instance groups of local" in deployed.stdout
@@ -332,9 +336,10 @@ def test_every_layer_applied_is_what_render_wrote(stack, tmp_path):
     """
     out = tmp_path / "rendered"
     ok(unkai("render", ENV, "--out", str(out)))
-    # The operator makes a group's members from their slots' rendering; a slot it keeps
-    # free (for a surge or a scale-out) is rendered and made by nobody yet.
-    made = set(instances(stack)) | members(stack)
+    # The operator makes a group's members and the node pool's VM from their slots'
+    # rendering; a slot it keeps free (for a surge or a scale-out) is rendered and made
+    # by nobody yet.
+    made = set(instances(stack)) | members(stack) | {NODE}
     compared = 0
 
     for rendered in sorted((out / "libvirt" / "domains").glob("*.xml")):
@@ -1193,6 +1198,54 @@ def test_a_rollout_advances_on_the_open_groups_page(stack, console):
     assert newest[1:3] == ["update", "succeeded"], newest
     assert "updated local-web (InstanceGroupManager): " in steps[1], steps
     chromium.screenshot(SCREENSHOTS / "history.png")
+
+
+def test_a_node_vm_that_dies_is_replaced_by_the_operator_and_up_sees_no_change(
+    stack, client: Client
+):
+    """The node's VM is killed (``virsh destroy``): the operator deletes the node and its
+    VM, makes the VM again from its slot and joins it; the workloads run on it again, and
+    a preview finds nothing to change."""
+    before = client.get(Node, NODE)
+    assert before.metadata is not None
+    ok(run("virsh", "-c", URI, "destroy", domain(NODE), cwd=ROOT, timeout=60))
+    # The node controller would say so after its grace (2 min, set for kwok's thousands
+    # of nodes); the test says it now, as the controller would.
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    lost = {"type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown",
+            "lastHeartbeatTime": now, "lastTransitionTime": now}  # fmt: skip
+    client.patch(
+        Node.Status, NODE, {"status": {"conditions": [lost]}}, patch_type=PatchType.STRATEGIC
+    )
+    start = time.monotonic()
+
+    def replaced() -> bool:
+        found = next(iter(client.list(Node, fields={"metadata.name": NODE})), None)
+        if found is None or found.metadata.uid == before.metadata.uid:
+            return False
+        conditions = {c.type: c.status for c in found.status.conditions or ()}
+        return conditions.get("Ready") == "True"
+
+    wait_for("a new Ready node in its place", replaced, timeout=900)
+    took = time.monotonic() - start
+    print(f"node repair, lost to a Ready replacement: {took:.0f} s")
+    status = json.loads(ok(unkai("status", ENV, "--json")))["clusters"]["apps"]
+    assert "NodeRepair" in {e["reason"] for e in status["events"]}, status["events"]
+    assert len(status["pools"]["default"]["repairs"]) >= 1
+    running = domains()
+    assert running.get(domain(NODE)) == libvirt.VIR_DOMAIN_RUNNING, running
+    for workload in ("api", "worker"):
+        wait_for(
+            f"{workload} running on the new node",
+            lambda w=workload: any(
+                p.spec is not None and p.spec.nodeName == NODE and p.status is not None
+                and p.status.phase == "Running" for p in pods_of(client, w)
+            ),
+            timeout=600,
+        )  # fmt: skip
+    # What the operator did is its status: no change for Pulumi.
+    preview = stack.preview(expect_no_changes=True)
+    assert set(preview.change_summary) == {"same"}
 
 
 def test_destroy_leaves_nothing_behind(stack):

@@ -65,7 +65,7 @@ from unkai.toolchain import (
 )
 
 if TYPE_CHECKING:
-    from unkai.drivers.kubernetes import GroupStatus
+    from unkai.drivers.kubernetes import GroupStatus, PoolStatus
 
 console = Console(soft_wrap=True)
 
@@ -725,8 +725,8 @@ def ssh_argv(
     return [str(wrapper), *guest, "-J", host.address, f"{GUEST_USER}@{addresses[0]}"]
 
 
-def member_vms(groups: Mapping[str, GroupStatus]) -> dict[str, dict[str, Any]]:
-    """The members of ``groups`` as :func:`ssh` takes a VM (pure).
+def member_vms(groups: Mapping[str, GroupStatus | PoolStatus]) -> dict[str, dict[str, Any]]:
+    """The members of ``groups`` (or ``vm`` pools' nodes) as :func:`ssh` takes a VM (pure).
 
     Each from the operator's status (its host, the address and host keys it recorded
     when the member came up) and its slot in the spec (the forwarded port, if any).
@@ -750,23 +750,28 @@ def member_vms(groups: Mapping[str, GroupStatus]) -> dict[str, dict[str, Any]]:
 
 
 def _members(environment: Environment, root: Path) -> dict[str, dict[str, Any]]:
-    """The members the management cluster's operator keeps for ``environment``'s groups."""
+    """The VMs the operator keeps for ``environment``: groups' members, ``vm`` pools' nodes."""
     from unkai.components import clusters_root
-    from unkai.drivers.kubernetes import read_instance_group
+    from unkai.drivers.kubernetes import read_instance_group, read_node_pool
 
     cluster = environment.management_cluster
-    if cluster is None or not environment.instance_groups:
+    if cluster is None:
         return {}
+    kept: dict[str, GroupStatus | PoolStatus] = {}
     kubeconfig = clusters_root(root) / cluster / "kubeconfig" / "admin.kubeconfig"
-    if not kubeconfig.is_file():
-        return {}
-    groups = {}
-    for group in environment.instance_groups.values():
+    for group in environment.instance_groups.values() if kubeconfig.is_file() else ():
         name = instance_group_name(environment, group)
         found = read_instance_group(kubeconfig=kubeconfig, name=name)
         if found is not None:
-            groups[name] = found
-    return member_vms(groups)
+            kept[name] = found
+    for cluster_name, spec in environment.clusters.items():
+        own = clusters_root(root) / cluster_name / "kubeconfig" / "admin.kubeconfig"
+        for pool in spec.node_pools if own.is_file() else ():
+            if pool.kind == "vm":
+                found_pool = read_node_pool(kubeconfig=own, name=pool.name)
+                if found_pool is not None:
+                    kept[f"{cluster_name}/{pool.name}"] = found_pool
+    return member_vms(kept)
 
 
 def ssh(

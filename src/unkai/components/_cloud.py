@@ -22,6 +22,7 @@ from unkai.components._groups import InstanceGroupManager, ManagedGroupArgs, man
 from unkai.components._kubernetes import (
     Cluster,
     NodePool,
+    NodeSlots,
     Workload,
     add_kubernetes,
     clusters_root,
@@ -183,6 +184,7 @@ class Cloud(pulumi.ComponentResource):
             parent=self,
             templates=self._templates,
             vms=self.instances,
+            node_slots=self._node_slots(instances, host_of, images),
         )
         self.clusters, self.node_pools, self.workloads = (
             kube.clusters, kube.node_pools, kube.workloads,
@@ -274,8 +276,9 @@ class Cloud(pulumi.ComponentResource):
         """Lone instances directly, group members under their InstanceGroup."""
         accelerators = {h: res.accelerator for h, res in self.hosts.items()}
         found: dict[str, Instance] = {}
+        kept = self._env.kept_nodes()  # the operator makes them (:meth:`_node_slots`)
         for instance in instances:
-            if instance.group is None:
+            if instance.group is None and instance.name not in kept:
                 host = host_of[instance.name]
                 volumes = [
                     Volume(f"{self._name}-{instance.name}-{disk}", volume, self._on_host(host.name))
@@ -316,6 +319,30 @@ class Cloud(pulumi.ComponentResource):
                 pulumi.ResourceOptions(parent=self),
             )
             found.update(component.instances)
+        return found
+
+    def _node_slots(
+        self,
+        instances: list[model.Instance],
+        host_of: Mapping[str, model.Host],
+        images: Mapping[tuple[str, str], pulumi.Input[str]],
+    ) -> dict[tuple[str, str], NodeSlots]:
+        """The slots of each ``vm`` pool the operator keeps, by ``(cluster, pool)``."""
+        if self._env.management_cluster is None:
+            return {}
+        accelerators = {h: res.accelerator for h, res in self.hosts.items()}
+        by_name = {i.name: i for i in instances}
+        found = {}
+        for cluster_name, cluster in sorted(self._env.clusters.items()):
+            for pool in cluster.node_pools:
+                if pool.kind != "vm":
+                    continue
+                names = self._env.pool_nodes(cluster_name, pool)
+                found[(cluster_name, pool.name)] = NodeSlots(
+                    slots=tuple((by_name[n], host_of[n]) for n in names),
+                    accelerators=accelerators,
+                    images=images,
+                )
         return found
 
     def _managed_groups(

@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+import yaml
 
 from unkai import model
 from unkai.components._containers import ContainerImage
+from unkai.components._groups import slot_digest
 from unkai.components._kind import KindResource
-from unkai.components._vms import Instance
+from unkai.components._vms import Instance, slot_values
 from unkai.kinds import (
     ClusterInputs,
     ClusterState,
@@ -102,6 +104,25 @@ class Cluster(KindResource):
 
 
 @dataclass(frozen=True)
+class NodeSlots:
+    """What the VMs of a ``vm`` pool the operator keeps are made from.
+
+    Attributes:
+        slots: Each slot's instance (``Environment.node_instances``) and its host.
+        accelerators: Accelerator of each host, by host name (the KvmHosts' outputs).
+        images: Volume path of each (image, host) pair's uploaded image.
+    """
+
+    slots: tuple[tuple[model.Instance, model.Host], ...]
+    accelerators: Mapping[str, pulumi.Input[str]]
+    images: Mapping[tuple[str, str], pulumi.Input[str]]
+
+
+VM_POOL_TIMEOUT = 1800.0
+"""Seconds a ``vm`` pool gets to settle: its VMs boot (under TCG too) and join."""
+
+
+@dataclass(frozen=True)
 class NodePoolArgs:
     """Inputs of :class:`NodePool`.
 
@@ -112,6 +133,7 @@ class NodePoolArgs:
         pool: The node pool.
         env: Its environment (the NodePool object is rendered from both).
         templates: Where the object's template comes from (default: the built-ins).
+        slots: A ``vm`` pool's slots, when the operator keeps it.
     """
 
     cluster: str
@@ -120,6 +142,33 @@ class NodePoolArgs:
     pool: model.NodePool
     env: model.Environment
     templates: Templates | None = None
+    slots: NodeSlots | None = None
+
+
+def vm_pool_object(
+    manifest: str,
+    env: model.Environment,
+    slots: NodeSlots,
+    accelerators: Mapping[str, str],
+    templates: Templates | None = None,
+) -> str:
+    """A ``vm`` pool's object: the rendered one with each slot's inputs (pure).
+
+    Each slot is what :func:`unkai.components.slot_values` makes of that node on the host
+    the planner placed it on, as an instance group's slots are.
+    """
+    obj = yaml.safe_load(manifest)
+    items = []
+    for instance, host in slots.slots:
+        values = slot_values(
+            instance, env=env, host=host, accelerator=accelerators[host.name], templates=templates
+        )
+        items.append(
+            {"name": instance.name, "host": host.name, "digest": slot_digest(values),
+             "inputs": values}
+        )  # fmt: skip
+    obj["spec"]["slots"] = items
+    return yaml.safe_dump(obj, sort_keys=False, width=1000)
 
 
 class NodePool(KindResource):
@@ -139,6 +188,24 @@ class NodePool(KindResource):
     ) -> None:
         pool = args.pool
         shape = model.machine_type(pool.machine_type)
+        manifest: pulumi.Input[str] = render_node_pool(
+            args.cluster, pool, args.env, templates=args.templates
+        )
+        image_volumes: dict[str, pulumi.Input[str]] = {}
+        slots = args.slots
+        if slots is not None:
+            hosts = sorted({host.name for _, host in slots.slots})
+            rendered = str(manifest)
+
+            def with_slots(accelerators: list[str]) -> str:
+                by_host = dict(zip(hosts, accelerators, strict=True))
+                return vm_pool_object(rendered, args.env, slots, by_host, args.templates)
+
+            manifest = pulumi.Output.all(*(slots.accelerators[h] for h in hosts)).apply(with_slots)
+            image_volumes = {
+                host: slots.images[(image, host)]
+                for image, host in sorted({(i.image, h.name) for i, h in slots.slots})
+            }
         inputs = NodePoolInputs.model_construct(
             cluster=args.cluster,
             kubeconfig=args.kubeconfig,  # type: ignore[arg-type]  # an Output
@@ -154,7 +221,9 @@ class NodePool(KindResource):
             max_size=pool.max_size,
             auto_repair=pool.auto_repair,
             auto_upgrade=pool.auto_upgrade,
-            manifest=render_node_pool(args.cluster, pool, args.env, templates=args.templates),
+            manifest=manifest,  # type: ignore[arg-type]  # an Output for a vm pool
+            image_volumes=image_volumes,  # type: ignore[arg-type]  # Outputs
+            timeout=VM_POOL_TIMEOUT if slots is not None else 300,
         )
         super().__init__(name, inputs, NodePoolState, opts)
 
@@ -341,6 +410,7 @@ def add_kubernetes(
     parent: pulumi.Resource | None = None,
     templates: Templates | None = None,
     vms: Mapping[str, Instance] | None = None,
+    node_slots: Mapping[tuple[str, str], NodeSlots] | None = None,
 ) -> Kubernetes:
     """Create every cluster of ``env`` with its node pools, and every workload.
 
@@ -354,7 +424,11 @@ def add_kubernetes(
             with :func:`secret_config`.
         parent: The parent of every resource created.
         templates: Where the manifests' templates come from (the project's first).
-        vms: The Instance of each ``vm`` pool's node (``Environment.node_instances``).
+        vms: The Instance of each ``vm`` pool's node (``Environment.node_instances``),
+            where ``up`` makes them.
+        node_slots: By ``(cluster, pool)``: the slots of each ``vm`` pool the operator
+            keeps (an environment with a management cluster); its NodePool object
+            carries them, and the operator makes, joins and keeps the nodes.
 
     Returns:
         The resources and summaries.
@@ -374,7 +448,8 @@ def add_kubernetes(
         )
         clusters[cluster_name] = res
         for pool in cluster.node_pools:
-            if pool.kind == "vm":
+            slots = (node_slots or {}).get((cluster_name, pool.name))
+            if pool.kind == "vm" and slots is None:
                 vm_nodes[(cluster_name, pool.name)] = _vm_nodes(
                     name, cluster, pool, res, vms=vms or {}, parent=parent
                 )
@@ -382,7 +457,7 @@ def add_kubernetes(
             pools[(cluster_name, pool.name)] = NodePool(
                 f"{name}-{cluster_name}-{pool.name}",
                 NodePoolArgs(
-                    cluster_name, res.kubeconfig, res.ca_fingerprint, pool, env, templates
+                    cluster_name, res.kubeconfig, res.ca_fingerprint, pool, env, templates, slots
                 ),
                 pulumi.ResourceOptions(parent=parent, depends_on=[res]),
             )

@@ -143,7 +143,12 @@ class NodePoolInputs(Inputs):
     auto_upgrade: bool = True
     """Whether the operator rolls nodes of an old template (shape or version)."""
     manifest: str = ""
-    """The ``NodePool`` object, exactly :func:`unkai.render.render_node_pool`."""
+    """The ``NodePool`` object, exactly :func:`unkai.render.render_node_pool`; a ``vm``
+    pool's with its slots (each node's rendered ``Instance`` inputs, as for a group)."""
+    image_volumes: Mapping[str, NonEmpty] = Field(default_factory=dict)
+    """A ``vm`` pool's: host → the image volume its nodes' boot disks are layered over."""
+    timeout: Annotated[float, Field(gt=0)] = 300
+    """Seconds the pool gets to settle (a ``vm`` pool's nodes boot and join: longer)."""
 
 
 class NodePoolState(NodePoolInputs, State):

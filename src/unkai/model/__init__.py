@@ -76,6 +76,7 @@ from unkai.model._images import (
     VmImage,
 )
 from unkai.model._kubernetes import (
+    NODE_POOL_SURGE,
     Cluster,
     ContainerPort,
     ControlPlane,
@@ -120,6 +121,7 @@ __all__ = [
     "MACHINE_TYPES",
     "NAME_PATTERN",
     "NAME_RULE",
+    "NODE_POOL_SURGE",
     "REGISTRY",
     "USER_NETWORK_HOST_IP",
     "Cluster",

@@ -259,15 +259,39 @@ class Environment(UnkaiModel):
         return tuple(sorted(instances, key=lambda instance: instance.name))
 
     def node_instances(self) -> tuple[Instance, ...]:
-        """The VMs of every ``vm`` node pool, named as their nodes, sorted by name."""
+        """The VMs of every ``vm`` node pool, named as their nodes, sorted by name.
+
+        Those of a pool the operator keeps are its slots (:meth:`pool_nodes`).
+        """
         nodes: list[Instance] = []
         for cluster_name, cluster in self.clusters.items():
             for pool in cluster.node_pools:
                 if pool.template is None or pool.template not in self.instance_templates:
                     continue
                 template = self._resolve_disks(self.instance_templates[pool.template])
-                nodes.extend(instances_of(template, pool.node_names(cluster_name)))
+                nodes.extend(instances_of(template, self.pool_nodes(cluster_name, pool)))
         return tuple(sorted(nodes, key=lambda instance: instance.name))
+
+    def pool_nodes(self, cluster: str, pool: NodePool) -> tuple[str, ...]:
+        """The node (and VM) names of a ``vm`` pool: its slots when the operator keeps it.
+
+        With a management cluster, the operator makes, repairs, rolls and scales a ``vm``
+        pool's nodes (as it keeps instance groups), so every name it may use is placed
+        and rendered ahead; without one, ``unkai up`` makes ``size`` of them.
+        """
+        return pool.node_names(cluster, slots=self.management_cluster is not None)
+
+    def kept_nodes(self) -> frozenset[str]:
+        """The VMs the operator makes: every slot of every ``vm`` pool it keeps."""
+        if self.management_cluster is None:
+            return frozenset()
+        return frozenset(
+            name
+            for cluster_name, cluster in self.clusters.items()
+            for pool in cluster.node_pools
+            if pool.kind == "vm"
+            for name in self.pool_nodes(cluster_name, pool)
+        )
 
     def node_network(self, template: str) -> str | None:
         """The network a ``vm`` pool's node serves its kubelet on, or ``None``.
@@ -543,7 +567,30 @@ class _References:
                     ),
                 )
             )
-        for name in pool.node_names(cluster_name):
+        if template.secrets and env.management_cluster is not None:
+            self.problems.append(
+                ReferenceProblem(
+                    f"{path}.template",
+                    f"template {template.name!r} has secrets; the VMs of a node pool the"
+                    " operator keeps take none",
+                    value=", ".join(sorted(template.secrets)),
+                    allowed="a template without secrets (workloads get theirs as secret_env)",
+                )
+            )
+        if pool.min_size != pool.max_size and env.management_cluster is None:
+            self.problems.append(
+                ReferenceProblem(
+                    path,
+                    "a vm node pool autoscales only when unkai's operator keeps it, which it"
+                    " does in an environment with a management cluster",
+                    value=f"min_size {pool.min_size}, max_size {pool.max_size}",
+                    allowed=(
+                        f"min_size and max_size {pool.size} (its size), or"
+                        " settings.management_cluster set"
+                    ),
+                )
+            )
+        for name in env.pool_nodes(cluster_name, pool):
             if name in env.instances:
                 self.problems.append(
                     ReferenceProblem(

@@ -123,6 +123,10 @@ class Taint(UnkaiModel):
         return value
 
 
+NODE_POOL_SURGE = 1
+"""Nodes beyond its target a pool's rollout adds before it drains an old one (the
+NodePool object's ``maxSurge``): a ``vm`` pool the operator keeps has a slot for each."""
+
 NodePoolKind = Literal["simulated", "vm"]
 """What a pool's nodes are: ``simulated`` (KWOK: no kubelet runs; for scale) or ``vm``
 (VMs from an instance template whose image bakes a node, joined with kubeadm)."""
@@ -174,15 +178,16 @@ class NodePool(UnkaiModel):
             raise ValueError("a vm node pool needs a template (the instance template of its VMs)")
         if self.kind == "simulated" and self.template is not None:
             raise ValueError("a simulated node pool has no template; set kind: vm for VM nodes")
-        if self.kind == "vm" and self.min_size != self.max_size:
-            raise ValueError(
-                "a vm node pool does not autoscale yet: min_size and max_size must be its size"
-            )
         return self
 
-    def node_names(self, cluster: str) -> tuple[str, ...]:
-        """The names of a ``vm`` pool's nodes (and VMs): ``<cluster>-<pool>-<index>``."""
-        return tuple(f"{cluster}-{self.name}-{index}" for index in range(self.size))
+    def node_names(self, cluster: str, *, slots: bool = False) -> tuple[str, ...]:
+        """The names of a ``vm`` pool's nodes (and VMs): ``<cluster>-<pool>-<index>``.
+
+        With ``slots``, every name the operator may give a node (a pool it keeps): up to
+        ``max_size`` and the one more a rollout adds first (:data:`NODE_POOL_SURGE`).
+        """
+        count = self.max_size + NODE_POOL_SURGE if slots else self.size
+        return tuple(f"{cluster}-{self.name}-{index}" for index in range(count))
 
 
 class ControlPlane(UnkaiModel):

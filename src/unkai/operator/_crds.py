@@ -37,6 +37,38 @@ _QUANTITY = {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M
 _SECONDS = {"type": "integer", "minimum": 0}
 _LABELS = {"type": "object", "additionalProperties": {"type": "string"}}
 
+_SLOT = {
+    "type": "object",
+    "required": ["name", "host", "digest", "inputs"],
+    "properties": {
+        "name": {"type": "string", "description": "The VM's name (a member's, a node's)."},
+        "host": {"type": "string", "description": "The host the planner placed it on."},
+        "digest": {"type": "string", "description": "Digest of its rendered inputs."},
+        "inputs": {
+            "type": "object",
+            "description": "The Instance kind's inputs, as unkai render writes them.",
+            "x-kubernetes-preserve-unknown-fields": True,
+        },
+    },
+}
+"""One slot of a group or a vm pool: a VM it may have, placed and rendered ahead."""
+
+_MEMBER = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string"},
+        "host": {"type": "string"},
+        "digest": {"type": "string"},
+        "phase": {"type": "string"},
+        "created": {"type": "string", "format": "date-time"},
+        "ready": {"type": "string", "format": "date-time"},
+        "address": {"type": "string"},
+        "hostKeys": {"type": "array", "items": {"type": "string"}},
+        "cpuPercent": {"type": "integer"},
+    },
+}
+"""A VM the operator made, as its status records it."""
+
 
 def _node_pool_schema() -> dict[str, Any]:
     spec = {
@@ -46,10 +78,27 @@ def _node_pool_schema() -> dict[str, Any]:
             "cluster": {"type": "string", "description": "The cluster the pool belongs to."},
             "nodes": {
                 "type": "string",
-                "enum": ["simulated"],
+                "enum": ["simulated", "vm"],
                 "default": "simulated",
-                "description": "What a node is: simulated (a Node kwok plays the kubelet of).",
+                "description": (
+                    "What a node is: simulated (a Node kwok plays the kubelet of) or vm (a VM"
+                    " of its slot, joined with kubeadm)."
+                ),
             },
+            "endpoint": {
+                "type": "string",
+                "description": "Where a vm pool's nodes reach the API server (host:port).",
+            },
+            "sshClient": {
+                "type": "string",
+                "description": "The SSH client the operator joins a vm pool's nodes with.",
+            },
+            "imageVolumes": {
+                "type": "object",
+                "additionalProperties": {"type": "string"},
+                "description": "Host → the image volume its nodes' boot disks are layered over.",
+            },
+            "slots": {"type": "array", "items": _SLOT},
             "machineType": {"type": "string", "description": "The nodes' machine type."},
             "size": {"type": "integer", "minimum": 0, "description": "The size asked for."},
             "minSize": {"type": "integer", "minimum": 0, "description": "Autoscaling floor."},
@@ -100,6 +149,16 @@ def _node_pool_schema() -> dict[str, Any]:
                 "rule": "self.maxSurge + self.maxUnavailable > 0",
                 "message": "maxSurge and maxUnavailable cannot both be 0: no rollout could run",
             },
+            {
+                "rule": (
+                    "self.nodes != 'vm' || (has(self.endpoint) && has(self.slots)"
+                    " && size(self.slots) >= self.maxSize + self.maxSurge)"
+                ),
+                "message": (
+                    "a vm pool needs its endpoint and a slot for every node up to maxSize +"
+                    " maxSurge"
+                ),
+            },
         ],
     }
     status = {
@@ -117,6 +176,7 @@ def _node_pool_schema() -> dict[str, Any]:
                     "properties": {"name": {"type": "string"}, "ready": {"type": "boolean"}},
                 },
             },
+            "members": {"type": "array", "items": _MEMBER},
             "lastScaleUp": {"type": "string", "format": "date-time"},
             "unneededSince": {
                 "type": "object",
@@ -161,20 +221,6 @@ def _instance_group_schema() -> dict[str, Any]:
             "initializationSeconds": {**_SECONDS, "default": 120},
         },
     }
-    slot = {
-        "type": "object",
-        "required": ["name", "host", "digest", "inputs"],
-        "properties": {
-            "name": {"type": "string", "description": "The member's name in the group."},
-            "host": {"type": "string", "description": "The host the planner placed it on."},
-            "digest": {"type": "string", "description": "Digest of its rendered inputs."},
-            "inputs": {
-                "type": "object",
-                "description": "The Instance kind's inputs, as unkai render writes them.",
-                "x-kubernetes-preserve-unknown-fields": True,
-            },
-        },
-    }
     spec = {
         "type": "object",
         "required": ["environment", "size", "minSize", "maxSize", "slots"],
@@ -203,7 +249,7 @@ def _instance_group_schema() -> dict[str, Any]:
                 "additionalProperties": {"type": "string"},
                 "description": "Host → the image volume its members' boot disks are layered over.",
             },
-            "slots": {"type": "array", "items": slot},
+            "slots": {"type": "array", "items": _SLOT},
         },
         "x-kubernetes-validations": [
             {
@@ -228,23 +274,7 @@ def _instance_group_schema() -> dict[str, Any]:
             "observedSize": {"type": "integer"},
             "healthyMembers": {"type": "integer"},
             "updatedMembers": {"type": "integer"},
-            "members": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "name": {"type": "string"},
-                        "host": {"type": "string"},
-                        "digest": {"type": "string"},
-                        "phase": {"type": "string"},
-                        "created": {"type": "string", "format": "date-time"},
-                        "ready": {"type": "string", "format": "date-time"},
-                        "address": {"type": "string"},
-                        "hostKeys": {"type": "array", "items": {"type": "string"}},
-                        "cpuPercent": {"type": "integer"},
-                    },
-                },
-            },
+            "members": {"type": "array", "items": _MEMBER},
             "recommendations": {
                 "type": "array",
                 "items": {

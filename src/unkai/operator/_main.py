@@ -23,6 +23,7 @@ import signal
 import socket
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ from unkai.drivers.kubernetes import (
 from unkai.drivers.kubernetes._nodes import POOL_LABEL
 from unkai.errors import DriverError
 from unkai.operator import _members as members
+from unkai.operator import _vm_pools as vm_pools
 from unkai.operator._crds import (
     GROUP,
     INSTANCE_GROUPS,
@@ -94,12 +96,46 @@ def registry(kubeconfig: Path, *, interval: float) -> kopf.OperatorRegistry:
         return _connection(kubeconfig)
 
     client = kube_client(kubeconfig)
+    vm_workers: dict[str, members.GroupWorker] = {}
+
+    def _reconcile_vm_pool(
+        name: str, spec: Mapping[str, Any], status: Mapping[str, Any], body: Any, patch: Any
+    ) -> None:
+        worker = vm_workers.setdefault(name, members.GroupWorker(name))
+        now = time.time()
+        records = members.recorded(status)
+        finished = vm_pools.collect(worker, records, now=now)
+        pool = vm_pools.vm_pool_spec(name, spec)
+        # Pods always: a node leaves drained, through the eviction API.
+        observed = observe(client, name, with_pods=True)
+        views = vm_pools.node_views(worker, spec, name, observed.nodes, records)
+        seen = replace(observed, nodes=views)
+        records = {n: r for n, r in records.items() if r.phase == "booting" or n in
+                   {v.name for v in views}}  # fmt: skip
+        decision = decide(pool, memory_of(status), views, observed.pods, now=now)
+        join = vm_pools.Join.of(name, spec, kubeconfig)
+        decision, extra, records = vm_pools.act(
+            worker, client, join, spec, decision, seen, records, now=now
+        )
+        for event in members.fresh(worker, (*finished, *decision.events, *extra)):
+            log.info("%s %s: %s", name, event.reason, event.message)
+            kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+        generation = int(body.get("metadata", {}).get("generation") or 0)
+        patch.status.update(
+            {
+                **status_of(decision, seen, generation=generation, template=vm_pools.CURRENT),
+                "members": vm_pools.members_status(records, views, spec),
+            }
+        )
 
     @kopf.timer(GROUP, VERSION, NODE_POOLS, interval=interval, registry=handlers)
     def _reconcile_pool(
         name: str, spec: Mapping[str, Any], status: Mapping[str, Any], body: Any, patch: Any,
         **_: Any,
     ) -> None:  # fmt: skip
+        if spec.get("nodes") == "vm":
+            _reconcile_vm_pool(name, spec, status, body, patch)
+            return
         pool = pool_spec(name, spec)
         observed = observe(client, name, with_pods=pool.autoscaled)
         decision = decide(pool, memory_of(status), observed.nodes, observed.pods, now=time.time())
@@ -165,9 +201,15 @@ def registry(kubeconfig: Path, *, interval: float) -> kopf.OperatorRegistry:
         log.info("%s: deleted with its members %s", name, ", ".join(removed) or "(none)")
 
     @kopf.on.delete(GROUP, VERSION, NODE_POOLS, registry=handlers)
-    def _remove_pool(name: str, body: Any, **_: Any) -> None:
+    def _remove_pool(name: str, spec: Mapping[str, Any], body: Any, **_: Any) -> None:
         from lightkube.resources.core_v1 import Node
 
+        if spec.get("nodes") == "vm":
+            worker = vm_workers.pop(name, None) or members.GroupWorker(name)
+            removed = vm_pools.remove_all(worker, client, spec)
+            members.wait_made(worker, timeout=1800)
+            log.info("%s: deleted with its nodes %s", name, ", ".join(removed) or "(none)")
+            return
         nodes = client.list(Node, labels={POOL_LABEL: name})
         gone = [n.metadata.name for n in nodes if n.metadata and n.metadata.name]
         for node in gone:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from unkai.errors import RenderError
-from unkai.model import Environment, NodePool, Probe, Workload, machine_type
+from unkai.model import USER_NETWORK_HOST_IP, Environment, NodePool, Probe, Workload, machine_type
 from unkai.render._docker import CONTAINER_GID, CONTAINER_UID, image_reference
 from unkai.render._jinja import Templates, default_templates
 from unkai.render.filters import canonical_json
@@ -273,6 +273,7 @@ def render_node_pool(
         else {"key": t.key, "effect": t.effect}
         for t in pool.taints
     ]
+    port = env.clusters[cluster].control_plane.port
     context = {
         "cluster": cluster,
         "pool": pool,
@@ -281,5 +282,8 @@ def render_node_pool(
         "environment": env.name,
         "labels": labels,
         "taints": taints,
+        # A VM node reaches the API server through QEMU user networking's address of
+        # this machine.
+        "endpoint": f"{USER_NETWORK_HOST_IP}:{port}" if pool.kind == "vm" else None,
     }
     return (templates or default_templates()).render("kubernetes/nodepool.yaml.j2", context)

@@ -35,17 +35,20 @@ in order) gets ``10.244.<i + 1>.0/24``. kwok's simulated pods use their own rang
 _NODE_PREFIX = "10.244"
 
 
-def node_pod_cidrs(cluster: str, pools: tuple[NodePool, ...]) -> dict[str, str]:
+def node_pod_cidrs(env: Environment, cluster: str) -> dict[str, str]:
     """Each ``vm`` node of a cluster → its pod addresses.
 
+    A pool the operator keeps has a node for each of its slots.
+
     Args:
+        env: The environment.
         cluster: The cluster's name.
-        pools: Its node pools, in order.
 
     Raises:
         ValueError: the cluster has more than 254 VM nodes (the /16 holds no more /24s).
     """
-    names = [n for pool in pools if pool.kind == "vm" for n in pool.node_names(cluster)]
+    pools = env.clusters[cluster].node_pools
+    names = [n for pool in pools if pool.kind == "vm" for n in env.pool_nodes(cluster, pool)]
     if len(names) > 254:
         raise ValueError(f"cluster {cluster} has {len(names)} VM nodes; at most 254 fit")
     return {name: f"{_NODE_PREFIX}.{index + 1}.0/24" for index, name in enumerate(names)}
@@ -60,7 +63,7 @@ def node_of(env: Environment, name: str) -> tuple[str, NodePool] | None:
     """
     for cluster_name, cluster in env.clusters.items():
         for pool in cluster.node_pools:
-            if pool.kind == "vm" and name in pool.node_names(cluster_name):
+            if pool.kind == "vm" and name in env.pool_nodes(cluster_name, pool):
                 return cluster_name, pool
     return None
 
@@ -100,7 +103,7 @@ def node_address(env: Environment, name: str) -> tuple[str, ipaddress.IPv4Interf
         for cluster_name, cluster in env.clusters.items()
         for other in cluster.node_pools
         if other.kind == "vm" and env.node_network(str(other.template)) == network_name
-        for node in other.node_names(cluster_name)
+        for node in env.pool_nodes(cluster_name, other)
     )
     index = nodes.index(name)
     free = (a for a in net.hosts() if a != gateway and not start <= a <= end)
@@ -139,7 +142,7 @@ def node_files(env: Environment, name: str) -> tuple[dict[str, Any], ...]:
     if found is None:
         return ()
     cluster, _ = found
-    pod_cidr = node_pod_cidrs(cluster, env.clusters[cluster].node_pools)[name]
+    pod_cidr = node_pod_cidrs(env, cluster)[name]
     placed = node_address(env, name)
     assert placed is not None  # name is a node
     address = placed[1]

@@ -166,8 +166,10 @@ def render_tree(
         for file, text in manifests.items():
             tree[PurePosixPath("kubernetes", workload.cluster, workload.name, file)] = text
     for cluster in env.clusters.values():
-        # A vm pool's nodes are instances: their domains and cloud-init above.
-        for pool in (p for p in cluster.node_pools if p.kind == "simulated"):
+        # A vm pool's nodes are instances: their domains and cloud-init above. The
+        # operator keeps a vm pool (with a management cluster) from its object too.
+        kept = env.management_cluster is not None
+        for pool in (p for p in cluster.node_pools if p.kind == "simulated" or kept):
             tree[PurePosixPath(node_pool_file(cluster.name, pool.name))] = render_node_pool(
                 cluster.name, pool, env, templates=templates
             )

@@ -410,6 +410,32 @@ def test_a_vm_pools_machine_type_is_its_templates(env_data: dict[str, Any]) -> N
     assert problem.allowed == "e2-standard-4"
 
 
+def test_a_vm_pool_the_operator_keeps_has_a_vm_for_each_of_its_slots(env_data: dict[str, Any]):
+    data = {**_with_vm_pool(env_data, max_size=3), "settings": {"management_cluster": "main"}}
+    env = Environment.model_validate(data)
+    slots = [f"main-vms-{i}" for i in range(4)]  # max_size and one for a rollout's surge
+    assert [n.name for n in env.node_instances()] == slots
+    assert env.kept_nodes() == frozenset(slots)
+    assert env.pool_nodes("main", env.clusters["main"].node_pools[-1]) == tuple(slots)
+
+
+def test_a_vm_pool_autoscales_only_where_the_operator_keeps_it(env_data: dict[str, Any]):
+    problems = problems_of(_with_vm_pool(env_data, max_size=3))
+    (problem,) = [p for p in problems if "autoscales only" in p.message]
+    assert problem.key_path == "clusters.main.node_pools.1"
+    assert "settings.management_cluster" in str(problem.allowed)
+    plain = Environment.model_validate(_with_vm_pool(env_data))
+    assert plain.kept_nodes() == frozenset()
+    assert [n.name for n in plain.node_instances()] == ["main-vms-0", "main-vms-1"]
+
+
+def test_the_nodes_of_a_kept_vm_pool_take_no_secrets(env_data: dict[str, Any]):
+    data = {**_with_vm_pool(env_data), "settings": {"management_cluster": "main"}}
+    data["instance_templates"]["node"]["secrets"] = {"TOKEN": "token"}
+    (problem,) = [p for p in problems_of(data) if "has secrets" in p.message]
+    assert problem.key_path == "clusters.main.node_pools.1.template"
+
+
 def test_a_vm_pools_node_names_may_not_be_taken(env_data: dict[str, Any]) -> None:
     data = _with_vm_pool(env_data)
     data["instances"]["main-vms-1"] = dict(data["instances"]["db"], host=None)

@@ -248,5 +248,10 @@ def test_a_vm_node_pool_needs_a_template_and_a_simulated_one_has_none() -> None:
         NodePool(name="vms", kind="vm", machine_type="e2-small", size=1)
     with pytest.raises(ValidationError, match="a simulated node pool has no template"):
         NodePool(name="sim", template="node", machine_type="e2-small", size=1)
-    with pytest.raises(ValidationError, match="does not autoscale yet"):
-        NodePool(name="vms", kind="vm", template="n", machine_type="e2-small", size=1, max_size=3)
+    # Its bounds are checked against its environment (a management cluster keeps it).
+    bounded = NodePool(
+        name="vms", kind="vm", template="n", machine_type="e2-small", size=1, max_size=3
+    )
+    assert bounded.node_names("apps") == ("apps-vms-0",)
+    # The slots the operator may use: up to max_size, and one more for a rollout's surge.
+    assert bounded.node_names("apps", slots=True) == tuple(f"apps-vms-{i}" for i in range(4))

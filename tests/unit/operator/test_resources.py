@@ -58,7 +58,12 @@ def test_a_model_pool_becomes_an_object_the_schema_accepts():
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("size", -1), ("cpu", "four"), ("nodes", "vm"), ("taints", [{"key": "k", "effect": "Evict"}])],
+    [
+        ("size", -1),
+        ("cpu", "four"),
+        ("nodes", "container"),
+        ("taints", [{"key": "k", "effect": "Evict"}]),
+    ],
 )
 def test_the_schema_refuses_bad_values(key, value):
     obj = node_pool_resource("apps", NodePool(name="web", machine_type="e2-small", size=1))

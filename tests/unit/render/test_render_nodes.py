@@ -40,16 +40,22 @@ VM_POOL = {
 
 
 def test_each_vm_node_of_a_cluster_gets_its_own_pod_addresses():
-    pools = (
-        NodePool(name="a", kind="vm", template="t", machine_type="e2-small", size=2),
+    pools = [
+        NodePool(name="a", kind="vm", template="node", machine_type="custom-1-2048", size=2),
         NodePool(name="sim", machine_type="e2-small", size=5),
-        NodePool(name="b", kind="vm", template="t", machine_type="e2-small", size=1),
-    )
-    assert node_pod_cidrs("apps", pools) == {
+        NodePool(name="b", kind="vm", template="node", machine_type="custom-1-2048", size=1),
+    ]
+    plain = {**VM_POOL, "settings": {"management_cluster": None}}
+    plain["clusters"] = {"apps": {"node_pools": [p.model_dump(mode="json") for p in pools]}}
+    env = load_environment("local", root=ROOT, overrides=plain)
+    assert node_pod_cidrs(env, "apps") == {
         "apps-a-0": "10.244.1.0/24",
         "apps-a-1": "10.244.2.0/24",
         "apps-b-0": "10.244.3.0/24",
     }
+    # The operator keeps them where there is a management cluster: each slot has its own.
+    kept = load_environment("local", root=ROOT, overrides={**plain, "settings": {}})
+    assert list(node_pod_cidrs(kept, "apps").values()) == [f"10.244.{i}.0/24" for i in range(1, 6)]
 
 
 def test_a_nodes_user_data_writes_its_share_of_the_cluster_and_renders_the_same_bytes():
@@ -102,10 +108,22 @@ def test_a_node_network_without_a_static_address_left_is_a_render_error():
         render_network_config(node, env)
 
 
-def test_a_vm_pool_renders_as_its_nodes_instances_not_as_a_node_pool_object():
-    # What render writes is what up applies: a VmNode per VM, no NodePool object.
-    tree = {
-        str(path) for path in render_tree(load_environment("local", root=ROOT), accelerator="tcg")
-    }
-    assert not any(path.startswith("kubernetes/apps/nodepool-") for path in tree)
-    assert {"libvirt/domains/apps-default-0.xml", "cloud-init/apps-default-0/user-data"} <= tree
+def test_a_vm_pool_renders_as_its_slots_and_its_object_where_the_operator_keeps_it():
+    # What render writes is what up applies: the pool's object, each slot's VM.
+    tree = render_tree(load_environment("local", root=ROOT), accelerator="tcg")
+    paths = {str(path) for path in tree}
+    for slot in ("apps-default-0", "apps-default-1"):  # size 1, and one for a rollout
+        assert {f"libvirt/domains/{slot}.xml", f"cloud-init/{slot}/user-data"} <= paths
+    (pool,) = [
+        text for path, text in tree.items() if str(path).startswith("kubernetes/apps/nodepool-")
+    ]
+    spec = yaml.safe_load(pool)["spec"]
+    assert (spec["nodes"], spec["endpoint"], spec["cluster"]) == ("vm", "10.0.2.2:6443", "apps")
+    # Without a management cluster, up joins each VM itself: no NodePool object.
+    plain = load_environment(
+        "local", root=ROOT, overrides={"settings": {"management_cluster": None}}
+    )
+    paths = {str(path) for path in render_tree(plain, accelerator="tcg")}
+    assert not any(path.startswith("kubernetes/apps/nodepool-") for path in paths)
+    assert "libvirt/domains/apps-default-0.xml" in paths
+    assert "libvirt/domains/apps-default-1.xml" not in paths

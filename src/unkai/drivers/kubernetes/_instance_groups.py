@@ -24,10 +24,12 @@ from unkai.drivers.kubernetes._client import kube_session
 from unkai.drivers.kubernetes._node_pools import (
     GROUP,
     VERSION,
+    MemberStatus,
     PoolEvent,
     apply_object,
     delete_object,
     list_objects,
+    members_of,
     object_events,
     operator_log,
     read_object,
@@ -40,20 +42,6 @@ SECRETS_NAMESPACE = "unkai-system"
 
 InstanceGroupObject = create_global_resource(GROUP, VERSION, "InstanceGroup", INSTANCE_GROUPS)
 """lightkube's resource type of the ``InstanceGroup`` objects."""
-
-
-@dataclass(frozen=True)
-class MemberStatus:
-    """One member as the operator reports it."""
-
-    name: str
-    host: str
-    phase: str
-    digest: str
-    created: str
-    cpu_percent: int | None = None
-    address: str | None = None
-    host_keys: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -103,19 +91,7 @@ def _status(obj: Any) -> GroupStatus:
         target=status.get("targetSize"),
         healthy=int(status.get("healthyMembers") or 0),
         updated=int(status.get("updatedMembers") or 0),
-        members=tuple(
-            MemberStatus(
-                name=m.get("name", ""),
-                host=m.get("host", ""),
-                phase=m.get("phase", ""),
-                digest=m.get("digest", ""),
-                created=m.get("created", ""),
-                cpu_percent=m.get("cpuPercent"),
-                address=m.get("address"),
-                host_keys=tuple(m.get("hostKeys") or ()),
-            )
-            for m in status.get("members") or ()
-        ),
+        members=members_of(status),
         deleting=bool(meta.get("deletionTimestamp")),
         repairs=tuple(status.get("repairs") or ()),
     )

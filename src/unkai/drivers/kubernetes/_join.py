@@ -87,6 +87,20 @@ class BootstrapToken:
         return cls(pick(6), pick(16))
 
 
+def cluster_ca(kubeconfig: Path) -> bytes:
+    """The CA certificate an admin kubeconfig trusts (its first cluster's).
+
+    Raises:
+        DriverError: the kubeconfig cannot be read or holds no CA.
+    """
+    try:
+        config = yaml.safe_load(kubeconfig.read_text(encoding="utf-8"))
+        data = config["clusters"][0]["cluster"]["certificate-authority-data"]
+        return base64.b64decode(data)
+    except (OSError, KeyError, IndexError, TypeError, ValueError, yaml.YAMLError) as err:
+        raise DriverError(f"the kubeconfig {kubeconfig} holds no cluster CA: {err}") from err
+
+
 def ca_cert_hash(ca_pem: bytes) -> str:
     """``sha256:<hex>`` of the CA's public key, as ``kubeadm join`` pins it."""
     cert = x509.load_pem_x509_certificate(ca_pem)
@@ -420,6 +434,8 @@ class JoinRequest:
         ca_hash: The CA's public key hash (:func:`ca_cert_hash`).
         labels: Node labels besides the pool's.
         taints: Node taints, ``{key, value, effect}`` each.
+        ssh_client: The SSH client to run (default: this run's, ``$UNKAI_SSH``): the
+            operator, which outlives runs, is told the environment's.
     """
 
     name: str
@@ -430,6 +446,7 @@ class JoinRequest:
     ca_hash: str
     labels: Mapping[str, str]
     taints: Sequence[Mapping[str, str]]
+    ssh_client: str | None = None
 
 
 def join_plan(request: JoinRequest, *, token: str, known_hosts: Path) -> PlaybookPlan:
@@ -459,6 +476,7 @@ def join_plan(request: JoinRequest, *, token: str, known_hosts: Path) -> Playboo
             "k8s_node_pool": request.pool,
             "k8s_node_labels": dict(request.labels),
             "k8s_node_taints": [dict(t) for t in request.taints],
+            **({"ansible_ssh_executable": request.ssh_client} if request.ssh_client else {}),
         },
     )
     # The playbook's plays target k8s_nodes, not the KVM hosts' group.
@@ -592,17 +610,25 @@ def wait_node_ready(*, kubeconfig: Path, name: str, timeout: float) -> JoinedNod
     raise DriverError(f"node {name} is {state} {timeout:.0f} s after its join")
 
 
-def delete_node(*, kubeconfig: Path, name: str) -> bool:
+def delete_node(*, kubeconfig: Path, name: str, vm_uuid: str | None = None) -> bool:
     """Delete node ``name`` from the cluster (its VM goes with its Instance).
 
+    With ``vm_uuid``, only the node of that VM (its ``systemUUID``): a node of the same
+    name on another VM (one the operator made in its place) stays.
+
     Returns:
-        Whether there was one.
+        Whether one was deleted.
 
     Raises:
         DriverError: the API server refused or did not answer.
     """
     with kube_session(kubeconfig) as client:
         try:
+            if vm_uuid:
+                node = client.get(Node, name)
+                info = node.status.nodeInfo if node.status else None
+                if info is not None and info.systemUUID.lower() != vm_uuid.lower():
+                    return False
             client.delete(Node, name)
         except ApiError as err:
             if err.status.code == 404:

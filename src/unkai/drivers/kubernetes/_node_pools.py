@@ -32,6 +32,37 @@ NodePoolObject = create_global_resource(GROUP, VERSION, "NodePool", NODE_POOLS)
 
 
 @dataclass(frozen=True)
+class MemberStatus:
+    """One VM the operator made (a group's member, a ``vm`` pool's node), as it reports it."""
+
+    name: str
+    host: str
+    phase: str
+    digest: str
+    created: str
+    cpu_percent: int | None = None
+    address: str | None = None
+    host_keys: tuple[str, ...] = ()
+
+
+def members_of(status: Mapping[str, Any]) -> tuple[MemberStatus, ...]:
+    """The VMs an object's ``status`` records (``members``)."""
+    return tuple(
+        MemberStatus(
+            name=m.get("name", ""),
+            host=m.get("host", ""),
+            phase=m.get("phase", ""),
+            digest=m.get("digest", ""),
+            created=m.get("created", ""),
+            cpu_percent=m.get("cpuPercent"),
+            address=m.get("address"),
+            host_keys=tuple(m.get("hostKeys") or ()),
+        )
+        for m in status.get("members") or ()
+    )
+
+
+@dataclass(frozen=True)
 class PoolStatus:
     """A NodePool object as the API server has it.
 
@@ -46,6 +77,7 @@ class PoolStatus:
         updated: How many nodes are of the spec's template (``None``: not reported).
         last_scale_up: When the operator last added nodes for pending pods.
         repairs: When each recent repair started.
+        members: A ``vm`` pool's VMs, as the operator recorded them.
     """
 
     spec: Mapping[str, Any]
@@ -58,6 +90,7 @@ class PoolStatus:
     last_scale_up: str | None = None
     repairs: tuple[str, ...] = ()
     updated: int | None = None
+    members: tuple[MemberStatus, ...] = ()
 
     @property
     def settled(self) -> bool:
@@ -91,6 +124,7 @@ def _status(obj: Any) -> PoolStatus:
         last_scale_up=status.get("lastScaleUp"),
         repairs=tuple(status.get("repairs") or ()),
         updated=status.get("updatedNodes"),
+        members=members_of(status),
     )
 
 
@@ -182,14 +216,15 @@ def list_objects(*, kubeconfig: Path, kind: Any, what: str) -> list[Any]:
         raise DriverError(f"cannot list the {what}: the API server did not answer: {err}") from err
 
 
-def apply_node_pool(*, kubeconfig: Path, manifest: str) -> PoolStatus:
+def apply_node_pool(*, kubeconfig: Path, manifest: str | Mapping[str, Any]) -> PoolStatus:
     """Server-side apply one rendered NodePool object (unkai owns its ``spec``).
 
     Raises:
         DriverError: the cluster has no NodePool kind yet (its operator never started)
             or refused the object.
     """
-    name = yaml.safe_load(manifest)["metadata"]["name"]
+    doc = yaml.safe_load(manifest) if isinstance(manifest, str) else manifest
+    name = doc["metadata"]["name"]
     obj = apply_object(kubeconfig=kubeconfig, manifest=manifest, what=f"node pool {name}")
     return _status(obj)
 

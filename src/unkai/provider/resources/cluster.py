@@ -15,8 +15,13 @@ the new cluster's kubeconfig lives at the same path.
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
+from typing import Any
 
+import yaml
+
+from unkai.drivers._ssh import ssh_executable
 from unkai.drivers.kubernetes import (
     ControlPlane,
     PoolStatus,
@@ -28,6 +33,7 @@ from unkai.drivers.kubernetes import (
     read_node_pool,
     wait_node_pool,
 )
+from unkai.drivers.kubernetes._join import ensure_sandbox_image
 from unkai.errors import ConfigError, DriverError
 from unkai.kinds import (
     ClusterInputs,
@@ -40,7 +46,9 @@ from unkai.kinds import (
 from unkai.provider._log import say
 from unkai.provider._resource import Diff, Resource
 from unkai.provider._values import Props
-from unkai.toolchain import kubernetes_version
+from unkai.provider.resources.instance_group import NO_WAIT
+from unkai.render import sandbox_image
+from unkai.toolchain import ensure_pause, kubernetes_version
 
 NODES_READY_TIMEOUT = 300.0
 """Seconds a pool gets to settle: the operator acts every few seconds and kwok marks
@@ -139,6 +147,21 @@ class Cluster(Resource[ClusterInputs, ClusterState]):
         _control_plane(state).remove()
 
 
+def pool_object(pool: NodePoolInputs) -> dict[str, Any]:
+    """The object ``up`` applies: the rendered manifest.
+
+    A ``vm`` pool's gets each host's image volume and the SSH client the operator joins
+    the VMs with (this run's: the environment's, with the operator key).
+    """
+    obj: dict[str, Any] = yaml.safe_load(pool.manifest)
+    if pool.image_volumes:
+        obj["spec"]["imageVolumes"] = dict(sorted(pool.image_volumes.items()))
+        client = ssh_executable()
+        if client:
+            obj["spec"]["sshClient"] = client
+    return obj
+
+
 class NodePool(Resource[NodePoolInputs, NodePoolState]):
     """One node pool: its NodePool object, whose nodes unkai's operator keeps.
 
@@ -178,11 +201,18 @@ class NodePool(Resource[NodePoolInputs, NodePoolState]):
 
     def _apply(self, pool: NodePoolInputs) -> NodePoolState:
         kubeconfig = Path(pool.kubeconfig)
-        apply_node_pool(kubeconfig=kubeconfig, manifest=pool.manifest)
+        if pool.image_volumes:
+            # The nodes' containerd pulls the pod sandbox from unkai's registry.
+            pause = ensure_pause(say=say)
+            ensure_sandbox_image(reference=sandbox_image(), binary=pause.binary, say=say)
+        found = apply_node_pool(kubeconfig=kubeconfig, manifest=pool_object(pool))
+        if pool.image_volumes and os.environ.get(NO_WAIT) == "1":
+            say(f"{pool.cluster}: node pool {pool.name}: applied; not waiting (--no-wait)")
+            return self._state(pool, found)
         found = wait_node_pool(
             kubeconfig=kubeconfig,
             name=pool.name,
-            timeout=NODES_READY_TIMEOUT,
+            timeout=pool.timeout,
             say=lambda line: say(f"{pool.cluster}: {line}"),
         )
         return self._state(pool, found)

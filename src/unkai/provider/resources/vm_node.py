@@ -9,17 +9,15 @@ patches labels and taints, and ``delete`` removes the Node object before its VM 
 
 from __future__ import annotations
 
-import base64
 import time
 from pathlib import Path
-
-import yaml
 
 from unkai.drivers.kubernetes import node_metadata_patch
 from unkai.drivers.kubernetes._join import (
     JoinedNode,
     JoinRequest,
     ca_cert_hash,
+    cluster_ca,
     delete_node,
     ensure_sandbox_image,
     join_vm,
@@ -33,20 +31,6 @@ from unkai.provider._log import say
 from unkai.provider._resource import Resource
 from unkai.render import sandbox_image
 from unkai.toolchain import ensure_pause
-
-
-def cluster_ca(kubeconfig: Path) -> bytes:
-    """The CA certificate an admin kubeconfig trusts (its first cluster's).
-
-    Raises:
-        DriverError: the kubeconfig cannot be read or holds no CA.
-    """
-    try:
-        config = yaml.safe_load(kubeconfig.read_text(encoding="utf-8"))
-        data = config["clusters"][0]["cluster"]["certificate-authority-data"]
-        return base64.b64decode(data)
-    except (OSError, KeyError, IndexError, TypeError, ValueError, yaml.YAMLError) as err:
-        raise DriverError(f"the kubeconfig {kubeconfig} holds no cluster CA: {err}") from err
 
 
 def _taints(inputs: VmNodeInputs) -> list[dict[str, str]]:
@@ -139,5 +123,7 @@ class VmNode(Resource[VmNodeInputs, VmNodeState]):
     def delete(self, resource_id: str, state: VmNodeState) -> None:
         """Delete the Node object; its VM is deleted by its Instance, after this."""
         kubeconfig = Path(state.kubeconfig)
-        if kubeconfig.is_file() and delete_node(kubeconfig=kubeconfig, name=state.name):
+        if kubeconfig.is_file() and delete_node(
+            kubeconfig=kubeconfig, name=state.name, vm_uuid=state.vm_uuid
+        ):
             say(f"{state.name}: removed from {state.cluster}")
