@@ -282,5 +282,7 @@ class NodePool(Resource[NodePoolInputs, NodePoolState]):
         kubeconfig = Path(state.kubeconfig)
         if not kubeconfig.is_file():
             return
-        delete_node_pool(kubeconfig=kubeconfig, name=state.name, timeout=NODES_READY_TIMEOUT)
+        # A vm pool's node being made (a boot and a join) is removed once its making ends.
+        timeout = max(NODES_READY_TIMEOUT, state.timeout)
+        delete_node_pool(kubeconfig=kubeconfig, name=state.name, timeout=timeout)
         delete_fake_nodes(kubeconfig=kubeconfig, pool=state.name)
