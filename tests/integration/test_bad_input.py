@@ -22,6 +22,16 @@ def _domains() -> set[str]:
         conn.close()
 
 
+def _refused_preview(project: Path, env: str) -> str:
+    """What ``unkai preview <env>`` of ``project`` printed; it must have failed."""
+    proc = subprocess.run(
+        [UNKAI, "preview", env, "--root", str(project)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    return proc.stdout + proc.stderr
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     shutil.copytree(ROOT / "environments", tmp_path / "environments")
@@ -50,12 +60,7 @@ def project(tmp_path: Path) -> Path:
 def test_preview_refuses_bad_input_and_creates_nothing(project, override, expected):
     (project / "environments" / "broken.yaml").write_text(f"extends: local\n{override}")
     before = _domains()
-    proc = subprocess.run(
-        [UNKAI, "preview", "broken", "--root", str(project)],
-        capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    out = proc.stdout + proc.stderr
-    assert proc.returncode != 0
+    out = _refused_preview(project, "broken")
     for text in expected:
         assert text in out, out
     assert "Traceback" not in out
@@ -69,12 +74,7 @@ def test_a_template_that_does_not_render_stops_the_preview_before_a_stack_is_mad
     override.parent.mkdir(parents=True)
     override.write_text("instance-id: {{ instance.no_such_field }}\n")
     before = _domains()
-    proc = subprocess.run(
-        [UNKAI, "preview", "local", "--root", str(project)],
-        capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    out = proc.stdout + proc.stderr
-    assert proc.returncode != 0
+    out = _refused_preview(project, "local")
     assert "meta-data.j2" in out and "no_such_field" in out, out
     assert "Traceback" not in out
     # The render runs while an existing stack would be selected (which initialises the

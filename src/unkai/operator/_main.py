@@ -104,7 +104,7 @@ def registry(kubeconfig: Path, *, interval: float) -> kopf.OperatorRegistry:
         worker = vm_workers.setdefault(name, members.GroupWorker(name))
         now = time.time()
         records = members.recorded(status)
-        finished = vm_pools.collect(worker, records, now=now)
+        finished = members.collect(worker, records, now=now, said=vm_pools.NODE_SAID)
         pool = vm_pools.vm_pool_spec(name, spec)
         # Pods always: a node leaves drained, through the eviction API.
         observed = observe(client, name, with_pods=True)

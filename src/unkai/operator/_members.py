@@ -502,7 +502,19 @@ def act(
     return records
 
 
-def collect(worker: GroupWorker, records: dict[str, Recorded], *, now: float) -> list[Event]:
+@dataclass(frozen=True)
+class Said:
+    """How the end of a making is said: the Events' reasons and what follows the name."""
+
+    ready: str = "MemberReady"
+    up: str = "is up"
+    failed: str = "MemberFailed"
+    down: str = "did not come up"
+
+
+def collect(
+    worker: GroupWorker, records: dict[str, Recorded], *, now: float, said: Said = Said()
+) -> list[Event]:
     """Members whose making ended since the last round: recorded, and their Events."""
     events: list[Event] = []
     for name, making in list(worker.making.items()):
@@ -521,13 +533,13 @@ def collect(worker: GroupWorker, records: dict[str, Recorded], *, now: float) ->
                 host_keys=tuple(result.get("host_keys") or ()),
             )
             took = now - making.started
-            events.append(Event("Normal", "MemberReady", f"{name} is up ({took:.0f} s)"))
+            events.append(Event("Normal", said.ready, f"{name} {said.up} ({took:.0f} s)"))
         else:
             records.pop(name, None)
             why = (
                 str(error) if isinstance(error, UnkaiError) else f"{type(error).__name__}: {error}"
             )
-            events.append(Event("Warning", "MemberFailed", f"{name} did not come up: {why}"))
+            events.append(Event("Warning", said.failed, f"{name} {said.down}: {why}"))
     return events
 
 

@@ -336,6 +336,16 @@ def drain(
     return None
 
 
+def try_drain(
+    client: Client, node: str, pods: Sequence[PodView], *, uncordon_on_refusal: bool = True
+) -> str | None:
+    """:func:`drain`, with an API server that fails taken as a refusal (said)."""
+    try:
+        return drain(client, node, pods, uncordon_on_refusal=uncordon_on_refusal)
+    except (ApiError, httpx2.HTTPError) as err:
+        return f"the API server failed: {err}"
+
+
 def act(
     client: Client, name: str, spec: Mapping[str, Any], decision: Decision, observed: Observed
 ) -> tuple[Decision, tuple[Event, ...]]:
@@ -356,20 +366,14 @@ def act(
     for node in decision.create:
         _create_node(client, pool, node)
     for node in decision.roll:
-        try:
-            refused = drain(client, node, observed.pods, uncordon_on_refusal=False)
-        except (ApiError, httpx2.HTTPError) as err:
-            refused = f"the API server failed: {err}"
+        refused = try_drain(client, node, observed.pods, uncordon_on_refusal=False)
         if refused is None:
             _delete_node(client, node)
         else:
             extra.append(Event("Warning", "UpgradeBlocked", f"node {node} waits: {refused}"))
     target = decision.target
     for node in decision.remove:
-        try:
-            refused = drain(client, node, observed.pods)
-        except (ApiError, httpx2.HTTPError) as err:
-            refused = f"the API server failed: {err}"
+        refused = try_drain(client, node, observed.pods)
         if refused is None:
             _delete_node(client, node)
             continue

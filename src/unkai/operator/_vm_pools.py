@@ -28,16 +28,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import httpx2
-from lightkube import ApiError, Client
+from lightkube import Client
 
 from unkai.drivers.kubernetes._join import JoinRequest, ca_cert_hash, cluster_ca, join_vm
-from unkai.errors import DriverError, UnkaiError
+from unkai.errors import DriverError
 from unkai.kinds import InstanceInputs
 from unkai.operator import _members as members
 from unkai.operator._members import GroupWorker, Recorded, slot_digests, slot_inputs
 from unkai.operator._pools import Decision, Event, NodeView, PoolSpec, node_index
-from unkai.operator._reconcile import Observed, _delete_node, drain, pool_spec
+from unkai.operator._reconcile import Observed, _delete_node, pool_spec, try_drain
 
 log = logging.getLogger("unkai.operator")
 
@@ -176,35 +175,10 @@ def _remove_node(client: Client, name: str, inputs: InstanceInputs) -> None:
     members.remove_member(inputs)
 
 
-def collect(worker: GroupWorker, records: dict[str, Recorded], *, now: float) -> list[Event]:
-    """Nodes whose making ended since the last round: recorded, and their Events."""
-    events: list[Event] = []
-    for name, making in list(worker.making.items()):
-        if not making.future.done():
-            continue
-        del worker.making[name]
-        error = making.future.exception()
-        if error is None:
-            result = making.future.result()
-            records[name] = Recorded(
-                digest=making.digest,
-                created=making.started,
-                phase="healthy",
-                address=result.get("address"),
-                ready=now,
-                host_keys=tuple(result.get("host_keys") or ()),
-            )
-            took = now - making.started
-            events.append(
-                Event("Normal", "NodeReady", f"{name} joined and is Ready ({took:.0f} s)")
-            )
-        else:
-            records.pop(name, None)
-            why = (
-                str(error) if isinstance(error, UnkaiError) else f"{type(error).__name__}: {error}"
-            )
-            events.append(Event("Warning", "NodeFailed", f"{name} did not join: {why}"))
-    return events
+NODE_SAID = members.Said(
+    ready="NodeReady", up="joined and is Ready", failed="NodeFailed", down="did not join"
+)
+"""How the end of a node's making is said (its Events)."""
 
 
 def act(
@@ -236,10 +210,7 @@ def act(
             _remove_node(client, name, inputs[name])
             kept.pop(name, None)
     for name in decision.roll:
-        try:
-            refused = drain(client, name, observed.pods, uncordon_on_refusal=False)
-        except (ApiError, httpx2.HTTPError) as err:
-            refused = f"the API server failed: {err}"
+        refused = try_drain(client, name, observed.pods, uncordon_on_refusal=False)
         if refused is None and name in inputs:
             _remove_node(client, name, inputs[name])
             kept.pop(name, None)
@@ -247,10 +218,7 @@ def act(
             extra.append(Event("Warning", "UpgradeBlocked", f"node {name} waits: {refused}"))
     target = decision.target
     for name in decision.remove:
-        try:
-            refused = drain(client, name, observed.pods)
-        except (ApiError, httpx2.HTTPError) as err:
-            refused = f"the API server failed: {err}"
+        refused = try_drain(client, name, observed.pods)
         if refused is None:
             if name in inputs:
                 _remove_node(client, name, inputs[name])
