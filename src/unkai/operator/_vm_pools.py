@@ -4,7 +4,7 @@ The decisions are any node pool's (:func:`unkai.operator._pools.decide`: size, r
 autoscaling by pending pods, rollout); the VMs are made and removed as an instance
 group's members are (:mod:`unkai.operator._members`, the ``Instance`` kind's own code,
 from the inputs ``unkai up`` rendered into each slot), and each new VM joins the cluster
-(:func:`unkai.drivers.kubernetes.join_vm`, the playbook run over SSH) before its making
+(:func:`unkai.drivers.kubernetes._join.join_vm`, the playbook over SSH) before its making
 ends. A node leaves by being drained through the eviction API (budgets hold), then its
 Node object goes, then its VM.
 
