@@ -1151,6 +1151,54 @@ def test_drift_names_each_layer_changed_by_hand_apart_from_changes_not_applied(s
     assert (status, report["drift"], report["pending"]) == (0, [], []), report
 
 
+def test_a_node_vm_that_dies_is_replaced_by_the_operator_and_up_sees_no_change(
+    stack, client: Client
+):
+    """The node's VM is killed (``virsh destroy``): the operator deletes the node and its
+    VM, makes the VM again from its slot and joins it; the workloads run on it again, and
+    a preview finds nothing to change."""
+    before = client.get(Node, NODE)
+    assert before.metadata is not None
+    ok(run("virsh", "-c", URI, "destroy", domain(NODE), cwd=ROOT, timeout=60))
+    # The node controller would say so after its grace (2 min, set for kwok's thousands
+    # of nodes); the test says it now, as the controller would.
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    lost = {"type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown",
+            "lastHeartbeatTime": now, "lastTransitionTime": now}  # fmt: skip
+    client.patch(
+        Node.Status, NODE, {"status": {"conditions": [lost]}}, patch_type=PatchType.STRATEGIC
+    )
+    start = time.monotonic()
+
+    def replaced() -> bool:
+        found = next(iter(client.list(Node, fields={"metadata.name": NODE})), None)
+        if found is None or found.metadata.uid == before.metadata.uid:
+            return False
+        conditions = {c.type: c.status for c in found.status.conditions or ()}
+        return conditions.get("Ready") == "True"
+
+    wait_for("a new Ready node in its place", replaced, timeout=900)
+    took = time.monotonic() - start
+    print(f"node repair, lost to a Ready replacement: {took:.0f} s")
+    status = json.loads(ok(unkai("status", ENV, "--json")))["clusters"]["apps"]
+    assert "NodeRepair" in {e["reason"] for e in status["events"]}, status["events"]
+    assert len(status["pools"]["default"]["repairs"]) >= 1
+    running = domains()
+    assert running.get(domain(NODE)) == libvirt.VIR_DOMAIN_RUNNING, running
+    for workload in ("api", "worker"):
+        wait_for(
+            f"{workload} running on the new node",
+            lambda w=workload: any(
+                p.spec is not None and p.spec.nodeName == NODE and p.status is not None
+                and p.status.phase == "Running" for p in pods_of(client, w)
+            ),
+            timeout=600,
+        )  # fmt: skip
+    # What the operator did is its status: no change for Pulumi.
+    preview = stack.preview(expect_no_changes=True)
+    assert set(preview.change_summary) == {"same"}
+
+
 def test_a_rollout_advances_on_the_open_groups_page(stack, console):
     """A new template for web: ``unkai up`` rolls the group one member at a time (surge 1),
     and the groups page, open in the browser, follows the rollout to its end with no
@@ -1199,54 +1247,6 @@ def test_a_rollout_advances_on_the_open_groups_page(stack, console):
     assert newest[1:3] == ["update", "succeeded"], newest
     assert "updated local-web (InstanceGroupManager): " in steps[1], steps
     chromium.screenshot(SCREENSHOTS / "history.png")
-
-
-def test_a_node_vm_that_dies_is_replaced_by_the_operator_and_up_sees_no_change(
-    stack, client: Client
-):
-    """The node's VM is killed (``virsh destroy``): the operator deletes the node and its
-    VM, makes the VM again from its slot and joins it; the workloads run on it again, and
-    a preview finds nothing to change."""
-    before = client.get(Node, NODE)
-    assert before.metadata is not None
-    ok(run("virsh", "-c", URI, "destroy", domain(NODE), cwd=ROOT, timeout=60))
-    # The node controller would say so after its grace (2 min, set for kwok's thousands
-    # of nodes); the test says it now, as the controller would.
-    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    lost = {"type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown",
-            "lastHeartbeatTime": now, "lastTransitionTime": now}  # fmt: skip
-    client.patch(
-        Node.Status, NODE, {"status": {"conditions": [lost]}}, patch_type=PatchType.STRATEGIC
-    )
-    start = time.monotonic()
-
-    def replaced() -> bool:
-        found = next(iter(client.list(Node, fields={"metadata.name": NODE})), None)
-        if found is None or found.metadata.uid == before.metadata.uid:
-            return False
-        conditions = {c.type: c.status for c in found.status.conditions or ()}
-        return conditions.get("Ready") == "True"
-
-    wait_for("a new Ready node in its place", replaced, timeout=900)
-    took = time.monotonic() - start
-    print(f"node repair, lost to a Ready replacement: {took:.0f} s")
-    status = json.loads(ok(unkai("status", ENV, "--json")))["clusters"]["apps"]
-    assert "NodeRepair" in {e["reason"] for e in status["events"]}, status["events"]
-    assert len(status["pools"]["default"]["repairs"]) >= 1
-    running = domains()
-    assert running.get(domain(NODE)) == libvirt.VIR_DOMAIN_RUNNING, running
-    for workload in ("api", "worker"):
-        wait_for(
-            f"{workload} running on the new node",
-            lambda w=workload: any(
-                p.spec is not None and p.spec.nodeName == NODE and p.status is not None
-                and p.status.phase == "Running" for p in pods_of(client, w)
-            ),
-            timeout=600,
-        )  # fmt: skip
-    # What the operator did is its status: no change for Pulumi.
-    preview = stack.preview(expect_no_changes=True)
-    assert set(preview.change_summary) == {"same"}
 
 
 def test_destroy_leaves_nothing_behind(stack):
