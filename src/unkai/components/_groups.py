@@ -52,12 +52,52 @@ def instance_group_object(
     planner placed it on.
     """
     obj = render.instance_group_policy(env, group)
-    items = [
+    obj["spec"]["slots"] = slot_entries(slots)
+    return obj
+
+
+def slot_entries(slots: Sequence[tuple[str, Mapping[str, Any]]]) -> list[dict[str, Any]]:
+    """An object's ``slots``: each (VM name, values) with its host and digest (pure).
+
+    The shape both an ``InstanceGroup`` and a ``vm`` pool's ``NodePool`` carry.
+    """
+    return [
         {"name": name, "host": values["host"], "digest": slot_digest(values), "inputs": values}
         for name, values in slots
     ]
-    obj["spec"]["slots"] = items
-    return obj
+
+
+def rendered_slots(
+    slots: Sequence[tuple[model.Instance, model.Host]],
+    *,
+    env: model.Environment,
+    accelerators: Mapping[str, str],
+    templates: render.Templates | None = None,
+) -> list[tuple[str, dict[str, Any]]]:
+    """Each slot's (VM name, :func:`slot_values` on its host, with that host's accelerator)."""
+    return [
+        (
+            instance.name,
+            slot_values(
+                instance,
+                env=env,
+                host=host,
+                accelerator=accelerators[host.name],
+                templates=templates,
+            ),
+        )
+        for instance, host in slots
+    ]
+
+
+def slot_image_volumes(
+    slots: Sequence[tuple[model.Instance, model.Host]],
+    images: Mapping[tuple[str, str], pulumi.Input[str]],
+) -> dict[str, pulumi.Input[str]]:
+    """Host → the image volume its slots' boot disks are layered over."""
+    return {
+        host: images[(image, host)] for image, host in sorted({(i.image, h.name) for i, h in slots})
+    }
 
 
 @dataclass(frozen=True)
@@ -121,26 +161,11 @@ def manager_inputs(args: ManagedGroupArgs) -> InstanceGroupManagerInputs:
 
     def manifest(accelerators: list[str]) -> str:
         by_host = dict(zip(hosts, accelerators, strict=True))
-        slots = [
-            (
-                instance.name,
-                slot_values(
-                    instance,
-                    env=env,
-                    host=host,
-                    accelerator=by_host[host.name],
-                    templates=args.templates,
-                ),
-            )
-            for instance, host in args.slots
-        ]
+        slots = rendered_slots(args.slots, env=env, accelerators=by_host, templates=args.templates)
         obj = instance_group_object(env, group, slots)
         return yaml.safe_dump(obj, sort_keys=False, width=1000)
 
-    image_volumes = {
-        host: args.images[(image, host)]
-        for image, host in sorted({(i.image, h.name) for i, h in args.slots})
-    }
+    image_volumes = slot_image_volumes(args.slots, args.images)
     return InstanceGroupManagerInputs.model_construct(
         cluster=args.cluster,
         kubeconfig=args.kubeconfig,  # type: ignore[arg-type]  # an Output

@@ -19,9 +19,9 @@ import yaml
 
 from unkai import model
 from unkai.components._containers import ContainerImage
-from unkai.components._groups import slot_digest
+from unkai.components._groups import rendered_slots, slot_entries, slot_image_volumes
 from unkai.components._kind import KindResource
-from unkai.components._vms import Instance, slot_values
+from unkai.components._vms import Instance
 from unkai.kinds import (
     ClusterInputs,
     ClusterState,
@@ -158,16 +158,8 @@ def vm_pool_object(
     the planner placed it on, as an instance group's slots are.
     """
     obj = yaml.safe_load(manifest)
-    items = []
-    for instance, host in slots.slots:
-        values = slot_values(
-            instance, env=env, host=host, accelerator=accelerators[host.name], templates=templates
-        )
-        items.append(
-            {"name": instance.name, "host": host.name, "digest": slot_digest(values),
-             "inputs": values}
-        )  # fmt: skip
-    obj["spec"]["slots"] = items
+    rendered = rendered_slots(slots.slots, env=env, accelerators=accelerators, templates=templates)
+    obj["spec"]["slots"] = slot_entries(rendered)
     return yaml.safe_dump(obj, sort_keys=False, width=1000)
 
 
@@ -202,10 +194,7 @@ class NodePool(KindResource):
                 return vm_pool_object(rendered, args.env, slots, by_host, args.templates)
 
             manifest = pulumi.Output.all(*(slots.accelerators[h] for h in hosts)).apply(with_slots)
-            image_volumes = {
-                host: slots.images[(image, host)]
-                for image, host in sorted({(i.image, h.name) for i, h in slots.slots})
-            }
+            image_volumes = slot_image_volumes(slots.slots, slots.images)
         inputs = NodePoolInputs.model_construct(
             cluster=args.cluster,
             kubeconfig=args.kubeconfig,  # type: ignore[arg-type]  # an Output
