@@ -110,8 +110,8 @@ def registry(kubeconfig: Path, *, interval: float) -> kopf.OperatorRegistry:
         observed = observe(client, name, with_pods=True)
         views = vm_pools.node_views(worker, spec, name, observed.nodes, records)
         seen = replace(observed, nodes=views)
-        records = {n: r for n, r in records.items() if r.phase == "booting" or n in
-                   {v.name for v in views}}  # fmt: skip
+        present = {v.name for v in views}
+        records = {n: r for n, r in records.items() if r.phase == "booting" or n in present}
         decision = decide(pool, memory_of(status), views, observed.pods, now=now)
         join = vm_pools.Join.of(name, spec, kubeconfig)
         decision, extra, records = vm_pools.act(

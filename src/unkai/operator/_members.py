@@ -543,6 +543,24 @@ def collect(
     return events
 
 
+def record_entry(name: str, record: Recorded, *, host: str, phase: str) -> dict[str, Any]:
+    """A VM's entry in its object's ``status.members``: its record, its host and phase."""
+    entry: dict[str, Any] = {
+        "name": name,
+        "host": host,
+        "digest": record.digest,
+        "phase": phase,
+        "created": _stamp(record.created),
+    }
+    if record.address:
+        entry["address"] = record.address
+    if record.ready is not None:
+        entry["ready"] = _stamp(record.ready)
+    if record.host_keys:
+        entry["hostKeys"] = list(record.host_keys)
+    return entry
+
+
 def status_of(
     decision: Decision,
     observed: Observed,
@@ -564,19 +582,7 @@ def status_of(
         record = records[name]
         view = views.get(name)
         phase = record.phase if record.phase == "booting" else (view.phase if view else "missing")
-        entry: dict[str, Any] = {
-            "name": name,
-            "host": observed.hosts.get(name, ""),
-            "digest": record.digest,
-            "phase": phase,
-            "created": _stamp(record.created),
-        }
-        if record.address:
-            entry["address"] = record.address
-        if record.ready is not None:
-            entry["ready"] = _stamp(record.ready)
-        if record.host_keys:
-            entry["hostKeys"] = list(record.host_keys)
+        entry = record_entry(name, record, host=observed.hosts.get(name, ""), phase=phase)
         if view is not None and view.cpu is not None:
             entry["cpuPercent"] = round(view.cpu * 100)
         members.append(entry)

@@ -157,7 +157,7 @@ def _make_node(
         taints=list(join.taints),
         ssh_client=join.ssh_client,
     )
-    node = join_vm(
+    join_vm(
         request,
         kubeconfig=join.kubeconfig,
         version=join.version,
@@ -166,7 +166,7 @@ def _make_node(
         timeout=JOIN_TIMEOUT,
         say=lambda line: log.info("%s: %s", worker.name, line),
     )
-    return {**made, "runtime": node.container_runtime}
+    return made
 
 
 def _remove_node(client: Client, name: str, inputs: InstanceInputs) -> None:
@@ -254,20 +254,7 @@ def members_status(
         phase = record.phase
         if phase != "booting":
             phase = "healthy" if ready.get(name) else ("missing" if name not in ready else "down")
-        entry: dict[str, Any] = {
-            "name": name,
-            "host": hosts.get(name, ""),
-            "digest": record.digest,
-            "phase": phase,
-            "created": members._stamp(record.created),
-        }
-        if record.address:
-            entry["address"] = record.address
-        if record.ready is not None:
-            entry["ready"] = members._stamp(record.ready)
-        if record.host_keys:
-            entry["hostKeys"] = list(record.host_keys)
-        found.append(entry)
+        found.append(members.record_entry(name, record, host=hosts.get(name, ""), phase=phase))
     return found
 
 
